@@ -1,0 +1,338 @@
+"""The engine-agnostic policy interfaces: Router, Scheduler and CachePolicy.
+
+The same policy objects run in sagacore's simulator (:mod:`sagacore.sim`), in cache-only
+replay (:mod:`sagacore.cache`) and inside vLLM (``integrations/vllm``). So a policy sees
+only small read-only **views** (Protocols) of what it decides about, answers one
+question, and never edits mechanism state. Each mechanism implements the views over its
+own state.
+
+- A :class:`Router` answers: *which worker gets this ready LLM call?*
+- A :class:`Scheduler` answers: *in what order are a worker's waiting calls served?* by a
+  sort key (smaller first), and optionally whether it preempts.
+- A :class:`CachePolicy` answers: *which cached prefix goes first when memory is short?*
+  and *keep, swap or drop a session's KV while its tool runs?*
+
+Stateful policies keep their own state and learn only through the ``observe_*`` hooks
+the mechanism calls; they read workflow knowledge from the shared predictor, never
+recomputing it. Every hook has a no-op default, so a policy overrides only what it uses
+(one override point for the decision itself, as cachetools does with ``popitem``).
+
+Examples
+--------
+>>> class ShortestPromptFirst(Scheduler):
+...     name = "spf"
+...     def key(self, call: CallView, now: float) -> tuple[float, ...]:
+...         return (call.prompt_tokens, call.ready_s)
+>>> ShortestPromptFirst().preemptive
+False
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from sagacore.errors import ConfigError
+from sagacore.workload.model import Task, TaskId, TenantId
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.workload.predictor import Predictor
+
+__all__ = [
+    "CacheContext",
+    "CacheEntryView",
+    "CachePolicy",
+    "CallView",
+    "Retention",
+    "RetentionDecision",
+    "Router",
+    "Scheduler",
+    "SessionView",
+    "WorkerView",
+]
+
+
+class CallView(Protocol):
+    """A ready LLM call, as a policy sees it (read-only)."""
+
+    @property
+    def task_id(self) -> TaskId:
+        """The task (session) the call belongs to."""
+
+    @property
+    def tenant(self) -> TenantId:
+        """The task's tenant."""
+
+    @property
+    def agent_type(self) -> str:
+        """The task's agent type."""
+
+    @property
+    def step(self) -> int:
+        """Index of the step in its task."""
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens of the call."""
+
+    @property
+    def task_arrival_s(self) -> float:
+        """When the task arrived."""
+
+    @property
+    def ready_s(self) -> float:
+        """When this call became ready (its dependencies and tools finished)."""
+
+    @property
+    def task_attained_s(self) -> float:
+        """GPU service the task has received so far, in seconds of batch time shared."""
+
+    @property
+    def task_attained_tokens(self) -> int:
+        """Tokens (prompt computed + output) the task has been served so far."""
+
+    @property
+    def task_wait_s(self) -> float:
+        """Time the task has spent ready but not running, over its whole lifecycle."""
+
+    @property
+    def task_tool_s(self) -> float:
+        """Time the task has spent in tool calls so far."""
+
+    @property
+    def steps_done(self) -> int:
+        """LLM calls of the task finished so far."""
+
+
+class WorkerView(Protocol):
+    """An engine instance, as a router sees it (read-only)."""
+
+    @property
+    def worker_id(self) -> int:
+        """Index of the worker in the cluster."""
+
+    @property
+    def load(self) -> float:
+        """Load in [0, inf): KV tokens in use and queued over capacity (1 = full)."""
+
+    @property
+    def queued_calls(self) -> int:
+        """Calls waiting on this worker."""
+
+    @property
+    def running_calls(self) -> int:
+        """Calls in the running batch."""
+
+    @property
+    def capacity_tokens(self) -> int:
+        """KV cache capacity in tokens."""
+
+    @property
+    def free_tokens(self) -> int:
+        """KV tokens free or evictable."""
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        """Tokens of ``call``'s prompt already cached on this worker."""
+
+
+class Router(ABC):
+    """Places each ready LLM call on a worker. Subclasses override :meth:`route`."""
+
+    name: ClassVar[str] = "router"
+
+    @abstractmethod
+    def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
+        """Return the ``worker_id`` of the worker that gets ``call``."""
+
+    def observe_task_end(self, task_id: TaskId, now: float) -> None:  # noqa: B027
+        """The task finished (forget any per-session state)."""
+
+    def observe_migration(self, task_id: TaskId, src: int, dst: int, now: float) -> None:  # noqa: B027
+        """The mechanism moved a session from worker ``src`` to ``dst``."""
+
+
+class Scheduler(ABC):
+    """Orders a worker's waiting calls. Subclasses override :meth:`key`.
+
+    The mechanism admits waiting calls in increasing key order while the token budget
+    and KV memory allow. When :attr:`preemptive` is true it may also preempt a running
+    call whose key is larger than a waiting call's that cannot otherwise be admitted.
+    """
+
+    name: ClassVar[str] = "scheduler"
+    preemptive: ClassVar[bool] = False
+
+    @abstractmethod
+    def key(self, call: CallView, now: float) -> tuple[float, ...]:
+        """Sort key of ``call`` at time ``now`` (smaller is served first)."""
+
+    def observe_task_arrival(self, task: Task, now: float) -> None:  # noqa: B027
+        """A task arrived (a deployable policy reads only its arrival, tenant, type)."""
+
+    def observe_call_start(self, call: CallView, now: float) -> None:  # noqa: B027
+        """``call`` joined a running batch."""
+
+    def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:  # noqa: B027
+        """``call`` was served ``tokens`` tokens in a batch step lasting ``seconds``."""
+
+    def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:  # noqa: B027
+        """``call`` finished having generated ``output_tokens``."""
+
+    def observe_task_end(self, task_id: TaskId, now: float) -> None:  # noqa: B027
+        """The task finished."""
+
+
+class CacheEntryView(Protocol):
+    """An evictable cached prefix piece (a radix-tree leaf or a block run), read-only."""
+
+    @property
+    def entry_id(self) -> int:
+        """Identity of the entry within its cache."""
+
+    @property
+    def tokens(self) -> int:
+        """Tokens this entry holds (what evicting it frees)."""
+
+    @property
+    def prefix_tokens(self) -> int:
+        """Tokens of the whole prefix ending with this entry."""
+
+    @property
+    def last_access_s(self) -> float:
+        """Last time a call used this entry."""
+
+    @property
+    def created_s(self) -> float:
+        """When the entry was filled."""
+
+    @property
+    def hits(self) -> int:
+        """How many calls have reused it."""
+
+    @property
+    def task_id(self) -> TaskId | None:
+        """The session whose context ends here (None when shared by several)."""
+
+    @property
+    def step(self) -> int | None:
+        """Index of the step whose context produced it, when owned by one task."""
+
+    @property
+    def tool(self) -> str | None:
+        """Tool the owning session is running now (None when it is not in a tool)."""
+
+    @property
+    def tool_started_s(self) -> float | None:
+        """When that tool started."""
+
+
+class SessionView(Protocol):
+    """A session whose LLM call just ended and whose tool is about to run."""
+
+    @property
+    def task_id(self) -> TaskId:
+        """The task."""
+
+    @property
+    def agent_type(self) -> str:
+        """Its agent type."""
+
+    @property
+    def step(self) -> int:
+        """The step that just finished."""
+
+    @property
+    def tool(self) -> str:
+        """The tool about to run."""
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens of KV the session holds (prompt and output of the step)."""
+
+    @property
+    def has_successor(self) -> bool:
+        """Whether the task has a later step that will reuse this context."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheContext:
+    """What a cache policy may read besides the entries: time, memory, the predictor."""
+
+    now: float
+    """Current time in seconds."""
+    capacity_tokens: int
+    """KV capacity in tokens."""
+    used_tokens: int
+    """KV tokens in use or cached."""
+    predictor: Predictor | None = None
+    """Shared workflow knowledge (next-step probabilities, tool durations), if any."""
+    swap_seconds_per_token: float = 0.0
+    """Cost of moving one token of KV to host memory and back, seconds."""
+    recompute_seconds_per_token: float = 0.0
+    """Cost of re-prefilling one token, seconds."""
+
+    @property
+    def used_fraction(self) -> float:
+        """Memory pressure: used over capacity."""
+        return self.used_tokens / self.capacity_tokens if self.capacity_tokens else 1.0
+
+
+class Retention(enum.Enum):
+    """What to do with a session's KV while its tool runs."""
+
+    KEEP = "keep"
+    """Keep it in GPU memory (pinned for ``ttl_s`` when given, else until evicted)."""
+    SWAP = "swap"
+    """Move it to host memory and back before the next call."""
+    DROP = "drop"
+    """Free it; the next call recomputes what is no longer cached."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionDecision:
+    """A retention choice with an optional pin time."""
+
+    action: Retention
+    """Keep, swap or drop."""
+    ttl_s: float | None = None
+    """With KEEP: protect from eviction for this long (None: not pinned, just cached)."""
+
+    def __post_init__(self) -> None:
+        if self.ttl_s is not None and not self.ttl_s >= 0:
+            raise ConfigError(f"ttl_s must be >= 0 or None, got {self.ttl_s}")
+        if self.ttl_s is not None and self.action is not Retention.KEEP:
+            raise ConfigError(
+                f"ttl_s only applies to KEEP, got {self.action.value} with {self.ttl_s}"
+            )
+
+
+CACHE_ONLY = RetentionDecision(Retention.KEEP)
+"""The default retention: leave the KV cached, unpinned (what vLLM does)."""
+
+
+class CachePolicy(ABC):
+    """Chooses what leaves the KV cache. Subclasses override :meth:`victim`.
+
+    The mechanism calls :meth:`victim` with the evictable entries (never one in use,
+    never one whose removal would orphan a cached suffix) whenever it needs room, and
+    :meth:`retention` when a session enters a tool call.
+    """
+
+    name: ClassVar[str] = "cache"
+
+    @abstractmethod
+    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        """Index into ``candidates`` of the entry to evict next."""
+
+    def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
+        """Keep, swap or drop ``session``'s KV while its tool runs (default: keep, unpinned)."""
+        return CACHE_ONLY
+
+    def observe_access(self, entry: CacheEntryView, now: float) -> None:  # noqa: B027
+        """A call reused ``entry``."""
+
+    def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:  # noqa: B027
+        """The session's tool finished after ``seconds``."""

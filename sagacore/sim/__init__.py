@@ -1,0 +1,1 @@
+"""The discrete-event cluster simulator: event loop, workers, cluster."""

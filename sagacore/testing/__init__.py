@@ -1,0 +1,1 @@
+"""Public Hypothesis strategies for testing agent schedulers in other projects ' CI."""
