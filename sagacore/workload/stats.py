@@ -6,8 +6,8 @@ Examples
 >>> s0 = Step(0, (Segment(1, 100),), 10, 2, tool="bash", tool_seconds=1.0)
 >>> s1 = Step(1, (*s0.context, Segment(3, 90)), 5, 4, deps=(0,))
 >>> st = trace_stats(Workload((Task(TaskId("a"), (s0, s1)),)))
->>> st.tasks, st.llm_calls, st.tool_calls, st.reusable_prefix_fraction
-(1, 2, 1, 0.3666666666666667)
+>>> st.tasks, st.llm_calls, st.tool_calls, round(st.reusable_prefix_fraction, 4)
+(1, 2, 1, 0.3667)
 """
 
 from __future__ import annotations
