@@ -5,8 +5,8 @@ returns a :class:`~sagacore.workload.model.Workload`. Modules are imported on fi
 
 Examples
 --------
->>> sorted(READERS)[:2]
-['native', 'steps-csv']
+>>> sorted(READERS)
+['azure', 'mooncake', 'native', 'steps-csv', 'swe-agent', 'tracelab']
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ from sagacore.workload.model import Workload
 __all__ = ["FORMATS", "READERS", "detect_format", "read_workload"]
 
 READERS: dict[str, str] = {
+    "azure": "sagacore.workload.readers.azure:read_azure",
+    "mooncake": "sagacore.workload.readers.mooncake:read_mooncake",
     "native": "sagacore.workload.native:read_native",
     "steps-csv": "sagacore.workload.readers.steps_csv:read_steps_csv",
+    "swe-agent": "sagacore.workload.readers.swe_agent:read_swe_agent",
+    "tracelab": "sagacore.workload.readers.tracelab:read_tracelab",
 }
 
 FORMATS: tuple[str, ...] = ("auto", *sorted(READERS))
@@ -42,11 +46,17 @@ def _reader(name: str) -> Callable[[Path], Workload]:
 def detect_format(path: str | Path) -> str:
     """Guess a trace's format from its name and first bytes.
 
-    Raises :class:`~sagacore.errors.TraceFormatError` when nothing matches.
+    A directory holding ``.traj`` files is a set of SWE-agent trajectories. Raises
+    :class:`~sagacore.errors.TraceFormatError` when nothing matches.
     """
     p = Path(path)
     if p.is_dir():
-        raise TraceFormatError(p, "is a directory, expected a trace file")
+        try:
+            if any(f.name.endswith(".traj") for f in p.iterdir()):
+                return "swe-agent"
+        except OSError as exc:
+            raise TraceFormatError(p, f"cannot read: {exc.strerror}") from None
+        raise TraceFormatError(p, "is a directory, expected a trace file (or .traj files)")
     try:
         with open(p, "rb") as f:
             head = f.read(4096)

@@ -1,0 +1,129 @@
+"""Reader of the Azure LLM inference traces (CSV of arrival times and token counts).
+
+The Azure public LLM inference traces (Patel et al., "Splitwise", ISCA'24;
+``data/AzureLLMInferenceTrace_{code,conv}.csv`` of github.com/Azure/AzurePublicDataset,
+and the 2024 one-week traces with the same columns) hold one request per row::
+
+    TIMESTAMP,ContextTokens,GeneratedTokens
+    2023-11-16 18:17:03.9799600,4808,10
+
+``TIMESTAMP`` is the invocation time (a naive datetime with up to 7 fractional digits,
+beyond what :meth:`datetime.fromisoformat` reads), ``ContextTokens`` the prompt length
+and ``GeneratedTokens`` the output length. There is no prompt content, prefix hash or
+session id.
+
+Mapping to the model: every row is a one-step task (agent type ``azure``, tenant
+``default``, no tool) arriving at its timestamp minus the earliest timestamp of the
+file, in seconds. Its prompt is one segment unique to the request, so no two requests
+share a prefix (the trace cannot tell). Task ids are the 0-based row numbers,
+zero-padded so that they sort in file order.
+
+Zero counts: an LLM call reads at least one token and produces at least one, so a
+``ContextTokens`` or ``GeneratedTokens`` of 0 is read as 1.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "azure.csv"
+>>> _ = p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\\n"
+...                  "2023-11-16 18:17:03.9799600,4808,10\\n"
+...                  "2023-11-16 18:17:05.0000000,3180,0\\n")
+>>> w = read_azure(p)
+>>> [(t.id, round(t.arrival_s, 7), t.steps[0].prompt_tokens, t.steps[0].output_tokens)
+...  for t in w.tasks]
+[('0', 0.0, 4808, 10), ('1', 1.02004, 3180, 1)]
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+from sagacore.errors import TraceFormatError
+from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
+from sagacore.workload.readers._common import iter_csv_rows, req_int
+
+__all__ = ["REQUIRED_COLUMNS", "parse_timestamp", "read_azure"]
+
+REQUIRED_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", re.ASCII
+)
+_EPOCH = datetime(1970, 1, 1)
+
+
+def parse_timestamp(text: str) -> float:
+    """Seconds since 1970-01-01 of a naive ``YYYY-MM-DD HH:MM:SS[.fffffff]`` datetime.
+
+    Up to 9 fractional digits are kept (as a float). Raises :class:`ValueError` when
+    ``text`` is not such a datetime.
+
+    Examples
+    --------
+    >>> parse_timestamp("1970-01-02 00:00:01.2500000")
+    86401.25
+    """
+    m = _TIMESTAMP.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"expected YYYY-MM-DD HH:MM:SS[.fraction], found {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    whole = datetime(year, month, day, hour, minute, second)
+    frac = m.group(7)
+    seconds = (whole - _EPOCH).total_seconds()
+    return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def read_azure(path: str | Path) -> Workload:
+    """Read an Azure LLM inference CSV into a :class:`~sagacore.workload.model.Workload`.
+
+    Parameters
+    ----------
+    path
+        The CSV file (columns ``TIMESTAMP``, ``ContextTokens``, ``GeneratedTokens``;
+        others are ignored).
+
+    Returns
+    -------
+    Workload
+        One single-step task per row, named after the file.
+
+    Raises
+    ------
+    TraceFormatError
+        Naming the file, the line and the field of the first problem: missing column,
+        bad timestamp, non-numeric or negative token count, empty file.
+    """
+    p = Path(path)
+    rows: list[tuple[float, int, int]] = []
+    for line, row in iter_csv_rows(p, REQUIRED_COLUMNS):
+        raw_ts = row["TIMESTAMP"]
+        try:
+            ts = parse_timestamp(raw_ts)
+        except ValueError as exc:
+            raise TraceFormatError(p, str(exc), line=line, field="TIMESTAMP") from None
+        context = max(1, req_int(row, "ContextTokens", p, line))
+        generated = max(1, req_int(row, "GeneratedTokens", p, line))
+        rows.append((ts, context, generated))
+    if not rows:
+        raise TraceFormatError(p, "no data rows")
+    t0 = min(r[0] for r in rows)
+    width = len(str(len(rows) - 1))
+    tasks = tuple(
+        Task(
+            id=TaskId(f"{i:0{width}d}"),
+            steps=(
+                Step(
+                    index=0,
+                    prompt=(Segment(2 * i + 1, context),),
+                    output_tokens=generated,
+                    output_id=2 * i + 2,
+                ),
+            ),
+            arrival_s=ts - t0,
+            agent_type="azure",
+        )
+        for i, (ts, context, generated) in enumerate(rows)
+    )
+    return Workload(tasks, name=p.stem, source=str(p))
