@@ -89,12 +89,16 @@ def dag_tasks(draw: st.DrawFn, max_steps: int = 12) -> Task:
     return make_task("t", tools, deps)
 
 
+@pytest.fixture(scope="module")
+def trace_tasks() -> tuple[Task, ...]:
+    return read_workload(sagacore.data.bundled_trace()).tasks
+
+
 # -- realised graphs ------------------------------------------------------------------------
 
 
-def test_realised_graph_equals_task_deps_on_real_trace() -> None:
-    w = read_workload(sagacore.data.bundled_trace())
-    for task in w.tasks[:40]:
+def test_realised_graph_equals_task_deps_on_real_trace(trace_tasks: tuple[Task, ...]) -> None:
+    for task in trace_tasks[:40]:
         g = task_graph(task)
         assert g.kind == "realised"
         assert set(g.graph.edges) == {(d, s.index) for s in task.steps for d in s.deps}
@@ -211,7 +215,7 @@ def test_inference_recovers_known_chain() -> None:
     assert g is not None and g.kind == "inferred"
     assert {(u, v) for u, v, _ in g.edges()} == KEPT
     for u, v, p in g.edges():
-        assert p == pytest.approx(CHAIN[u][v], abs=0.03)
+        assert p == pytest.approx(CHAIN[str(u)][str(v)], abs=0.03)
     # Pruned mass is what the dropped edges carried.
     assert g.pruned_mass("search") == pytest.approx(0.25, abs=0.03)
     assert g.pruned_mass("write") == pytest.approx(1.0)
@@ -311,9 +315,8 @@ def test_inferred_graph_invariants(tasks: list[Task], threshold: float) -> None:
     assert not g.successors(END) and not g.predecessors(START)
 
 
-def test_real_trace_graph() -> None:
-    w = read_workload(sagacore.data.bundled_trace())
-    g = infer_aeg(w.tasks)["swe-agent"]
+def test_real_trace_graph(trace_tasks: tuple[Task, ...]) -> None:
+    g = infer_aeg(trace_tasks)["swe-agent"]
     assert g is not None
     assert [u for u, _ in g.successors("bash")] == ["bash"]
     assert g.transition_probability(NO_TOOL, END) == 1.0

@@ -474,6 +474,10 @@ class AEGInference:
         """Finished tasks counted for ``agent_type``."""
         return self._tasks.get(agent_type, 0)
 
+    def is_provided(self, agent_type: str) -> bool:
+        """True when the framework gave the graph of ``agent_type`` (:meth:`provide`)."""
+        return agent_type in self._provided
+
     def is_warm(self, agent_type: str) -> bool:
         """True when :meth:`graph` returns a graph for ``agent_type``."""
         return agent_type in self._provided or self.tasks_seen(agent_type) >= self.config.min_tasks
