@@ -172,9 +172,7 @@ class ModelSpec:
         norms = 2 * h
         vocab_matrices = 1 if self.tie_word_embeddings else 2
         return (
-            self.num_layers * (attention + mlp + norms)
-            + vocab_matrices * self.embedding_params
-            + h
+            self.num_layers * (attention + mlp + norms) + vocab_matrices * self.embedding_params + h
         )
 
     @property
