@@ -348,7 +348,7 @@ def test_oracle_remaining_work_equals_truth(trace_tasks: tuple[Task, ...]) -> No
     for t in trace_tasks[:20]:
         p.observe_task_start(t.id, t.agent_type, oracle=task_graph(t))
         k = len(t.steps) // 2
-        p._replay(t, k)
+        p.replay_steps(t, k)
         o = p.remaining_work(t.id, oracle=True)
         rest = t.steps[k:]
         assert o.source == "oracle"
@@ -459,8 +459,8 @@ def test_provided_graph_and_dag_transitions() -> None:
     q.observe_task(make_task("d", ["a", "b", "c", None], deps=[(), (0,), (0,), (1, 2)]))
     g = q.graph("web")
     assert g is not None
-    assert q._inference.count("web", "a", "b") == 1 and q._inference.count("web", "b", END) == 0
-    assert q._inference.count("web", NO_TOOL, END) == 1
+    assert q.inference.count("web", "a", "b") == 1 and q.inference.count("web", "b", END) == 0
+    assert q.inference.count("web", NO_TOOL, END) == 1
 
 
 # -- properties ------------------------------------------------------------------------------------
@@ -491,7 +491,7 @@ def test_probabilities_in_unit_interval(
         p.observe_task(t)
     live = tasks[-1]
     p.observe_task_start(live.id, live.agent_type, oracle=task_graph(live))
-    p._replay(live, max(1, len(live.steps) // 2))
+    p.replay_steps(live, max(1, len(live.steps) // 2))
     for prob in (
         p.continue_probability("web", tool)[0],
         p.reuse_probability("web", tool, n_cur),
@@ -540,3 +540,50 @@ def test_lognormal_properties(xs: list[float], q1: float, q2: float, elapsed: fl
     for x in xs:
         p.observe_tool_duration("t", x)
     assert 0.0 <= p.saga_ttl("t", hi) <= p.saga_ttl("t", lo) <= 300.0
+
+
+# -- a known multi-tool chain: learned answers against closed forms --------------------------------
+
+CHAIN: dict[str, dict[str, float]] = {
+    START: {"search": 0.8, "read": 0.2},
+    "search": {"search": 0.1, "read": 0.75, "write": 0.15},
+    "read": {"read": 0.2, "write": 0.7, END: 0.1},
+    "write": {"search": 0.5, NO_TOOL: 0.5},
+    NO_TOOL: {END: 1.0},
+}
+
+
+def sample_chain_task(i: int, rng: np.random.Generator) -> Task:
+    tools: list[str | None] = []
+    state = START
+    while True:
+        nxt = list(CHAIN[state])
+        state = nxt[int(rng.choice(len(nxt), p=[CHAIN[state][s] for s in nxt]))]
+        if state == END:
+            return make_task(f"c{i}", tools, agent="multi")
+        tools.append(None if state == NO_TOOL else state)
+
+
+def test_multi_tool_chain_matches_closed_forms() -> None:
+    rng = np.random.default_rng(2024)
+    p = warm(min_tasks=30, remaining_estimator="markov")
+    for i in range(3000):
+        p.observe_task(sample_chain_task(i, rng))
+    states = ["search", "read", "write", NO_TOOL]
+    q = np.array([[CHAIN[a].get(b, 0.0) for b in states] for a in states])
+    further = np.linalg.solve(np.eye(4) - q, np.ones(4)) - 1.0
+    for j, s in enumerate(states):
+        tool = None if s == NO_TOOL else s
+        want_cont = 1.0 - CHAIN[s].get(END, 0.0)
+        assert p.continue_probability("multi", tool)[0] == pytest.approx(want_cont, abs=0.02)
+        live = make_task(f"live-{j}", [tool], agent="multi")
+        p.observe_task_start(live.id, "multi")
+        p.observe_llm_call(live.id, 0, prompt_tokens=100, output_tokens=10, tool=tool)
+        assert p.expected_remaining_steps(live.id) == pytest.approx(further[j], rel=0.05, abs=0.02)
+        p.forget_task(live.id)
+    # P_reuse over the pruned graph: search -> read (0.75) is the only kept successor.
+    obs = p.expected_observation_tokens("search")
+    assert p.reuse_probability("multi", "search", 1000) == pytest.approx(
+        p.inference.probability("multi", "search", "read") * 1000 / (1000 + obs)
+    )
+    assert p.reuse_probability("multi", "write", 1000) == 0.0  # 0.5 / 0.5: both pruned

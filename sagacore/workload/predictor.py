@@ -662,10 +662,11 @@ class Predictor:
     def observe_task(self, task: Task) -> None:
         """Replay a finished task (history): start, every call and tool, end."""
         self.observe_task_start(task.id, task.agent_type)
-        self._replay(task, len(task.steps))
+        self.replay_steps(task, len(task.steps))
         self.observe_task_end(task.id)
 
-    def _replay(self, task: Task, upto: int) -> None:
+    def replay_steps(self, task: Task, upto: int) -> None:
+        """Replay the LLM and tool calls of ``task.steps[:upto]`` (the task was started)."""
         for s in task.steps[:upto]:
             self.observe_llm_call(
                 task.id,
@@ -681,6 +682,11 @@ class Predictor:
     # ---------------------------------------------------------------------------------------
     # queries by explicit state
     # ---------------------------------------------------------------------------------------
+    @property
+    def inference(self) -> AEGInference:
+        """The AEG inference this predictor owns (read it; update through the predictor)."""
+        return self._inference
+
     def graph(self, agent_type: str) -> AgentExecutionGraph | None:
         """The pruned AEG of ``agent_type`` (None while cold: plain requests)."""
         return self._inference.graph(agent_type)
@@ -1067,7 +1073,7 @@ def evaluate_remaining_steps(
             n = len(t.steps)
             k = min(n - 1, max(1, math.floor(frac * n)))
             p.observe_task_start(t.id, t.agent_type, oracle=task_graph(t))
-            p._replay(t, k)
+            p.replay_steps(t, k)
             w = p.remaining_work(t.id)
             o = p.remaining_work(t.id, oracle=True)
             p.forget_task(t.id)
