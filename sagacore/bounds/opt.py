@@ -1,0 +1,209 @@
+"""Exact offline optimum (OPT) on small cache traces: integer program and brute force.
+
+Two independent methods, cross-checked by the tests:
+
+- :func:`exact_ip`: the interval integer program (``docs/caching.md``, section 2)
+  solved with HiGHS through cvxpy;
+- :func:`exact_dp`: dynamic programming over every reachable cache content, for tiny
+  traces (a handful of blocks); with ``closed=True`` it restricts the cache to
+  prefix-closed contents (a radix tree, as SGLang keeps it).
+
+Examples
+--------
+>>> from sagacore.bounds.trace import CacheTrace
+>>> tr = CacheTrace.from_paths([[(1, 2), (2, 1)], [(3, 1)], [(1, 2), (2, 1)]])
+>>> exact_dp(tr, 3), exact_ip(tr, 3)
+(4, 4)
+"""
+
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+import numpy as np
+
+from sagacore.bounds.intervals import reuse_intervals
+from sagacore.bounds.trace import CacheTrace
+from sagacore.errors import ConfigError, SolverError
+
+__all__ = ["DP_MAX_NODES", "IP_MAX_VARIABLES", "exact", "exact_dp", "exact_ip"]
+
+DP_MAX_NODES = 22
+"""Largest number of blocks :func:`exact_dp` accepts."""
+
+IP_MAX_VARIABLES = 20_000
+"""Largest number of interval variables :func:`exact` hands to the integer program."""
+
+
+def _check_capacity(capacity_tokens: int) -> None:
+    if capacity_tokens < 0:
+        raise ConfigError(f"capacity_tokens must be >= 0, got {capacity_tokens}")
+
+
+def exact_ip(
+    trace: CacheTrace,
+    capacity_tokens: int,
+    *,
+    time_limit_s: float | None = None,
+) -> int:
+    """OPT by the interval integer program (HiGHS branch and bound).
+
+    Variables: one binary per reuse interval of a single block (ungrouped), constraint
+    rows: the capacity of every gap between requests, and ``x[u] <= x[parent(u)]`` for
+    intervals ending at the same request (a block is a hit only with its prefix).
+
+    Parameters
+    ----------
+    trace
+        The cache trace.
+    capacity_tokens
+        Cache capacity, tokens.
+    time_limit_s
+        Give up after this long (raises :class:`~sagacore.errors.SolverError`).
+
+    Returns
+    -------
+    int
+        Minimum prefill tokens over all cache schedules.
+
+    Raises
+    ------
+    SolverError
+        When HiGHS does not prove optimality.
+
+    Notes
+    -----
+    Exact for the model of ``docs/caching.md`` (any set of blocks may be cached, a block
+    is a hit only when its whole prefix is), Theorem 1 there.
+    """
+    _check_capacity(capacity_tokens)
+    iv = reuse_intervals(trace, grouped=False)
+    if len(iv) == 0:
+        return iv.lookup_tokens
+    x = cp.Variable(len(iv), boolean=True)
+    cons = [iv.load_matrix() @ x <= capacity_tokens] if iv.n_requests > 1 else []
+    child = np.flatnonzero(iv.parent >= 0)
+    if len(child):
+        cons.append(x[child] <= x[iv.parent[child]])
+    prob = cp.Problem(cp.Maximize(iv.size.astype(float) @ x), cons)
+    opts: dict[str, float] = {}
+    if time_limit_s is not None:
+        opts["time_limit"] = float(time_limit_s)
+    try:
+        prob.solve(solver=cp.HIGHS, **opts)  # type: ignore[no-untyped-call]
+    except cp.error.SolverError as exc:
+        raise SolverError(f"HiGHS failed on the exact integer program: {exc}") from None
+    if prob.status != cp.OPTIMAL or x.value is None:
+        raise SolverError(f"exact integer program: status {prob.status}, not optimal")
+    hit = round(float(iv.size @ np.round(x.value)))
+    return iv.lookup_tokens - hit
+
+
+def exact_dp(trace: CacheTrace, capacity_tokens: int, *, closed: bool = False) -> int:
+    """OPT by dynamic programming over cache contents (tiny traces only).
+
+    After each request the cache may hold any subset of (what it held) plus (the
+    request's context) that fits in ``capacity_tokens``; a prompt block is a hit when it
+    and all blocks before it on the prompt are held. Blocks never looked up again are
+    dropped (they cannot help).
+
+    Parameters
+    ----------
+    trace
+        The cache trace, with at most :data:`DP_MAX_NODES` blocks.
+    capacity_tokens
+        Cache capacity, tokens.
+    closed
+        Allow only prefix-closed contents (a block only with its parent), the radix
+        tree model. Its optimum is at least the unrestricted one; equal for unit sizes
+        (``docs/caching.md``, Theorem 4).
+
+    Returns
+    -------
+    int
+        Minimum prefill tokens.
+    """
+    _check_capacity(capacity_tokens)
+    nn = trace.n_nodes
+    if nn > DP_MAX_NODES:
+        raise ConfigError(f"exact_dp handles at most {DP_MAX_NODES} blocks, trace has {nn}")
+    size = trace.size.tolist()
+    parent = trace.parent.tolist()
+    n = trace.n_requests
+    # nodes looked up after request t
+    future = [0] * (n + 1)
+    for t in range(n - 1, -1, -1):
+        m = 0
+        for v in trace.lookup(t):
+            m |= 1 << v
+        future[t] = future[t + 1] | m
+    sizes_of: dict[int, int] = {}
+
+    def fits(mask: int) -> bool:
+        s = sizes_of.get(mask)
+        if s is None:
+            s = sum(size[v] for v in range(nn) if mask >> v & 1)
+            sizes_of[mask] = s
+        return s <= capacity_tokens
+
+    def is_closed(mask: int) -> bool:
+        return all(parent[v] < 0 or mask >> parent[v] & 1 for v in range(nn) if mask >> v & 1)
+
+    states: dict[int, int] = {0: 0}
+    for t in range(n):
+        look = trace.lookup(t)
+        ctx_mask = 0
+        for v in trace.context(t):
+            ctx_mask |= 1 << v
+        keep_mask = future[t + 1]
+        nxt: dict[int, int] = {}
+        for s, c in states.items():
+            miss = 0
+            hit = True
+            for v in look:
+                if hit and not s >> v & 1:
+                    hit = False
+                if not hit:
+                    miss += size[v]
+            c2 = c + miss
+            cand = (s | ctx_mask) & keep_mask
+            sub = cand
+            while True:
+                if fits(sub) and (not closed or is_closed(sub)):
+                    if c2 < nxt.get(sub, 1 << 62):
+                        nxt[sub] = c2
+                if sub == 0:
+                    break
+                sub = (sub - 1) & cand
+        states = nxt
+    return min(states.values())
+
+
+def exact(
+    trace: CacheTrace,
+    capacity_tokens: int,
+    *,
+    max_variables: int = IP_MAX_VARIABLES,
+    time_limit_s: float = 60.0,
+) -> tuple[int | None, float]:
+    """OPT when the trace is small enough, else ``None``; with the seconds spent.
+
+    Uses :func:`exact_ip` when the trace has at most ``max_variables`` reuse intervals
+    and HiGHS proves optimality within ``time_limit_s``.
+
+    Examples
+    --------
+    >>> from sagacore.bounds.trace import CacheTrace
+    >>> exact(CacheTrace.from_paths([[(1, 3)], [(1, 3)]]), 3)[0]
+    3
+    """
+    t0 = time.perf_counter()
+    iv = reuse_intervals(trace, grouped=False)
+    if len(iv) > max_variables:
+        return None, time.perf_counter() - t0
+    try:
+        value: int | None = exact_ip(trace, capacity_tokens, time_limit_s=time_limit_s)
+    except SolverError:
+        value = None
+    return value, time.perf_counter() - t0
