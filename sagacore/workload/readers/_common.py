@@ -51,10 +51,14 @@ def read_text(path: str | Path) -> str:
 
 
 def iter_json_lines(path: str | Path, text: str | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, value)`` for each non-blank line of a JSON-lines file."""
+    """Yield ``(line_number, value)`` for each non-blank line of a JSON-lines file.
+
+    Lines end at ``\n`` only (JSON strings may hold U+2028 and other characters that
+    :meth:`str.splitlines` would split at).
+    """
     if text is None:
         text = read_text(path)
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -63,6 +67,8 @@ def iter_json_lines(path: str | Path, text: str | None = None) -> Iterator[tuple
             raise TraceFormatError(
                 path, f"broken JSON: {exc.msg} (column {exc.colno})", line=n
             ) from None
+        except (ValueError, RecursionError) as exc:  # too deep, or an integer too long
+            raise TraceFormatError(path, f"broken JSON: {exc}", line=n) from None
 
 
 def iter_csv_rows(

@@ -88,7 +88,7 @@ def read_mooncake(path: str | Path, *, block_size: int = BLOCK_SIZE) -> Workload
     if block_size < 1:
         raise ConfigError(f"block_size must be >= 1, got {block_size}")
     next_id = 1
-    block_tokens: dict[int, tuple[int, int]] = {}  # hash id -> (tokens, first line)
+    blocks: dict[int, tuple[Segment, int]] = {}  # hash id -> (segment, first line)
     raw: list[tuple[float, tuple[Segment, ...], int, int]] = []
     for line, obj in iter_json_lines(p):
         if not isinstance(obj, dict):
@@ -113,7 +113,7 @@ def read_mooncake(path: str | Path, *, block_size: int = BLOCK_SIZE) -> Workload
             )
         prompt: list[Segment] = []
         for k, h in enumerate(hashes):
-            if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h <= MAX_HASH_ID:
+            if type(h) is not int or not 0 <= h <= MAX_HASH_ID:
                 raise TraceFormatError(
                     p,
                     f"expected an integer in [0, {MAX_HASH_ID}], found {h!r}",
@@ -121,16 +121,18 @@ def read_mooncake(path: str | Path, *, block_size: int = BLOCK_SIZE) -> Workload
                     field=f"hash_ids[{k}]",
                 )
             tokens = min(block_size, input_length - block_size * k)
-            seen = block_tokens.setdefault(h, (tokens, line))
-            if seen[0] != tokens:
+            known = blocks.get(h)
+            if known is None:
+                known = blocks[h] = (Segment(HASH_ID_OFFSET + h, tokens), line)
+            elif known[0].tokens != tokens:
                 raise TraceFormatError(
                     p,
-                    f"hash id {h} is a block of {tokens} tokens here but of {seen[0]} "
-                    f"on line {seen[1]}",
+                    f"hash id {h} is a block of {tokens} tokens here but of "
+                    f"{known[0].tokens} on line {known[1]}",
                     line=line,
                     field=f"hash_ids[{k}]",
                 )
-            prompt.append(Segment(HASH_ID_OFFSET + h, tokens))
+            prompt.append(known[0])
         rest = input_length - block_size * n
         if rest > 0:
             prompt.append(Segment(next_id, rest))

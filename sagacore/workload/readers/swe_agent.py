@@ -30,7 +30,9 @@ With ``calibrate=True``, when ``info.model_stats`` records ``tokens_sent`` and
 ``tokens_received`` for exactly as many API calls as there are steps, every prompt
 segment is rescaled by ``tokens_sent / estimated prompt tokens`` and every output by
 ``tokens_received / estimated output tokens`` (rounded, at least 1), so the totals
-match the provider's.
+match the provider's. Factors outside ``[0.1, 10]`` mean the totals describe something
+else (retries, another run) and are ignored. On the three real GPT-4 runs of the
+SWE-agent repository the factors are 0.93-1.04 for prompts and 0.74-0.93 for outputs.
 
 *Content identity is exact.* A segment's id is given by its text and token count, so
 files that share a system prompt, demonstrations and issue text (as replays of one
@@ -85,6 +87,7 @@ __all__ = ["estimate_tokens", "read_swe_agent"]
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _Key: TypeAlias = str | int
+_CALIBRATION_RANGE = (0.1, 10.0)
 
 
 def _skip(text: str, pos: int) -> int:
@@ -333,9 +336,9 @@ def _calls(doc: _Doc, data: dict[str, Any]) -> list[_Call]:
 
 def _stat(stats: Mapping[str, Any], key: str) -> int:
     value = stats.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return 0
-    return max(0, int(value))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1e15:
+        return 0  # absent, not a count, or implausibly large
+    return int(value)
 
 
 def _scale(tokens: int, factor: float) -> int:
@@ -369,9 +372,11 @@ def _read_file(path: Path, contents: _Contents, chars_per_token: float, calibrat
         replayed = sum((n - 1 - k) * out[k] for k in range(n - 1))
         sent, received = _stat(stats, "tokens_sent"), _stat(stats, "tokens_received")
         if sent and received:
-            f_out = received / sum(out)
-            rest = sent - f_out * replayed
-            f_in = rest / own if rest > 0 else sent / (own + replayed)
+            g_out = received / sum(out)
+            rest = sent - g_out * replayed
+            g_in = rest / own if rest > 0 else sent / (own + replayed)
+            if all(_CALIBRATION_RANGE[0] <= g <= _CALIBRATION_RANGE[1] for g in (g_in, g_out)):
+                f_in, f_out = g_in, g_out
 
     steps: list[Step] = []
     prompt = tuple(
