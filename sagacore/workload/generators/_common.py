@@ -1,0 +1,153 @@
+"""Helpers shared by the generators: seeds and streams, segment ids, validation.
+
+Random streams
+--------------
+A generator turns its ``seed`` into one root integer (:func:`root_entropy`; an ``int``
+seed is its own root, so ``source`` records a seed that regenerates the workload). Every
+task ``n`` then draws from its own stream ``default_rng([root, 1, n])`` and the arrival
+process from ``default_rng([root, 0])``, so task ``n`` is the same whatever the number of
+tasks or the arrival process.
+
+Segment ids
+-----------
+Ids below :data:`SEGMENT_BLOCK` are reserved for deliberately shared segments (system
+prompts, :data:`SHARED_SEGMENT_IDS`). Task number ``n`` (0-based, unique in a workload)
+numbers its own segments ``(n + 1) * SEGMENT_BLOCK + k`` for ``k = 0, 1, ...``, so ids are
+deterministic and globally unique within a workload.
+
+Examples
+--------
+>>> ids = SegmentIds(0)
+>>> ids.new(), ids.new(), SegmentIds(2).new() == 3 * SEGMENT_BLOCK
+(1048576, 1048577, True)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sagacore._rng import Seed
+from sagacore.errors import ConfigError
+
+__all__ = [
+    "SEGMENT_BLOCK",
+    "SHARED_SEGMENT_IDS",
+    "SegmentIds",
+    "arrival_rng",
+    "check_tasks",
+    "describe_seed",
+    "is_int",
+    "is_nonneg",
+    "is_pos",
+    "lognormal",
+    "lognormal_int",
+    "require",
+    "root_entropy",
+    "task_rng",
+]
+
+SEGMENT_BLOCK = 1 << 20
+"""Segment ids of task number ``n`` are ``(n + 1) * SEGMENT_BLOCK + k``."""
+
+SHARED_SEGMENT_IDS: dict[str, int] = {
+    "swe-bench/system": 1,
+    "webarena/system": 2,
+    "task-parallel/map-reduce": 3,
+    "task-parallel/parallel-search": 4,
+    "task-parallel/self-consistency": 5,
+}
+"""Ids of the segments deliberately shared by many tasks (all below ``SEGMENT_BLOCK``)."""
+
+_ARRIVAL_STREAM = 0
+_TASK_STREAM = 1
+
+
+class SegmentIds:
+    """Allocator of the segment ids of one task (see the module notes)."""
+
+    __slots__ = ("_base", "_next")
+
+    def __init__(self, task_no: int) -> None:
+        if task_no < 0:
+            raise ConfigError(f"task number must be >= 0, got {task_no}")
+        self._base = (task_no + 1) * SEGMENT_BLOCK
+        self._next = 0
+
+    def new(self) -> int:
+        """A fresh id."""
+        if self._next >= SEGMENT_BLOCK:  # pragma: no cover - 2**20 segments in one task
+            raise ConfigError(f"a generated task needs more than {SEGMENT_BLOCK} segments")
+        self._next += 1
+        return self._base + self._next - 1
+
+
+def root_entropy(seed: Seed) -> int:
+    """The root integer of all streams: the seed itself, 0 for None, or drawn from a Generator.
+
+    Examples
+    --------
+    >>> root_entropy(7), root_entropy(None)
+    (7, 0)
+    """
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63))
+    if seed is None:
+        return 0
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, a Generator or None, got {seed!r}")
+    return int(seed)
+
+
+def describe_seed(root: int) -> str:
+    """How ``source`` records the seed (the root regenerates the same workload)."""
+    return f"seed={root}"
+
+
+def task_rng(root: int, task_no: int) -> np.random.Generator:
+    """The random stream of task number ``task_no``."""
+    return np.random.default_rng([root, _TASK_STREAM, task_no])
+
+
+def arrival_rng(root: int) -> np.random.Generator:
+    """The random stream of the arrival process."""
+    return np.random.default_rng([root, _ARRIVAL_STREAM])
+
+
+def check_tasks(tasks: int) -> int:
+    """Validate the number of tasks (an integer >= 1)."""
+    if isinstance(tasks, bool) or not isinstance(tasks, int | np.integer) or tasks < 1:
+        raise ConfigError(f"tasks must be an integer >= 1, got {tasks!r}")
+    return int(tasks)
+
+
+def require(ok: bool, owner: str, field: str, value: object, what: str) -> None:
+    """Raise :class:`~sagacore.errors.ConfigError` ``owner.field must be what, got value``."""
+    if not ok:
+        raise ConfigError(f"{owner}.{field} must be {what}, got {value!r}")
+
+
+def is_pos(x: float) -> bool:
+    """True for a finite number > 0."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def is_nonneg(x: float) -> bool:
+    """True for a finite number >= 0."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+
+
+def is_int(x: int, minimum: int) -> bool:
+    """True for an int (not bool) >= ``minimum``."""
+    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
+
+
+def lognormal(rng: np.random.Generator, median: float, sigma: float, lo: float, hi: float) -> float:
+    """One log-normal draw with this median and log-sd, clipped to ``[lo, hi]``."""
+    return float(min(hi, max(lo, median * math.exp(sigma * float(rng.standard_normal())))))
+
+
+def lognormal_int(rng: np.random.Generator, median: float, sigma: float, lo: int, hi: int) -> int:
+    """A log-normal draw rounded to an integer in ``[lo, hi]``."""
+    return int(min(hi, max(lo, round(median * math.exp(sigma * float(rng.standard_normal()))))))

@@ -1,0 +1,244 @@
+"""WebArena browser agents: bounded steps, non-growing prompts, browser-action tools.
+
+Follows SPEC.md's description of WebArena agents. A task has at most 30 steps. Every
+prompt is the shared system prompt and in-context examples (one segment used by every
+task) followed by the *current* page observation (a fresh segment each step, truncated at
+1,920 tokens): the prompt does not inherit earlier steps beyond the shared part, so it
+does not grow. Outputs are at most 384 tokens. Each step but the last is followed by a
+``browser`` tool call lasting a 2 s pause plus the page load time; the last step issues
+``stop`` and runs no tool.
+
+Choices the description leaves open (each a :class:`WebArenaConfig` field):
+
+- Steps per task: log-normal, median 17, log-sd 0.6, rounded, clipped to [2, 30]: mean
+  about 18 steps (SAGA's WebArena workload), 18% of tasks hit the 30-step limit.
+- System prompt and examples: 1,400 tokens (an estimate of WebArena's two-shot
+  chain-of-thought prompt; the objective, URL and previous action are counted in the
+  observation budget, since in WebArena's template they follow the observation).
+- Page observation before truncation: log-normal, median 2,000 tokens, log-sd 0.8, at
+  least 50: about half of the observations are truncated at 1,920.
+- Output: log-normal, median 110 tokens (chain-of-thought then the action), log-sd 0.5,
+  clipped to [8, 384].
+- Page load: log-normal, median 1.0 s, log-sd 0.7, capped at 30 s (Playwright's default
+  navigation timeout); the tool time is 2 s + the load time.
+
+Examples
+--------
+>>> w = webarena(tasks=5, seed=0)
+>>> all(len(t.steps) <= 30 for t in w)
+True
+>>> t = w.tasks[0]
+>>> {len(s.prompt) for s in t.steps}, t.steps[0].prompt[0] == w.tasks[1].steps[0].prompt[0]
+({2}, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sagacore._rng import Seed
+from sagacore.workload.generators._common import (
+    SHARED_SEGMENT_IDS,
+    SegmentIds,
+    check_tasks,
+    describe_seed,
+    is_int,
+    is_nonneg,
+    is_pos,
+    lognormal,
+    lognormal_int,
+    require,
+    root_entropy,
+    task_rng,
+)
+from sagacore.workload.generators.arrivals import Arrivals, PoissonArrivals, arrival_times
+from sagacore.workload.model import Segment, Step, Task, TaskId, TenantId, Workload
+
+__all__ = ["WebArenaConfig", "webarena"]
+
+_OWNER = "WebArenaConfig"
+
+
+@dataclass(frozen=True, slots=True)
+class WebArenaConfig:
+    """Shape of generated WebArena tasks (defaults and their sources: module notes).
+
+    Examples
+    --------
+    >>> WebArenaConfig().max_output_tokens
+    384
+    >>> WebArenaConfig(min_steps=40)
+    Traceback (most recent call last):
+    ...
+    sagacore.errors.ConfigError: WebArenaConfig.min_steps must be an integer in [1, max_steps=30], got 40
+    """
+
+    max_steps: int = 30
+    """Step limit of a task (WebArena's 30); >= 1."""
+    min_steps: int = 2
+    """Fewest steps of a task; in ``[1, max_steps]``."""
+    steps_median: float = 17.0
+    """Median of the log-normal number of steps before clipping; > 0."""
+    steps_sigma: float = 0.6
+    """Log-sd of the number of steps; >= 0."""
+    system_prompt_tokens: int = 1400
+    """Tokens of the system prompt and in-context examples all tasks share; >= 1."""
+    observation_median_tokens: float = 2000.0
+    """Median page observation before truncation, in tokens; > 0."""
+    observation_sigma: float = 0.8
+    """Log-sd of the page observation; >= 0."""
+    observation_max_tokens: int = 1920
+    """Truncation of the page observation (WebArena's 1,920); >= 1."""
+    output_median_tokens: float = 110.0
+    """Median output tokens; > 0."""
+    output_sigma: float = 0.5
+    """Log-sd of output tokens; >= 0."""
+    min_output_tokens: int = 8
+    """Fewest output tokens (an action needs a few); in ``[1, max_output_tokens]``."""
+    max_output_tokens: int = 384
+    """Output limit (WebArena's 384); >= 1."""
+    action_pause_s: float = 2.0
+    """Pause after each browser action, seconds (WebArena's 2 s); >= 0."""
+    page_load_median_s: float = 1.0
+    """Median page load time, seconds; > 0."""
+    page_load_sigma: float = 0.7
+    """Log-sd of the page load time; >= 0."""
+    page_load_max_s: float = 30.0
+    """Cap on the page load time (a navigation timeout), seconds; > 0."""
+    tool: str = "browser"
+    """Tool type named on each tool call."""
+    agent_type: str = "webarena"
+    """Agent type of generated tasks (also the prefix of their ids)."""
+
+    def __post_init__(self) -> None:
+        o = _OWNER
+        require(is_int(self.max_steps, 1), o, "max_steps", self.max_steps, "an integer >= 1")
+        require(
+            is_int(self.min_steps, 1) and self.min_steps <= self.max_steps,
+            o,
+            "min_steps",
+            self.min_steps,
+            f"an integer in [1, max_steps={self.max_steps}]",
+        )
+        for name in (
+            "steps_median",
+            "observation_median_tokens",
+            "output_median_tokens",
+            "page_load_median_s",
+            "page_load_max_s",
+        ):
+            require(
+                is_pos(getattr(self, name)), o, name, getattr(self, name), "a finite number > 0"
+            )
+        for name in (
+            "steps_sigma",
+            "observation_sigma",
+            "output_sigma",
+            "page_load_sigma",
+            "action_pause_s",
+        ):
+            require(
+                is_nonneg(getattr(self, name)), o, name, getattr(self, name), "a finite number >= 0"
+            )
+        for name in ("system_prompt_tokens", "observation_max_tokens", "max_output_tokens"):
+            require(is_int(getattr(self, name), 1), o, name, getattr(self, name), "an integer >= 1")
+        require(
+            is_int(self.min_output_tokens, 1) and self.min_output_tokens <= self.max_output_tokens,
+            o,
+            "min_output_tokens",
+            self.min_output_tokens,
+            f"an integer in [1, max_output_tokens={self.max_output_tokens}]",
+        )
+        for name in ("tool", "agent_type"):
+            v = getattr(self, name)
+            require(isinstance(v, str) and bool(v), o, name, v, "a non-empty string")
+
+
+def webarena_task(
+    config: WebArenaConfig,
+    rng: np.random.Generator,
+    *,
+    task_no: int,
+    arrival_s: float = 0.0,
+    tenant: TenantId | None = None,
+) -> Task:
+    """One WebArena task (the building block of :func:`webarena` and multi-tenant mixes)."""
+    c = config
+    n = lognormal_int(rng, c.steps_median, c.steps_sigma, c.min_steps, c.max_steps)
+    ids = SegmentIds(task_no)
+    shared = Segment(SHARED_SEGMENT_IDS["webarena/system"], c.system_prompt_tokens)
+    steps: list[Step] = []
+    for k in range(n):
+        last = k == n - 1
+        obs = lognormal_int(
+            rng, c.observation_median_tokens, c.observation_sigma, 1, c.observation_max_tokens
+        )
+        out = lognormal_int(
+            rng, c.output_median_tokens, c.output_sigma, c.min_output_tokens, c.max_output_tokens
+        )
+        load = lognormal(rng, c.page_load_median_s, c.page_load_sigma, 0.0, c.page_load_max_s)
+        steps.append(
+            Step(
+                index=k,
+                prompt=(shared, Segment(ids.new(), obs)),
+                output_tokens=out,
+                output_id=ids.new(),
+                tool=None if last else c.tool,
+                tool_seconds=0.0 if last else round(c.action_pause_s + load, 3),
+                deps=(k - 1,) if k else (),
+            )
+        )
+    return Task(
+        id=TaskId(f"{c.agent_type}-{task_no:05d}"),
+        steps=tuple(steps),
+        tenant=tenant if tenant is not None else TenantId("default"),
+        arrival_s=arrival_s,
+        agent_type=c.agent_type,
+    )
+
+
+def webarena(
+    *,
+    tasks: int = 100,
+    seed: Seed = None,
+    arrivals: Arrivals | None = None,
+    config: WebArenaConfig | None = None,
+) -> Workload:
+    """Generate WebArena browser-agent tasks.
+
+    Parameters
+    ----------
+    tasks
+        Number of tasks (>= 1).
+    seed
+        Seed (int >= 0, Generator or None meaning 0). Task ``i`` depends only on the seed
+        and ``i``.
+    arrivals
+        Arrival process; default Poisson at 8 tasks per minute.
+    config
+        Task shape; default :class:`WebArenaConfig` ().
+
+    Examples
+    --------
+    >>> w = webarena(tasks=50, seed=3)
+    >>> max(s.output_tokens for t in w for s in t.steps) <= 384
+    True
+    >>> max(s.prompt_tokens for t in w for s in t.steps) <= 1400 + 1920
+    True
+    """
+    n = check_tasks(tasks)
+    cfg = WebArenaConfig() if config is None else config
+    root = root_entropy(seed)
+    arr = PoissonArrivals() if arrivals is None else arrivals
+    times = arrival_times(arr, n, root=root)
+    built = tuple(
+        webarena_task(cfg, task_rng(root, i), task_no=i, arrival_s=float(times[i]))
+        for i in range(n)
+    )
+    return Workload(
+        built,
+        name="webarena",
+        source=f"generate webarena tasks={n} {describe_seed(root)} arrivals={arr.describe()}",
+    )
