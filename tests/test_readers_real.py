@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sagacore.cli import main
-from sagacore.workload.model import Workload
+from sagacore.workload.model import Task, Workload
 from sagacore.workload.readers import detect_format, read_workload
 from sagacore.workload.readers.mooncake import HASH_ID_OFFSET
 from sagacore.workload.readers.swe_agent import read_swe_agent
@@ -142,7 +142,7 @@ def test_tracelab(shared_data: Path) -> None:
     w = load(shared_data, TRACELAB)
     assert (len(w), w.llm_calls, w.tool_calls) == (2, 19, 14)
     rows = [json.loads(x) for x in (shared_data / TRACELAB).read_text().splitlines()]
-    by_session = {t.id: t for t in w}
+    by_session: dict[str, Task] = {t.id: t for t in w}
     for r in rows:
         step = by_session[r["session_id"]].steps[r["round_index"]]
         assert step.prompt_tokens == r["input_tokens_total"]
