@@ -19,7 +19,7 @@ from sagacore.bounds.foo import FooResult, FooSolver, foo_bounds, top_fill
 from sagacore.bounds.intervals import Intervals, reuse_intervals
 from sagacore.bounds.offline_min import belady, next_lookup
 from sagacore.bounds.opt import exact, exact_dp, exact_ip
-from sagacore.bounds.trace import CacheTrace, call_times
+from sagacore.bounds.trace import CacheTrace, call_times, load_cache_trace
 
 __all__ = [
     "CacheTrace",
@@ -32,6 +32,7 @@ __all__ = [
     "exact_dp",
     "exact_ip",
     "foo_bounds",
+    "load_cache_trace",
     "next_lookup",
     "reuse_intervals",
     "top_fill",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +33,7 @@ import numpy.typing as npt
 from sagacore.errors import WorkloadError
 from sagacore.workload.model import Segment, Task, Workload
 
-__all__ = ["CacheTrace", "call_times"]
+__all__ = ["CacheTrace", "call_times", "load_cache_trace"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -271,3 +272,35 @@ class CacheTrace:
         for t in range(self.n_requests):
             best = max(best, int(self.size[self.context(t)].sum()))
         return best
+
+
+def load_cache_trace(
+    path: str | Path,
+    *,
+    format: str = "auto",
+    cache_outputs: bool | None = None,
+    head: int | None = None,
+) -> tuple[CacheTrace, Workload]:
+    """Read a trace file into a :class:`CacheTrace` (and the workload it came from).
+
+    Parameters
+    ----------
+    path
+        Any trace :func:`~sagacore.workload.readers.read_workload` reads.
+    format
+        Its format (``auto`` detects it).
+    cache_outputs
+        Whether a call's output is cached after it (see :meth:`CacheTrace.from_workload`).
+        Default: false for Mooncake-style hash-id traces (their rule: a request's input
+        blocks are cached), true for agent traces (the KV cache holds the context).
+    head
+        Keep only the first ``head`` tasks by arrival.
+    """
+    from sagacore.workload.readers import detect_format, read_workload
+
+    fmt = detect_format(path) if format == "auto" else format
+    workload = read_workload(path, fmt)
+    if head is not None:
+        workload = workload.head(head)
+    outputs = (fmt != "mooncake") if cache_outputs is None else cache_outputs
+    return CacheTrace.from_workload(workload, cache_outputs=outputs), workload
