@@ -17,7 +17,7 @@ medium  4        35% (8.75% each)   50%           about 49                 1
 light   3        15% (5% each)      20%           about 30                 1
 ======  =======  =================  ============  =======================  ======
 
-so a heavy tenant offers about 7.5 times the LLM calls of a light one. Weights are equal
+so a heavy tenant offers about 7.4 times the LLM calls of a light one. Weights are equal
 (equal fair shares: heavy tenants exceed theirs, light ones stay below, the setting of
 SAGA's fairness claim for tenants with W_i <= C/N); every tenant's SLO factor is 1.5
 (SLO: TCT within 1.5x of the task's isolated TCT). Both are :class:`TenantClass` fields.

@@ -11,7 +11,7 @@ does not grow. Outputs are at most 384 tokens. Each step but the last is followe
 Choices the description leaves open (each a :class:`WebArenaConfig` field):
 
 - Steps per task: log-normal, median 17, log-sd 0.6, rounded, clipped to [2, 30]: mean
-  about 18 steps (SAGA's WebArena workload), 18% of tasks hit the 30-step limit.
+  about 18 steps (SAGA's WebArena workload), about 16% of tasks hit the 30-step limit.
 - System prompt and examples: 1,400 tokens (an estimate of WebArena's two-shot
   chain-of-thought prompt; the objective, URL and previous action are counted in the
   observation budget, since in WebArena's template they follow the observation).
