@@ -52,6 +52,9 @@ FORMAT_VERSION = 1
 
 
 def _common_segments(a: Sequence[Segment], b: Sequence[Segment]) -> int:
+    k = min(len(a), len(b))
+    if tuple(a[:k]) == tuple(b[:k]):  # the common ReAct case, compared at C speed
+        return k
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
