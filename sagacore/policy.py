@@ -106,6 +106,15 @@ class CallView(Protocol):
     def steps_done(self) -> int:
         """LLM calls of the task finished so far."""
 
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens found in the prefix cache of the worker the call waits on.
+
+        Evaluated when read (a mechanism may answer from a cache refreshed at each
+        scheduling point); 0 before the call is placed on a worker. SGLang's
+        longest-prefix-match ordering reads it.
+        """
+
 
 class WorkerView(Protocol):
     """An engine instance, as a router sees it (read-only)."""

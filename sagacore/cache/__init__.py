@@ -13,7 +13,9 @@ from sagacore.policy import CachePolicy
 
 __all__ = ["CACHE_POLICIES", "make_cache_policy"]
 
-CACHE_POLICIES: dict[str, str] = {}
+CACHE_POLICIES: dict[str, str] = {
+    "lru": "sagacore.cache.lru:LRU",
+}
 
 
 def make_cache_policy(name: str) -> CachePolicy:

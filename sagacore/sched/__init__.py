@@ -13,7 +13,11 @@ from sagacore.policy import Scheduler
 
 __all__ = ["SCHEDULERS", "make_scheduler"]
 
-SCHEDULERS: dict[str, str] = {}
+SCHEDULERS: dict[str, str] = {
+    "fcfs": "sagacore.sched.fcfs:FCFS",
+    "priority": "sagacore.sched.fcfs:Priority",
+    "lpm": "sagacore.sched.fcfs:LongestPrefixMatch",
+}
 
 
 def make_scheduler(name: str) -> Scheduler:
