@@ -229,6 +229,9 @@ class StepRecord:
         Every request that got tokens this step, in vLLM's scheduling order.
     admissions
         Requests admitted (newly or after preemption) this step, with their cache hits.
+    sampled
+        Requests that produced an output token this step (decodes and last prefill
+        chunks), in scheduling order; a request's first entry is its first token.
     preempted
         Requests preempted this step (their blocks freed, back to the waiting queue).
     finished
@@ -249,6 +252,7 @@ class StepRecord:
     step: int
     chunks: tuple[ScheduledChunk, ...]
     admissions: tuple[Admission, ...]
+    sampled: tuple[str, ...]
     preempted: tuple[str, ...]
     finished: tuple[str, ...]
     num_blocks_used: int
@@ -631,6 +635,7 @@ class VllmEngine:
             step=self._step,
             chunks=tuple(chunks),
             admissions=tuple(admissions),
+            sampled=tuple(rid for rid, toks in zip(req_ids, sampled, strict=True) if toks),
             preempted=tuple(sorted(output.preempted_req_ids or ())),
             finished=tuple(finished),
             num_blocks_used=self.config.num_usable_blocks - free,
