@@ -51,7 +51,7 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from sagacore.errors import TraceFormatError
+from sagacore.errors import TraceFormatError, WorkloadError
 from sagacore.workload.model import (
     DEFAULT_TENANT,
     Segment,
@@ -198,10 +198,14 @@ def read_steps_csv(path: str | Path, *, clock_skew_tolerance_s: float = 2.0) -> 
         task_id = TaskId(f"{key[0]}/{key[1]}" if key[0] else key[1])
         tasks.append(Task(task_id, tuple(steps), tenant, 0.0, "swe-agent"))
     t0 = min(starts.values()) if starts else 0.0
-    tasks = [
-        t.with_arrival(starts.get(k, t0) - t0) for k, t in zip(sorted(rows), tasks, strict=True)
-    ]
-    return Workload(tuple(tasks), name=p.stem, source=str(p))
+    try:
+        tasks = [
+            t.with_arrival(starts.get(k, t0) - t0) for k, t in zip(sorted(rows), tasks, strict=True)
+        ]
+        return Workload(tuple(tasks), name=p.stem, source=str(p))
+    except WorkloadError as exc:  # start times too far apart; run/instance ids that collide
+        field = "llm_start_ts" if "arrival" in str(exc) else "instance_id"
+        raise TraceFormatError(p, str(exc), field=field) from None
 
 
 def _grow(context: tuple[Segment, ...], tokens: int, ids: _Ids) -> tuple[Segment, ...]:
