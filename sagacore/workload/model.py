@@ -168,6 +168,8 @@ class Tenant:
     """SLO: a task meets it when its TCT is at most this factor times its isolated TCT."""
 
     def __post_init__(self) -> None:
+        if not self.id:
+            raise WorkloadError("tenant id must be a non-empty string")
         if not (math.isfinite(self.weight) and self.weight > 0):
             raise WorkloadError(f"tenant {self.id}: weight must be positive, got {self.weight}")
         if not (math.isfinite(self.slo_factor) and self.slo_factor >= 1):
@@ -194,6 +196,10 @@ class Task:
     """Kind of agent (for example ``swe-bench``); AEG inference groups tasks by it."""
 
     def __post_init__(self) -> None:
+        if not self.id:
+            raise WorkloadError("task id must be a non-empty string")
+        if not self.tenant:
+            raise WorkloadError(f"task {self.id}: tenant id must be a non-empty string")
         if not self.steps:
             raise WorkloadError(f"task {self.id}: must have at least one step")
         if not (math.isfinite(self.arrival_s) and self.arrival_s >= 0):
