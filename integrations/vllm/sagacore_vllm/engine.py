@@ -727,6 +727,11 @@ class VllmEngine:
         hit_blocks = manager.coordinator.find_longest_cache_hit(probe.block_hashes, max_hit)
         return int(hit_blocks[1])
 
+    def request_counts(self) -> tuple[int, int]:
+        """``(running, waiting)`` requests now (waiting includes preempted ones)."""
+        running, waiting = self._scheduler.get_request_counts()
+        return int(running), int(waiting)
+
     def kv_usage(self) -> float:
         """Fraction of usable blocks referenced by requests (vLLM's ``usage``)."""
         return float(self._scheduler.kv_cache_manager.usage)
