@@ -128,8 +128,14 @@ class EngineConfig:
     """Vocabulary size of the placeholder model; prompt token ids must be below it."""
 
     def __post_init__(self) -> None:
-        for name in ("num_gpu_blocks", "block_size", "max_num_batched_tokens", "max_num_seqs",
-                     "max_model_len", "vocab_size"):
+        for name in (
+            "num_gpu_blocks",
+            "block_size",
+            "max_num_batched_tokens",
+            "max_num_seqs",
+            "max_model_len",
+            "vocab_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -157,7 +163,11 @@ class EngineConfig:
                 f"({self.max_model_len})"
             )
         token = self.output_token_id
-        if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token < self.vocab_size:
+        if (
+            isinstance(token, bool)
+            or not isinstance(token, int)
+            or not 0 <= token < self.vocab_size
+        ):
             raise ConfigError(
                 f"output_token_id must be an integer in [0, vocab_size={self.vocab_size}), "
                 f"got {token!r}"
@@ -533,7 +543,9 @@ class VllmEngine:
                 f"request {request_id!r}: prompt token id {bad} outside [0, {c.vocab_size})"
             )
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ConfigError(f"request {request_id!r}: max_tokens must be >= 1, got {max_tokens!r}")
+            raise ConfigError(
+                f"request {request_id!r}: max_tokens must be >= 1, got {max_tokens!r}"
+            )
         if len(prompt) + max_tokens > c.max_model_len:
             raise ConfigError(
                 f"request {request_id!r}: prompt ({len(prompt)}) + max_tokens ({max_tokens}) "
@@ -603,13 +615,11 @@ class VllmEngine:
         sampled: list[list[int]] = []
         for rid, n in output.num_scheduled_tokens.items():
             req = sched.requests[rid]
-            computed_before, num_tokens, num_outputs, was_waiting = before[rid]
+            _computed_before, num_tokens, num_outputs, was_waiting = before[rid]
             # After schedule(), num_computed_tokens already includes this chunk.
             context = req.num_computed_tokens - n
             if was_waiting:
-                admissions.append(
-                    Admission(rid, context, num_tokens, resumed=rid in resumable)
-                )
+                admissions.append(Admission(rid, context, num_tokens, resumed=rid in resumable))
             is_decode = n == 1 and num_outputs > 0 and context == num_tokens - 1
             chunks.append(ScheduledChunk(rid, n, context, is_decode))
             req_ids.append(rid)
@@ -744,4 +754,3 @@ class VllmEngine:
     def scheduler(self) -> Any:
         """The underlying ``vllm.v1.core.sched.scheduler.Scheduler`` (for tests)."""
         return self._scheduler
-

@@ -122,7 +122,9 @@ class AgentTask:
         if not self.calls:
             raise WorkloadError(f"task {self.task_id!r} has no calls")
         if not (math.isfinite(self.arrival_s) and self.arrival_s >= 0):
-            raise WorkloadError(f"task {self.task_id!r}: arrival_s must be >= 0, got {self.arrival_s}")
+            raise WorkloadError(
+                f"task {self.task_id!r}: arrival_s must be >= 0, got {self.arrival_s}"
+            )
 
 
 def chain_task(
@@ -178,8 +180,10 @@ def chain_task(
     prompt = tuple(int(t) for t in first_prompt)
     calls = [LLMCall(prompt, int(output_tokens[0]))]
     for k in range(1, n):
-        prompt = prompt + (output_token_id,) * int(output_tokens[k - 1]) + tuple(
-            int(t) for t in observations[k - 1]
+        prompt = (
+            prompt
+            + (output_token_id,) * int(output_tokens[k - 1])
+            + tuple(int(t) for t in observations[k - 1])
         )
         calls.append(LLMCall(prompt, int(output_tokens[k]), float(tool_delays_s[k - 1])))
     return AgentTask(task_id, arrival_s, tuple(calls), priority)
@@ -506,7 +510,9 @@ class Twin:
                 if not inst.busy and inst.engine.has_unfinished_requests():
                     self._start_step(inst, now, calls, push)
 
-        unfinished = [t.task_id for t, r in zip(tasks, results, strict=True) if len(r) != len(t.calls)]
+        unfinished = [
+            t.task_id for t, r in zip(tasks, results, strict=True) if len(r) != len(t.calls)
+        ]
         if unfinished:
             raise InvariantError(f"tasks left unfinished: {unfinished[:5]}")
         return TwinResult(
@@ -530,18 +536,26 @@ class Twin:
     ) -> None:
         task = tasks[ti]
         call = task.calls[ci]
-        ready = ReadyCall(task.task_id, ci, call.prompt_token_ids, call.output_tokens,
-                          previous_instance[ti])
+        ready = ReadyCall(
+            task.task_id, ci, call.prompt_token_ids, call.output_tokens, previous_instance[ti]
+        )
         index = self._router(ready, self._instances, now)
         if not (isinstance(index, int) and 0 <= index < len(self._instances)):
-            raise ConfigError(f"router returned {index!r}; expected an instance index in "
-                              f"[0, {len(self._instances)})")
+            raise ConfigError(
+                f"router returned {index!r}; expected an instance index in "
+                f"[0, {len(self._instances)})"
+            )
         inst = self._instances[index]
         rid = f"{task.task_id}#{ci}"
         try:
-            inst.engine.add_request(rid, call.prompt_token_ids, call.output_tokens,
-                                    arrival_time=now, priority=task.priority,
-                                    session_id=task.task_id)
+            inst.engine.add_request(
+                rid,
+                call.prompt_token_ids,
+                call.output_tokens,
+                arrival_time=now,
+                priority=task.priority,
+                session_id=task.task_id,
+            )
         except ConfigError as exc:
             raise WorkloadError(f"task {task.task_id!r} call {ci}: {exc}") from exc
         calls[rid] = _CallState(ti, ci, index, now)
@@ -573,11 +587,17 @@ class Twin:
             inst.steps.append((now, now, record))
             push(now, _STEP_END, (inst.index, len(inst.steps) - 1))
             return
-        duration = self._step_seconds(record.prefill_tokens, record.prefill_context_tokens,
-                                      record.decode_seqs, record.decode_context_tokens)
+        duration = self._step_seconds(
+            record.prefill_tokens,
+            record.prefill_context_tokens,
+            record.decode_seqs,
+            record.decode_context_tokens,
+        )
         if not (math.isfinite(duration) and duration > 0):
-            raise ConfigError(f"step_seconds returned {duration!r} for a non-empty step "
-                              f"({record.cost_arguments()}); it must be positive and finite")
+            raise ConfigError(
+                f"step_seconds returned {duration!r} for a non-empty step "
+                f"({record.cost_arguments()}); it must be positive and finite"
+            )
         inst.busy = True
         inst.steps.append((now, now + duration, record))
         push(now + duration, _STEP_END, (inst.index, len(inst.steps) - 1))
@@ -604,19 +624,21 @@ class Twin:
             call = task.calls[state.index]
             if state.admitted_s is None or state.first_token_s is None:
                 raise InvariantError(f"request {rid} finished without being scheduled")
-            results[state.task_index].append(CallResult(
-                task_id=task.task_id,
-                index=state.index,
-                instance=state.instance,
-                ready_s=state.ready_s,
-                admitted_s=state.admitted_s,
-                first_token_s=state.first_token_s,
-                finish_s=now,
-                prompt_tokens=len(call.prompt_token_ids),
-                output_tokens=call.output_tokens,
-                cached_tokens=state.cached_tokens or 0,
-                preemptions=state.preemptions,
-            ))
+            results[state.task_index].append(
+                CallResult(
+                    task_id=task.task_id,
+                    index=state.index,
+                    instance=state.instance,
+                    ready_s=state.ready_s,
+                    admitted_s=state.admitted_s,
+                    first_token_s=state.first_token_s,
+                    finish_s=now,
+                    prompt_tokens=len(call.prompt_token_ids),
+                    output_tokens=call.output_tokens,
+                    cached_tokens=state.cached_tokens or 0,
+                    preemptions=state.preemptions,
+                )
+            )
             if state.index + 1 < len(task.calls):
                 nxt = task.calls[state.index + 1]
                 push(now + nxt.tool_delay_s, _CALL_READY, (state.task_index, state.index + 1))

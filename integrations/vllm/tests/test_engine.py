@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from sagacore.errors import ConfigError  # noqa: E402
-from sagacore_vllm.engine import (  # noqa: E402
+from sagacore.errors import ConfigError
+from sagacore_vllm.engine import (
     VLLM_VERSION,
     EngineConfig,
     StepRecord,
@@ -50,8 +50,9 @@ def test_installed_vllm_is_the_pinned_version() -> None:
 
 
 def test_200_requests_of_550_plus_50_complete_with_exact_output_lengths() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=8192, max_num_batched_tokens=2048,
-                                     max_num_seqs=128))
+    engine = VllmEngine(
+        EngineConfig(num_gpu_blocks=8192, max_num_batched_tokens=2048, max_num_seqs=128)
+    )
     for i in range(200):
         # Distinct prompts: no prefix sharing between requests.
         prompt = [(i * 7919 + j * 31) % 30000 for j in range(550)]
@@ -78,7 +79,12 @@ def test_first_schedule_reports_the_prefix_cache_hit() -> None:
     engine.add_request("b", [*prefix, 4, 5], max_tokens=3, session_id="s")
     record = engine.step()
     (adm,) = record.admissions
-    assert (adm.request_id, adm.num_cached_tokens, adm.num_tokens, adm.resumed) == ("b", 64, 66, False)
+    assert (adm.request_id, adm.num_cached_tokens, adm.num_tokens, adm.resumed) == (
+        "b",
+        64,
+        66,
+        False,
+    )
     (chunk,) = record.chunks
     assert (chunk.num_new_tokens, chunk.num_context_tokens, chunk.is_decode) == (2, 64, False)
     assert record.prefill_context_tokens == 64 and record.prefill_tokens == 2
@@ -100,9 +106,9 @@ def test_prefix_hit_includes_the_previous_calls_output() -> None:
 
 def test_no_hit_without_prefix_caching() -> None:
     engine = VllmEngine(EngineConfig(num_gpu_blocks=256, enable_prefix_caching=False))
-    engine.add_request("a", list(range(64)) + [1], max_tokens=1)
+    engine.add_request("a", [*list(range(64)), 1], max_tokens=1)
     _run(engine)
-    engine.add_request("b", list(range(64)) + [2], max_tokens=1)
+    engine.add_request("b", [*list(range(64)), 2], max_tokens=1)
     assert engine.step().admissions[0].num_cached_tokens == 0
     assert engine.cached_prefix_tokens(list(range(65))) == 0
 
@@ -121,17 +127,20 @@ def test_finished_requests_leave_full_blocks_in_the_cache() -> None:
 
 def test_abort_frees_blocks_and_keeps_them_cached() -> None:
     engine = VllmEngine(EngineConfig(num_gpu_blocks=64))
-    engine.add_request("a", list(range(64)) + [1], max_tokens=100)
+    engine.add_request("a", [*list(range(64)), 1], max_tokens=100)
     engine.step()
     engine.step()
     engine.abort_request("a")
     assert not engine.has_unfinished_requests()
-    assert engine.cached_prefix_tokens(list(range(64)) + [2]) == 64
+    assert engine.cached_prefix_tokens([*list(range(64)), 2]) == 64
 
 
 def test_priority_policy_admits_lower_priority_value_first() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, max_num_seqs=1, max_num_batched_tokens=64,
-                                     policy="priority"))
+    engine = VllmEngine(
+        EngineConfig(
+            num_gpu_blocks=64, max_num_seqs=1, max_num_batched_tokens=64, policy="priority"
+        )
+    )
     engine.add_request("low", [1] * 20, max_tokens=2, priority=3, arrival_time=0.0)
     engine.add_request("high", [2] * 20, max_tokens=2, priority=0, arrival_time=5.0)
     engine.add_request("high-later", [3] * 20, max_tokens=2, priority=0, arrival_time=6.0)
@@ -162,13 +171,22 @@ def test_eos_output_token_does_not_end_requests_early() -> None:
 
 
 def test_chunked_prefill_and_long_prefill_threshold() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=256, max_num_batched_tokens=256,
-                                     max_num_seqs=8, long_prefill_token_threshold=64))
+    engine = VllmEngine(
+        EngineConfig(
+            num_gpu_blocks=256,
+            max_num_batched_tokens=256,
+            max_num_seqs=8,
+            long_prefill_token_threshold=64,
+        )
+    )
     engine.add_request("long", list(range(1000, 1600)), max_tokens=1)
     engine.add_request("other", list(range(2000, 2600)), max_tokens=1)
     record = engine.step()
     # Two requests share the step, so each prefill chunk is capped at 64 tokens.
-    assert [(c.request_id, c.num_new_tokens) for c in record.chunks] == [("long", 64), ("other", 64)]
+    assert [(c.request_id, c.num_new_tokens) for c in record.chunks] == [
+        ("long", 64),
+        ("other", 64),
+    ]
     records = [record, *_run(engine)]
     assert sum(r.prefill_tokens for r in records) == 1200
     contexts = [c.num_context_tokens for r in records for c in r.chunks if c.request_id == "long"]
@@ -176,16 +194,23 @@ def test_chunked_prefill_and_long_prefill_threshold() -> None:
 
 
 def test_without_chunked_prefill_a_prompt_is_scheduled_whole() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=256, max_num_batched_tokens=1024,
-                                     max_model_len=1024, enable_chunked_prefill=False))
+    engine = VllmEngine(
+        EngineConfig(
+            num_gpu_blocks=256,
+            max_num_batched_tokens=1024,
+            max_model_len=1024,
+            enable_chunked_prefill=False,
+        )
+    )
     engine.add_request("a", list(range(700)), max_tokens=2)
     assert engine.step().chunks[0].num_new_tokens == 700
 
 
 def test_steps_are_deterministic() -> None:
     def run() -> list[StepRecord]:
-        engine = VllmEngine(EngineConfig(num_gpu_blocks=40, max_num_batched_tokens=128,
-                                         max_num_seqs=8))
+        engine = VllmEngine(
+            EngineConfig(num_gpu_blocks=40, max_num_batched_tokens=128, max_num_seqs=8)
+        )
         for i in range(12):
             engine.add_request(f"q{i}", [i % 3] * 32 + list(range(i, i + 40)), max_tokens=5 + i)
         return _run(engine)
@@ -199,8 +224,11 @@ def test_cost_arguments_feed_the_cost_model_signature() -> None:
     engine.add_request("b", list(range(100, 120)), max_tokens=1)
     first = engine.step()
     assert first.cost_arguments() == {
-        "prefill_tokens": 50, "prefill_context_tokens": 0, "decode_seqs": 0,
-        "decode_context_tokens": 0, "prefill_attention_pairs": 30 * 31 // 2 + 20 * 21 // 2,
+        "prefill_tokens": 50,
+        "prefill_context_tokens": 0,
+        "decode_seqs": 0,
+        "decode_context_tokens": 0,
+        "prefill_attention_pairs": 30 * 31 // 2 + 20 * 21 // 2,
     }
     second = engine.step()
     assert (second.decode_seqs, second.decode_context_tokens, second.prefill_tokens) == (1, 30, 0)
@@ -213,8 +241,10 @@ def test_cost_arguments_feed_the_cost_model_signature() -> None:
         ({"num_gpu_blocks": 1}, "num_gpu_blocks must be at least 2"),
         ({"policy": "lifo"}, "policy must be one of"),
         ({"max_num_batched_tokens": 64, "max_num_seqs": 128}, "must be >= max_num_seqs (128)"),
-        ({"enable_chunked_prefill": False, "max_num_batched_tokens": 512},
-         "without chunked prefill"),
+        (
+            {"enable_chunked_prefill": False, "max_num_batched_tokens": 512},
+            "without chunked prefill",
+        ),
         ({"output_token_id": 40000}, "output_token_id must be"),
         ({"long_prefill_token_threshold": -1}, "long_prefill_token_threshold must be"),
     ],
@@ -225,8 +255,9 @@ def test_config_validation(kwargs: dict[str, object], message: str) -> None:
 
 
 def test_request_validation() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=16, max_model_len=128,
-                                     max_num_batched_tokens=128))
+    engine = VllmEngine(
+        EngineConfig(num_gpu_blocks=16, max_model_len=128, max_num_batched_tokens=128)
+    )
     engine.add_request("a", [1, 2, 3], max_tokens=1)
     with pytest.raises(ConfigError, match="already in the engine"):
         engine.add_request("a", [1], max_tokens=1)

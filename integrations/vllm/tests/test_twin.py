@@ -12,9 +12,11 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from sagacore.errors import ConfigError, InvariantError, WorkloadError  # noqa: E402
-from sagacore_vllm.engine import EngineConfig  # noqa: E402
-from sagacore_vllm.twin import (  # noqa: E402
+import itertools
+
+from sagacore.errors import ConfigError, InvariantError, WorkloadError
+from sagacore_vllm.engine import EngineConfig
+from sagacore_vllm.twin import (
     AgentTask,
     InstanceView,
     LLMCall,
@@ -40,19 +42,26 @@ def tasks(n: int = 6, calls: int = 5) -> list[AgentTask]:
     out = []
     for i in range(n):
         base = 1000 * (i + 1)
-        out.append(chain_task(
-            f"t{i}", arrival_s=0.05 * i,
-            first_prompt=list(range(base, base + 150)),
-            output_tokens=[10 + i] * calls,
-            observations=[list(range(base + 200 + 40 * k, base + 230 + 40 * k))
-                          for k in range(calls - 1)],
-            tool_delays_s=[0.1 * (k + 1) for k in range(calls - 1)],
-        ))
+        out.append(
+            chain_task(
+                f"t{i}",
+                arrival_s=0.05 * i,
+                first_prompt=list(range(base, base + 150)),
+                output_tokens=[10 + i] * calls,
+                observations=[
+                    list(range(base + 200 + 40 * k, base + 230 + 40 * k)) for k in range(calls - 1)
+                ],
+                tool_delays_s=[0.1 * (k + 1) for k in range(calls - 1)],
+            )
+        )
     return out
 
 
-def run(router: object = session_affinity, n_instances: int = 2,
-        workload: Sequence[AgentTask] | None = None) -> TwinResult:
+def run(
+    router: object = session_affinity,
+    n_instances: int = 2,
+    workload: Sequence[AgentTask] | None = None,
+) -> TwinResult:
     twin = Twin([CONFIG] * n_instances, linear_step, router=router)  # type: ignore[arg-type]
     return twin.run(tasks() if workload is None else workload)
 
@@ -76,12 +85,18 @@ def test_every_call_runs_once_in_dependency_order() -> None:
 def test_steps_of_an_instance_do_not_overlap_and_respect_its_limits() -> None:
     result = run()
     for steps in result.steps:
-        for (s0, e0, _), (s1, _, _) in zip(steps, steps[1:], strict=False):
+        for (s0, e0, _), (s1, _, _) in itertools.pairwise(steps):
             assert s0 <= e0 <= s1
         for start, end, record in steps:
-            assert math.isclose(end - start, linear_step(
-                record.prefill_tokens, record.prefill_context_tokens,
-                record.decode_seqs, record.decode_context_tokens))
+            assert math.isclose(
+                end - start,
+                linear_step(
+                    record.prefill_tokens,
+                    record.prefill_context_tokens,
+                    record.decode_seqs,
+                    record.decode_context_tokens,
+                ),
+            )
             assert record.num_scheduled_tokens <= CONFIG.max_num_batched_tokens
     total_sampled = sum(len(r.sampled) for steps in result.steps for _, _, r in steps)
     assert total_sampled == sum(c.output_tokens for t in result.tasks for c in t.calls)
@@ -113,8 +128,10 @@ def test_prefix_affinity_follows_the_cache() -> None:
 
 
 def test_least_loaded_spreads_first_calls() -> None:
-    workload = [AgentTask(f"x{i}", 0.0, (LLMCall(tuple(range(i * 100, i * 100 + 40)), 3),))
-                for i in range(4)]
+    workload = [
+        AgentTask(f"x{i}", 0.0, (LLMCall(tuple(range(i * 100, i * 100 + 40)), 3),))
+        for i in range(4)
+    ]
     result = run(least_loaded, n_instances=4, workload=workload)
     assert sorted(t.calls[0].instance for t in result.tasks) == [0, 1, 2, 3]
 
@@ -134,8 +151,10 @@ def test_with_sagacore_cost_model() -> None:
 
 def test_preemptions_are_counted_and_calls_still_finish() -> None:
     small = EngineConfig(num_gpu_blocks=24, max_num_batched_tokens=256, max_num_seqs=8)
-    workload = [AgentTask(f"p{i}", 0.0, (LLMCall(tuple(range(i * 200, i * 200 + 100)), 60),))
-                for i in range(4)]
+    workload = [
+        AgentTask(f"p{i}", 0.0, (LLMCall(tuple(range(i * 200, i * 200 + 100)), 60),))
+        for i in range(4)
+    ]
     result = Twin([small], linear_step).run(workload)
     assert sum(c.preemptions for t in result.tasks for c in t.calls) > 0
     assert all(len(t.calls) == 1 for t in result.tasks)

@@ -60,38 +60,88 @@ def _request(rid: str, prompt: list[int], max_tokens: int = 4, **kw: Any) -> Req
     )
 
 
-def _scheduler(tmp_path: Path, *, blocks: int = 256, policy: str = "fcfs",
-               budget: int = 2048, max_seqs: int = 64) -> Scheduler:
-    (tmp_path / "config.json").write_text(json.dumps({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
-        "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 4096,
-    }))
-    model = ModelConfig(model=str(tmp_path), skip_tokenizer_init=True, max_model_len=4096,
-                        dtype="float32", generation_config="vllm")
-    sched = SchedulerConfig(max_model_len=4096, is_encoder_decoder=False,
-                            max_num_batched_tokens=budget, max_num_seqs=max_seqs,
-                            policy=policy, async_scheduling=False)
+def _scheduler(
+    tmp_path: Path,
+    *,
+    blocks: int = 256,
+    policy: str = "fcfs",
+    budget: int = 2048,
+    max_seqs: int = 64,
+) -> Scheduler:
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 2,
+                "vocab_size": 1000,
+                "max_position_embeddings": 4096,
+            }
+        )
+    )
+    model = ModelConfig(
+        model=str(tmp_path),
+        skip_tokenizer_init=True,
+        max_model_len=4096,
+        dtype="float32",
+        generation_config="vllm",
+    )
+    sched = SchedulerConfig(
+        max_model_len=4096,
+        is_encoder_decoder=False,
+        max_num_batched_tokens=budget,
+        max_num_seqs=max_seqs,
+        policy=policy,
+        async_scheduling=False,
+    )
     cache = CacheConfig(block_size=BLOCK, enable_prefix_caching=True)
     cache.num_gpu_blocks = blocks
-    config = VllmConfig(model_config=model, scheduler_config=sched, cache_config=cache,
-                        device_config=DeviceConfig(device="cpu"))
-    kv = KVCacheConfig(num_blocks=blocks, kv_cache_tensors=[], kv_cache_groups=[
-        KVCacheGroupSpec(["l0", "l1"], FullAttentionSpec(
-            block_size=BLOCK, num_kv_heads=2, head_size=16, dtype=torch.float32))])
-    return Scheduler(vllm_config=config, kv_cache_config=kv,
-                     structured_output_manager=StructuredOutputManager(config),
-                     block_size=BLOCK, log_stats=False)
+    config = VllmConfig(
+        model_config=model,
+        scheduler_config=sched,
+        cache_config=cache,
+        device_config=DeviceConfig(device="cpu"),
+    )
+    kv = KVCacheConfig(
+        num_blocks=blocks,
+        kv_cache_tensors=[],
+        kv_cache_groups=[
+            KVCacheGroupSpec(
+                ["l0", "l1"],
+                FullAttentionSpec(
+                    block_size=BLOCK, num_kv_heads=2, head_size=16, dtype=torch.float32
+                ),
+            )
+        ],
+    )
+    return Scheduler(
+        vllm_config=config,
+        kv_cache_config=kv,
+        structured_output_manager=StructuredOutputManager(config),
+        block_size=BLOCK,
+        log_stats=False,
+    )
 
 
 def _step(s: Scheduler, token: int = 7) -> SchedulerOutput:
     out = s.schedule()
     ids = list(out.num_scheduled_tokens)
-    sampled = [[token] if s.requests[r].num_computed_tokens >= s.requests[r].num_tokens
-               else [] for r in ids]
-    s.update_from_output(out, ModelRunnerOutput(
-        req_ids=ids, req_id_to_index={r: i for i, r in enumerate(ids)},
-        sampled_token_ids=sampled))
+    sampled = [
+        [token] if s.requests[r].num_computed_tokens >= s.requests[r].num_tokens else []
+        for r in ids
+    ]
+    s.update_from_output(
+        out,
+        ModelRunnerOutput(
+            req_ids=ids,
+            req_id_to_index={r: i for i, r in enumerate(ids)},
+            sampled_token_ids=sampled,
+        ),
+    )
     return out
 
 
@@ -99,8 +149,7 @@ def _step(s: Scheduler, token: int = 7) -> SchedulerOutput:
 
 
 def test_request_construction_fields() -> None:
-    r = _request("r", list(range(40)), max_tokens=3, arrival_time=2.5, priority=4,
-                 session_id="s1")
+    r = _request("r", list(range(40)), max_tokens=3, arrival_time=2.5, priority=4, session_id="s1")
     assert (r.request_id, r.num_prompt_tokens, r.num_tokens, r.max_tokens) == ("r", 40, 40, 3)
     assert (r.arrival_time, r.priority, r.session_id) == (2.5, 4, "s1")
     assert r.status == RequestStatus.WAITING
@@ -120,9 +169,9 @@ def test_priority_request_ordering_is_priority_then_arrival() -> None:
 
 def test_block_hashes_chain_over_the_prefix() -> None:
     base = list(range(64))
-    same = _request("x", base + [1, 2, 3])
+    same = _request("x", [*base, 1, 2, 3])
     other_tail = _request("y", base[:48] + [999] * 16)
-    other_head = _request("z", [999] + base[1:])
+    other_head = _request("z", [999, *base[1:]])
     assert _request("w", base).block_hashes == same.block_hashes[:4]
     assert other_tail.block_hashes[:3] == same.block_hashes[:3]
     assert other_tail.block_hashes[3] != same.block_hashes[3]
@@ -133,9 +182,13 @@ def test_block_hashes_chain_over_the_prefix() -> None:
 def test_block_hashes_are_deterministic_across_hashers() -> None:
     first = _request("a", list(range(50))).block_hashes
     init_none_hash(sha256)
-    again = Request(request_id="b", prompt_token_ids=list(range(50)),
-                    sampling_params=SamplingParams(max_tokens=1), pooling_params=None,
-                    block_hasher=get_request_block_hasher(BLOCK, sha256)).block_hashes
+    again = Request(
+        request_id="b",
+        prompt_token_ids=list(range(50)),
+        sampling_params=SamplingParams(max_tokens=1),
+        pooling_params=None,
+        block_hasher=get_request_block_hasher(BLOCK, sha256),
+    ).block_hashes
     assert first == again
 
 
@@ -158,8 +211,7 @@ def test_scheduler_builds_from_a_config_json_only(tmp_path: Path) -> None:
     assert not s.has_unfinished_requests()
 
 
-def test_partial_prefill_gets_no_token_and_request_finishes_at_max_tokens(
-        tmp_path: Path) -> None:
+def test_partial_prefill_gets_no_token_and_request_finishes_at_max_tokens(tmp_path: Path) -> None:
     s = _scheduler(tmp_path, budget=64)
     s.add_request(_request("a", list(range(100)), max_tokens=3))
     first = _step(s)
@@ -188,14 +240,14 @@ def test_eos_token_does_not_stop_an_ignore_eos_request(tmp_path: Path) -> None:
 def test_shared_64_token_prefix_hits_the_cache(tmp_path: Path) -> None:
     s = _scheduler(tmp_path)
     prefix = list(range(64))
-    s.add_request(_request("a", prefix + [500, 501, 502], max_tokens=2))
+    s.add_request(_request("a", [*prefix, 500, 501, 502], max_tokens=2))
     while s.has_unfinished_requests():
         _step(s)
     # Finished: its blocks are free but stay in the prefix cache.
     pool = s.kv_cache_manager.block_pool
     assert pool.get_num_free_blocks() == pool.num_gpu_blocks - 1
     assert len(pool.cached_block_hash_to_block) == 4
-    s.add_request(_request("b", prefix + [600, 601], max_tokens=2))
+    s.add_request(_request("b", [*prefix, 600, 601], max_tokens=2))
     out = _step(s)
     (new,) = out.scheduled_new_reqs
     assert new.req_id == "b" and new.num_computed_tokens == 64
@@ -209,7 +261,8 @@ def test_shared_64_token_prefix_hits_the_cache(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("policy", "first"), [("priority", "urgent"), ("fcfs", "lazy")])
 def test_priority_policy_reorders_the_waiting_queue(
-        tmp_path: Path, policy: str, first: str) -> None:
+    tmp_path: Path, policy: str, first: str
+) -> None:
     s = _scheduler(tmp_path, policy=policy, max_seqs=1, budget=64)
     s.add_request(_request("lazy", [1] * 20, priority=5, arrival_time=0.0))
     s.add_request(_request("urgent", [2] * 20, priority=0, arrival_time=1.0))
