@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sagacore.cli.bound",
     "sagacore.cli.generate",
     "sagacore.cli.cost",
+    "sagacore.cli.verify",
 )
 
 

@@ -1,0 +1,264 @@
+"""Checkers of the agent-level fair-queueing theorems (``STATEMENT.md`` beside this file).
+
+Model (:func:`sagacore.sched.models.serve_agents`): agents are chains of non-preemptive
+units of service on rate-1 servers; a free server takes the ready unit with the smallest
+tag. The reference is the fluid (GPS) system of the same agents
+(:func:`sagacore.sched.fluid.fluid_schedule`). Proofs: ``docs/proofs/fair_queueing.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction as Q
+from typing import Any
+
+from sagacore.sched.models import Agent, TagRule, serve_agents
+from sagacore.testing.strategies import unit_agents
+from sagacore.testing.theorems import Obligation, Theorem, Witness
+
+PROOF = "docs/proofs/fair_queueing.md"
+
+Instance = list[Agent]
+
+
+def describe(agents: Instance) -> list[dict[str, Any]]:
+    """Agents as plain data."""
+    out = []
+    for a in agents:
+        d: dict[str, Any] = {"arrival": a.arrival, "units": list(a.units), "weight": a.weight}
+        if a.gaps:
+            d["gaps"] = list(a.gaps)
+        if a.misprediction is not None:
+            d["misprediction"] = a.misprediction
+        out.append(d)
+    return out
+
+
+def lateness_obligations(
+    agents: Instance, *, servers: int = 1, tags: TagRule = "fluid"
+) -> list[Obligation]:
+    """``finish_j <= fluid_finish_j + L_max`` for every agent ``j``."""
+    run = serve_agents(agents, servers=servers, tags=tags)
+    return [
+        (f"agent {j}: finish <= fluid finish + L_max", run.finish[j],
+         run.fluid_finish[j] + run.max_unit)
+        for j in range(len(agents))
+    ]
+
+
+def max_lateness(agents: Instance, *, servers: int = 1, tags: TagRule = "fluid") -> Q:
+    """``max_j (finish_j - fluid_finish_j) / L_max``."""
+    run = serve_agents(agents, servers=servers, tags=tags)
+    return max((f - g) / run.max_unit for f, g in zip(run.finish, run.fluid_finish, strict=True))
+
+
+def grid(
+    *, max_agents: int, min_agents: int = 1, arrivals: Sequence[int], unit_lists: Sequence[tuple[int, ...]],
+    weights: Sequence[int], gap_values: Sequence[int] = (),
+) -> Iterator[Instance]:
+    """Every instance of the grid, fewer agents first."""
+    per_agent: list[Agent] = []
+    for a, units, w in itertools.product(arrivals, unit_lists, weights):
+        u = tuple(Q(x) for x in units)
+        if gap_values and len(u) > 1:
+            for gs in itertools.product(gap_values, repeat=len(u) - 1):
+                per_agent.append(Agent(Q(a), u, tuple(Q(g) for g in gs), Q(w)))
+        else:
+            per_agent.append(Agent(Q(a), u, (), Q(w)))
+    for n in range(min_agents, max_agents + 1):
+        for combo in itertools.product(per_agent, repeat=n):
+            yield list(combo)
+
+
+def _enum_basic(thorough: bool) -> Iterator[Instance]:
+    if thorough:
+        yield from grid(max_agents=3, arrivals=(0, 1, 2, 3),
+                        unit_lists=[(1,), (2,), (3,), (1, 1), (1, 2), (2, 1)], weights=(1, 2))
+        return
+    yield from grid(max_agents=2, arrivals=(0, 1, 2), unit_lists=[(1,), (2,), (1, 1), (2, 1)],
+                    weights=(1, 2))
+    yield from grid(min_agents=3, max_agents=3, arrivals=(0, 1), unit_lists=[(1,), (2,)],
+                    weights=(1, 2))
+
+
+def _enum_gaps(thorough: bool) -> Iterator[Instance]:
+    if thorough:
+        yield from grid(max_agents=3, arrivals=(0, 1, 2),
+                        unit_lists=[(1,), (2,), (1, 1), (2, 1), (1, 2), (1, 1, 1)],
+                        weights=(1, 2), gap_values=(0, 1, 2))
+        return
+    yield from grid(max_agents=2, arrivals=(0, 1), unit_lists=[(1,), (2,), (1, 1), (2, 1), (1, 2)],
+                    weights=(1, 2), gap_values=(0, 2))
+
+
+def _smt_single(shapes: Sequence[tuple[tuple[int, ...], ...]], *, gaps: bool = False
+                ) -> list[tuple[str, Callable[..., Instance]]]:
+    """SMT shapes: per agent its weight and number of units; every number symbolic."""
+    out = []
+    for shape in shapes:
+        def build(real: Callable[..., Any], shape: tuple[tuple[int, ...], ...] = shape) -> Instance:
+            agents = []
+            for i, (w, k) in enumerate(shape):
+                units = tuple(real(f"u{i}_{x}", lo=0, strict_lo=True) for x in range(k))
+                gs = tuple(real(f"g{i}_{x}", lo=0) for x in range(k - 1)) if gaps else ()
+                agents.append(Agent(real(f"a{i}", lo=0), units, gs, Q(w)))
+            return agents
+        desc = ", ".join(f"agent(w={w}, {k} unit{'s' if k > 1 else ''})" for w, k in shape)
+        out.append((desc, build))
+    return out
+
+
+def _tight_instance() -> Instance:
+    # a unit of size L starts just before a short agent with a smaller tag arrives
+    return [Agent(Q(0), (Q(1),)), Agent(Q(1, 16), (Q(1, 16),))]
+
+
+WFQ_AGENT: Theorem[Instance] = Theorem(
+    name="wfq-agent",
+    title="Agent-level weighted fair queueing (Justitia's order) is within L_max of fluid fair share",
+    claim="holds",
+    statement=(
+        "One server of rate r (r = 1 here); agents j arrive at a_j with weight w_j and cost "
+        "C_j, split into non-preemptive units, all ready from arrival (no tool gaps). "
+        "V is the virtual time of the fluid (GPS) system of the same agents, "
+        "dV/dt = r / (sum of weights of agents unfinished in the fluid system); "
+        "serve units in order of F_j = V(a_j) + C_j / w_j (ties by agent index). "
+        "Then every agent finishes no later than its fluid finish time plus L_max / r, "
+        "L_max the largest unit."
+    ),
+    model="single server, non-preemptive units, no tool gaps, exact costs, arbitrary arrivals",
+    proof=f"{PROOF}#theorem-1-wfq-agent",
+    obligations=lateness_obligations,
+    enumerate=_enum_basic,
+    strategy=lambda: unit_agents(max_agents=5, max_units=4, max_size=4, max_arrival=8),
+    smt=lambda thorough: _smt_single(
+        [((1, 1), (1, 1)), ((1, 1), (2, 1))]
+        + ([((1, 2), (1, 1)), ((1, 2), (2, 1)), ((1, 1), (1, 1), (1, 1))] if thorough else [])
+    ),
+    witnesses=(
+        Witness("lateness reaches (1 - 2 eps) L_max (eps = 1/16): the bound is tight",
+                _tight_instance(), max_lateness, Q(7, 8)),
+    ),
+    describe=describe,
+)
+
+# smallest by total units (exhaustive over unit-size-1 agents, weights 1..3): the third
+# agent finishes 4/3 after its fluid finish, L_max = 1
+_REAL_CEX = [
+    Agent(Q(0), (Q(1),) * 2, (), Q(1)),
+    Agent(Q(0), (Q(1),) * 6, (), Q(2)),
+    Agent(Q(6), (Q(1),), (), Q(3)),
+]
+
+WFQ_AGENT_REAL_CLOCK: Theorem[Instance] = Theorem(
+    name="wfq-agent-real-clock",
+    title="The simpler virtual clock (real system's active set) keeps the L_max bound",
+    claim="refuted",
+    statement=(
+        "As wfq-agent, but V grows at r / (sum of weights of agents arrived and unfinished "
+        "in the real system). Claim: every agent finishes within L_max / r of its fluid "
+        "finish. False: the real system finishes agents earlier than the fluid one, so its "
+        "clock runs ahead and a later arrival's tag lands behind an agent that the fluid "
+        "system finishes after it."
+    ),
+    model="single server, non-preemptive units, no tool gaps, exact costs",
+    proof=f"{PROOF}#refuted-the-real-system-clock",
+    obligations=lambda agents: lateness_obligations(agents, tags="real"),
+    enumerate=lambda thorough: itertools.islice(_enum_basic(thorough), 3000),
+    strategy=lambda: unit_agents(max_agents=3, max_units=8, max_size=1, max_arrival=8,
+                                 weights=(1, 2, 3)),
+    counterexample=_REAL_CEX,
+    describe=describe,
+    hypothesis_examples=(100, 3000),
+)
+
+# smallest found by exhaustive search over two agents (units and gaps in {0, 1, 2}) with
+# equal weights: both arrive at 0 with three unit calls; agent 1 runs a 2-second tool
+# after its first call. Equal tags, so agent 0 runs all its calls first and agent 1's tool
+# starts at 4 instead of 2: agent 1 finishes at 8, its fluid finish is 6, L_max = 1.
+# With n calls for agent 0 the lateness is n - 1: unbounded.
+_GAPS_CEX: Instance = [
+    Agent(Q(0), (Q(1), Q(1), Q(1)), (Q(0), Q(0)), Q(1)),
+    Agent(Q(0), (Q(1), Q(1), Q(1)), (Q(2), Q(0)), Q(1)),
+]
+
+WFQ_AGENT_GAPS: Theorem[Instance] = Theorem(
+    name="wfq-agent-tool-gaps",
+    title="Agent-level tags keep the L_max bound when agents pause for tool calls",
+    claim="refuted",
+    statement=(
+        "As wfq-agent, but after each unit but the last the agent runs a tool for a given "
+        "time before its next unit is ready; the reference is the fluid system with the "
+        "same tool gaps (an agent receives no service while its tool runs). Claim: every "
+        "agent finishes within L_max / r of its fluid finish. False: a delay of one unit "
+        "shifts the agent's later tool calls, and the delays add up."
+    ),
+    model="single server, non-preemptive units, tool gaps, agent-level tags",
+    proof=f"{PROOF}#refuted-tool-gaps-with-agent-level-tags",
+    obligations=lateness_obligations,
+    enumerate=_enum_gaps,
+    strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, max_gap=4),
+    counterexample=_GAPS_CEX,
+    describe=describe,
+)
+
+WFQ_UNIT_GAPS: Theorem[Instance] = Theorem(
+    name="wfq-unit-tool-gaps",
+    title="With tool gaps, per-call WFQ tags are within L_max of the GPS fed the same calls",
+    claim="holds",
+    statement=(
+        "Agents with tool gaps as in wfq-agent-tool-gaps. Each unit gets the WFQ tag "
+        "F = max(V(r), F_prev) + u / w when it is released at r, with V the virtual time "
+        "of the GPS system fed the units at the times they were released in the real "
+        "system. Then every agent's last unit finishes no later than in that GPS system "
+        "plus L_max / r (Parekh-Gallager, applied to the realised release times)."
+    ),
+    model="single server, non-preemptive units, tool gaps, per-unit tags",
+    proof=f"{PROOF}#theorem-2-wfq-unit-tool-gaps",
+    obligations=lambda agents: lateness_obligations(agents, tags="unit"),
+    enumerate=_enum_gaps,
+    strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, max_gap=4),
+    smt=lambda thorough: _smt_single(
+        [((1, 1), (2, 1))] + ([((1, 2), (1, 1)), ((1, 2), (2, 1))] if thorough else []),
+        gaps=True,
+    ),
+    describe=describe,
+)
+
+# Hypothesis's shrunk counterexample: three equal agents of three unit calls on two
+# servers. The fluid system finishes all at 9/2; the third agent waits for a server
+# until 3 and finishes at 6 > 9/2 + 1. With k units each the gap is k/2: unbounded.
+_MULTI_CEX: Instance = [Agent(Q(0), (Q(1),) * 3, (), Q(1)) for _ in range(3)]
+
+WFQ_MULTI: Theorem[Instance] = Theorem(
+    name="wfq-agent-multi-server",
+    title="Agent-level tags keep the L_max bound on several servers",
+    claim="refuted",
+    statement=(
+        "m identical servers of rate 1; an agent's units run one at a time; tags as in "
+        "wfq-agent with V of the fluid system of capacity m; the reference is the fluid "
+        "system of capacity m in which an agent uses at most one server (rate cap 1, "
+        "weighted max-min shares). Claim: every agent finishes within L_max of its fluid "
+        "finish. False: an agent with a large weight has the smallest tags but can use only "
+        "one server, so its share of the clock is not what it receives; agents that "
+        "arrive later overtake an agent the fluid system serves at a steady rate."
+    ),
+    model="m = 2 servers, non-preemptive units, no tool gaps, exact costs",
+    proof=f"{PROOF}#refuted-several-servers",
+    obligations=lambda agents: lateness_obligations(agents, servers=2),
+    enumerate=lambda thorough: itertools.islice(_enum_basic(thorough), 3000),
+    strategy=lambda: unit_agents(max_agents=3, max_units=4, max_size=1, max_arrival=4,
+                                 weights=(1, 2)),
+    counterexample=_MULTI_CEX,
+    describe=describe,
+    hypothesis_examples=(100, 3000),
+)
+
+THEOREMS: tuple[Theorem[Any], ...] = (
+    WFQ_AGENT,
+    WFQ_AGENT_REAL_CLOCK,
+    WFQ_AGENT_GAPS,
+    WFQ_UNIT_GAPS,
+    WFQ_MULTI,
+)

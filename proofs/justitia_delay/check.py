@@ -1,0 +1,131 @@
+"""Checker of Justitia's worst-case delay with mispredicted costs (``STATEMENT.md`` beside).
+
+Model (:func:`sagacore.sched.models.serve_agents` with ``tags="fluid"`` and
+``Agent.predicted`` set): Justitia computes its tags on the fluid system of the
+*predicted* costs; the real server does the *true* work. Proof:
+``docs/proofs/justitia_delay.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from fractions import Fraction as Q
+from typing import Any
+
+from sagacore.sched.models import Agent, serve_agents
+from sagacore.testing.strategies import unit_agents
+from sagacore.testing.theorems import Obligation, Theorem, Witness
+
+PROOF = "docs/proofs/justitia_delay.md"
+
+Instance = list[Agent]
+
+
+def describe(agents: Instance) -> list[dict[str, Any]]:
+    """Agents as plain data."""
+    return [
+        {"arrival": a.arrival, "units": list(a.units), "weight": a.weight,
+         "predicted_cost": a.predicted}
+        for a in agents
+    ]
+
+
+def epsilon(agents: Instance) -> Q:
+    """``max_k (C_k / C_hat_k - 1)^+``: the worst relative under-prediction."""
+    eps = Q(0)
+    for a in agents:
+        if a.misprediction is not None and eps < 1 / a.misprediction - 1:
+            eps = 1 / a.misprediction - 1
+    return eps
+
+
+def obligations(agents: Instance) -> list[Obligation]:
+    """``f_j <= g_hat_j + L_max + eps (g_hat_j - b_j)`` for every agent ``j``."""
+    run = serve_agents(agents)
+    eps = epsilon(agents)
+    out = []
+    for j in range(len(agents)):
+        g = run.tag_fluid_finish[j]
+        out.append((
+            f"agent {j}: finish <= g_hat + L_max + eps (g_hat - busy start)",
+            run.finish[j],
+            g + run.max_unit + eps * (g - run.busy_start[j]),
+        ))
+    return out
+
+
+def excess(agents: Instance) -> Q:
+    """``max_j (f_j - g_hat_j - L_max)``: how far mis-prediction pushes past the exact bound."""
+    run = serve_agents(agents)
+    return max(f - g - run.max_unit for f, g in zip(run.finish, run.tag_fluid_finish, strict=True))
+
+
+def _enum(thorough: bool) -> Iterator[Instance]:
+    ratios = (Q(1, 2), Q(1), Q(2)) if not thorough else (Q(1, 4), Q(1, 2), Q(1), Q(2), Q(4))
+    units = [(1,), (2,), (1, 1)] + ([(2, 1), (1, 2)] if thorough else [])
+    per = []
+    for a, u, w, r in itertools.product((0, 1), units, (1, 2), ratios):
+        uu = tuple(Q(x) for x in u)
+        per.append(Agent(Q(a), uu, (), Q(w), r))
+    for n in (1, 2) if not thorough else (1, 2, 3):
+        yield from (list(c) for c in itertools.product(per, repeat=n))
+
+
+def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
+    # (weight, units, misprediction) per agent; sizes and arrivals symbolic
+    half, two = Q(1, 2), Q(2)
+    shapes: list[tuple[tuple[int, int, Q], ...]] = [((1, 1, half), (1, 1, two))]
+    if thorough:
+        shapes += [((1, 1, two), (1, 1, half)), ((1, 2, half), (1, 1, Q(1))),
+                   ((1, 1, half), (2, 1, half))]
+    out = []
+    for shape in shapes:
+        def build(real: Callable[..., Any], shape: tuple[tuple[int, int, Q], ...] = shape) -> Instance:
+            return [
+                Agent(real(f"a{i}", lo=0),
+                      tuple(real(f"u{i}_{x}", lo=0, strict_lo=True) for x in range(k)),
+                      (), Q(w), r)
+                for i, (w, k, r) in enumerate(shape)
+            ]
+        desc = ", ".join(f"agent(w={w}, {k} unit{'s' if k > 1 else ''}, predicted x {r})"
+                         for w, k, r in shape)
+        out.append((desc, build))
+    return out
+
+
+# agent 0 is predicted at 1/4 of its true cost 4 (eps = 3): it runs first, and agent 1,
+# predicted exactly, finishes at 6: 2 after its predicted-fluid finish 3 plus L_max
+_MISPREDICTED = [
+    Agent(Q(0), (Q(1),) * 4, (), Q(1), Q(1, 4)),
+    Agent(Q(0), (Q(1),) * 2, (), Q(1)),
+]
+
+JUSTITIA_DELAY: Theorem[Instance] = Theorem(
+    name="justitia-delay",
+    title="Justitia's worst-case delay, with cost mis-prediction",
+    claim="holds",
+    statement=(
+        "One server of rate r (r = 1 here); agents with weights, true costs C_j split into "
+        "non-preemptive units (L_max the largest), all ready from arrival, and predicted "
+        "costs C_hat_j. Justitia's tags F_j = V(a_j) + C_hat_j / w_j use the virtual time "
+        "of the fluid system of the predicted costs, in which j finishes at g_hat_j. Let "
+        "eps = max_k (C_k / C_hat_k - 1)^+ (worst relative under-prediction) and b_j the "
+        "start of the busy period in which j finishes. Then "
+        "f_j <= g_hat_j + L_max / r + eps (g_hat_j - b_j). With exact costs g_hat = g and "
+        "this is wfq-agent; over-prediction alone (eps = 0) costs nothing beyond L_max."
+    ),
+    model="single server, non-preemptive units, no tool gaps, predicted costs in the tags",
+    proof=f"{PROOF}#theorem",
+    obligations=obligations,
+    enumerate=_enum,
+    strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, predicted=True),
+    smt=_smt,
+    witnesses=(
+        Witness("under-prediction (eps = 3) pushes an agent 2 past g_hat + L_max: the "
+                "eps term is needed", _MISPREDICTED, excess, Q(2)),
+    ),
+    describe=describe,
+)
+
+THEOREMS: tuple[Theorem[Any], ...] = (JUSTITIA_DELAY,)

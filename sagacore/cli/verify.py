@@ -1,0 +1,185 @@
+"""``sagacore verify``: run the machine checkers of the theorems in ``proofs/``.
+
+Each folder ``proofs/<name>/`` holds a theorem's statement (``STATEMENT.md``) and its
+checker ``check.py``, which exposes ``THEOREMS``: a sequence of
+:class:`sagacore.testing.theorems.Theorem`. The checkers import the exact models from the
+installed package (``sagacore.sched.models``, ``sagacore.sched.fluid``), so ``proofs/``
+itself is plain files, not a package. ``verify`` finds the folder, in order: ``--proofs
+DIR``; ``$SAGACORE_PROOFS``; ``proofs/`` in the current directory or any parent; the
+``proofs/`` beside the source checkout the package was imported from (an editable or
+in-place install). A wheel does not ship ``proofs/``: clone the repository to run it.
+
+For each theorem it prints the statement, the proof's path in the docs and the result of
+each check (instances enumerated, Hypothesis examples tried, SMT paths proved,
+tightness witnesses, the recorded counterexample of a refuted claim). The exit status is
+1 when a check finds a counterexample to a theorem marked as holding (or a refuted
+claim's counterexample no longer reproduces), else 0; 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sagacore.errors import ConfigError, UnknownNameError
+
+__all__ = ["find_proofs", "load_theorems", "register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``verify``."""
+    p = sub.add_parser(
+        "verify",
+        help="run the machine checkers of the fairness and caching theorems",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument("name", nargs="?", help="a theorem or a proofs/ folder (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of reports")
+    p.add_argument("--thorough", action="store_true",
+                   help="larger grids, more Hypothesis examples, larger SMT shapes")
+    p.add_argument("--no-smt", action="store_true", help="skip the z3 proofs")
+    p.add_argument("--list", action="store_true", help="list the theorems and exit")
+    p.add_argument("--proofs", help="the proofs/ folder (default: found automatically)")
+    p.add_argument("--jobs", type=int, default=1, help="checker processes (default 1)")
+    p.set_defaults(func=_verify)
+
+
+def _is_proofs(d: Path) -> bool:
+    return d.is_dir() and any(d.glob("*/check.py"))
+
+
+def find_proofs(explicit: str | None = None) -> Path:
+    """The ``proofs/`` folder (module docs for the search order)."""
+    if explicit:
+        d = Path(explicit)
+        if not _is_proofs(d):
+            raise ConfigError(f"--proofs {explicit}: no <name>/check.py in it")
+        return d
+    env = os.environ.get("SAGACORE_PROOFS")
+    if env:
+        if not _is_proofs(Path(env)):
+            raise ConfigError(f"SAGACORE_PROOFS={env}: no <name>/check.py in it")
+        return Path(env)
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if _is_proofs(d / "proofs"):
+            return d / "proofs"
+    import sagacore
+
+    beside = Path(sagacore.__file__).resolve().parent.parent / "proofs"
+    if _is_proofs(beside):
+        return beside
+    raise ConfigError(
+        "cannot find the proofs/ folder: run from a source checkout, set SAGACORE_PROOFS "
+        "or pass --proofs DIR"
+    )
+
+
+def _load(path: Path) -> ModuleType:
+    name = f"sagacore_proofs_{path.parent.name}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover
+        raise ConfigError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_theorems(proofs: Path) -> list[tuple[str, Any]]:
+    """``(folder, theorem)`` for every theorem of every ``proofs/*/check.py``.
+
+    A checker without ``THEOREMS`` is skipped (it follows another convention).
+    """
+    out: list[tuple[str, Any]] = []
+    for check in sorted(proofs.glob("*/check.py")):
+        module = _load(check)
+        for th in getattr(module, "THEOREMS", ()):
+            out.append((check.parent.name, th))
+    return out
+
+
+def _select(theorems: list[tuple[str, Any]], name: str | None) -> list[tuple[str, Any]]:
+    if name is None:
+        return theorems
+    chosen = [(f, t) for f, t in theorems if name in (f, t.name)]
+    if not chosen:
+        known = sorted({t.name for _, t in theorems} | {f for f, _ in theorems})
+        raise UnknownNameError("theorem", name, known)
+    return chosen
+
+
+def _run_one(proofs: str, folder: str, name: str, thorough: bool, smt: bool) -> dict[str, Any]:
+    from sagacore.testing.theorems import run_theorem
+
+    module = _load(Path(proofs) / folder / "check.py")
+    th = next(t for t in module.THEOREMS if t.name == name)
+    t0 = time.perf_counter()
+    report = run_theorem(th, thorough=thorough, smt=smt, smt_seconds=600.0 if thorough else 30.0)
+    out = report.to_json()
+    out["folder"] = folder
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def _text(rep: dict[str, Any], out: Any) -> None:
+    out.write(f"{rep['name']}  [{rep['verdict'].upper()}]  {rep['title']}\n")
+    out.write(f"  statement: {rep['statement']}\n")
+    out.write(f"  model:     {rep['model']}\n")
+    out.write(f"  proof:     {rep['proof']}\n")
+    for c in rep["checks"]:
+        out.write(f"  {c['kind']:<10} {c['outcome']:<14} {c['detail']} ({c['seconds']:.2f} s)\n")
+        cex = c.get("counterexample")
+        if cex and c["kind"] != "witness" and c["outcome"] == "counterexample":
+            out.write(f"             instance: {json.dumps(cex['instance'])}\n")
+            for v in cex["violated"][:3]:
+                out.write(f"             violates: {v}\n")
+    out.write("\n")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    proofs = find_proofs(args.proofs)
+    theorems = _select(load_theorems(proofs), args.name)
+    if args.list:
+        for folder, th in theorems:
+            sys.stdout.write(f"{th.name:<26} {th.claim:<8} {folder}/  {th.title}\n")
+        return 0
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    jobs = [(str(proofs), f, t.name, args.thorough, not args.no_smt) for f, t in theorems]
+    t0 = time.perf_counter()
+    if args.jobs == 1:
+        reports = [_run_one(*j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            reports = list(pool.map(_run_one, *zip(*jobs, strict=True)))
+    failed = [r["name"] for r in reports if r["verdict"] == "FAILED"]
+    if args.json:
+        json.dump(reports, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for r in reports:
+            _text(r, sys.stdout)
+        holds = sum(r["verdict"] == "holds" for r in reports)
+        refuted = sum(r["verdict"] == "refuted" for r in reports)
+        sys.stdout.write(
+            f"{len(reports)} theorems: {holds} hold, {refuted} refuted claims, "
+            f"{len(failed)} failed ({time.perf_counter() - t0:.1f} s)\n"
+        )
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience
+    """Run ``sagacore verify`` with ``argv``."""
+    from sagacore.cli import main as cli_main
+
+    return cli_main(["verify", *(argv or [])])

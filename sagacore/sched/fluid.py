@@ -1,0 +1,496 @@
+"""The fluid (GPS) reference: the idealised weighted fair-share schedule of given arrivals.
+
+In the fluid system every active job receives service at the same time, in proportion
+to its weight (generalised processor sharing, Parekh and Gallager 1993). Packetised
+policies (Justitia's virtual-finish order, WFQ, VTC) are measured against it: the
+fairness theorems in ``docs/fairness.md`` bound how far a real schedule can fall behind
+the fluid one.
+
+Two tools live here:
+
+- :func:`fluid_schedule`, the offline fluid system: jobs with phases of service
+  separated by gaps (tool calls), weights, optional per-job rate caps (an agent whose
+  calls form a chain can use at most one of several servers) and optional groups
+  (tenants whose weight is split among their active jobs). It returns every job's fluid
+  finish time and the system's virtual time.
+- :class:`VirtualClock`, the online virtual time of a fluid system of tagged sessions
+  (what a WFQ or Justitia scheduler keeps), and :class:`ActiveSetClock`, the simpler
+  variant whose rate follows an externally given active set (the real system's).
+
+All arithmetic is generic over :class:`fractions.Fraction` (exact; used by the proof
+checkers in ``proofs/``) and ``float`` (used on workloads). With ``float`` a phase
+counts as finished when its remaining time is within a relative ``1e-12``.
+
+Virtual time
+------------
+``dV/dt = capacity / W(t)`` with ``W(t)`` the total weight of the jobs in service
+(in a service phase, not in a gap) at ``t``; ``V`` stays constant while none is. Without
+caps, groups or gaps a job arriving at ``a`` with work ``C`` and weight ``w`` finishes
+when ``V`` reaches ``V(a) + C / w``: its *virtual finish tag*. With caps the finish
+times come from the capped (water-filled) rates while ``V`` keeps the uncapped
+definition, the one Justitia's tags use.
+
+Examples
+--------
+>>> from fractions import Fraction as Q
+>>> jobs = [FluidJob(Q(0), (Q(2),)), FluidJob(Q(0), (Q(1),))]
+>>> res = fluid_schedule(jobs)
+>>> [str(f) for f in res.finish]   # share 1/2 each until t=2, then job 0 alone
+['3', '2']
+>>> str(res.virtual_time(Q(2))), str(res.time_at_virtual(Q(2)))
+('1', '3')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from itertools import pairwise
+from typing import Generic, TypeVar
+
+from sagacore.errors import ConfigError
+
+__all__ = [
+    "ActiveSetClock",
+    "FluidJob",
+    "FluidResult",
+    "VirtualClock",
+    "fluid_schedule",
+    "waterfill",
+]
+
+R = TypeVar("R", Fraction, float)
+"""Number type of a fluid computation: exact ``Fraction`` or ``float``."""
+
+_REL_TOL = 1e-12
+
+
+def _le(a: R, b: R) -> bool:
+    """``a <= b``, exactly for Fractions, with a relative tolerance for floats."""
+    if isinstance(a, float) or isinstance(b, float):
+        return bool(a <= b + _REL_TOL * max(1.0, abs(float(b))))
+    return bool(a <= b)
+
+
+@dataclass(frozen=True, slots=True)
+class FluidJob(Generic[R]):
+    """A job of the fluid system: phases of service separated by gaps.
+
+    Raises :class:`~sagacore.errors.ConfigError` for a non-positive phase or weight, a
+    negative arrival or gap, or a gap count other than ``len(work) - 1`` (or zero).
+    """
+
+    arrival: R
+    """Time the job arrives (its first phase becomes ready)."""
+    work: tuple[R, ...]
+    """Service of each phase, in capacity-seconds (each positive)."""
+    gaps: tuple[R, ...] = ()
+    """Delay after each phase but the last (a tool call); empty means no gaps."""
+    weight: R | int = 1
+    """Fair-share weight (positive)."""
+    cap: R | None = None
+    """Largest service rate the job can use (None: unlimited)."""
+    group: Hashable | None = None
+    """Jobs of one group (a tenant) split the weight of the first of them equally
+    among those in service; None: the job is its own group."""
+
+    def __post_init__(self) -> None:
+        if not self.work:
+            raise ConfigError("a fluid job needs at least one phase")
+        if any(not w > 0 for w in self.work):
+            raise ConfigError(f"fluid job phases must be positive, got {self.work}")
+        if self.gaps and len(self.gaps) != len(self.work) - 1:
+            raise ConfigError(
+                f"fluid job has {len(self.work)} phases but {len(self.gaps)} gaps"
+            )
+        if any(g < 0 for g in self.gaps):
+            raise ConfigError(f"fluid job gaps must be >= 0, got {self.gaps}")
+        if self.arrival < 0:
+            raise ConfigError(f"fluid job arrival must be >= 0, got {self.arrival}")
+        if not self.weight > 0:
+            raise ConfigError(f"fluid job weight must be positive, got {self.weight}")
+        if self.cap is not None and not self.cap > 0:
+            raise ConfigError(f"fluid job cap must be positive or None, got {self.cap}")
+
+    @property
+    def total_work(self) -> R:
+        """Sum of the phases."""
+        total = self.work[0]
+        for w in self.work[1:]:
+            total = total + w
+        return total
+
+
+@dataclass(frozen=True)
+class FluidResult(Generic[R]):
+    """The fluid schedule: finish times and the virtual-time trajectory."""
+
+    finish: tuple[R, ...]
+    """Fluid finish time of each job (same order as the input)."""
+    phase_finish: tuple[tuple[R, ...], ...]
+    """Fluid finish time of each phase of each job."""
+    breakpoints: tuple[tuple[R, R], ...]
+    """``(t, V(t))`` at every event, increasing in ``t``; ``V`` is linear in between
+    and constant after the last breakpoint."""
+
+    def virtual_time(self, t: R) -> R:
+        """``V(t)``, by linear interpolation between breakpoints."""
+        bp = self.breakpoints
+        if t <= bp[0][0]:
+            return bp[0][1]
+        for (t0, v0), (t1, v1) in pairwise(bp):
+            if t <= t1:
+                if t1 == t0:
+                    return v1
+                return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+        return bp[-1][1]
+
+    def time_at_virtual(self, v: R) -> R:
+        """The first time ``V`` reaches ``v`` (``ConfigError`` when it never does)."""
+        bp = self.breakpoints
+        if v <= bp[0][1]:
+            return bp[0][0]
+        for (t0, v0), (t1, v1) in pairwise(bp):
+            if v <= v1 and v1 > v0:
+                return t0 + (t1 - t0) * (v - v0) / (v1 - v0)
+        raise ConfigError(f"virtual time never reaches {v}")
+
+
+def waterfill(capacity: R, weights: Sequence[R], caps: Sequence[R | None]) -> list[R]:
+    """Weighted max-min fair rates: ``rate_i = min(level * w_i, cap_i)`` summing to capacity.
+
+    When every job is capped below its share the rates are the caps (capacity is left
+    idle).
+
+    Examples
+    --------
+    >>> from fractions import Fraction as Q
+    >>> [str(r) for r in waterfill(Q(2), [Q(1), Q(1), Q(1)], [Q(1), Q(1), Q(1)])]
+    ['2/3', '2/3', '2/3']
+    >>> [str(r) for r in waterfill(Q(2), [Q(1), Q(3)], [None, Q(1)])]
+    ['1', '1']
+    """
+    n = len(weights)
+    rates: list[R | None] = [None] * n
+    order = [i for i in range(n) if caps[i] is not None]
+    # insertion sort by cap/weight (small n; comparisons only, exact types stay exact)
+    ranked: list[int] = []
+    for i in order:
+        c_i = caps[i]
+        assert c_i is not None
+        pos = len(ranked)
+        for k, j in enumerate(ranked):
+            c_j = caps[j]
+            assert c_j is not None
+            if c_i * weights[j] < c_j * weights[i]:
+                pos = k
+                break
+        ranked.insert(pos, i)
+    left_cap = capacity
+    left_w = weights[0] - weights[0]
+    for w in weights:
+        left_w = left_w + w
+    for i in ranked:
+        c_i = caps[i]
+        assert c_i is not None
+        if c_i * left_w <= left_cap * weights[i]:
+            rates[i] = c_i
+            left_cap = left_cap - c_i
+            left_w = left_w - weights[i]
+        else:
+            break
+    out: list[R] = []
+    for i in range(n):
+        r = rates[i]
+        out.append(r if r is not None else left_cap * weights[i] / left_w)
+    return out
+
+
+def fluid_schedule(jobs: Sequence[FluidJob[R]], capacity: R | int = 1) -> FluidResult[R]:
+    """Run the fluid (GPS) system on ``jobs`` sharing ``capacity`` and return its schedule.
+
+    Parameters
+    ----------
+    jobs
+        The jobs; a job is *in service* while one of its phases is ready and unfinished.
+    capacity
+        Service per second shared by the jobs in service (for example the number of
+        servers, or Justitia's KV memory ``M``).
+
+    Returns
+    -------
+    FluidResult
+        Finish times of jobs and phases, and the virtual time (module docs).
+
+    Notes
+    -----
+    Rates are piecewise constant, so the schedule is computed event by event (arrival,
+    phase end, gap end) exactly for ``Fraction`` inputs. This is the reference of the
+    fair-queueing theorems (``docs/proofs/fair_queueing.md``,
+    ``proofs/fair_queueing/``); its virtual time is checked against
+    :class:`VirtualClock` there.
+
+    Examples
+    --------
+    >>> from fractions import Fraction as Q
+    >>> # one agent with a tool gap: 1 unit, a 2-second tool call, 1 unit
+    >>> res = fluid_schedule([FluidJob(Q(0), (Q(1), Q(1)), (Q(2),))])
+    >>> [str(t) for t in res.phase_finish[0]]
+    ['1', '4']
+    """
+    if not jobs:
+        raise ConfigError("fluid_schedule needs at least one job")
+    if not capacity > 0:
+        raise ConfigError(f"capacity must be positive, got {capacity}")
+    n = len(jobs)
+    zero = jobs[0].arrival - jobs[0].arrival
+    cap_r: R = zero + capacity
+    phase = [0] * n
+    remaining: list[R] = [j.work[0] for j in jobs]
+    ready_at: list[R | None] = [j.arrival for j in jobs]  # None while in service or done
+    in_service = [False] * n
+    done = [False] * n
+    finish: list[R | None] = [None] * n
+    phase_finish: list[list[R]] = [[] for _ in jobs]
+    t = jobs[0].arrival
+    for j in jobs[1:]:
+        if j.arrival < t:
+            t = j.arrival
+    v = zero
+    bps: list[tuple[R, R]] = [(t, v)]
+
+    def group_weight(i: int, active: list[int]) -> R:
+        g = jobs[i].group
+        w: R = zero + jobs[i].weight
+        if g is None:
+            return w
+        first = next(k for k in range(n) if jobs[k].group == g)
+        count = sum(1 for k in active if jobs[k].group == g)
+        return (zero + jobs[first].weight) / count
+
+    while not all(done):
+        # admit everything ready by t
+        for i in range(n):
+            r = ready_at[i]
+            if r is not None and not done[i] and not in_service[i] and r <= t:
+                in_service[i] = True
+                ready_at[i] = None
+        active = [i for i in range(n) if in_service[i]]
+        pending: list[R] = [r for i, r in enumerate(ready_at) if r is not None and not done[i]]
+        if not active:
+            nxt = pending[0]
+            for r in pending[1:]:
+                if r < nxt:
+                    nxt = r
+            t = nxt
+            bps.append((t, v))
+            continue
+        ws = [group_weight(i, active) for i in active]
+        total_w = ws[0]
+        for w in ws[1:]:
+            total_w = total_w + w
+        rates = waterfill(cap_r, ws, [jobs[i].cap for i in active])
+        dts = [remaining[i] / rate for i, rate in zip(active, rates, strict=True)]
+        dt = dts[0]
+        for d in dts[1:]:
+            if d < dt:
+                dt = d
+        for r in pending:
+            if r - t < dt:
+                dt = r - t
+        t = t + dt
+        v = v + dt * cap_r / total_w
+        bps.append((t, v))
+        for k, i in enumerate(active):
+            if _le(dts[k], dt):
+                phase_finish[i].append(t)
+                in_service[i] = False
+                p = phase[i] + 1
+                if p == len(jobs[i].work):
+                    done[i] = True
+                    finish[i] = t
+                else:
+                    phase[i] = p
+                    remaining[i] = jobs[i].work[p]
+                    gap = jobs[i].gaps[p - 1] if jobs[i].gaps else zero
+                    ready_at[i] = t + gap
+            else:
+                remaining[i] = remaining[i] - rates[k] * dt
+    out_finish: list[R] = []
+    for f in finish:
+        assert f is not None
+        out_finish.append(f)
+    return FluidResult(
+        tuple(out_finish), tuple(tuple(p) for p in phase_finish), tuple(bps)
+    )
+
+
+@dataclass
+class VirtualClock(Generic[R]):
+    """Online virtual time of a fluid system of tagged sessions (WFQ, Justitia).
+
+    A session's work is pushed as it arrives; its tag is
+    ``F = max(V(now), F_previous) + work / weight`` and the session stays *active in
+    the fluid system* while ``V < F``. ``V`` grows at ``capacity / (sum of weights of
+    active sessions)`` and stays constant while none is. With one push per agent (its
+    whole predicted cost) this is Justitia's clock computed on the fluid system's own
+    active set; with one push per call it is WFQ's.
+
+    Examples
+    --------
+    >>> from fractions import Fraction as Q
+    >>> vc = VirtualClock(capacity=Q(1))
+    >>> str(vc.push("a", Q(2), weight=Q(1), now=Q(0))), str(vc.push("b", Q(1), weight=Q(1), now=Q(0)))
+    ('2', '1')
+    >>> vc.advance(Q(2)); str(vc.v)   # both active: V grows at 1/2
+    '1'
+    >>> vc.advance(Q(3)); str(vc.v)   # only "a" left
+    '2'
+    >>> str(vc.time_at(Q(2)))         # when "a" finished in the fluid system
+    '3'
+    """
+
+    capacity: R
+    """Service per second of the fluid system."""
+    t: R | None = None
+    """Time up to which ``v`` is computed (None before the first call)."""
+    v: R | None = None
+    """Virtual time at ``t``."""
+    tags: dict[Hashable, tuple[R, R]] = field(default_factory=dict)
+    """Session -> (latest finish tag, weight)."""
+    breakpoints: list[tuple[R, R]] = field(default_factory=list)
+    """``(t, V)`` trajectory so far."""
+
+    def _start(self, now: R) -> None:
+        if self.t is None:
+            self.t = now
+            self.v = now - now
+            self.breakpoints.append((now, self.v))
+
+    def advance(self, now: R) -> None:
+        """Integrate ``V`` up to time ``now`` (a time before the last one is ignored)."""
+        self._start(now)
+        t, v = self.t, self.v
+        assert t is not None and v is not None
+        while t < now:
+            active = [(f, w) for f, w in self.tags.values() if v < f]
+            if not active:
+                t = now
+                break
+            total_w = active[0][1]
+            for _, w in active[1:]:
+                total_w = total_w + w
+            f_min = active[0][0]
+            for f, _ in active[1:]:
+                if f < f_min:
+                    f_min = f
+            t_hit = t + (f_min - v) * total_w / self.capacity
+            if t_hit <= now:
+                t, v = t_hit, f_min
+            else:
+                v = v + (now - t) * self.capacity / total_w
+                t = now
+            self.breakpoints.append((t, v))
+        self.t, self.v = t, v
+
+    def push(self, session: Hashable, work: R, *, weight: R, now: R) -> R:
+        """Add ``work`` to ``session`` at time ``now`` and return its finish tag."""
+        if not work > 0 or not weight > 0:
+            raise ConfigError(f"work and weight must be positive, got {work}, {weight}")
+        self.advance(now)
+        v = self.v
+        assert v is not None
+        prev = self.tags.get(session)
+        start = v if prev is None or prev[0] < v else prev[0]
+        tag = start + work / weight
+        self.tags[session] = (tag, weight)
+        return tag
+
+    def active_weight(self) -> R:
+        """Total weight of sessions active in the fluid system now."""
+        v = self.v
+        total = self.capacity - self.capacity
+        for f, w in self.tags.values():
+            if v is not None and v < f:
+                total = total + w
+        return total
+
+    def time_at(self, tag: R) -> R:
+        """Time the fluid system reaches virtual time ``tag``, with no further pushes."""
+        if self.t is None or self.v is None:
+            raise ConfigError("the clock has not started")
+        if self.v < tag:
+            top = tag
+            for f, _ in self.tags.values():
+                if top < f:
+                    top = f
+            # run to the end of the current backlog
+            while True:
+                active = [(f, w) for f, w in self.tags.values() if self.v < f]
+                if not active:
+                    break
+                total_w = active[0][1]
+                for _, w in active[1:]:
+                    total_w = total_w + w
+                f_min = min(f for f, _ in active)
+                assert self.t is not None and self.v is not None
+                self.advance(self.t + (f_min - self.v) * total_w / self.capacity)
+        for (t0, v0), (t1, v1) in pairwise(self.breakpoints):
+            if tag <= v1 and v0 < v1:
+                if tag <= v0:
+                    return t0
+                return t0 + (t1 - t0) * (tag - v0) / (v1 - v0)
+        if tag <= self.breakpoints[0][1]:
+            return self.breakpoints[0][0]
+        raise ConfigError(f"virtual time never reaches {tag}")
+
+
+@dataclass
+class ActiveSetClock(Generic[R]):
+    """Virtual time whose rate follows an externally given active set.
+
+    ``dV/dt = capacity / (sum of weights of the active members)``. Justitia's simpler
+    variant keeps it on the *real* system's active set (agents arrived and not yet
+    finished), which needs no fluid simulation but loses the fair-queueing bound
+    (``proofs/fair_queueing``: theorem ``wfq-agent-real-clock``).
+
+    Examples
+    --------
+    >>> from fractions import Fraction as Q
+    >>> c = ActiveSetClock(capacity=Q(1))
+    >>> c.activate("a", Q(1), now=Q(0)); c.activate("b", Q(1), now=Q(0))
+    >>> c.deactivate("a", now=Q(1)); str(c.at(Q(2)))
+    '3/2'
+    """
+
+    capacity: R
+    """Service per second."""
+    t: R | None = None
+    """Time of the last update."""
+    v: R | None = None
+    """Virtual time at ``t``."""
+    members: dict[Hashable, R] = field(default_factory=dict)
+    """Active member -> weight."""
+
+    def at(self, now: R) -> R:
+        """Advance to ``now`` and return ``V(now)``."""
+        if self.t is None or self.v is None:
+            self.t, self.v = now, now - now
+            return self.v
+        if self.t < now:
+            if self.members:
+                total = sum(self.members.values(), self.capacity - self.capacity)
+                self.v = self.v + (now - self.t) * self.capacity / total
+            self.t = now
+        return self.v
+
+    def activate(self, member: Hashable, weight: R, *, now: R) -> None:
+        """``member`` becomes active at ``now``."""
+        self.at(now)
+        self.members[member] = weight
+
+    def deactivate(self, member: Hashable, *, now: R) -> None:
+        """``member`` stops being active at ``now`` (no-op when it was not)."""
+        self.at(now)
+        self.members.pop(member, None)

@@ -1,0 +1,98 @@
+"""The theorem checkers in proofs/ and ``sagacore verify``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagacore.cli import main
+from sagacore.cli.verify import find_proofs, load_theorems
+from sagacore.testing.theorems import run_theorem, violations
+
+REPO = Path(__file__).resolve().parent.parent
+THEOREMS = load_theorems(REPO / "proofs")
+BY_NAME = {t.name: t for _, t in THEOREMS}
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_theorem_names_an_existing_proof_and_statement() -> None:
+    assert len(THEOREMS) >= 11
+    for folder, th in THEOREMS:
+        path, _, anchor = th.proof.partition("#")
+        doc = REPO / path
+        assert doc.is_file(), th.proof
+        slugs = {_slug(line.lstrip("#")) for line in doc.read_text().splitlines()
+                 if line.startswith("#")}
+        assert not anchor or anchor in slugs, (th.proof, sorted(slugs))
+        statement = (REPO / "proofs" / folder / "STATEMENT.md").read_text()
+        assert th.statement in statement, f"proofs/{folder}/STATEMENT.md is stale for {th.name}"
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_quick_check_agrees_with_the_claim(name: str) -> None:
+    th = BY_NAME[name]
+    report = run_theorem(th, smt=False, max_instances=300, hypothesis_examples=25)
+    assert report.verdict == th.claim
+    if th.claim == "refuted":
+        assert violations(th, th.counterexample)
+    for check in report.checks:
+        if th.claim == "holds":
+            assert check.outcome != "counterexample"
+
+
+@pytest.mark.parametrize("name", ["vtc-2u", "hrrn-wait"])
+def test_smt_proves_small_shapes(name: str) -> None:
+    report = run_theorem(BY_NAME[name], max_instances=1, hypothesis_examples=1)
+    smt = next(c for c in report.checks if c.kind == "smt")
+    assert smt.outcome == "proved" and smt.count > 0
+
+
+def test_verify_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "saga_afs", "--no-smt", "--json"]) == 0
+    reports: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    verdicts = {r["name"]: r["verdict"] for r in reports}
+    assert verdicts == {"saga-afs-claim": "refuted", "saga-afs-capacity": "holds",
+                        "saga-afs-wf": "holds"}
+    claim = next(r for r in reports if r["name"] == "saga-afs-claim")
+    recorded = next(c for c in claim["checks"] if c["kind"] == "recorded")
+    assert recorded["counterexample"]["violated"]
+
+
+def test_verify_lists_and_rejects_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--list"]) == 0
+    assert "wfq-agent" in capsys.readouterr().out
+    assert main(["verify", "no-such-theorem"]) == 2
+    assert "unknown theorem" in capsys.readouterr().err
+
+
+def test_verify_exits_1_when_a_holding_theorem_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "check.py").write_text(
+        "from fractions import Fraction as Q\n"
+        "from sagacore.testing.theorems import Theorem\n"
+        "THEOREMS = (Theorem(name='false', title='x <= 1', claim='holds', statement='',\n"
+        "    model='', proof='docs/fairness.md', obligations=lambda x: [('x<=1', x, 1)],\n"
+        "    enumerate=lambda thorough: [Q(0), Q(2)]),)\n"
+    )
+    assert main(["verify", "--proofs", str(tmp_path), "--no-smt"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAILED]" in out and "violates: x<=1: 2 > 1" in out
+
+
+def test_find_proofs_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SAGACORE_PROOFS", str(REPO / "proofs"))
+    assert find_proofs() == REPO / "proofs"
+    monkeypatch.setenv("SAGACORE_PROOFS", str(tmp_path))
+    with pytest.raises(Exception, match="no <name>/check.py"):
+        find_proofs()
