@@ -198,3 +198,16 @@ def test_prefix_rows_do_not_change_the_lp() -> None:
         rows = FooSolver(tr, prefix_rows=True).solve(c).lower
         ungrouped = FooSolver(tr, prefix_rows=True, grouped=False).solve(c).lower
         assert plain == pytest.approx(rows) == pytest.approx(ungrouped)
+
+
+def test_working_set_tightens_the_bounds() -> None:
+    # two sessions of 3 tokens alternate; capacity 4 keeps one beside a running one
+    tr = CacheTrace.from_paths([[(1, 3)], [(2, 3)], [(1, 3)], [(2, 3)], [(1, 3)]])
+    plain = FooSolver(tr).solve(4)
+    ws = FooSolver(tr, working_set=True).solve(4)
+    assert plain.lower == pytest.approx(8.0)  # without a working set two reuses fit
+    assert ws.lower == pytest.approx(12.0)  # with it, a third of each
+    assert ws.lower > plain.lower
+    assert exact_dp(tr, 4, working_set=True) == exact_ip(tr, 4, working_set=True)
+    assert ws.lower <= exact_dp(tr, 4, working_set=True) <= ws.upper
+    assert belady(tr, 4, working_set=True) >= exact_dp(tr, 4, working_set=True)

@@ -55,16 +55,19 @@ def cache_traces(
     return CacheTrace.from_segments(reqs)
 
 
-@given(cache_traces(), st.integers(0, 8))
-def test_bound_chain(tr: CacheTrace, capacity: int) -> None:
-    opt = exact_dp(tr, capacity)
-    assert exact_ip(tr, capacity) == opt
-    r = FooSolver(tr).solve(capacity)
+@given(cache_traces(), st.integers(0, 8), st.booleans())
+def test_bound_chain(tr: CacheTrace, capacity: int, ws: bool) -> None:
+    opt = exact_dp(tr, capacity, working_set=ws)
+    assert exact_ip(tr, capacity, working_set=ws) == opt
+    r = FooSolver(tr, working_set=ws).solve(capacity)
     assert r.lower_certified <= r.lower + TOL
     assert r.lower <= opt + TOL
     assert opt <= r.upper <= r.upper_rounded
-    closed = exact_dp(tr, capacity, closed=True)
-    assert opt <= closed <= belady(tr, capacity)
+    closed = exact_dp(tr, capacity, closed=True, working_set=ws)
+    assert opt <= closed <= belady(tr, capacity, working_set=ws)
+    if ws:  # the working set only constrains: every bound can only grow
+        assert exact_dp(tr, capacity) <= opt
+        assert FooSolver(tr).solve(capacity).lower <= r.lower + TOL
 
 
 @given(cache_traces(max_size=1, max_nodes=12), st.integers(0, 6))
@@ -75,9 +78,10 @@ def test_unit_sizes_belady_is_optimal_with_prefixes(tr: CacheTrace, capacity: in
 
 @given(cache_traces(), st.integers(0, 8))
 def test_prefix_rows_and_grouping_leave_the_lp_unchanged(tr: CacheTrace, capacity: int) -> None:
-    plain = FooSolver(tr).solve(capacity).lower
-    full = FooSolver(tr, prefix_rows=True, grouped=False).solve(capacity).lower
-    assert abs(plain - full) <= TOL * max(1.0, plain)
+    for ws in (False, True):
+        plain = FooSolver(tr, working_set=ws).solve(capacity).lower
+        full = FooSolver(tr, working_set=ws, prefix_rows=True, grouped=False).solve(capacity).lower
+        assert abs(plain - full) <= TOL * max(1.0, plain)
 
 
 @given(

@@ -111,6 +111,14 @@ class FooSolver:
     ----------
     trace
         The cache trace.
+    working_set
+        Also require that while request ``t`` runs, its whole context (``W_t`` tokens)
+        fits beside what the cache keeps across it: for every request with
+        ``W_t <= C``, the tokens held over both gaps around ``t`` and not part of its
+        context are at most ``C - W_t`` (every engine holds a running call's KV in GPU
+        memory; ``docs/caching.md``, section 1). A request with ``W_t > C`` cannot run
+        cached and adds no row. False gives the classical model (caching with bypass,
+        no working set), whose bound is weaker but holds for any mechanism.
     prefix_rows
         Also add the rows ``x[k] <= x[parent[k]]``. They leave the optimum unchanged
         (Lemma 3); the option exists so that the tests can check that.
@@ -121,47 +129,90 @@ class FooSolver:
     Notes
     -----
     Guarantee: ``lower_certified <= lower ~ FOO-L <= OPT <= upper`` for every capacity,
-    where OPT is the minimum prefill of any cache schedule at any granularity down to
-    single tokens (Theorems 1 and 2 of ``docs/caching.md``; checked by
-    ``proofs/kv_caching/check.py`` and ``tests/test_bounds_properties.py``).
+    where OPT is the minimum prefill of any cache schedule (of the same model: with or
+    without the working set) at any granularity down to single tokens (Theorems 1 and 2
+    of ``docs/caching.md``; checked by ``proofs/kv_caching/check.py`` and
+    ``tests/test_bounds_properties.py``).
     """
 
-    def __init__(self, trace: CacheTrace, *, prefix_rows: bool = False, grouped: bool = True):
+    def __init__(
+        self,
+        trace: CacheTrace,
+        *,
+        working_set: bool = False,
+        prefix_rows: bool = False,
+        grouped: bool = True,
+    ):
         t0 = time.perf_counter()
         self.trace = trace
+        self.working_set = working_set
         self.intervals = iv = reuse_intervals(trace, grouped=grouped)
+        n = iv.n_requests
         g = len(iv)
-        gaps = max(iv.n_requests - 1, 0)
+        gaps = max(n - 1, 0)
         self._incr = inc = iv.load_increments()
+        self._context = np.asarray(
+            np.add.reduceat(trace.size[trace.path_nodes], trace.path_ptr[:-1])
+            if len(trace.path_nodes)
+            else np.zeros(n),
+            dtype=np.float64,
+        )
         self._capacity = cp.Parameter(nonneg=True, name="capacity")
         self._x = x = cp.Variable(g, name="x")
         cons: list[cp.Constraint] = [x >= 0, x <= 1]
         rows = 0
         nnz = 0
+        self._cap_cons: cp.Constraint | None = None
+        self._ws_cons: cp.Constraint | None = None
+        self._ws_rhs: cp.Parameter | None = None
         if g and gaps:
             load = cp.Variable(gaps, name="load")
-            self._load: cp.Variable | None = load
             diff = sp.diags(
                 [np.ones(gaps), -np.ones(gaps - 1)], [0, -1], shape=(gaps, gaps), format="csr"
             )
             cons.append(diff @ load == inc @ x)
-            cons.append(load <= self._capacity)
+            self._cap_cons = load <= self._capacity
+            cons.append(self._cap_cons)
             rows += 2 * gaps
             nnz += int(diff.nnz + inc.nnz + gaps)
-        else:
-            self._load = None
+            if working_set and n > 2:
+                # request t (1..n-2 has gaps on both sides): load[t-1] - ending_at(t) x
+                ends = self._ending_matrix()[1:gaps]
+                self._ws_rhs = cp.Parameter(gaps - 1, name="ws_rhs")
+                self._ws_cons = load[: gaps - 1] - ends @ x <= self._ws_rhs
+                cons.append(self._ws_cons)
+                rows += gaps - 1
+                nnz += int(ends.nnz + gaps - 1)
         child = np.flatnonzero(iv.parent >= 0)
         if prefix_rows and len(child):
             cons.append(x[child] <= x[iv.parent[child]])
             rows += len(child)
             nnz += 2 * len(child)
-        self._cap_cons = cons[3] if self._load is not None else None
         self._problem = cp.Problem(cp.Maximize(iv.size.astype(np.float64) @ x), cons)
-        self.lp_variables = g + (gaps if self._load is not None else 0)
+        self.lp_variables = g + (gaps if self._cap_cons is not None else 0)
         self.lp_constraints = rows
         self.lp_nonzeros = nnz
         self.build_seconds = time.perf_counter() - t0
         self.last_solution: FloatArray | None = None
+
+    def _ending_matrix(self) -> sp.csr_matrix:
+        """``(requests, variables)``: size of each variable in the row of its end."""
+        iv = self.intervals
+        k = np.arange(len(iv), dtype=np.int64)
+        return sp.csr_matrix(
+            (iv.size.astype(np.float64), (iv.end, k)), shape=(iv.n_requests, len(iv))
+        )
+
+    def request_room(self, capacity_tokens: int) -> FloatArray:
+        """Tokens the cache may keep across each request (``inf`` without working set).
+
+        ``C - W_t`` when the context ``W_t`` of request ``t`` fits, else ``C``.
+        """
+        n = self.intervals.n_requests
+        if not self.working_set:
+            return np.full(n, np.inf)
+        w = self._context
+        return np.where(w <= capacity_tokens, capacity_tokens - w, float(capacity_tokens))
 
     def solve(self, capacity_tokens: int) -> FooResult:
         """FOO-L and FOO-U at ``capacity_tokens``.
@@ -175,16 +226,16 @@ class FooSolver:
             raise ConfigError(f"capacity_tokens must be >= 0, got {capacity_tokens}")
         iv = self.intervals
         t0 = time.perf_counter()
-        if len(iv) == 0 or self._load is None:
-            # nothing can be reused, or a single request
+        if len(iv) == 0 or self._cap_cons is None:
+            # nothing can be reused (or a single request)
             x_opt = np.zeros(len(iv))
             hit_lp = 0.0
             status = cp.OPTIMAL
             certified_hit = 0.0
-            if len(iv):  # one request cannot reuse anything either
-                raise SolverError("intervals without gaps")  # pragma: no cover
         else:
             self._capacity.value = float(capacity_tokens)
+            if self._ws_rhs is not None:
+                self._ws_rhs.value = self.request_room(capacity_tokens)[1:-1]
             try:
                 self._problem.solve(solver=cp.HIGHS)  # type: ignore[no-untyped-call]
             except cp.error.SolverError as exc:
@@ -216,21 +267,30 @@ class FooSolver:
 
     # ---------------------------------------------------------------- internals
     def _dual_bound(self, capacity_tokens: int) -> float:
-        """Weak duality: any y >= 0 on the gap rows bounds the hit tokens from above.
+        """Weak duality: prices ``y >= 0`` on gap rows, ``z >= 0`` on request rows.
 
-        With gap prices ``y``, the hit tokens of any feasible ``x`` are at most
-        ``C * sum(y) + sum(max(0, size_k - size_k * sum(y over k's gaps)))``.
+        Any such prices bound the hit tokens of every feasible ``x`` by
+        ``C sum(y) + sum(room_t z_t) + sum_k max(0, size_k (1 - price_k))``, where
+        ``price_k`` sums ``y`` over the gaps ``k`` covers and ``z`` over the requests it
+        spans.
         """
         assert self._cap_cons is not None
         dual = self._cap_cons.dual_value
         if dual is None:  # pragma: no cover - HiGHS always returns duals for LPs
             return float(self.intervals.max_hit_tokens)
-        y = np.maximum(np.asarray(dual, dtype=np.float64), 0.0)
         iv = self.intervals
+        y = np.maximum(np.asarray(dual, dtype=np.float64), 0.0)
         cy = np.concatenate([[0.0], np.cumsum(y)])
         price = cy[iv.end] - cy[iv.start]  # sum of y over gaps start..end-1
+        bound = capacity_tokens * float(y.sum())
+        if self._ws_cons is not None and self._ws_cons.dual_value is not None:
+            z = np.zeros(iv.n_requests)
+            z[1:-1] = np.maximum(np.asarray(self._ws_cons.dual_value, dtype=np.float64), 0.0)
+            cz = np.concatenate([[0.0], np.cumsum(z)])
+            price = price + (cz[iv.end] - cz[np.minimum(iv.start + 1, iv.end)])
+            bound += float((self.request_room(capacity_tokens) * z)[1:-1].sum())
         reduced = iv.size * (1.0 - price)
-        return float(capacity_tokens * y.sum() + np.maximum(reduced, 0.0).sum())
+        return float(bound + np.maximum(reduced, 0.0).sum())
 
     def _round(self, x: FloatArray, capacity: int) -> tuple[int, int]:
         """(hit tokens of the rounded schedule, hit tokens after the greedy fill)."""
@@ -246,20 +306,31 @@ class FooSolver:
         for k in np.flatnonzero(has_par & keep):
             if not keep[par[k]]:
                 keep[k] = False
-        inc = self._incr
-        load = np.cumsum(inc @ keep.astype(np.float64))
-        if np.any(load > capacity + 1e-6):
-            # solver tolerance overshoot: drop kept runs covering overfull gaps
+        starts, ends, sizes = iv.start, iv.end, iv.size
+        # room left in every gap (capacity rows) and across every request (working set)
+        gap_room = capacity - np.cumsum(self._incr @ keep.astype(np.float64))
+        req_room = self.request_room(capacity).astype(np.float64)
+        for k in np.flatnonzero(keep):
+            req_room[starts[k] + 1 : ends[k]] -= sizes[k]
+        tol = 1e-6
+
+        def overfull(k: int) -> bool:
+            s, e = int(starts[k]), int(ends[k])
+            return bool(np.any(gap_room[s:e] < -tol) or np.any(req_room[s + 1 : e] < -tol))
+
+        if np.any(gap_room < -tol) or np.any(req_room < -tol):
+            # solver tolerance overshoot: drop kept runs through overfull rows
             for k in np.flatnonzero(keep)[::-1]:
-                s, e = iv.start[k], iv.end[k]
-                if np.any(load[s:e] > capacity + 1e-6):
+                if overfull(int(k)):
                     keep[k] = False
-                    load[s:e] -= iv.size[k]
+                    gap_room[starts[k] : ends[k]] += sizes[k]
+                    req_room[starts[k] + 1 : ends[k]] += sizes[k]
             for k in np.flatnonzero(has_par & keep):
                 if not keep[par[k]]:
                     keep[k] = False
-                    load[iv.start[k] : iv.end[k]] -= iv.size[k]
-        rounded = int(iv.size[keep].sum())
+                    gap_room[starts[k] : ends[k]] += sizes[k]
+                    req_room[starts[k] + 1 : ends[k]] += sizes[k]
+        rounded = int(sizes[keep].sum())
         # greedy fill: most-wanted runs first, whole runs or their top blocks
         full = keep.copy()
         partial_hit = 0
@@ -268,29 +339,32 @@ class FooSolver:
         for k in order:
             if full[k] or (has_par[k] and not full[par[k]]):
                 continue
-            s, e = int(iv.start[k]), int(iv.end[k])
-            room = capacity - (float(load[s:e].max()) if e > s else 0.0)
+            s, e = int(starts[k]), int(ends[k])
+            room = float(gap_room[s:e].min()) if e > s else float(capacity)
+            if e > s + 1:
+                room = min(room, float(req_room[s + 1 : e].min()))
             if room <= 0:
                 continue
-            if iv.size[k] <= room:
+            if sizes[k] <= room:
+                take = int(sizes[k])
                 full[k] = True
-                load[s:e] += iv.size[k]
-                continue
-            members = iv.members[iv.member_ptr[k] : iv.member_ptr[k + 1]]
-            taken = 0
-            for v in members:
-                sv = int(node_size[v])
-                if taken + sv > room:
-                    break
-                taken += sv
-            if taken:
-                partial_hit += taken
-                load[s:e] += taken
-        filled = int(iv.size[full].sum()) + partial_hit
+            else:
+                members = iv.members[iv.member_ptr[k] : iv.member_ptr[k + 1]]
+                take = 0
+                for v in members:
+                    sv = int(node_size[v])
+                    if take + sv > room:
+                        break
+                    take += sv
+                partial_hit += take
+            if take:
+                gap_room[s:e] -= take
+                req_room[s + 1 : e] -= take
+        filled = int(sizes[full].sum()) + partial_hit
         return rounded, filled
 
 
-def foo_bounds(trace: CacheTrace, capacity_tokens: int) -> FooResult:
+def foo_bounds(trace: CacheTrace, capacity_tokens: int, *, working_set: bool = False) -> FooResult:
     """FOO-L and FOO-U of ``trace`` at one capacity (see :class:`FooSolver`).
 
     Notes
@@ -298,4 +372,4 @@ def foo_bounds(trace: CacheTrace, capacity_tokens: int) -> FooResult:
     ``FOO-L <= OPT <= FOO-U``: Theorems 1 and 2 of ``docs/caching.md``, checked by
     ``proofs/kv_caching/check.py``.
     """
-    return FooSolver(trace).solve(capacity_tokens)
+    return FooSolver(trace, working_set=working_set).solve(capacity_tokens)

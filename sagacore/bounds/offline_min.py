@@ -54,7 +54,7 @@ def next_lookup(trace: CacheTrace) -> npt.NDArray[np.float64]:
     return out
 
 
-def belady(trace: CacheTrace, capacity_tokens: int) -> int:
+def belady(trace: CacheTrace, capacity_tokens: int, *, working_set: bool = False) -> int:
     """Miss cost (prefill tokens) of Belady's MIN applied to the trace's blocks.
 
     At each request the longest cached prefix of the prompt is a hit and the rest is
@@ -62,7 +62,10 @@ def belady(trace: CacheTrace, capacity_tokens: int) -> int:
     ``capacity_tokens`` are held, the block whose next lookup is farthest is evicted
     (ties: the deeper block first, so the cache stays prefix-closed; a block never
     looked up again goes first). The request's own new blocks may go at once, which is
-    bypassing.
+    bypassing. With ``working_set``, before a request whose context (``W`` tokens)
+    fits, blocks outside its context are evicted (farthest next use first) until they
+    hold at most ``capacity_tokens - W``: the request's KV must be resident while it
+    runs.
 
     Parameters
     ----------
@@ -70,6 +73,8 @@ def belady(trace: CacheTrace, capacity_tokens: int) -> int:
         The cache trace.
     capacity_tokens
         Cache capacity, tokens (at least 0).
+    working_set
+        Enforce the working-set constraint of ``docs/caching.md`` (section 1).
 
     Returns
     -------
@@ -109,6 +114,28 @@ def belady(trace: CacheTrace, capacity_tokens: int) -> int:
     cost = 0
     for t in range(trace.n_requests):
         a, b = ptr[t], ptr[t + 1]
+        if working_set:
+            in_ctx = 0
+            ctx_size = 0
+            members = set(nodes[a:b])
+            for v in members:
+                ctx_size += size[v]
+                if cached[v]:
+                    in_ctx += size[v]
+            if ctx_size <= capacity_tokens:
+                skipped: list[tuple[float, int, int]] = []
+                while used - in_ctx + ctx_size > capacity_tokens:
+                    item = heapq.heappop(heap)
+                    neg, _, v = item
+                    if not (cached[v] and key[v] == -neg):
+                        continue
+                    if v in members:
+                        skipped.append(item)
+                        continue
+                    cached[v] = False
+                    used -= size[v]
+                for item in skipped:
+                    heapq.heappush(heap, item)
         hit = True
         for k in range(a, a + lookup_len[t]):
             v = nodes[k]

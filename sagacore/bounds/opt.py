@@ -22,8 +22,10 @@ import time
 
 import cvxpy as cp
 import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
 
-from sagacore.bounds.intervals import reuse_intervals
+from sagacore.bounds.intervals import Intervals, reuse_intervals
 from sagacore.bounds.trace import CacheTrace
 from sagacore.errors import ConfigError, SolverError
 
@@ -45,6 +47,7 @@ def exact_ip(
     trace: CacheTrace,
     capacity_tokens: int,
     *,
+    working_set: bool = False,
     time_limit_s: float | None = None,
 ) -> int:
     """OPT by the interval integer program (HiGHS branch and bound).
@@ -59,6 +62,9 @@ def exact_ip(
         The cache trace.
     capacity_tokens
         Cache capacity, tokens.
+    working_set
+        Add a row per request whose context fits: what is kept across it plus its
+        context fits in the capacity (``docs/caching.md``, section 1).
     time_limit_s
         Give up after this long (raises :class:`~sagacore.errors.SolverError`).
 
@@ -83,6 +89,10 @@ def exact_ip(
         return iv.lookup_tokens
     x = cp.Variable(len(iv), boolean=True)
     cons = [iv.load_matrix() @ x <= capacity_tokens] if iv.n_requests > 1 else []
+    if working_set:
+        span, room = _span_rows(trace, iv, capacity_tokens)
+        if span.shape[0]:
+            cons.append(span @ x <= room)
     child = np.flatnonzero(iv.parent >= 0)
     if len(child):
         cons.append(x[child] <= x[iv.parent[child]])
@@ -100,7 +110,31 @@ def exact_ip(
     return iv.lookup_tokens - hit
 
 
-def exact_dp(trace: CacheTrace, capacity_tokens: int, *, closed: bool = False) -> int:
+def _span_rows(
+    trace: CacheTrace, iv: Intervals, capacity_tokens: int
+) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:
+    """Rows ``start < t < end`` for requests whose context fits, and their room."""
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    room: list[float] = []
+    for t in range(trace.n_requests):
+        w = int(trace.size[trace.context(t)].sum())
+        if w > capacity_tokens:
+            continue
+        r = len(room)
+        room.append(float(capacity_tokens - w))
+        for k in np.flatnonzero((iv.start < t) & (t < iv.end)):
+            rows.append(r)
+            cols.append(int(k))
+            vals.append(float(iv.size[k]))
+    mat = sp.csr_matrix((vals, (rows, cols)), shape=(len(room), len(iv)))
+    return mat, np.asarray(room, dtype=np.float64)
+
+
+def exact_dp(
+    trace: CacheTrace, capacity_tokens: int, *, closed: bool = False, working_set: bool = False
+) -> int:
     """OPT by dynamic programming over cache contents (tiny traces only).
 
     After each request the cache may hold any subset of (what it held) plus (the
@@ -118,6 +152,9 @@ def exact_dp(trace: CacheTrace, capacity_tokens: int, *, closed: bool = False) -
         Allow only prefix-closed contents (a block only with its parent), the radix
         tree model. Its optimum is at least the unrestricted one; equal for unit sizes
         (``docs/caching.md``, Theorem 4).
+    working_set
+        While a request whose context fits runs, what is kept besides its context plus
+        the context fits in the capacity.
 
     Returns
     -------
@@ -157,6 +194,8 @@ def exact_dp(trace: CacheTrace, capacity_tokens: int, *, closed: bool = False) -
         for v in trace.context(t):
             ctx_mask |= 1 << v
         keep_mask = future[t + 1]
+        w = sum(size[v] for v in trace.context(t))
+        room = capacity_tokens - w if working_set and w <= capacity_tokens else None
         nxt: dict[int, int] = {}
         for s, c in states.items():
             miss = 0
@@ -170,7 +209,11 @@ def exact_dp(trace: CacheTrace, capacity_tokens: int, *, closed: bool = False) -
             cand = (s | ctx_mask) & keep_mask
             sub = cand
             while True:
-                if fits(sub) and (not closed or is_closed(sub)):
+                ok = fits(sub) and (not closed or is_closed(sub))
+                if ok and room is not None:
+                    outside = sub & ~ctx_mask
+                    ok = sum(size[v] for v in range(nn) if outside >> v & 1) <= room
+                if ok:
                     if c2 < nxt.get(sub, 1 << 62):
                         nxt[sub] = c2
                 if sub == 0:
@@ -184,6 +227,7 @@ def exact(
     trace: CacheTrace,
     capacity_tokens: int,
     *,
+    working_set: bool = False,
     max_variables: int = IP_MAX_VARIABLES,
     time_limit_s: float = 60.0,
 ) -> tuple[int | None, float]:
@@ -203,7 +247,9 @@ def exact(
     if len(iv) > max_variables:
         return None, time.perf_counter() - t0
     try:
-        value: int | None = exact_ip(trace, capacity_tokens, time_limit_s=time_limit_s)
+        value: int | None = exact_ip(
+            trace, capacity_tokens, working_set=working_set, time_limit_s=time_limit_s
+        )
     except SolverError:
         value = None
     return value, time.perf_counter() - t0

@@ -3,8 +3,10 @@
 With ``--json`` prints one object with the keys ``foo_lower``, ``foo_upper``,
 ``belady``, ``exact`` (``null`` when not computed or the trace is too large for the
 integer program), all in prefill tokens, and ``solve_seconds`` (total), plus
-``capacity_tokens``, ``lookup_tokens``, ``cold_tokens``, ``requests``, ``blocks`` and the
-LP size. The problem is defined in ``docs/caching.md``.
+``capacity_tokens``, ``working_set``, ``lookup_tokens``, ``cold_tokens``, ``requests``,
+``blocks`` and the LP size. The problem is defined in ``docs/caching.md``; by default a
+running request's context must fit beside what the cache keeps (``--no-working-set``:
+the classical model without that constraint).
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="largest integer program attempted (default %(default)s)",
     )
     p.add_argument("--exact-time-limit", type=float, default=60.0, help="seconds")
+    p.add_argument(
+        "--working-set",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a running request's whole context must fit beside what is kept (default); "
+        "--no-working-set gives the classical bypass model, whose bounds are weaker",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_run)
 
@@ -57,6 +66,7 @@ def run_bounds(
     head: int | None = None,
     exact_max_variables: int = IP_MAX_VARIABLES,
     exact_time_limit_s: float = 60.0,
+    working_set: bool = True,
 ) -> dict[str, Any]:
     """What ``sagacore bound --json`` prints, as a dict."""
     if capacity_tokens < 0:
@@ -67,6 +77,7 @@ def run_bounds(
     out: dict[str, Any] = {
         "trace": str(path),
         "capacity_tokens": capacity_tokens,
+        "working_set": working_set,
         "requests": trace.n_requests,
         "blocks": trace.n_nodes,
         "lookup_tokens": trace.lookup_tokens,
@@ -77,7 +88,7 @@ def run_bounds(
     }
     t0 = time.perf_counter()
     if method in ("foo", "all"):
-        r = FooSolver(trace).solve(capacity_tokens)
+        r = FooSolver(trace, working_set=working_set).solve(capacity_tokens)
         out.update(
             foo_lower=r.lower,
             foo_lower_certified=r.lower_certified,
@@ -90,12 +101,13 @@ def run_bounds(
         )
     if method in ("belady", "all"):
         tb = time.perf_counter()
-        out["belady"] = belady(trace, capacity_tokens)
+        out["belady"] = belady(trace, capacity_tokens, working_set=working_set)
         out["belady_seconds"] = time.perf_counter() - tb
     if method in ("exact", "all"):
         value, secs = exact(
             trace,
             capacity_tokens,
+            working_set=working_set,
             max_variables=exact_max_variables,
             time_limit_s=exact_time_limit_s,
         )
@@ -115,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         head=args.head,
         exact_max_variables=args.exact_max_variables,
         exact_time_limit_s=args.exact_time_limit,
+        working_set=args.working_set,
     )
     if args.json:
         json.dump(res, sys.stdout, indent=2)
