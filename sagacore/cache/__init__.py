@@ -15,6 +15,14 @@ __all__ = ["CACHE_POLICIES", "make_cache_policy"]
 
 CACHE_POLICIES: dict[str, str] = {
     "lru": "sagacore.cache.lru:LRU",
+    "radix-lru": "sagacore.cache.radix_lru:RadixLRU",
+    "walru": "sagacore.cache.walru:WALRU",
+    "saga-ttl": "sagacore.cache.saga_ttl:SagaTTL",
+    "continuum-ttl": "sagacore.cache.continuum:ContinuumTTL",
+    "kvflow": "sagacore.cache.kvflow:KVFlow",
+    "infercept": "sagacore.cache.infercept:InferCept",
+    "astraea": "sagacore.cache.astraea:Astraea",
+    "next-use": "sagacore.cache.next_use:NextUse",
 }
 
 

@@ -1,0 +1,66 @@
+"""Helpers shared by the cache policies (not public API)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from sagacore.errors import ConfigError, WorkloadError
+from sagacore.policy import CacheContext, CacheEntryView
+from sagacore.workload.model import TaskId
+
+__all__ = ["lru_index", "next_call", "positive", "session_tracked"]
+
+
+def lru_index(candidates: Sequence[CacheEntryView]) -> int:
+    """Index of the least recently used candidate (ties: smallest ``entry_id``)."""
+    best = 0
+    first = candidates[0]
+    best_key = (first.last_access_s, first.entry_id)
+    for i in range(1, len(candidates)):
+        c = candidates[i]
+        key = (c.last_access_s, c.entry_id)
+        if key < best_key:
+            best, best_key = i, key
+    return best
+
+
+def session_tracked(ctx: CacheContext, task_id: TaskId | None) -> bool:
+    """Whether the predictor tracks ``task_id`` (started, not ended)."""
+    if ctx.predictor is None or task_id is None:
+        return False
+    try:
+        ctx.predictor.next_step(task_id)
+    except WorkloadError:
+        return False
+    return True
+
+
+def next_call(ctx: CacheContext, entry: CacheEntryView) -> tuple[float, float] | None:
+    """(probability, expected seconds) of the owning session's next LLM call, if known.
+
+    Known when the entry belongs to one session the predictor tracks; the seconds are the
+    expected residual of the tool it runs now (0 when it is not in a tool).
+    """
+    p = ctx.predictor
+    task = entry.task_id
+    if p is None or task is None:
+        return None
+    started = entry.tool_started_s
+    elapsed = max(0.0, ctx.now - started) if started is not None else 0.0
+    try:
+        f = p.next_step(task, elapsed_s=elapsed)
+    except WorkloadError:
+        return None
+    if entry.tool is None:
+        return f.probability, 0.0
+    return f.probability, f.expected_seconds
+
+
+def positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    """Validate a finite positive (or non-negative) parameter; the message shows it."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}")
+    return float(value)

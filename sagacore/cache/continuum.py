@@ -1,0 +1,147 @@
+"""Continuum: pin a session's KV with a time-to-live while its tool runs.
+
+Continuum (Li et al., 2025, arXiv:2511.02230) pins the KV of a request that ends in a
+tool call for a TTL chosen by weighing the benefit of still holding it when the tool
+returns (no reload or re-prefill, no extra queueing) against the memory it occupies
+meanwhile, using the tool type's duration distribution; the pin expires on its own so a
+long tool cannot hold memory indefinitely. Eviction of unpinned KV is vLLM's LRU.
+Program-level FCFS is a scheduler concern (:mod:`sagacore.sched`), not part of this
+policy.
+
+The TTL here maximises, over a grid of the tool's duration quantiles (and 0),
+
+    U(tau) = F(tau) * (n * recompute_s_per_token + queue_delay_s)
+             - memory_weight * (n / capacity) * E[min(D, tau)]
+
+with ``n`` the session's context tokens, ``F`` the CDF of the tool's duration ``D`` (the
+predictor's log-normal fit) and ``E[min(D, tau)] = integral_0^tau (1 - F)``. Both terms
+are in seconds of GPU time: the benefit is the prefill saved (and the queueing avoided),
+the cost the time the GPU's memory is held at the session's share of it. The exact
+utility of the paper was not available to us; this form, the grid and the parameters
+are our choice (documented, each a :class:`ContinuumConfig` field). Without a predictor
+or a successor the KV stays cached unpinned.
+
+Examples
+--------
+>>> from types import SimpleNamespace as S
+>>> from sagacore.policy import CacheContext
+>>> from sagacore.workload.predictor import Predictor
+>>> ctx = CacheContext(now=0.0, capacity_tokens=100_000, used_tokens=50_000,
+...                    predictor=Predictor(), recompute_seconds_per_token=1e-4)
+>>> s = S(task_id="t", agent_type="a", step=0, tool="bash", context_tokens=20_000,
+...       has_successor=True)
+>>> d = ContinuumTTL().retention(s, ctx)
+>>> d.action.value, d.ttl_s is not None and d.ttl_s > 0.25
+('keep', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from sagacore.cache._common import lru_index, positive
+from sagacore.policy import (
+    CacheContext,
+    CacheEntryView,
+    CachePolicy,
+    Retention,
+    RetentionDecision,
+    SessionView,
+)
+from sagacore.workload.predictor import LogNormalFit
+
+__all__ = ["ContinuumConfig", "ContinuumTTL", "best_ttl"]
+
+_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuumConfig:
+    """Parameters of Continuum's TTL choice (our reading of the paper)."""
+
+    recompute_s_per_token: float = 1e-4
+    """Prefill seconds per token when the context does not say (``CacheContext``'s wins)."""
+    queue_delay_s: float = 0.0
+    """Extra queueing a session suffers when its KV is gone on return, seconds."""
+    memory_weight: float = 1.0
+    """Price of holding the whole cache for one second, in GPU seconds."""
+    max_ttl_s: float = 300.0
+    """Upper limit of a TTL, seconds."""
+
+    def __post_init__(self) -> None:
+        positive("recompute_s_per_token", self.recompute_s_per_token)
+        positive("queue_delay_s", self.queue_delay_s, allow_zero=True)
+        positive("memory_weight", self.memory_weight, allow_zero=True)
+        positive("max_ttl_s", self.max_ttl_s)
+
+
+def _expected_min(fit: LogNormalFit, tau: float, steps: int = 32) -> float:
+    """``E[min(D, tau)] = integral_0^tau (1 - F(x)) dx`` (trapezoid rule)."""
+    if tau <= 0:
+        return 0.0
+    h = tau / steps
+    total = 0.0
+    prev = 1.0 - fit.p_zero
+    for k in range(1, steps + 1):
+        cur = 1.0 - fit.cdf(k * h)
+        total += 0.5 * (prev + cur) * h
+        prev = cur
+    return total
+
+
+def best_ttl(
+    fit: LogNormalFit,
+    *,
+    benefit_s: float,
+    hold_cost_per_s: float,
+    max_ttl_s: float,
+) -> float:
+    """The TTL in ``{0} U {quantiles of D}`` maximising ``F(tau) b - c E[min(D, tau)]``.
+
+    Examples
+    --------
+    >>> f = LogNormalFit.prior(1.0, 1.0)
+    >>> best_ttl(f, benefit_s=0.0, hold_cost_per_s=1.0, max_ttl_s=300.0)
+    0.0
+    >>> best_ttl(f, benefit_s=10.0, hold_cost_per_s=0.0, max_ttl_s=300.0) == f.ppf(0.99)
+    True
+    """
+    best, best_u = 0.0, 0.0
+    for q in _GRID:
+        tau = min(fit.ppf(q), max_ttl_s)
+        if tau <= 0:
+            continue
+        u = fit.cdf(tau) * benefit_s - hold_cost_per_s * _expected_min(fit, tau)
+        if u > best_u + 1e-12:
+            best, best_u = tau, u
+    return best
+
+
+class ContinuumTTL(CachePolicy):
+    """LRU eviction plus a cost-benefit TTL pin while a tool runs."""
+
+    name: ClassVar[str] = "continuum-ttl"
+
+    def __init__(self, config: ContinuumConfig | None = None) -> None:
+        self.config = config if config is not None else ContinuumConfig()
+
+    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        """LRU (vLLM's eviction of unpinned KV)."""
+        return lru_index(candidates)
+
+    def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
+        """``KEEP`` pinned for :func:`best_ttl` (unpinned when that is 0)."""
+        c = self.config
+        if ctx.predictor is None or not session.has_successor or ctx.capacity_tokens <= 0:
+            return RetentionDecision(Retention.KEEP)
+        per_token = ctx.recompute_seconds_per_token or c.recompute_s_per_token
+        n = session.context_tokens
+        ttl = best_ttl(
+            ctx.predictor.tool_duration(session.tool),
+            benefit_s=n * per_token + c.queue_delay_s,
+            hold_cost_per_s=c.memory_weight * n / ctx.capacity_tokens,
+            max_ttl_s=c.max_ttl_s,
+        )
+        return RetentionDecision(Retention.KEEP, ttl if ttl > 0 else None)

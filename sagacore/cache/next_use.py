@@ -1,0 +1,266 @@
+"""``next-use``: approximate Belady's MIN with predicted times of next use.
+
+Belady's MIN evicts the block used again farthest in the future, and on the real traces
+it comes within a few per mille of the LP lower bound FOO-L (``docs/caching.md``,
+section 6). This policy evicts the candidate whose **predicted time until next use**,
+``T``, is largest, predicting ``T`` from what an online policy can know:
+
+1. **A live session's own context** (the entry belongs to one task the predictor tracks):
+   the execution graph says whether the task calls the LLM again and when. With
+   ``p`` the probability of another call and ``r`` the expected residual time of the tool
+   it runs now (:meth:`~sagacore.workload.predictor.Predictor.next_step`),
+   ``T = r / p`` (``T = 0`` when it is not in a tool: it is about to run).
+2. **Everything else** (prefixes shared by several sessions, contexts of sessions that
+   ended, requests of traces without sessions): a reuse model learned online. Entries
+   are classed by owner (shared or ended) and by hit count (0, 1, 2, 3-4, 5-9, 10+).
+   For each class the policy keeps a histogram, over log-spaced time bins, of the gaps
+   after which entries were reused (from :meth:`observe_access`) and of the idle times
+   at which entries were evicted unreused (censored observations, from
+   :meth:`victim`). A Kaplan-Meier estimate gives the reuse-time distribution ``F``
+   within ``horizon_s``; for an entry idle for ``a`` seconds,
+
+       T(a) = E[G - a | a < G <= H] / P(G <= H | G > a),
+
+   the expected wait until reuse divided by the chance that it comes at all. A class
+   with no reuse observed has ``T = inf``; one with fewer than ``min_samples``
+   observations falls back to the idle time (LRU order).
+
+Ties go to the least recently used entry. The policy keeps KV cached unpinned while
+tools run (pins would only restrict the ranking). The learned state is per policy
+object: use one object per cache.
+
+Examples
+--------
+>>> from types import SimpleNamespace as E
+>>> from sagacore.policy import CacheContext
+>>> pol = NextUse(NextUseConfig(min_samples=1))
+>>> hot = E(entry_id=1, hits=3, created_s=0.0, last_access_s=0.0, task_id=None, tool=None,
+...         tool_started_s=None)
+>>> for t in (1.0, 2.0, 3.0):  # reused every second
+...     hot.last_access_s = t
+...     pol.observe_access(hot, t)
+>>> cold = E(entry_id=2, hits=0, created_s=2.0, last_access_s=2.0, task_id="ended",
+...          tool=None, tool_started_s=None)
+>>> pol.victim([hot, cold], CacheContext(now=3.5, capacity_tokens=10, used_tokens=10))
+1
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from sagacore.cache._common import next_call
+from sagacore.errors import ConfigError
+from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
+from sagacore.workload.model import TaskId
+
+__all__ = ["NextUse", "NextUseConfig", "ReuseModel"]
+
+_HIT_CLASSES = (0, 1, 2, 3, 3, 4, 4, 4, 4, 4)  # hits -> class; 10+ -> 5
+
+
+def _hit_class(hits: int) -> int:
+    return _HIT_CLASSES[hits] if hits < 10 else 5
+
+
+@dataclass(frozen=True, slots=True)
+class NextUseConfig:
+    """Parameters of :class:`NextUse`."""
+
+    horizon_s: float = 3600.0
+    """Reuse later than this counts as never (the Kaplan-Meier window), seconds."""
+    min_time_s: float = 1e-3
+    """Smallest time bin edge, seconds (shorter gaps fall in the first bin)."""
+    bins: int = 48
+    """Log-spaced time bins between ``min_time_s`` and ``horizon_s``."""
+    min_samples: int = 20
+    """Observations a class needs before its model replaces the idle time."""
+    refresh_every: int = 64
+    """Observations between recomputations of a class's estimate."""
+    min_continue: float = 1e-3
+    """Floor of a live session's continuation probability (``T = r / p``)."""
+    session_alpha: float = 0.3
+    """Weight of the newest tool time in a session's own gap estimate (EMA)."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.horizon_s) and self.horizon_s > self.min_time_s > 0):
+            raise ConfigError(
+                f"need horizon_s > min_time_s > 0, got {self.horizon_s!r}, {self.min_time_s!r}"
+            )
+        for name in ("bins", "min_samples", "refresh_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if not 0 < self.session_alpha <= 1:
+            raise ConfigError(f"session_alpha must be in (0, 1], got {self.session_alpha!r}")
+        if not 0 < self.min_continue <= 1:
+            raise ConfigError(f"min_continue must be in (0, 1], got {self.min_continue!r}")
+
+
+class ReuseModel:
+    """Kaplan-Meier reuse-time model of one class of entries (see :class:`NextUse`).
+
+    Examples
+    --------
+    >>> m = ReuseModel(NextUseConfig())
+    >>> for g in (1.0, 1.0, 2.0):
+    ...     m.add(g, reused=True)
+    >>> m.add(10.0, reused=False)
+    >>> m.refresh()
+    >>> 0 < m.expected_wait(0.0) < m.expected_wait(5.0)
+    True
+    """
+
+    def __init__(self, config: NextUseConfig) -> None:
+        self.config = config
+        n = config.bins
+        self._log_lo = math.log(config.min_time_s)
+        self._scale = n / (math.log(config.horizon_s) - self._log_lo)
+        edges = np.exp(self._log_lo + np.arange(n + 1) / self._scale)
+        self._mid = np.sqrt(edges[:-1] * edges[1:])
+        self._mid[0] = edges[1] / 2
+        self.reused = np.zeros(n + 1)  # last bin: beyond the horizon
+        self.censored = np.zeros(n + 1)
+        self.samples = 0
+        self._pending = 0
+        self._wait = np.full(n + 1, math.inf)
+
+    def bin(self, seconds: float) -> int:
+        """Time bin of ``seconds`` (``bins`` for beyond the horizon)."""
+        if seconds <= self.config.min_time_s:
+            return 0
+        if seconds >= self.config.horizon_s:
+            return self.config.bins
+        return min(int((math.log(seconds) - self._log_lo) * self._scale), self.config.bins - 1)
+
+    def add(self, seconds: float, *, reused: bool) -> None:
+        """One observation: reused after ``seconds`` idle, or evicted unreused then."""
+        b = self.bin(seconds)
+        if reused:
+            self.reused[b] += 1
+        else:
+            self.censored[b] += 1
+        self.samples += 1
+        self._pending += 1
+        if self._pending >= self.config.refresh_every:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the expected waits from the histograms."""
+        self._pending = 0
+        n = self.config.bins
+        d = self.reused[:n]
+        at_risk = np.cumsum((self.reused + self.censored)[::-1])[::-1][:n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hazard = np.where(at_risk > 0, d / at_risk, 0.0)
+        surv = np.cumprod(1.0 - hazard)  # S after bin j
+        before = np.concatenate([[1.0], surv[:-1]])  # S before bin j
+        mass = before - surv  # P(reuse in bin j)
+        tail_mass = np.cumsum(mass[::-1])[::-1]  # P(reuse in bins >= b)
+        tail_time = np.cumsum((mass * self._mid)[::-1])[::-1]
+        wait = np.full(n + 1, math.inf)
+        ok = tail_mass > 1e-12
+        # E[G - a | reuse at >= b] / P(reuse at >= b | survived to b), a = bin's lower end
+        lower = np.concatenate([[0.0], np.exp(self._log_lo + np.arange(1, n) / self._scale)])
+        cond_p = np.where(before > 0, tail_mass / np.maximum(before, 1e-300), 0.0)
+        resid = np.where(ok, tail_time / np.where(ok, tail_mass, 1.0) - lower, math.inf)
+        wait[:n] = np.where(
+            ok & (cond_p > 0), np.maximum(resid, 0.0) / np.maximum(cond_p, 1e-300), math.inf
+        )
+        self._wait = wait
+
+    def expected_wait(self, idle_s: float) -> float:
+        """``T`` for an entry idle for ``idle_s`` seconds (``inf`` when reuse is unseen)."""
+        return float(self._wait[self.bin(idle_s)])
+
+
+class NextUse(CachePolicy):
+    """Evict the entry with the largest predicted time until next use.
+
+    Parameters
+    ----------
+    config
+        Parameters (:class:`NextUseConfig`).
+
+    Notes
+    -----
+    With exact next-use times instead of predictions this is Belady's MIN, which is
+    optimal for unit-size blocks even with the prefix constraint (Theorem 3 of
+    ``docs/caching.md``); the predictions are what make it an online policy, so it has
+    no optimality guarantee. Its measured ratio to FOO-L is in ``docs/caching.md``.
+    """
+
+    name: ClassVar[str] = "next-use"
+
+    def __init__(self, config: NextUseConfig | None = None) -> None:
+        self.config = config if config is not None else NextUseConfig()
+        self._models: dict[tuple[bool, int], ReuseModel] = {}
+        self._last: dict[int, float] = {}
+        self._gap: dict[TaskId, float] = {}
+
+    def _model(self, shared: bool, hits: int) -> ReuseModel:
+        key = (shared, _hit_class(hits))
+        m = self._models.get(key)
+        if m is None:
+            m = self._models[key] = ReuseModel(self.config)
+        return m
+
+    def observe_access(self, entry: CacheEntryView, now: float) -> None:
+        """Record the gap since the entry's previous use in the class it had before.
+
+        Reuse by the session that owns the entry is not recorded (the execution graph
+        predicts it); reuse by another session is.
+        """
+        prev = self._last.get(entry.entry_id, entry.created_s)
+        self._last[entry.entry_id] = now
+        if entry.task_id is not None:
+            return  # a session reusing its own context: the live model covers it
+        before = max(entry.hits - 1, 0)
+        # the class it was in: owned (by a session now gone) when fresh, else shared
+        self._model(before > 0, before).add(max(0.0, now - prev), reused=True)
+
+    def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:
+        """Update the session's own gap estimate (an EMA of its tool calls)."""
+        a = self.config.session_alpha
+        old = self._gap.get(task_id)
+        self._gap[task_id] = seconds if old is None else old + a * (seconds - old)
+
+    def predicted_wait(self, entry: CacheEntryView, ctx: CacheContext) -> float:
+        """``T`` of one candidate (see the module notes)."""
+        live = next_call(ctx, entry)
+        if live is not None:
+            p, secs = live
+            task = entry.task_id
+            own = self._gap.get(task) if task is not None else None
+            if own is not None and entry.tool is not None:
+                started = entry.tool_started_s
+                elapsed = ctx.now - started if started is not None else 0.0
+                if own > elapsed:
+                    secs = own - elapsed
+            return secs / max(p, self.config.min_continue)
+        idle = max(0.0, ctx.now - entry.last_access_s)
+        m = self._model(entry.task_id is None, entry.hits)
+        if m.samples < self.config.min_samples:
+            return idle
+        return m.expected_wait(idle)
+
+    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        """Index of the candidate predicted to be used last; records it as censored."""
+        best = 0
+        best_key: tuple[float, float, int] | None = None
+        for i, e in enumerate(candidates):
+            key = (self.predicted_wait(e, ctx), -e.last_access_s, -e.entry_id)
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        e = candidates[best]
+        if e.task_id is None or next_call(ctx, e) is None:
+            self._model(e.task_id is None, e.hits).add(
+                max(0.0, ctx.now - e.last_access_s), reused=False
+            )
+        self._last.pop(e.entry_id, None)
+        return best

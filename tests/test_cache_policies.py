@@ -1,0 +1,336 @@
+"""Contract tests every cache policy passes, then each policy's own rule.
+
+The contract (one shared mixin, as cachetools' policies share one): ``victim`` returns
+a valid index, depends only on what it is shown (two fresh objects agree), never edits
+the entries, works with and without a predictor; ``retention`` returns a
+``RetentionDecision``; the hooks accept their calls.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import math
+from dataclasses import dataclass, replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sagacore.cache import CACHE_POLICIES, make_cache_policy
+from sagacore.cache.astraea import Astraea, AstraeaConfig
+from sagacore.cache.continuum import ContinuumConfig, ContinuumTTL, best_ttl
+from sagacore.cache.infercept import InferCept, InferCeptConfig, waste
+from sagacore.cache.kvflow import KVFlow, KVFlowConfig
+from sagacore.cache.next_use import NextUse, NextUseConfig, ReuseModel
+from sagacore.cache.radix_lru import RadixLRU
+from sagacore.cache.saga_ttl import SagaTTL
+from sagacore.cache.walru import WALRU, WALRUConfig
+from sagacore.errors import ConfigError, UnknownNameError
+from sagacore.policy import CacheContext, CachePolicy, Retention, RetentionDecision
+from sagacore.workload.model import TaskId
+from sagacore.workload.predictor import LogNormalFit, Predictor
+
+MINE = [
+    "radix-lru",
+    "walru",
+    "saga-ttl",
+    "continuum-ttl",
+    "kvflow",
+    "infercept",
+    "astraea",
+    "next-use",
+]
+MODULES = [
+    "walru",
+    "saga_ttl",
+    "continuum",
+    "kvflow",
+    "infercept",
+    "astraea",
+    "radix_lru",
+    "next_use",
+    "replay",
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A read-only CacheEntryView for tests."""
+
+    entry_id: int
+    tokens: int
+    prefix_tokens: int
+    last_access_s: float
+    created_s: float
+    hits: int
+    task_id: TaskId | None
+    step: int | None
+    tool: str | None
+    tool_started_s: float | None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A SessionView for tests."""
+
+    task_id: TaskId
+    agent_type: str
+    step: int
+    tool: str
+    context_tokens: int
+    has_successor: bool
+
+
+def live_predictor() -> Predictor:
+    """A predictor tracking tasks a (in a bash call) and b (in a slow tool), c ended."""
+    p = Predictor()
+    for t in ("a", "b", "c"):
+        p.observe_task_start(TaskId(t), "swe")
+        p.observe_llm_call(TaskId(t), 0, prompt_tokens=100, output_tokens=10, tool="bash")
+    p.observe_llm_call(TaskId("b"), 1, prompt_tokens=200, output_tokens=10, tool="slow", deps=(0,))
+    for _ in range(12):
+        p.observe_tool_duration("slow", 60.0)
+    p.observe_tool_call(TaskId("c"), 0, 1.0)
+    p.observe_llm_call(TaskId("c"), 1, prompt_tokens=300, output_tokens=10, tool=None, deps=(0,))
+    p.observe_task_end(TaskId("c"))
+    return p
+
+
+entries = st.builds(
+    Entry,
+    entry_id=st.integers(1, 50),
+    tokens=st.integers(1, 1000),
+    prefix_tokens=st.integers(1, 5000),
+    last_access_s=st.floats(0, 100),
+    created_s=st.floats(0, 100),
+    hits=st.integers(0, 20),
+    task_id=st.sampled_from([None, TaskId("a"), TaskId("b"), TaskId("c"), TaskId("x")]),
+    step=st.sampled_from([None, 0, 1]),
+    tool=st.sampled_from([None, "bash", "slow"]),
+    tool_started_s=st.sampled_from([None, 10.0, 99.0]),
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name: str) -> None:
+    mod = importlib.import_module(f"sagacore.cache.{name}")
+    assert doctest.testmod(mod).failed == 0
+
+
+def test_registry_builds_every_policy() -> None:
+    for name in MINE:
+        assert name in CACHE_POLICIES
+        pol = make_cache_policy(name)
+        assert isinstance(pol, CachePolicy) and pol.name == name
+    with pytest.raises(UnknownNameError):
+        make_cache_policy("nope")
+
+
+@pytest.mark.parametrize("name", sorted(CACHE_POLICIES))
+@given(
+    cands=st.lists(entries, min_size=1, max_size=8),
+    with_pred=st.booleans(),
+    used=st.integers(0, 2000),
+)
+def test_victim_contract(name: str, cands: list[Entry], with_pred: bool, used: int) -> None:
+    cands = [replace(c, entry_id=i + 1) for i, c in enumerate(cands)]  # ids are unique
+    ctx = CacheContext(
+        now=100.0,
+        capacity_tokens=1000,
+        used_tokens=used,
+        predictor=live_predictor() if with_pred else None,
+        recompute_seconds_per_token=1e-4,
+        swap_seconds_per_token=2e-5,
+    )
+    before = list(cands)
+    a = make_cache_policy(name).victim(cands, ctx)
+    b = make_cache_policy(name).victim(list(reversed(cands)), ctx)
+    assert isinstance(a, int) and 0 <= a < len(cands)
+    assert cands == before
+    # the choice is the same entry whatever the order it is offered in
+    assert cands[a].entry_id == list(reversed(cands))[b].entry_id
+
+
+@pytest.mark.parametrize("name", sorted(CACHE_POLICIES))
+@given(
+    ctx_tokens=st.integers(1, 100_000),
+    used=st.integers(0, 100_000),
+    succ=st.booleans(),
+    with_pred=st.booleans(),
+    tool=st.sampled_from(["bash", "slow"]),
+)
+def test_retention_contract(
+    name: str, ctx_tokens: int, used: int, succ: bool, with_pred: bool, tool: str
+) -> None:
+    pol = make_cache_policy(name)
+    ctx = CacheContext(
+        now=5.0,
+        capacity_tokens=100_000,
+        used_tokens=used,
+        predictor=live_predictor() if with_pred else None,
+    )
+    d = pol.retention(Session(TaskId("a"), "swe", 0, tool, ctx_tokens, succ), ctx)
+    assert isinstance(d, RetentionDecision)
+    if d.ttl_s is not None:
+        assert d.action is Retention.KEEP and 0 <= d.ttl_s <= 300
+    if not succ:  # nothing will reuse it: no policy spends host memory or pins on it
+        assert d.action is Retention.KEEP and d.ttl_s is None
+    pol.observe_tool_end(TaskId("a"), tool, 1.5, 6.5)
+
+
+# ---------------------------------------------------------------- each policy's rule
+def entry(i: int, **kw: object) -> Entry:
+    base = dict(
+        entry_id=i,
+        tokens=10,
+        prefix_tokens=10,
+        last_access_s=0.0,
+        created_s=0.0,
+        hits=0,
+        task_id=None,
+        step=None,
+        tool=None,
+        tool_started_s=None,
+    )
+    base.update(kw)
+    return Entry(**base)  # type: ignore[arg-type]
+
+
+def test_radix_lru_oldest_then_deepest() -> None:
+    ctx = CacheContext(now=9.0, capacity_tokens=10, used_tokens=10)
+    cands = [
+        entry(1, last_access_s=2.0, prefix_tokens=5),
+        entry(2, last_access_s=2.0, prefix_tokens=50),
+        entry(3, last_access_s=3.0),
+    ]
+    assert RadixLRU().victim(cands, ctx) == 1
+
+
+def test_walru_formula_by_hand() -> None:
+    p = live_predictor()
+    ctx = CacheContext(now=10.0, capacity_tokens=100, used_tokens=90, predictor=p)
+    a = entry(1, last_access_s=0.0, tokens=100, task_id=TaskId("a"))
+    b = entry(2, last_access_s=5.0, tokens=50, task_id=TaskId("c"))  # ended: P_reuse 0
+    pol = WALRU()
+    pr = p.p_reuse(TaskId("a"))
+    s = pol.scores([a, b], ctx)
+    assert s[0] == pytest.approx(0.3 * 1 + 0.5 * (1 - pr) + 0.2 * 1)
+    assert s[1] == pytest.approx(0.3 * 0.5 + 0.5 * 1 + 0.2 * 0.5)
+    assert pol.victim([a, b], ctx) == (0 if s[0] > s[1] else 1)
+    with pytest.raises(ConfigError, match="shared_reuse"):
+        WALRUConfig(shared_reuse=2.0)
+
+
+def test_saga_ttl_matches_the_predictor_and_shrinks_with_pressure() -> None:
+    p = live_predictor()
+    s = Session(TaskId("b"), "swe", 1, "slow", 1000, True)
+    ttls = []
+    for used in (50, 80, 95):
+        ctx = CacheContext(now=0.0, capacity_tokens=100, used_tokens=used, predictor=p)
+        d = SagaTTL().retention(s, ctx)
+        assert d.ttl_s == pytest.approx(p.saga_ttl("slow", used / 100))
+        ttls.append(d.ttl_s)
+    assert ttls[0] > ttls[1] > ttls[2] > 0
+
+
+def test_continuum_ttl_tradeoff() -> None:
+    f = LogNormalFit.prior(2.0, 0.5)
+    assert best_ttl(f, benefit_s=0.0, hold_cost_per_s=1.0, max_ttl_s=300) == 0.0
+    long = best_ttl(f, benefit_s=100.0, hold_cost_per_s=0.01, max_ttl_s=300)
+    short = best_ttl(f, benefit_s=1.0, hold_cost_per_s=0.5, max_ttl_s=300)
+    assert long >= short and long == pytest.approx(f.ppf(0.99))
+    assert best_ttl(f, benefit_s=100.0, hold_cost_per_s=0.0, max_ttl_s=1.0) <= 1.0
+    p = live_predictor()
+    big = Session(TaskId("a"), "swe", 0, "bash", 50_000, True)
+    ctx = CacheContext(0.0, 100_000, 60_000, p, recompute_seconds_per_token=1e-4)
+    assert ContinuumTTL().retention(big, ctx).ttl_s is not None
+    with pytest.raises(ConfigError):
+        ContinuumConfig(max_ttl_s=0)
+
+
+def test_infercept_least_waste() -> None:
+    w = waste(1000, 0, tool_seconds=0.01, recompute_s=1.0, swap_s=0.5)
+    assert min(w, key=w.__getitem__) is Retention.KEEP
+    w = waste(1000, 0, tool_seconds=100.0, recompute_s=0.1, swap_s=0.5)
+    assert min(w, key=w.__getitem__) is Retention.DROP
+    p = live_predictor()
+    slow = Session(TaskId("b"), "swe", 1, "slow", 10_000, True)
+    ctx = CacheContext(0.0, 100_000, 50_000, p, 2e-5, 1e-4)
+    assert InferCept().retention(slow, ctx).action is Retention.SWAP
+    no_swap = InferCept(InferCeptConfig(swap_s_per_token=1.0))
+    assert no_swap.retention(slow, replace(ctx, swap_seconds_per_token=0.0)).action is (
+        Retention.DROP
+    )
+
+
+def test_astraea_keeps_at_low_pressure_and_prices_high_pressure() -> None:
+    p = live_predictor()
+    s = Session(TaskId("b"), "swe", 1, "slow", 50_000, True)
+    low = CacheContext(0.0, 100_000, 10_000, p)
+    assert Astraea().retention(s, low).action is Retention.KEEP
+    high = CacheContext(0.0, 100_000, 99_000, p)
+    assert Astraea().retention(s, high).action is Retention.SWAP
+    no_host = Astraea(AstraeaConfig(allow_swap=False))
+    assert no_host.retention(s, high).action is Retention.DROP
+    with pytest.raises(ConfigError):
+        AstraeaConfig(low_pressure=1.0)
+
+
+def test_kvflow_steps_to_execution_order() -> None:
+    p = live_predictor()
+    ctx = CacheContext(now=20.0, capacity_tokens=100, used_tokens=100, predictor=p)
+    shared = entry(1, task_id=None)
+    waiting = entry(2, task_id=TaskId("a"))  # tracked, not in a tool: 0 steps
+    bash = entry(3, task_id=TaskId("a"), tool="bash", tool_started_s=19.0)
+    slow = entry(4, task_id=TaskId("b"), tool="slow", tool_started_s=19.0)
+    ended = entry(5, task_id=TaskId("c"))
+    pol = KVFlow()
+    order = []
+    cands = [shared, waiting, bash, slow, ended]
+    while cands:
+        i = pol.victim(cands, ctx)
+        order.append(cands.pop(i).entry_id)
+    assert order[:3] == [5, 4, 3]
+    with pytest.raises(ConfigError):
+        KVFlowConfig(continue_threshold=2)
+
+
+def test_next_use_live_sessions_by_predicted_return() -> None:
+    p = live_predictor()
+    ctx = CacheContext(now=20.0, capacity_tokens=100, used_tokens=100, predictor=p)
+    bash = entry(3, task_id=TaskId("a"), tool="bash", tool_started_s=19.0)
+    slow = entry(4, task_id=TaskId("b"), tool="slow", tool_started_s=19.0)
+    pol = NextUse()
+    assert pol.victim([bash, slow], ctx) == 1
+    # the session's own history overrides the type's: a's bash calls take a minute
+    for _ in range(5):
+        pol.observe_tool_end(TaskId("a"), "bash", 600.0, 0.0)
+    assert pol.victim([bash, slow], ctx) == 0
+
+
+def test_next_use_learns_which_class_is_reused() -> None:
+    pol = NextUse(NextUseConfig(min_samples=5, refresh_every=1))
+    ctx = CacheContext(now=0.0, capacity_tokens=100, used_tokens=100)
+    # shared hot entries come back after about a second; fresh ones are evicted unused
+    for k in range(20):
+        hot = entry(100 + k, hits=3, task_id=None, created_s=0.0)
+        pol.observe_access(hot, 1.0)
+        fresh = entry(200 + k, hits=0, task_id=TaskId("gone"), last_access_s=0.0)
+        pol.victim([fresh], replace(ctx, now=5.0))
+    a = entry(1, hits=3, last_access_s=9.0)
+    b = entry(2, hits=0, task_id=TaskId("gone"), last_access_s=9.5)
+    assert pol.victim([a, b], replace(ctx, now=10.0)) == 1
+    assert math.isinf(pol.predicted_wait(b, replace(ctx, now=10.0)))
+
+
+def test_reuse_model_kaplan_meier() -> None:
+    m = ReuseModel(NextUseConfig(refresh_every=1000))
+    for _ in range(10):
+        m.add(1.0, reused=True)
+        m.add(100.0, reused=False)
+    m.refresh()
+    assert m.expected_wait(0.0) < m.expected_wait(2.0)  # survivors past 1 s rarely return
+    assert math.isinf(m.expected_wait(200.0))
+    with pytest.raises(ConfigError):
+        NextUseConfig(horizon_s=0.0)
