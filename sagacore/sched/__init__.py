@@ -17,6 +17,14 @@ SCHEDULERS: dict[str, str] = {
     "fcfs": "sagacore.sched.fcfs:FCFS",
     "priority": "sagacore.sched.fcfs:Priority",
     "lpm": "sagacore.sched.fcfs:LongestPrefixMatch",
+    "saga-afs": "sagacore.sched.afs:SagaAFS",
+    "saga-afs-wf": "sagacore.sched.afs:SagaAFSWaterfill",
+    "justitia": "sagacore.sched.justitia:Justitia",
+    "justitia-real-clock": "sagacore.sched.justitia:JustitiaRealClock",
+    "astraea": "sagacore.sched.astraea:Astraea",
+    "vtc": "sagacore.sched.vtc:VTC",
+    "autellix": "sagacore.sched.autellix:Autellix",
+    "srpt-oracle": "sagacore.sched.srpt:SRPTOracle",
 }
 
 

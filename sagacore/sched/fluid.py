@@ -361,6 +361,9 @@ class VirtualClock(Generic[R]):
     """Session -> (latest finish tag, weight)."""
     breakpoints: list[tuple[R, R]] = field(default_factory=list)
     """``(t, V)`` trajectory so far."""
+    keep_history: bool = True
+    """Record :attr:`breakpoints` (needed by :meth:`time_at`) and keep finished sessions;
+    a long-running policy turns it off to use constant memory."""
 
     def _start(self, now: R) -> None:
         if self.t is None:
@@ -391,8 +394,12 @@ class VirtualClock(Generic[R]):
             else:
                 v = v + (now - t) * self.capacity / total_w
                 t = now
-            self.breakpoints.append((t, v))
+            if self.keep_history:
+                self.breakpoints.append((t, v))
         self.t, self.v = t, v
+        if not self.keep_history:  # sessions the fluid system has finished
+            for s in [s for s, (f, _) in self.tags.items() if not v < f]:
+                del self.tags[s]
 
     def push(self, session: Hashable, work: R, *, weight: R, now: R) -> R:
         """Add ``work`` to ``session`` at time ``now`` and return its finish tag."""
@@ -420,6 +427,8 @@ class VirtualClock(Generic[R]):
         """Time the fluid system reaches virtual time ``tag``, with no further pushes."""
         if self.t is None or self.v is None:
             raise ConfigError("the clock has not started")
+        if not self.keep_history:
+            raise ConfigError("time_at needs keep_history=True")
         if self.v < tag:
             top = tag
             for f, _ in self.tags.values():

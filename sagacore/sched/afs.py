@@ -1,0 +1,256 @@
+"""SAGA's Agent Fair Share (AFS), and AFS-WF, the variant with a per-tenant guarantee.
+
+Every epoch (100 ms) each live task gets an *urgency*
+``u = remaining work / max(deadline - now, epoch)`` and each tenant its AFS, the sum of
+its tasks' urgencies. Capacity is shared among tenants in proportion to AFS (SAGA) or by
+weighted water-filling of the AFS values (AFS-WF: identical to AFS whenever the demands
+fit the capacity, capped at the tenant's weighted share in overload), and within a
+tenant in proportion to task urgency. A task blocked for more than 500 ms by a running
+call of a task with lower AFS preempts it.
+
+How shares become an order (the :class:`~sagacore.policy.Scheduler` interface orders
+calls, it does not allocate rates): each task's service in the current epoch is divided
+by its share and waiting calls are served smallest normalised service first (a deficit
+round robin of the shares). Keys are tiered:
+
+- ``(0, -urgency, ...)``: running calls, and waiting calls blocked longer than
+  ``preempt_after_s``; the mechanism preempts a running call whose key is larger, i.e. a
+  call of a less urgent task;
+- ``(1, normalised service, ...)``: other waiting calls, which never preempt.
+
+Parameters the paper leaves open (:class:`AFSConfig`): remaining work comes from the
+shared :class:`~sagacore.workload.predictor.Predictor` when the mechanism provides one
+(else per-type means) and is priced in isolated-engine seconds
+(``seconds_per_prompt_token``, ``seconds_per_output_token``); a task's deadline is its
+arrival plus its tenant's SLO factor times its expected isolated completion time (LLM
+time so priced plus tool time); the clamp ``max(deadline - now, epoch)`` keeps late tasks
+urgent and finite; ``capacity`` is in the same unit as urgency (concurrent task streams
+at isolated speed the cluster sustains) and matters only for AFS-WF.
+
+Notes
+-----
+``docs/proofs/saga_afs.md``: the paper's fairness claim fails for AFS (theorem
+``saga-afs-claim``, refuted with a counterexample); AFS meets every deadline when total
+demand fits (``saga-afs-capacity``); AFS-WF meets every deadline of a tenant within its
+weighted share whatever the others do (``saga-afs-wf``). The preemption tiers rely on the
+scheduler knowing which calls run; the interface has no preemption hook, so a preempted
+call keeps its running key until it restarts (it is re-admitted first).
+
+Examples
+--------
+>>> from sagacore.testing.fairness import SimpleCall
+>>> afs = SagaAFS()
+>>> blocked = SimpleCall(task_id="a", ready_s=0.0)
+>>> afs.key(blocked, 0.2)[0], afs.key(blocked, 0.7)[0]   # preempts only after 500 ms
+(1.0, 0.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from sagacore.errors import ConfigError
+from sagacore.policy import CallView, Scheduler
+from sagacore.sched._base import TaskBook, TaskRecord, positive
+from sagacore.sched.fluid import waterfill
+from sagacore.workload.model import Task, TaskId, TenantId
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.stacks import BuildContext
+    from sagacore.workload.predictor import Predictor
+
+__all__ = ["AFSConfig", "SagaAFS", "SagaAFSWaterfill", "afs_shares"]
+
+
+@dataclass(frozen=True)
+class AFSConfig:
+    """Parameters of :class:`SagaAFS` (module docs)."""
+
+    allocation: Literal["proportional", "waterfill"] = "proportional"
+    """SAGA's proportional split, or AFS-WF's weighted water-filling."""
+    epoch_s: float = 0.1
+    """Shares are recomputed every epoch (SAGA: 100 ms)."""
+    preempt_after_s: float = 0.5
+    """A call blocked this long may preempt a less urgent one (SAGA: 500 ms)."""
+    slo_factor: float = 1.5
+    """Deadline = arrival + slo_factor x expected isolated completion time."""
+    tenant_slo_factors: Mapping[str, float] = field(default_factory=dict)
+    """Per-tenant SLO factor (default ``slo_factor``)."""
+    tenant_weights: Mapping[str, float] = field(default_factory=dict)
+    """Per-tenant weight for AFS-WF (default 1)."""
+    capacity: float = 64.0
+    """Cluster capacity in urgency units (AFS-WF only)."""
+    seconds_per_prompt_token: float = 2e-4
+    """Isolated prefill time per prompt token."""
+    seconds_per_output_token: float = 0.03
+    """Isolated decode time per output token (one inter-token latency)."""
+
+    def __post_init__(self) -> None:
+        if self.allocation not in ("proportional", "waterfill"):
+            raise ConfigError(
+                f"allocation must be 'proportional' or 'waterfill', got {self.allocation!r}"
+            )
+        positive("epoch_s", self.epoch_s)
+        positive("preempt_after_s", self.preempt_after_s, zero_ok=True)
+        positive("capacity", self.capacity)
+        positive("seconds_per_prompt_token", self.seconds_per_prompt_token, zero_ok=True)
+        positive("seconds_per_output_token", self.seconds_per_output_token, zero_ok=True)
+        for name, d in (("tenant_slo_factors", self.tenant_slo_factors),
+                        ("tenant_weights", self.tenant_weights)):
+            for t, x in d.items():
+                positive(f"{name}[{t!r}]", x)
+        if not self.slo_factor >= 1:
+            raise ConfigError(f"slo_factor must be >= 1, got {self.slo_factor!r}")
+
+
+def afs_shares(
+    urgency: Mapping[TenantId, float],
+    *,
+    allocation: Literal["proportional", "waterfill"] = "proportional",
+    weights: Mapping[TenantId, float] | None = None,
+    capacity: float = 1.0,
+) -> dict[TenantId, float]:
+    """Tenant shares of ``capacity`` from their AFS values.
+
+    Examples
+    --------
+    >>> u = {"light": 0.25, "heavy": 8.0}
+    >>> sorted((k, round(v, 3)) for k, v in afs_shares(u).items())
+    [('heavy', 0.97), ('light', 0.03)]
+    >>> sorted(afs_shares(u, allocation="waterfill").items())
+    [('heavy', 0.75), ('light', 0.25)]
+    """
+    total = sum(urgency.values())
+    names = sorted(urgency)
+    if total <= 0:
+        return {t: capacity / len(names) for t in names} if names else {}
+    if allocation == "proportional" or total <= capacity:
+        return {t: capacity * urgency[t] / total for t in names}
+    w = [(weights or {}).get(t, 1.0) for t in names]
+    rates = waterfill(capacity, w, [urgency[t] for t in names])
+    return dict(zip(names, rates, strict=True))
+
+
+class SagaAFS(Scheduler):
+    """SAGA's Agent Fair Share (module docs).
+
+    Parameters
+    ----------
+    config
+        Parameters (default :class:`AFSConfig`).
+    predictor
+        The shared predictor for remaining work (None: per-type means of completed tasks).
+    """
+
+    name: ClassVar[str] = "saga-afs"
+    preemptive: ClassVar[bool] = True
+
+    def __init__(self, config: AFSConfig | None = None, predictor: Predictor | None = None) -> None:
+        self.config = config if config is not None else AFSConfig()
+        self.book = TaskBook(predictor)
+        self.deadline: dict[TaskId, float] = {}
+        self.urgency: dict[TaskId, float] = {}
+        self.share: dict[TaskId, float] = {}
+        self.served: dict[TaskId, float] = {}
+        self.epoch = -1
+
+    @classmethod
+    def build(cls, ctx: BuildContext) -> SagaAFS:
+        """A stack factory: the shared predictor, capacity scaled with the cluster."""
+        return cls(predictor=ctx.predictor)
+
+    # --- work and deadlines ---------------------------------------------------------------
+    def _seconds(self, prompt_tokens: float, output_tokens: float) -> float:
+        c = self.config
+        return prompt_tokens * c.seconds_per_prompt_token + output_tokens * c.seconds_per_output_token
+
+    def _remaining_s(self, rec: TaskRecord) -> float:
+        r = self.book.remaining(rec)
+        return max(self._seconds(r.prompt_tokens, r.output_tokens), 1e-6)
+
+    def observe_task_arrival(self, task: Task, now: float) -> None:
+        """Set the task's deadline from its expected isolated completion time."""
+        rec = self.book.arrive(task)
+        r = self.book.remaining(rec)
+        expected = self._seconds(r.prompt_tokens, r.output_tokens) + r.tool_seconds
+        factor = self.config.tenant_slo_factors.get(task.tenant, self.config.slo_factor)
+        self.deadline[task.id] = task.arrival_s + factor * max(expected, self.config.epoch_s)
+        self.epoch = -1  # recompute shares at the next key
+
+    # --- shares, once per epoch -------------------------------------------------------------
+    def _refresh(self, now: float) -> None:
+        c = self.config
+        e = int(now // c.epoch_s)
+        if e == self.epoch:
+            return
+        self.epoch = e
+        self.urgency.clear()
+        tenant_u: dict[TenantId, float] = {}
+        for tid, rec in self.book.tasks.items():
+            left = max(self.deadline.get(tid, now) - now, c.epoch_s)
+            u = self._remaining_s(rec) / left
+            self.urgency[tid] = u
+            tenant_u[rec.tenant] = tenant_u.get(rec.tenant, 0.0) + u
+        weights = {TenantId(t): w for t, w in c.tenant_weights.items()}
+        shares = afs_shares(tenant_u, allocation=c.allocation, weights=weights,
+                            capacity=c.capacity)
+        self.share = {
+            tid: shares[rec.tenant] * self.urgency[tid] / tenant_u[rec.tenant]
+            for tid, rec in self.book.tasks.items()
+            if tenant_u[rec.tenant] > 0
+        }
+        self.served = {}
+
+    def tenant_afs(self, now: float) -> dict[TenantId, float]:
+        """Each tenant's AFS (sum of its tasks' urgencies) at ``now``."""
+        self._refresh(now)
+        out: dict[TenantId, float] = {}
+        for tid, u in self.urgency.items():
+            t = self.book.tasks[tid].tenant
+            out[t] = out.get(t, 0.0) + u
+        return out
+
+    def key(self, call: CallView, now: float) -> tuple[float, ...]:
+        """Tiered key (module docs)."""
+        self._refresh(now)
+        rec = self.book.tasks.get(call.task_id)
+        urgency = self.urgency.get(call.task_id, 0.0)
+        running = rec is not None and call.step in rec.running
+        if running or now - call.ready_s > self.config.preempt_after_s:
+            return (0.0, -urgency, call.ready_s, float(call.step))
+        share = self.share.get(call.task_id, 0.0)
+        norm = self.served.get(call.task_id, 0.0) / share if share > 0 else float("inf")
+        if norm == float("inf"):
+            norm = 1e300
+        return (1.0, norm, call.ready_s, float(call.step))
+
+    def observe_call_start(self, call: CallView, now: float) -> None:
+        """Track running calls."""
+        self.book.start(call)
+
+    def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:
+        """Charge the task's service in this epoch."""
+        self._refresh(now)
+        self.served[call.task_id] = self.served.get(call.task_id, 0.0) + tokens
+
+    def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
+        """Record the finished call (remaining work shrinks)."""
+        self.book.end(call, output_tokens)
+
+    def observe_task_end(self, task_id: TaskId, now: float) -> None:
+        """Forget the task."""
+        self.book.finish(task_id)
+        for d in (self.deadline, self.urgency, self.share, self.served):
+            d.pop(task_id, None)
+
+
+class SagaAFSWaterfill(SagaAFS):
+    """AFS-WF: AFS with weighted water-filling of the tenants' AFS (module docs)."""
+
+    name: ClassVar[str] = "saga-afs-wf"
+
+    def __init__(self, config: AFSConfig | None = None, predictor: Predictor | None = None) -> None:
+        base = config if config is not None else AFSConfig()
+        super().__init__(replace(base, allocation="waterfill"), predictor)
