@@ -238,3 +238,27 @@ def test_srpt_oracle_prefers_least_remaining() -> None:
     w = Workload((chain("long", [50] * 5), chain("short", [50, 50], at=0.5)))
     run = run_servers(w, sagacore.sched.srpt.SRPTOracle())
     assert run.finish[T("short")] < run.finish[T("long")]
+
+
+def test_docs_example_least_attained_service_ignores_weights() -> None:
+    """docs/fairness.md: the example scheduler fails on Hypothesis's shrunk workload."""
+    from sagacore.policy import CallView, Scheduler
+
+    class MyScheduler(Scheduler):
+        name = "mine"
+
+        def key(self, call: CallView, now: float) -> tuple[float, ...]:
+            return (call.task_attained_tokens, call.ready_s)
+
+    tasks = tuple(
+        Task(T(f"t{i}"), (Step(0, (Segment(0, 64), Segment(1000 * i + 1, 1)), 1, 1000 * i + 2),),
+             TenantId("tenant0" if i == 2 else "tenant1"))
+        for i in range(3)
+    )
+    w = Workload(tasks, (Tenant(TenantId("tenant0"), 3.0), Tenant(TenantId("tenant1"), 1.0)))
+    assert fair_share_violations(w, MyScheduler) == [
+        "task t2: finish 198 > fluid 110 + L_max 66"
+    ]
+    assert fair_share_violations(w, lambda: Justitia(JustitiaConfig(
+        cost="tokens", cost_source="oracle", capacity=1.0,
+        tenant_weights={"tenant0": 3.0, "tenant1": 1.0}))) == []

@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-smt", action="store_true", help="skip the z3 proofs")
     p.add_argument("--list", action="store_true", help="list the theorems and exit")
     p.add_argument("--proofs", help="the proofs/ folder (default: found automatically)")
-    p.add_argument("--jobs", type=int, default=1, help="checker processes (default 1)")
+    p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                   help="checker processes (default: up to 4, one per core)")
     p.set_defaults(func=_verify)
 
 
@@ -157,7 +158,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     jobs = [(str(proofs), f, t.name, args.thorough, not args.no_smt) for f, t in theorems]
     t0 = time.perf_counter()
-    if args.jobs == 1:
+    if args.jobs == 1 or len(jobs) == 1:
         reports = [_run_one(*j) for j in jobs]
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:

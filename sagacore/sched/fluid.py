@@ -43,21 +43,27 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import pairwise
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
+
+import numpy as np
 
 from sagacore.errors import ConfigError
+from sagacore.workload.model import Task, TaskId, Workload
 
 __all__ = [
     "ActiveSetClock",
     "FluidJob",
     "FluidResult",
+    "Lateness",
     "VirtualClock",
     "fluid_schedule",
+    "lateness",
     "waterfill",
+    "workload_fluid",
 ]
 
 R = TypeVar("R", Fraction, float)
@@ -503,3 +509,87 @@ class ActiveSetClock(Generic[R]):
         """``member`` stops being active at ``now`` (no-op when it was not)."""
         self.at(now)
         self.members.pop(member, None)
+
+
+def _tokens(task: Task) -> float:
+    return float(sum(s.prompt_tokens + s.output_tokens for s in task.steps))
+
+
+def workload_fluid(
+    workload: Workload,
+    *,
+    capacity: float,
+    work: Callable[[Task], float] | None = None,
+    share: Literal["task", "tenant"] = "task",
+) -> dict[TaskId, float]:
+    """Fluid fair-share finish time of every task of ``workload``: the reference schedule.
+
+    Parameters
+    ----------
+    workload
+        The tasks, with their arrivals and tenants (whose weights are used).
+    capacity
+        Service per second of the whole cluster, in the unit of ``work``.
+    work
+        A task's service demand (default: its prompt plus output tokens, so
+        ``capacity`` is the cluster's token throughput).
+    share
+        ``"task"``: every task is a session with its tenant's weight (Justitia's
+        agent-level fair share); ``"tenant"``: every tenant is a session with its
+        weight, split equally among its unfinished tasks (VTC's and AFS's tenant-level
+        share).
+
+    Examples
+    --------
+    >>> from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
+    >>> step = Step(0, (Segment(1, 90),), 10, 2)
+    >>> w = Workload((Task(TaskId("a"), (step,)), Task(TaskId("b"), (step,))))
+    >>> workload_fluid(w, capacity=100.0)  # two tasks of 100 tokens share 100 tokens/s
+    {'a': 2.0, 'b': 2.0}
+    """
+    if not capacity > 0:
+        raise ConfigError(f"capacity must be positive, got {capacity}")
+    if not workload.tasks:
+        return {}
+    price = work if work is not None else _tokens
+    jobs = []
+    for t in workload.tasks:
+        w = float(workload.tenant(t.tenant).weight)
+        demand = max(float(price(t)), 1e-12)
+        jobs.append(FluidJob(float(t.arrival_s), (demand,), weight=w,
+                             group=t.tenant if share == "tenant" else None))
+    res = fluid_schedule(jobs, float(capacity))
+    return {t.id: f for t, f in zip(workload.tasks, res.finish, strict=True)}
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """How far a schedule's finish times fall behind the fluid reference."""
+
+    tasks: int
+    """Tasks compared."""
+    late_fraction: float
+    """Fraction finishing after their fluid finish time."""
+    mean_s: float
+    """Mean of ``max(0, finish - fluid)``."""
+    p99_s: float
+    """99th percentile of ``max(0, finish - fluid)``."""
+    max_s: float
+    """Largest ``finish - fluid`` (negative: every task beat the fluid schedule)."""
+
+
+def lateness(finish: Mapping[TaskId, float], fluid: Mapping[TaskId, float]) -> Lateness:
+    """Compare finish times with the fluid reference, over the tasks both contain.
+
+    Examples
+    --------
+    >>> lateness({"a": 3.0, "b": 1.0}, {"a": 2.0, "b": 2.0}).late_fraction
+    0.5
+    """
+    keys = [k for k in finish if k in fluid]
+    if not keys:
+        raise ConfigError("lateness: no task in common")
+    d = np.array([finish[k] - fluid[k] for k in keys], dtype=float)
+    pos = np.maximum(d, 0.0)
+    return Lateness(len(keys), float(np.mean(d > 1e-9)), float(pos.mean()),
+                    float(np.percentile(pos, 99)), float(d.max()))
