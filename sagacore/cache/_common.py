@@ -9,7 +9,7 @@ from sagacore.errors import ConfigError, WorkloadError
 from sagacore.policy import CacheContext, CacheEntryView
 from sagacore.workload.model import TaskId
 
-__all__ = ["lru_index", "next_call", "positive", "session_tracked"]
+__all__ = ["active_tasks", "lru_index", "next_call", "positive", "session_tracked"]
 
 
 def lru_index(candidates: Sequence[CacheEntryView]) -> int:
@@ -25,6 +25,11 @@ def lru_index(candidates: Sequence[CacheEntryView]) -> int:
     return best
 
 
+def active_tasks(ctx: CacheContext) -> frozenset[TaskId] | None:
+    """The tasks the context's predictor tracks (None without a predictor)."""
+    return None if ctx.predictor is None else frozenset(ctx.predictor.active_tasks)
+
+
 def session_tracked(ctx: CacheContext, task_id: TaskId | None) -> bool:
     """Whether the predictor tracks ``task_id`` (started, not ended)."""
     if ctx.predictor is None or task_id is None:
@@ -36,15 +41,19 @@ def session_tracked(ctx: CacheContext, task_id: TaskId | None) -> bool:
     return True
 
 
-def next_call(ctx: CacheContext, entry: CacheEntryView) -> tuple[float, float] | None:
+def next_call(
+    ctx: CacheContext, entry: CacheEntryView, active: frozenset[TaskId] | None = None
+) -> tuple[float, float] | None:
     """(probability, expected seconds) of the owning session's next LLM call, if known.
 
     Known when the entry belongs to one session the predictor tracks; the seconds are the
-    expected residual of the tool it runs now (0 when it is not in a tool).
+    expected residual of the tool it runs now (0 when it is not in a tool). ``active``,
+    when given, is the predictor's set of tracked tasks (a fast membership test for a
+    policy scoring many candidates at once).
     """
     p = ctx.predictor
     task = entry.task_id
-    if p is None or task is None:
+    if p is None or task is None or (active is not None and task not in active):
         return None
     started = entry.tool_started_s
     elapsed = max(0.0, ctx.now - started) if started is not None else 0.0

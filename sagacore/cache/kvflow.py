@@ -39,9 +39,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import next_call
+from sagacore.cache._common import active_tasks, next_call
 from sagacore.errors import ConfigError
 from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
+from sagacore.workload.model import TaskId
 
 __all__ = ["KVFlow", "KVFlowConfig"]
 
@@ -68,11 +69,16 @@ class KVFlow(CachePolicy):
     def __init__(self, config: KVFlowConfig | None = None) -> None:
         self.config = config if config is not None else KVFlowConfig()
 
-    def steps_to_execution(self, entry: CacheEntryView, ctx: CacheContext) -> tuple[float, float]:
+    def steps_to_execution(
+        self,
+        entry: CacheEntryView,
+        ctx: CacheContext,
+        active: frozenset[TaskId] | None = None,
+    ) -> tuple[float, float]:
         """(steps until the entry's session runs, expected seconds until then)."""
         if entry.task_id is None:
             return 0.0, 0.0
-        nxt = next_call(ctx, entry)
+        nxt = next_call(ctx, entry, active)
         if nxt is None or nxt[0] < self.config.continue_threshold:
             return math.inf, math.inf
         secs = nxt[1]
@@ -82,8 +88,9 @@ class KVFlow(CachePolicy):
         """Index of the candidate furthest from execution."""
         best = 0
         best_key: tuple[float, float, float, int] | None = None
+        active = active_tasks(ctx)
         for i, e in enumerate(candidates):
-            steps, secs = self.steps_to_execution(e, ctx)
+            steps, secs = self.steps_to_execution(e, ctx, active)
             key = (steps, secs, -e.last_access_s, -e.entry_id)
             if best_key is None or key > best_key:
                 best, best_key = i, key

@@ -53,8 +53,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
-from sagacore.cache._common import next_call
+from sagacore.cache._common import active_tasks, next_call
 from sagacore.errors import ConfigError
 from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
 from sagacore.workload.model import TaskId
@@ -174,6 +175,16 @@ class ReuseModel:
         )
         self._wait = wait
 
+    def expected_waits(self, idle_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """:meth:`expected_wait` of many idle times at once."""
+        c = self.config
+        with np.errstate(divide="ignore"):
+            b = np.floor((np.log(np.maximum(idle_s, 1e-300)) - self._log_lo) * self._scale)
+        b = np.clip(b, 0, c.bins - 1).astype(np.int64)
+        b[idle_s <= c.min_time_s] = 0
+        b[idle_s >= c.horizon_s] = c.bins
+        return np.asarray(self._wait[b], dtype=np.float64)
+
     def expected_wait(self, idle_s: float) -> float:
         """``T`` for an entry idle for ``idle_s`` seconds (``inf`` when reuse is unseen)."""
         return float(self._wait[self.bin(idle_s)])
@@ -230,9 +241,14 @@ class NextUse(CachePolicy):
         old = self._gap.get(task_id)
         self._gap[task_id] = seconds if old is None else old + a * (seconds - old)
 
-    def predicted_wait(self, entry: CacheEntryView, ctx: CacheContext) -> float:
+    def predicted_wait(
+        self,
+        entry: CacheEntryView,
+        ctx: CacheContext,
+        active: frozenset[TaskId] | None = None,
+    ) -> float:
         """``T`` of one candidate (see the module notes)."""
-        live = next_call(ctx, entry)
+        live = next_call(ctx, entry, active)
         if live is not None:
             p, secs = live
             task = entry.task_id
@@ -250,17 +266,43 @@ class NextUse(CachePolicy):
         return m.expected_wait(idle)
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """Index of the candidate predicted to be used last; records it as censored."""
-        best = 0
-        best_key: tuple[float, float, int] | None = None
-        for i, e in enumerate(candidates):
-            key = (self.predicted_wait(e, ctx), -e.last_access_s, -e.entry_id)
-            if best_key is None or key > best_key:
-                best, best_key = i, key
+        """Index of the candidate predicted to be used last; records it as censored.
+
+        Scores all candidates at once (NumPy over the learned classes); only entries of
+        live sessions are scored one by one.
+        """
+        n = len(candidates)
+        now = ctx.now
+        active = active_tasks(ctx)
+        rows = [(e.last_access_s, e.hits, e.entry_id, e.task_id is None) for e in candidates]
+        table = np.array(rows, dtype=np.float64).reshape(n, 4)
+        last = table[:, 0]
+        hits = table[:, 1].astype(np.int64)
+        ids = table[:, 2]
+        shared = table[:, 3] > 0
+        idle = np.maximum(now - last, 0.0)
+        wait = idle.copy()
+        klass = np.where(hits >= 10, 5, np.asarray(_HIT_CLASSES)[np.minimum(hits, 9)])
+        for key, m in self._models.items():
+            if m.samples < self.config.min_samples:
+                continue
+            sel = (shared == key[0]) & (klass == key[1])
+            if sel.any():
+                wait[sel] = m.expected_waits(idle[sel])
+        live = np.zeros(n, dtype=bool)
+        if active:
+            for i, e in enumerate(candidates):
+                t = e.task_id
+                if t is not None and t in active:
+                    w = self.predicted_wait(candidates[i], ctx, active)
+                    if w is not None:
+                        live[i] = True
+                        wait[i] = w
+        # largest wait, then least recently used, then the smallest id
+        order = np.lexsort((ids, last, -wait))
+        best = int(order[0])
         e = candidates[best]
-        if e.task_id is None or next_call(ctx, e) is None:
-            self._model(e.task_id is None, e.hits).add(
-                max(0.0, ctx.now - e.last_access_s), reused=False
-            )
+        if not live[best]:
+            self._model(e.task_id is None, e.hits).add(float(idle[best]), reused=False)
         self._last.pop(e.entry_id, None)
         return best
