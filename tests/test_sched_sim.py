@@ -1,0 +1,42 @@
+"""Every agent-aware policy runs in the simulator on the real SWE-bench trace and on the
+multi-tenant mix (small, loaded slices so the test stays fast)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sagacore.sched import SCHEDULERS
+
+sim = pytest.importorskip("sagacore.sim")
+stacks = pytest.importorskip("sagacore.stacks")
+if not hasattr(sim, "simulate"):  # pragma: no cover - the simulator has not landed
+    pytest.skip("sagacore.sim.simulate is not available", allow_module_level=True)
+
+from sagacore.data import bundled_trace  # noqa: E402
+from sagacore.workload import Workload, read_workload  # noqa: E402
+from sagacore.workload.generators import multi_tenant  # noqa: E402
+
+MINE = ["saga-afs", "saga-afs-wf", "justitia", "justitia-real-clock", "astraea", "vtc",
+        "autellix", "srpt-oracle"]
+
+
+@pytest.fixture(scope="module")
+def workloads() -> dict[str, Workload]:
+    from sagacore.sim.arrivals import with_poisson_arrivals
+
+    swe = with_poisson_arrivals(read_workload(bundled_trace()).head(10), 20.0, seed=0)
+    return {"swe-bench": swe, "multi-tenant": multi_tenant(tasks=10, seed=0)}
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_policy_runs_in_the_simulator(name: str, workloads: dict[str, Workload]) -> None:
+    assert name in SCHEDULERS
+    from sagacore.sim.config import ClusterConfig
+
+    cluster = ClusterConfig.from_gpus(2, tp=1, model="llama-3-8b")
+    stack = stacks.Stack(f"test-{name}", router="session-affinity", scheduler=name, cache="lru")
+    for w in workloads.values():
+        r = sim.simulate(w, stack, cluster, checked=True)
+        assert r.tasks_completed == len(w)
+        again = sim.simulate(w, stack, cluster)
+        assert again.tct_by_task() == r.tct_by_task()  # deterministic, checked or not
