@@ -531,6 +531,38 @@ class PrefixStore:
         bs = self.block_size
         return min(h, cap_tokens // bs) * bs
 
+    def lease_cost(self, ids: Sequence[int], ends: Sequence[int], cap_tokens: int) -> tuple[int, int]:
+        """What :meth:`acquire` would do now, read-only: ``(hit_tokens, pinned_evictable)``.
+
+        ``pinned_evictable`` is the number of evictable blocks the lease would pin (they
+        stop being available to the lease's own allocation), so a lease of ``kv`` tokens
+        fits exactly when ``ceil(kv / block_size) - hit_tokens / block_size <=
+        free_blocks + evictable_blocks - pinned_evictable``.
+        """
+        if not self.caching:
+            return 0, 0
+        bs = self.block_size
+        path, _pos, child, m, h = self._walk(ids, ends)
+        h = min(h, cap_tokens // bs)
+        if h == 0:
+            return 0, 0
+        pinned = 0
+        if child is not None and child.lo < h:
+            if child.ref == 0:
+                if m < len(child.ids):
+                    pinned += min(child.cached, child.ends[m - 1] // bs - child.lo)
+                else:
+                    pinned += child.cached
+        k = len(path) - 1
+        while k >= 0 and path[k].lo >= h:
+            k -= 1
+        for j in range(k + 1):
+            if path[j].ref == 0:
+                pinned += path[j].cached
+        if child is not None and child.lo < h and k < len(path) - 1:
+            raise InvariantError("lease_cost: inconsistent pin node")  # pragma: no cover
+        return h * bs, pinned
+
     # --- leases --------------------------------------------------------------------------
     def acquire(
         self,

@@ -13,7 +13,12 @@ from sagacore.policy import Router
 
 __all__ = ["ROUTERS", "make_router"]
 
-ROUTERS: dict[str, str] = {}
+ROUTERS: dict[str, str] = {
+    "round-robin": "sagacore.route.basic:RoundRobin",
+    "least-loaded": "sagacore.route.basic:LeastLoaded",
+    "session-affinity": "sagacore.route.basic:SessionAffinity",
+    "cache-aware": "sagacore.route.basic:CacheAware",
+}
 
 
 def make_router(name: str) -> Router:

@@ -1,0 +1,594 @@
+"""The cluster simulation: the event loop, tasks advancing through their graphs, routing.
+
+Events sit in a heap keyed ``(time, priority, tie, sequence)`` (SimPy's scheme, with a
+tie-break that does not depend on how many events came before, so fast and step modes
+order simultaneous events alike): task arrivals and tool ends first, then timers (pin
+expiry, swap completion), then engine step boundaries, by instance id.
+
+A task's step becomes *ready* when all its dependencies have finished their LLM call
+and tool call. The router places the ready call on an instance; the instance's
+scheduling iteration runs it (:mod:`sagacore.sim.worker`). When a call with a tool
+ends, the instance's cache policy decides whether its KV is kept (optionally pinned
+for a TTL), swapped to host memory or dropped while the tool runs off the GPU for its
+trace or sampled duration. A task completes when its last step does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sagacore.cache.store import CacheEntry, PrefixStore
+from sagacore.errors import ConfigError, InvariantError
+from sagacore.policy import CacheContext, CachePolicy, Retention, Router, Scheduler
+from sagacore.sim.config import ClusterConfig, SimConfig
+from sagacore.sim.isolated import isolated_tct
+from sagacore.sim.keys import context_keys
+from sagacore.sim.observe import Observer, TraceEvent
+from sagacore.sim.result import SimResult, TaskRecord
+from sagacore.sim.worker import LOADING, Call, Worker
+from sagacore.stacks import BuildContext, Stack
+from sagacore.workload.model import Task, TaskId, Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.workload.predictor import Predictor
+
+__all__ = ["Simulation", "TaskState"]
+
+_ARRIVAL, _TOOL_END, _TIMER, _BOUNDARY = range(4)
+_PRIO = {_ARRIVAL: 0, _TOOL_END: 0, _TIMER: 1, _BOUNDARY: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """The :class:`~sagacore.policy.SessionView` of a session entering a tool call."""
+
+    task_id: TaskId
+    agent_type: str
+    step: int
+    tool: str
+    context_tokens: int
+    has_successor: bool
+
+
+@dataclass(slots=True)
+class _Hold:
+    worker: Worker
+    node: CacheEntry
+    token: int
+
+
+@dataclass(slots=True)
+class _Swap:
+    worker: Worker
+    ids: tuple[int, ...]
+    ends: tuple[int, ...]
+    kv: int
+    start: int
+
+
+def _overrides(obj: object, base: type, name: str) -> bool:
+    """Whether ``obj``'s class overrides ``base``'s no-op hook ``name`` (else it is skipped)."""
+    return getattr(type(obj), name) is not getattr(base, name)
+
+
+class TaskState:
+    """A task in flight."""
+
+    __slots__ = (
+        "attained_s",
+        "attained_tokens",
+        "calls",
+        "done",
+        "finished_steps",
+        "hold",
+        "isolated_s",
+        "keys",
+        "pending",
+        "started_steps",
+        "steps_done",
+        "succ",
+        "swap",
+        "task",
+        "tool_s",
+        "tool_workers",
+        "wait_s",
+    )
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.pending = [len(s.deps) for s in task.steps]
+        self.succ = task.successors()
+        self.steps_done = 0
+        self.finished_steps = 0
+        self.started_steps = [False] * len(task.steps)
+        self.done = [False] * len(task.steps)
+        self.attained_s = 0.0
+        self.attained_tokens = 0
+        self.wait_s = 0.0
+        self.tool_s = 0.0
+        self.hold: _Hold | None = None
+        self.swap: _Swap | None = None
+        self.calls: dict[int, Call] = {}
+        self.tool_workers: dict[int, Worker] = {}
+        self.isolated_s = 0.0
+        self.keys: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+
+class Simulation:
+    """One simulation of a workload on a cluster under a stack. Run it with :meth:`run`.
+
+    Parameters
+    ----------
+    workload
+        The tasks (their ``arrival_s`` are used as given).
+    stack
+        The policies.
+    cluster
+        The cluster.
+    config
+        Mode and checks.
+    predictor
+        A shared predictor fed by the simulation (default: a fresh one when the stack
+        uses one, else none).
+    observers
+        Callables receiving every :class:`~sagacore.sim.observe.TraceEvent`.
+    progress
+        Called now and then with (tasks completed, tasks submitted).
+    """
+
+    def __init__(
+        self,
+        workload: Workload,
+        stack: Stack,
+        cluster: ClusterConfig,
+        config: SimConfig | None = None,
+        *,
+        predictor: Predictor | None = None,
+        observers: Sequence[Observer] = (),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.workload = workload
+        self.stack = stack
+        self.cluster = cluster
+        self.config = config if config is not None else SimConfig()
+        if predictor is None and stack.uses_predictor:
+            from sagacore.workload.predictor import Predictor
+
+            predictor = Predictor()
+        self.predictor = predictor
+        self.observers = tuple(observers)
+        self.progress = progress
+        self.now = 0.0
+        self.cur_prio = 0
+        """Priority of the event being processed (2: a step boundary)."""
+        self.cur_tie = 0
+        """Its tie-break (for a boundary: the instance id)."""
+        self._heap: list[tuple[float, int, int, int, int, object, int]] = []
+        self._seq = 0
+        self.events = 0
+        cost = cluster.cost
+        engine = cluster.engine
+        capacity = cluster.kv_capacity_tokens
+        ctx = BuildContext(cost, cluster.instances, capacity, predictor)
+        self.router: Router = stack.build_router(ctx)
+        self.scheduler: Scheduler = stack.build_scheduler(ctx)
+        self.cache_policies: list[CachePolicy] = []
+        self.workers: list[Worker] = []
+        fast = self.config.mode == "fast"
+        swap_pt = 2 * cost.swap_seconds(1)
+        recompute_pt = cost.prefill_seconds(2048) / 2048
+        for i in range(cluster.instances):
+            policy = stack.build_cache(ctx)
+            store = PrefixStore(
+                capacity // engine.block_size,
+                policy,
+                block_size=engine.block_size,
+                caching=stack.prefix_caching,
+                predictor=predictor,
+                swap_seconds_per_token=swap_pt,
+                recompute_seconds_per_token=recompute_pt,
+                checked=self.config.checked,
+            )
+            self.cache_policies.append(policy)
+            self.workers.append(
+                Worker(self, i, cost, engine, store, self.scheduler, fast=fast,
+                       checked=self.config.checked)
+            )
+        self.tasks: dict[TaskId, TaskState] = {}
+        self.records: list[TaskRecord] = []
+        self._call_seq = 0
+        self._loading: dict[Call, int] = {}
+        self._timer_seq = 0
+        self.llm_calls = 0
+        self.decode_tokens = 0
+        self.swapped_out_tokens = 0
+        self.dropped_tokens = 0
+        self._ran = False
+        sched = self.scheduler
+        # hooks a policy does not override are not called (they are no-ops)
+        self.observe_service = (
+            sched.observe_service if _overrides(sched, Scheduler, "observe_service") else None
+        )
+        self._coef: dict[int, tuple[float, float]] = {}
+        self._sched_call_start = _overrides(sched, Scheduler, "observe_call_start")
+        self._sched_call_end = _overrides(sched, Scheduler, "observe_call_end")
+        self._retains = [_overrides(p, CachePolicy, "retention") for p in self.cache_policies]
+        self._tool_end_hook = [
+            _overrides(p, CachePolicy, "observe_tool_end") for p in self.cache_policies
+        ]
+
+    def decode_coefficients(self, n: int) -> tuple[float, float]:
+        """The cost model's decode step coefficients for a batch of ``n`` (cached)."""
+        c = self._coef.get(n)
+        if c is None:
+            c = self._coef[n] = self.cluster.cost.decode_cost_coefficients(n)
+        return c
+
+    # --- the event queue -----------------------------------------------------------------
+    def _push(self, t: float, kind: int, tie: int, obj: object, arg: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, _PRIO[kind], tie, self._seq, kind, obj, arg))
+
+    def schedule_boundary(self, worker: Worker, t: float) -> None:
+        """Schedule ``worker``'s next step boundary at ``t`` (supersedes earlier ones)."""
+        self._push(t, _BOUNDARY, worker.worker_id, worker, worker.event_token)
+
+    def _timer(self, t: float, fn: Callable[[float], None]) -> None:
+        self._push(t, _TIMER, 0, fn, 0)
+
+    def _emit(self, event: TraceEvent) -> None:
+        for obs in self.observers:
+            obs(event)
+
+    # --- running -------------------------------------------------------------------------
+    def run(self) -> SimResult:
+        """Simulate until every task completes (or the time limit); return the result."""
+        if self._ran:
+            raise ConfigError("a Simulation runs once; build a new one")
+        self._ran = True
+        wall0 = _time.perf_counter()
+        cost, engine = self.cluster.cost, self.cluster.engine
+        limit = self.config.max_sim_seconds
+        for task in self.workload.tasks:
+            self._push(task.arrival_s, _ARRIVAL, 0, task, 0)
+        heap = self._heap
+        pop = heapq.heappop
+        total = len(self.workload.tasks)
+        progress = self.progress
+        checked = self.config.checked
+        while heap:
+            t, prio, tie, _seq, kind, obj, arg = pop(heap)
+            if limit is not None and t > limit:
+                break
+            self.cur_prio = prio
+            self.cur_tie = tie
+            if kind == _BOUNDARY:
+                w = obj
+                assert isinstance(w, Worker)
+                if arg != w.event_token:
+                    continue
+                self.now = t
+                self.events += 1
+                finished = w.boundary(t)
+                for call in finished:
+                    self._call_finished(call, w, t)
+                w.plan(t, bool(finished))
+                if checked:
+                    w.check()
+            elif kind == _TOOL_END:
+                assert isinstance(obj, TaskState)
+                self.now = t
+                self.events += 1
+                self._tool_end(obj, arg, t)
+            elif kind == _ARRIVAL:
+                assert isinstance(obj, Task)
+                self.now = t
+                self.events += 1
+                self._arrival(obj, t)
+            else:
+                self.now = t
+                self.events += 1
+                obj(t)  # type: ignore[operator]
+            if progress is not None and not self.events & 1023:
+                progress(len(self.records), total)
+        if progress is not None:
+            progress(len(self.records), total)
+        if limit is None and len(self.records) != total:
+            raise InvariantError(
+                f"simulation ended with {total - len(self.records)} of {total} tasks unfinished"
+            )
+        if checked:
+            self._check_end()
+        wall = _time.perf_counter() - wall0
+        start = min((tk.arrival_s for tk in self.workload.tasks), default=0.0)
+        end = max((r.completion_s for r in self.records), default=start)
+        if limit is not None and len(self.records) != total:
+            end = max(end, min(limit, self.now))
+        useful = sum(w.store.useful_block_seconds(end) for w in self.workers)
+        cap_blocks = sum(w.store.capacity_blocks for w in self.workers)
+        span = end - start
+        del cost, engine
+        return SimResult(
+            stack=self.stack.name,
+            mode=self.config.mode,
+            cluster=self.cluster.describe(),
+            instances=len(self.workers),
+            tasks=tuple(self.records),
+            tasks_submitted=total,
+            llm_calls=self.llm_calls,
+            prefill_tokens_computed=sum(w.prefill_computed for w in self.workers),
+            prefill_tokens_reused=sum(w.prefill_reused for w in self.workers),
+            decode_tokens=self.decode_tokens,
+            preemptions=sum(w.preemptions for w in self.workers),
+            evicted_blocks=sum(w.store.stats.evicted_blocks for w in self.workers),
+            swapped_out_tokens=self.swapped_out_tokens,
+            swapped_in_tokens=sum(w.swapped_in_tokens for w in self.workers),
+            dropped_tokens=self.dropped_tokens,
+            batch_steps=sum(w.steps for w in self.workers),
+            kv_utilization=useful / (cap_blocks * span) if span > 0 else 0.0,
+            start_s=start,
+            end_s=end,
+            sim_wall_seconds=wall,
+            events=self.events,
+        )
+
+    def _check_end(self) -> None:
+        for ts in self.tasks.values():
+            if not all(ts.done):
+                raise InvariantError(f"task {ts.task.id}: steps never finished")
+        for w in self.workers:
+            if w.running or w.waiting:
+                raise InvariantError(f"worker {w.worker_id} ended with calls left")
+            w.check()
+
+    # --- tasks ---------------------------------------------------------------------------
+    def _arrival(self, task: Task, now: float) -> None:
+        if task.id in self.tasks:
+            raise InvariantError(f"task {task.id} arrived twice")
+        ts = TaskState(task)
+        ts.keys = context_keys(task)
+        ts.isolated_s = isolated_tct(task, self.cluster.cost, self.cluster.engine, keys=ts.keys)
+        self.tasks[task.id] = ts
+        self.scheduler.observe_task_arrival(task, now)
+        if self.predictor is not None:
+            self.predictor.observe_task_start(task.id, task.agent_type)
+        if self.observers:
+            self._emit(TraceEvent("task_arrival", now, task.id))
+        for s in task.steps:
+            if not s.deps:
+                self._ready(ts, s.index, now)
+
+    def _ready(self, ts: TaskState, index: int, now: float) -> None:
+        spec = ts.task.steps[index]
+        if ts.started_steps[index]:
+            raise InvariantError(f"task {ts.task.id} step {index} became ready twice")
+        ts.started_steps[index] = True
+        ids, ends = ts.keys[index]
+        self._call_seq += 1
+        call = Call(ts, spec, ids, ends, now, self._call_seq)
+        bs = self.cluster.engine.block_size
+        need = -(-ends[-1] // bs)
+        cap = self.workers[0].store.capacity_blocks
+        if need > cap:
+            raise ConfigError(
+                f"task {ts.task.id} step {index} needs {ends[-1]} tokens of KV; an instance "
+                f"holds {cap * bs}"
+            )
+        ts.calls[index] = call
+        wid = self.router.route(call, self.workers, now)
+        if not isinstance(wid, int) or not 0 <= wid < len(self.workers):
+            raise InvariantError(f"router {self.router.name!r} returned worker {wid!r}")
+        if self.observers:
+            self._emit(TraceEvent("call_ready", now, ts.task.id, index, wid))
+        self.workers[wid].enqueue(call, now)
+
+    def _call_finished(self, call: Call, worker: Worker, now: float) -> None:
+        ts = call.task
+        spec = call.spec
+        idx = spec.index
+        if ts.done[idx]:
+            raise InvariantError(f"task {ts.task.id} step {idx} finished twice")
+        lease = call.lease
+        assert lease is not None
+        node = lease.node
+        worker.release(call, now)
+        self.llm_calls += 1
+        self.decode_tokens += call.output_tokens
+        ts.steps_done += 1
+        if self._sched_call_end:
+            self.scheduler.observe_call_end(call, call.output_tokens, now)
+        if self.predictor is not None:
+            self.predictor.observe_llm_call(
+                ts.task.id, idx, prompt_tokens=call.prompt_tokens,
+                output_tokens=call.output_tokens, tool=spec.tool, deps=spec.deps,
+            )
+        if self.observers:
+            self._emit(TraceEvent("call_end", now, ts.task.id, idx, worker.worker_id,
+                                  call.output_tokens))
+        del ts.calls[idx]
+        if spec.tool is None:
+            self._step_done(ts, idx, now)
+            return
+        if worker.store.caching and self._retains[worker.worker_id]:
+            self._retain(call, worker, node, now)
+        worker.store.tools[ts.task.id] = (spec.tool, now)
+        ts.tool_workers[idx] = worker
+        if self.observers:
+            self._emit(TraceEvent("tool_start", now, ts.task.id, idx, worker.worker_id))
+        self._push(now + spec.tool_seconds, _TOOL_END, 0, ts, idx)
+
+    def _retain(self, call: Call, worker: Worker, node: CacheEntry, now: float) -> None:
+        ts = call.task
+        spec = call.spec
+        assert spec.tool is not None
+        store = worker.store
+        session = _Session(ts.task.id, ts.task.agent_type, spec.index, spec.tool, call.kv,
+                           bool(ts.succ[spec.index]))
+        ctx = CacheContext(
+            now=now,
+            capacity_tokens=store.capacity_blocks * store.block_size,
+            used_tokens=store.used_blocks * store.block_size,
+            predictor=self.predictor,
+            swap_seconds_per_token=store.swap_seconds_per_token,
+            recompute_seconds_per_token=store.recompute_seconds_per_token,
+        )
+        decision = store.policy.retention(session, ctx)
+        action = decision.action
+        if action is Retention.KEEP:
+            if decision.ttl_s is None or node is store.root:
+                return
+            self._release_hold(ts, now)
+            store.hold(node, now)
+            self._timer_seq += 1
+            token = self._timer_seq
+            ts.hold = _Hold(worker, node, token)
+            self._timer(now + decision.ttl_s, lambda t: self._hold_expired(ts, token, t))
+            return
+        if node is store.root:
+            return
+        start = node.start
+        freed = store.detach_session(node, ts.task.id, now)
+        if not freed:
+            return
+        bs = store.block_size
+        if action is Retention.DROP:
+            self.dropped_tokens += freed * bs
+            worker.poke(now)
+            return
+        # SWAP: the blocks stay in use until the copy to the host is done
+        store.reserve_transit(freed)
+        self.swapped_out_tokens += freed * bs
+        ts.swap = _Swap(worker, call.ids, call.ends, call.kv, start)
+
+        def done(t: float) -> None:
+            store.release_transit(freed)
+            worker.poke(t)
+
+        self._timer(now + worker.cost.swap_seconds(freed * bs), done)
+
+    def _hold_expired(self, ts: TaskState, token: int, now: float) -> None:
+        h = ts.hold
+        if h is not None and h.token == token:
+            ts.hold = None
+            h.worker.store.unhold(h.node, now)
+            h.worker.poke(now)
+
+    def _release_hold(self, ts: TaskState, now: float) -> None:
+        h = ts.hold
+        if h is not None:
+            ts.hold = None
+            h.worker.store.unhold(h.node, now)
+            h.worker.poke(now)
+
+    def _tool_end(self, ts: TaskState, idx: int, now: float) -> None:
+        spec = ts.task.steps[idx]
+        ts.tool_s += spec.tool_seconds
+        tool = spec.tool
+        assert tool is not None
+        w = ts.tool_workers.pop(idx)
+        w.store.tools.pop(ts.task.id, None)
+        if self._tool_end_hook[w.worker_id]:
+            w.store.policy.observe_tool_end(ts.task.id, tool, spec.tool_seconds, now)
+        if self.predictor is not None:
+            self.predictor.observe_tool_call(ts.task.id, idx, spec.tool_seconds)
+        if self.observers:
+            self._emit(TraceEvent("tool_end", now, ts.task.id, idx))
+        self._step_done(ts, idx, now)
+
+    def _step_done(self, ts: TaskState, idx: int, now: float) -> None:
+        ts.done[idx] = True
+        ts.finished_steps += 1
+        for s in ts.succ[idx]:
+            ts.pending[s] -= 1
+            if ts.pending[s] == 0:
+                self._ready(ts, s, now)
+        if ts.finished_steps == len(ts.task.steps):
+            self._task_end(ts, now)
+
+    def _task_end(self, ts: TaskState, now: float) -> None:
+        task = ts.task
+        self._release_hold(ts, now)
+        ts.swap = None
+        tenant = self.workload.tenant(task.tenant)
+        self.records.append(
+            TaskRecord(str(task.id), str(task.tenant), task.arrival_s, now, ts.isolated_s,
+                       tenant.slo_factor, len(task.steps))
+        )
+        del self.tasks[task.id]
+        self.router.observe_task_end(task.id, now)
+        self.scheduler.observe_task_end(task.id, now)
+        if self.predictor is not None:
+            self.predictor.observe_task_end(task.id)
+        if self.observers:
+            self._emit(TraceEvent("task_end", now, task.id))
+
+    # --- callbacks from workers ----------------------------------------------------------
+    def restorable(self, call: Call, worker: Worker, hit: int) -> int:
+        """Tokens of ``call``'s KV a swap-in on ``worker`` would restore (0: none)."""
+        rec = call.task.swap
+        if rec is None or rec.worker is not worker:
+            return 0
+        bs = worker.block_size
+        if hit < rec.start // bs * bs:
+            return 0  # the prefix before the swapped part is gone: recompute
+        shared = 0
+        for a, e, b in zip(rec.ids, rec.ends, call.ids, strict=False):
+            if a != b:
+                break
+            shared = e
+        tokens = min(shared, rec.kv, call.target - 1) // bs * bs
+        return tokens if tokens > hit else 0
+
+    def admitted(self, call: Call, worker: Worker, now: float) -> None:
+        """``call`` joined ``worker``'s running batch."""
+        ts = call.task
+        ts.wait_s += now - call.enqueued_s
+        if not call.admitted:
+            call.admitted = True
+            for d in call.spec.deps:
+                if not ts.done[d]:
+                    raise InvariantError(
+                        f"task {ts.task.id} step {call.spec.index} ran before step {d}"
+                    )
+        h = ts.hold
+        if h is not None and h.worker is worker:
+            ts.hold = None
+            worker.store.unhold(h.node, now)
+        swap = ts.swap
+        if swap is not None:
+            ts.swap = None  # restored here, or stale now that the session moved on
+            if swap.worker is not worker:
+                swap.worker.poke(now)
+        if self._sched_call_start:
+            self.scheduler.observe_call_start(call, now)
+        if self.observers:
+            assert call.lease is not None
+            self._emit(TraceEvent("call_start", now, ts.task.id, call.spec.index,
+                                  worker.worker_id, call.lease.hit_tokens))
+
+    def start_loading(self, call: Call, worker: Worker, seconds: float, now: float) -> None:
+        """``call`` waits ``seconds`` for its KV to come back from the host."""
+        self._timer_seq += 1
+        token = self._timer_seq
+        self._loading[call] = token
+
+        def done(t: float) -> None:
+            if self._loading.get(call) == token and call.state == LOADING:
+                del self._loading[call]
+                worker.loaded(call, t)
+
+        self._timer(now + seconds, done)
+
+    def cancel_loading(self, call: Call) -> None:
+        """``call`` was preempted while loading."""
+        self._loading.pop(call, None)
+
+    def preempted(self, call: Call, worker: Worker, now: float) -> None:
+        """``call`` was preempted (it waits again on ``worker``)."""
+        if self.observers:
+            self._emit(TraceEvent("call_preempt", now, call.task.task.id, call.spec.index,
+                                  worker.worker_id))

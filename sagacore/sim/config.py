@@ -1,0 +1,187 @@
+"""Configuration of a simulated cluster: engine settings, cluster shape, simulator mode.
+
+Frozen, validated dataclasses; a bad value raises :class:`~sagacore.errors.ConfigError`
+that shows it. :data:`CLUSTERS` holds named presets.
+
+Examples
+--------
+>>> c = ClusterConfig.from_gpus(64, tp=4, model="llama-3-70b", gpu="a100-80gb")
+>>> c.instances, c.kv_capacity_tokens
+(16, 439616)
+>>> EngineConfig(max_num_seqs=0)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: EngineConfig.max_num_seqs must be a positive integer, got 0
+>>> ClusterConfig.from_gpus(10, tp=4)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: ClusterConfig: gpus=10 is not a multiple of tp=4
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sagacore.engine import CostModel
+from sagacore.errors import ConfigError, UnknownNameError
+
+__all__ = [
+    "CLUSTERS",
+    "DEFAULT_CLUSTER",
+    "ClusterConfig",
+    "EngineConfig",
+    "SimConfig",
+    "get_cluster",
+]
+
+
+def _pos_int(owner: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{owner}.{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of one engine instance (vLLM's scheduler and cache configuration).
+
+    Defaults are vLLM V1's for online serving with chunked prefill on large GPUs.
+    """
+
+    max_num_batched_tokens: int = 8192
+    """Token budget of one batch step (prefill chunks plus one token per decode)."""
+    max_num_seqs: int = 256
+    """Most calls in the running batch."""
+    block_size: int = 16
+    """Tokens per KV-cache block."""
+    kv_capacity_tokens: int | None = None
+    """Override of the KV capacity (tokens); None: the cost model's, from memory."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_num_batched_tokens", "max_num_seqs", "block_size"):
+            _pos_int("EngineConfig", name, getattr(self, name))
+        if self.kv_capacity_tokens is not None:
+            _pos_int("EngineConfig", "kv_capacity_tokens", self.kv_capacity_tokens)
+            if self.kv_capacity_tokens < self.block_size:
+                raise ConfigError(
+                    f"EngineConfig.kv_capacity_tokens must hold one block "
+                    f"({self.block_size} tokens), got {self.kv_capacity_tokens}"
+                )
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A cluster of identical engine instances.
+
+    Parameters
+    ----------
+    instances
+        Number of engine instances (each ``cost.tp`` GPUs).
+    cost
+        The cost model of one instance (model, GPU, tensor parallelism).
+    engine
+        Engine settings of every instance.
+    """
+
+    instances: int
+    """Number of engine instances."""
+    cost: CostModel
+    """Cost model of one instance."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """Engine settings of every instance."""
+
+    def __post_init__(self) -> None:
+        _pos_int("ClusterConfig", "instances", self.instances)
+        if not isinstance(self.cost, CostModel):
+            raise ConfigError(f"ClusterConfig.cost must be a CostModel, got {self.cost!r}")
+        if self.cost.block_size != self.engine.block_size:
+            raise ConfigError(
+                f"ClusterConfig: the cost model's block_size {self.cost.block_size} differs "
+                f"from the engine's {self.engine.block_size}"
+            )
+
+    @classmethod
+    def from_gpus(
+        cls,
+        gpus: int = 64,
+        *,
+        tp: int = 4,
+        model: str = "llama-3-70b",
+        gpu: str = "a100-80gb",
+        engine: EngineConfig | None = None,
+    ) -> ClusterConfig:
+        """``gpus / tp`` instances of ``model`` on ``tp`` GPUs of type ``gpu`` each."""
+        _pos_int("ClusterConfig", "gpus", gpus)
+        _pos_int("ClusterConfig", "tp", tp)
+        if gpus % tp:
+            raise ConfigError(f"ClusterConfig: gpus={gpus} is not a multiple of tp={tp}")
+        eng = engine if engine is not None else EngineConfig()
+        from sagacore.engine import get_gpu, get_model
+
+        cost = CostModel(get_model(model), get_gpu(gpu), tp=tp, block_size=eng.block_size)
+        return cls(gpus // tp, cost, eng)
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        """KV capacity of one instance, tokens (whole blocks)."""
+        if self.engine.kv_capacity_tokens is not None:
+            bs = self.engine.block_size
+            return self.engine.kv_capacity_tokens // bs * bs
+        return self.cost.kv_capacity_tokens()
+
+    def describe(self) -> str:
+        """A one-line description."""
+        c = self.cost
+        return (
+            f"{self.instances} x {c.model.name} on {c.tp} x {c.gpu.name} "
+            f"({self.instances * c.tp} GPUs, {self.kv_capacity_tokens} KV tokens per instance)"
+        )
+
+
+CLUSTERS: dict[str, tuple[int, int, str, str]] = {
+    "a100-64": (64, 4, "llama-3-70b", "a100-80gb"),
+    "a100-16": (16, 4, "llama-3-70b", "a100-80gb"),
+    "h100-8": (8, 4, "llama-3-70b", "h100-80gb"),
+    "a100-8-llama8b": (8, 1, "llama-3-8b", "a100-80gb"),
+}
+"""Cluster presets: name -> (gpus, tp, model, gpu). ``a100-64`` is SAGA's evaluation
+cluster (16 instances of Llama-3-70B, tensor parallel 4, on 64 A100-80GB)."""
+
+DEFAULT_CLUSTER = "a100-64"
+"""The preset ``sagacore simulate`` uses by default."""
+
+
+def get_cluster(name: str, engine: EngineConfig | None = None) -> ClusterConfig:
+    """The cluster preset called ``name``.
+
+    Examples
+    --------
+    >>> get_cluster("h100-8").instances
+    2
+    """
+    try:
+        gpus, tp, model, gpu = CLUSTERS[name]
+    except KeyError:
+        raise UnknownNameError("cluster", name, list(CLUSTERS)) from None
+    return ClusterConfig.from_gpus(gpus, tp=tp, model=model, gpu=gpu, engine=engine)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How the simulator runs (not what it simulates)."""
+
+    mode: Literal["fast", "step"] = "fast"
+    """``fast`` advances decode runs between events in closed form; ``step`` simulates
+    every batch step as an event (the reference). Both give identical results."""
+    checked: bool = False
+    """Assert the mechanism's invariants while running (slow)."""
+    max_sim_seconds: float | None = None
+    """Stop the simulation at this simulated time (None: run until every task ends)."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("fast", "step"):
+            raise ConfigError(f"SimConfig.mode must be 'fast' or 'step', got {self.mode!r}")
+        if self.max_sim_seconds is not None and not self.max_sim_seconds > 0:
+            raise ConfigError(
+                f"SimConfig.max_sim_seconds must be > 0 or None, got {self.max_sim_seconds!r}"
+            )

@@ -1,0 +1,155 @@
+"""What a simulation returns: per-task records and cluster-wide counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sagacore.metrics import TCTSummary, slo_attainment, tct_summary
+
+__all__ = ["SimResult", "TaskRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One task's outcome."""
+
+    task_id: str
+    """The task."""
+    tenant: str
+    """Its tenant."""
+    arrival_s: float
+    """When it arrived."""
+    completion_s: float
+    """When its last step (LLM call and tool) finished."""
+    isolated_s: float
+    """Its isolated TCT (alone on an idle instance, prefix caching ideal)."""
+    slo_factor: float
+    """Its tenant's SLO factor."""
+    llm_calls: int
+    """LLM calls it made."""
+
+    @property
+    def tct_s(self) -> float:
+        """Task completion time: completion minus arrival."""
+        return self.completion_s - self.arrival_s
+
+    @property
+    def meets_slo(self) -> bool:
+        """Whether its TCT is within ``slo_factor`` times its isolated TCT."""
+        return self.tct_s <= self.slo_factor * self.isolated_s
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """The outcome of one simulation.
+
+    Token and step counters sum over all instances. ``kv_utilization`` is the
+    time-weighted fraction of KV capacity holding KV that is used (by a running call,
+    or cached and later reused), over ``span_s`` and all instances.
+    """
+
+    stack: str
+    """The stack simulated."""
+    mode: str
+    """``fast`` or ``step``."""
+    cluster: str
+    """The cluster, described."""
+    instances: int
+    """Engine instances."""
+    tasks: tuple[TaskRecord, ...]
+    """Completed tasks, in order of completion."""
+    tasks_submitted: int
+    """Tasks of the workload."""
+    llm_calls: int
+    """LLM calls completed."""
+    prefill_tokens_computed: int
+    """Prompt tokens computed (recomputation after preemption included)."""
+    prefill_tokens_reused: int
+    """Prompt tokens served from the prefix cache or swapped back in."""
+    decode_tokens: int
+    """Output tokens generated."""
+    preemptions: int
+    """Calls preempted (and later recomputed)."""
+    evicted_blocks: int
+    """KV blocks the cache policies evicted."""
+    swapped_out_tokens: int
+    """Tokens of KV swapped to host memory during tool calls."""
+    swapped_in_tokens: int
+    """Tokens of KV swapped back before a call."""
+    dropped_tokens: int
+    """Tokens of KV dropped during tool calls."""
+    batch_steps: int
+    """Engine batch steps simulated."""
+    kv_utilization: float
+    """Time-weighted KV capacity holding used KV (see above)."""
+    start_s: float
+    """First arrival."""
+    end_s: float
+    """Last completion (or the time limit)."""
+    sim_wall_seconds: float
+    """Wall-clock time the simulation took."""
+    events: int
+    """Events the simulator processed."""
+
+    @property
+    def span_s(self) -> float:
+        """Simulated time from the first arrival to the last completion."""
+        return self.end_s - self.start_s
+
+    @property
+    def tasks_completed(self) -> int:
+        """Tasks that completed."""
+        return len(self.tasks)
+
+    @property
+    def tct(self) -> TCTSummary:
+        """Summary of the task completion times."""
+        return tct_summary([r.tct_s for r in self.tasks])
+
+    @property
+    def slo_attainment(self) -> float:
+        """Fraction of submitted tasks that completed within their SLO."""
+        return slo_attainment(
+            [r.tct_s for r in self.tasks],
+            [r.isolated_s for r in self.tasks],
+            [r.slo_factor for r in self.tasks],
+            total=self.tasks_submitted,
+        )
+
+    @property
+    def throughput_tasks_per_min(self) -> float:
+        """Tasks completed per minute of the span."""
+        return 60.0 * len(self.tasks) / self.span_s if self.span_s > 0 else 0.0
+
+    def tct_by_task(self) -> dict[str, float]:
+        """TCT of each completed task."""
+        return {r.task_id: r.tct_s for r in self.tasks}
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary ``sagacore simulate --json`` writes per stack."""
+        t = self.tct
+        return {
+            "stack": self.stack,
+            "mode": self.mode,
+            "cluster": self.cluster,
+            "tct": {"mean": t.mean, "p50": t.p50, "p99": t.p99, "geomean": t.geomean},
+            "tasks_submitted": self.tasks_submitted,
+            "tasks_completed": self.tasks_completed,
+            "llm_calls": self.llm_calls,
+            "prefill_tokens_computed": self.prefill_tokens_computed,
+            "prefill_tokens_reused": self.prefill_tokens_reused,
+            "decode_tokens": self.decode_tokens,
+            "preemptions": self.preemptions,
+            "evicted_blocks": self.evicted_blocks,
+            "swapped_out_tokens": self.swapped_out_tokens,
+            "swapped_in_tokens": self.swapped_in_tokens,
+            "dropped_tokens": self.dropped_tokens,
+            "batch_steps": self.batch_steps,
+            "kv_utilization": self.kv_utilization,
+            "slo_attainment": self.slo_attainment,
+            "throughput_tasks_per_min": self.throughput_tasks_per_min,
+            "span_s": self.span_s,
+            "sim_wall_seconds": self.sim_wall_seconds,
+            "events": self.events,
+        }

@@ -1,0 +1,801 @@
+"""One engine instance: continuous batching, chunked prefill, paged KV cache, preemption.
+
+A :class:`Worker` is one vLLM-like engine. At every batch-step boundary it runs the
+scheduling iteration of vLLM V1:
+
+1. the running calls, in the order they joined, each ask for their next tokens (a
+   prefill chunk within the token budget, or one decode token) and the KV blocks they
+   need; when memory runs out, even after evicting cached blocks the cache policy
+   offers, the running call with the largest scheduler key is *preempted* (its KV is
+   freed, its computed blocks stay cached, and it is recomputed later);
+2. when nothing was preempted, waiting calls in scheduler-key order join while the token
+   budget, ``max_num_seqs`` and memory allow; the first that does not fit stops the
+   admission (head-of-line, as vLLM), unless a preemptive scheduler evicts running calls
+   of larger key for it;
+3. the batch step is priced by the cost model.
+
+**Decode runs.** A *run* is a maximal sequence of decode-only steps of the same calls.
+Its step ``x`` ends at ``t0 + S(x)``, ``S`` the closed-form sum of the cost model's
+decode step times (affine in the batch's context, which grows by one token per call per
+step). In ``fast`` mode the worker jumps over a run to the next step at which anything
+can change: a call finishes, memory needs a new victim or a preemption, or an event
+reaches the worker (a new call, freed memory), which cuts the jump at the next step
+boundary. In ``step`` mode every step is an event. Both compute the same step times, so
+they give identical results; step mode also checks, step by step, what fast mode assumes
+(nothing is admitted between events).
+
+**Scheduling points.** The waiting queue is re-sorted, and the scheduler's
+``observe_service`` is called with the service since the previous point, at *scheduling
+points*: boundaries after an event reached the worker, after a mixed (prefill) step,
+where the batch changes, or where memory needed a victim or a preemption. Between them
+keys are not re-evaluated, in either mode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sagacore.cache.store import Lease, PrefixStore
+from sagacore.engine import CostModel
+from sagacore.errors import InvariantError
+from sagacore.policy import CallView, Scheduler
+from sagacore.sim.config import EngineConfig
+from sagacore.workload.model import Step, TaskId, TenantId
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.sim.cluster import Simulation, TaskState
+
+__all__ = ["Call", "Worker", "run_seconds"]
+
+# call states
+WAITING, LOADING, PREFILL, DECODE, DONE = range(5)
+# kinds of the step in flight
+IDLE, MIXED, RUN = range(3)
+
+
+def run_seconds(intercept: float, slope: float, n: int, c0: int, x: int) -> float:
+    """Time of the first ``x`` steps of a decode run of ``n`` calls of total context ``c0``.
+
+    ``x * intercept + slope * (x * c0 + n * x * (x - 1) / 2)``: the sum of
+    ``intercept + slope * (c0 + n * j)`` for ``j < x``, the cost model's decode step time
+    (:meth:`~sagacore.engine.CostModel.decode_cost_coefficients`).
+
+    Examples
+    --------
+    >>> run_seconds(1.0, 0.5, 2, 10, 3) == (1 + 5.0) + (1 + 6.0) + (1 + 7.0)
+    True
+    """
+    return x * intercept + slope * (x * c0 + n * x * (x - 1) / 2)
+
+
+class Call:
+    """One LLM call in the simulator; as a policy sees it, a :class:`~sagacore.policy.CallView`."""
+
+    __slots__ = (
+        "admitted",
+        "ends",
+        "enqueued_s",
+        "generated",
+        "ids",
+        "key",
+        "kv",
+        "lease",
+        "output_tokens",
+        "prompt_tokens",
+        "ready_s",
+        "seq",
+        "spec",
+        "state",
+        "target",
+        "task",
+        "worker",
+    )
+
+    def __init__(self, task: TaskState, spec: Step, ids: tuple[int, ...], ends: tuple[int, ...],
+                 ready_s: float, seq: int) -> None:
+        self.task = task
+        self.spec = spec
+        self.ids = ids
+        """Segment ids of the call's context (prompt, then output)."""
+        self.ends = ends
+        """Token offsets where those segments end."""
+        self.prompt_tokens = ends[-2] if len(ends) > 1 else 0
+        self.output_tokens = spec.output_tokens
+        self.ready_s = ready_s
+        self.enqueued_s = ready_s
+        self.seq = seq
+        self.worker: Worker | None = None
+        self.state = WAITING
+        self.kv = 0
+        """Tokens of KV the call holds."""
+        self.generated = 0
+        """Output tokens generated so far."""
+        self.target = self.prompt_tokens
+        """KV tokens its (re)prefill must reach: prompt plus tokens generated before."""
+        self.lease: Lease | None = None
+        self.key: tuple[float, ...] = ()
+        self.admitted = False
+
+    # --- CallView ------------------------------------------------------------------------
+    @property
+    def task_id(self) -> TaskId:
+        """The task (session)."""
+        return self.task.task.id
+
+    @property
+    def tenant(self) -> TenantId:
+        """The task's tenant."""
+        return self.task.task.tenant
+
+    @property
+    def agent_type(self) -> str:
+        """The task's agent type."""
+        return self.task.task.agent_type
+
+    @property
+    def step(self) -> int:
+        """Index of the step in its task."""
+        return self.spec.index
+
+    @property
+    def task_arrival_s(self) -> float:
+        """When the task arrived."""
+        return self.task.task.arrival_s
+
+    @property
+    def task_attained_s(self) -> float:
+        """Batch time the task has been served (its token share of each step)."""
+        return self.task.attained_s
+
+    @property
+    def task_attained_tokens(self) -> int:
+        """Tokens the task has been served (prefill computed and output)."""
+        return self.task.attained_tokens
+
+    @property
+    def task_wait_s(self) -> float:
+        """Time the task's calls spent ready but not running."""
+        return self.task.wait_s
+
+    @property
+    def task_tool_s(self) -> float:
+        """Time the task has spent in tool calls."""
+        return self.task.tool_s
+
+    @property
+    def steps_done(self) -> int:
+        """LLM calls of the task finished."""
+        return self.task.steps_done
+
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens cached on the worker the call is placed on (0 before)."""
+        w = self.worker
+        return 0 if w is None else w.cached_prefix_tokens(self)
+
+    def __repr__(self) -> str:
+        return f"Call({self.task.task.id}#{self.spec.index}, state={self.state}, kv={self.kv})"
+
+
+class Worker:
+    """One engine instance; as a router sees it, a :class:`~sagacore.policy.WorkerView`."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        worker_id: int,
+        cost: CostModel,
+        engine: EngineConfig,
+        store: PrefixStore,
+        scheduler: Scheduler,
+        *,
+        fast: bool,
+        checked: bool,
+    ) -> None:
+        self.sim = sim
+        self.worker_id = worker_id
+        self.cost = cost
+        self.engine = engine
+        self.store = store
+        self.scheduler = scheduler
+        self.fast = fast
+        self.checked = checked
+        self.block_size = store.block_size
+        self.capacity_tokens = store.capacity_blocks * store.block_size
+        self.waiting: list[Call] = []
+        self.running: list[Call] = []
+        self.kind = IDLE
+        self.event_token = 0
+        self.pending = False
+        """A boundary event is scheduled."""
+        self.poked = False
+        self.processing = False
+        self.kind_prev_mixed = False
+        self.kv_sum = 0
+        self.queued_tokens = 0
+        # the mixed step in flight
+        self.batch: list[Call] = []
+        self.batch_tokens: list[int] = []
+        self.step_seconds = 0.0
+        # the decode run
+        self.run_calls: list[Call] = []
+        self.run_t0 = 0.0
+        self.run_c0 = 0
+        self.run_icpt = 0.0
+        self.run_slope = 0.0
+        self.run_x = 0
+        """Steps of the run completed (0: no run in progress)."""
+        self.flush_x = 0
+        # the window of the run in flight: steps run_x .. run_x + win_k - 1
+        self.win_k = 0
+        self.win_alloc = 0
+        self.win_m = 0
+        self.win_msum = 0.0
+        self.win_cnt: list[int] = []
+        self.win_cumle: list[int] = []
+        # counters
+        self.steps = 0
+        self.prefill_computed = 0
+        self.prefill_reused = 0
+        self.preemptions = 0
+        self.swapped_in_tokens = 0
+
+    # --- WorkerView ----------------------------------------------------------------------
+    @property
+    def load(self) -> float:
+        """KV tokens of running calls plus prompt tokens of waiting calls, over capacity."""
+        extra = 0
+        if self.kind == RUN and self.win_k > 1:
+            extra = len(self.run_calls) * self._started_before(self.sim.now)
+        return (self.kv_sum + extra + self.queued_tokens) / self.capacity_tokens
+
+    @property
+    def queued_calls(self) -> int:
+        """Calls waiting."""
+        return len(self.waiting)
+
+    @property
+    def running_calls(self) -> int:
+        """Calls in the running batch."""
+        return len(self.running)
+
+    @property
+    def free_tokens(self) -> int:
+        """KV tokens free or evictable."""
+        self.sync(self.sim.now)
+        return self.store.available_blocks * self.block_size
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        """Tokens of ``call``'s prompt in this worker's prefix cache."""
+        if not isinstance(call, Call):
+            return 0
+        self.sync(self.sim.now)
+        return self.store.match(call.ids, call.ends, call.prompt_tokens)
+
+    # --- decode-run arithmetic -----------------------------------------------------------
+    def _run_time(self, x: int) -> float:
+        return self.run_t0 + run_seconds(
+            self.run_icpt, self.run_slope, len(self.run_calls), self.run_c0, x
+        )
+
+    def _passed(self, t: float, now: float) -> bool:
+        """Whether this worker's step boundary at ``t`` has been processed by ``now``.
+
+        Boundaries at the current time are processed after arrivals, tool ends and timers,
+        and in instance order: the one at ``now`` is past only while a later instance's
+        boundary at ``now`` is being processed.
+        """
+        if t < now:
+            return True
+        sim = self.sim
+        return t == now and sim.cur_prio == 2 and sim.cur_tie > self.worker_id
+
+    def _started_before(self, now: float) -> int:
+        """Steps of the window in flight, beyond its first, whose start has been processed."""
+        k = self.win_k
+        if k <= 1:
+            return 0
+        x0 = self.run_x
+        # solve S(x0 + l) = now - t0 for l, then settle on the exact comparison
+        n = len(self.run_calls)
+        a = self.run_icpt + self.run_slope * self.run_c0
+        b = self.run_slope * n
+        target = now - self.run_t0
+        qa, qb = b / 2, a - b / 2
+        if qa > 0:
+            x = int((-qb + math.sqrt(qb * qb + 4 * qa * max(target, 0.0))) / (2 * qa))
+        else:
+            x = int(target / qb) if qb > 0 else x0
+        lo = min(max(x - x0, 0), k - 1)
+        passed = self._passed
+        while lo > 0 and not passed(self._run_time(x0 + lo), now):
+            lo -= 1
+        while lo < k - 1 and passed(self._run_time(x0 + lo + 1), now):
+            lo += 1
+        return lo
+
+    def _crossings(self, j: int) -> int:
+        """Blocks the window's calls need for its steps 1..j (beyond step 0's)."""
+        if j <= 0:
+            return 0
+        q, r = divmod(j, self.block_size)
+        return len(self.run_calls) * q + self.win_cumle[r]
+
+    def _alloc_through(self, j: int, now: float) -> None:
+        """Allocate the blocks of the window's steps up to ``j`` (fast mode)."""
+        if j <= self.win_alloc:
+            return
+        m = self._crossings(j) - self._crossings(self.win_alloc)
+        self.win_alloc = j
+        if m:
+            self.store.grow_bulk(m, now)
+            self.win_m += m
+            self.win_msum += m * now
+
+    def sync(self, now: float) -> None:
+        """Bring memory up to ``now`` within a jumped-over decode run (fast mode)."""
+        if self.kind == RUN and self.win_k > 1 and not self.processing:
+            self._alloc_through(self._started_before(now), now)
+
+    def _close_window(self) -> None:
+        """Credit the bulk-allocated blocks for the time before they were allocated."""
+        if not self.win_m:
+            return
+        bs = self.block_size
+        a = self.win_alloc
+        x0 = self.run_x
+        n = len(self.run_calls)
+        icpt, slope, c0 = self.run_icpt, self.run_slope, self.run_c0
+        total = 0.0
+        count = 0
+        for rho in range(bs):
+            cnt = self.win_cnt[rho]
+            if not cnt:
+                continue
+            f = rho if rho else bs
+            if f > a:
+                continue
+            c = (a - f) // bs + 1
+            # sum of S(x0 + f + m * bs) for m < c, S(x) = icpt x + slope (c0 x + n x(x-1)/2)
+            first = x0 + f
+            sx = c * first + bs * c * (c - 1) / 2
+            sxx = c * first * first + first * bs * c * (c - 1) + bs * bs * (c - 1) * c * (2 * c - 1) / 6
+            s = icpt * sx + slope * (c0 * sx + n * (sxx - sx) / 2)
+            total += cnt * (c * self.run_t0 + s)
+            count += cnt * c
+        if self.checked and count != self.win_m:
+            raise InvariantError(f"worker {self.worker_id}: window blocks {count} != {self.win_m}")
+        self.store._private_area += self.win_msum - total
+        self.win_m = 0
+        self.win_msum = 0.0
+
+    # --- events --------------------------------------------------------------------------
+    def enqueue(self, call: Call, now: float) -> None:
+        """A ready call was routed here."""
+        call.worker = self
+        call.enqueued_s = now
+        self.waiting.append(call)
+        self.queued_tokens += call.prompt_tokens
+        self.poke(now)
+
+    def poke(self, now: float) -> None:
+        """Something changed that may let the worker admit a call: act at the next boundary."""
+        if self.processing:
+            return
+        self.poked = True
+        if self.kind == IDLE:
+            if not self.pending:
+                self.pending = True
+                self.event_token += 1
+                self.sim.schedule_boundary(self, now)
+            return
+        if self.kind == RUN and self.win_k > 1:
+            l_next = self._started_before(now) + 1
+            if l_next < self.win_k:
+                self._alloc_through(l_next - 1, now)
+                self.win_k = l_next
+                self.event_token += 1
+                self.sim.schedule_boundary(self, self._run_time(self.run_x + l_next))
+
+    def boundary(self, now: float) -> list[Call]:
+        """Process the step boundary at ``now``: finish the step, plan the next.
+
+        Returns the calls that finished (the cluster continues their tasks, then calls
+        :meth:`plan`).
+        """
+        self.processing = True
+        self.pending = False
+        return self._complete(now)
+
+    # --- completing a step ---------------------------------------------------------------
+    def _complete(self, now: float) -> list[Call]:
+        finished: list[Call] = []
+        kind = self.kind
+        if kind == MIXED:
+            store = self.store
+            dur = self.step_seconds
+            batch_tokens = self.batch_tokens
+            total = sum(batch_tokens)
+            observe = self.sim.observe_service
+            for call, tok in zip(self.batch, batch_tokens, strict=True):
+                secs = dur * tok / total
+                t = call.task
+                t.attained_s += secs
+                t.attained_tokens += tok
+                if observe is not None:
+                    observe(call, tok, secs, now)
+                if call.state == PREFILL:
+                    call.kv += tok
+                    if call.kv == call.target:
+                        call.generated += 1
+                        call.state = DECODE
+                        assert call.lease is not None
+                        store.commit(call.lease, call.ids, call.ends, call.kv, now)
+                        if call.generated == call.output_tokens:
+                            finished.append(call)
+                else:
+                    call.kv += 1
+                    call.generated += 1
+                    if call.generated == call.output_tokens:
+                        finished.append(call)
+                self.kv_sum += tok
+            self.batch = []
+            self.batch_tokens = []
+            self.steps += 1
+        elif kind == RUN:
+            k = self.win_k
+            if k > 1:
+                self._alloc_through(k - 1, now)
+                self._close_window()
+                bs = self.block_size
+                adopt = self.store.adopt
+                adopted = 0
+                for call in self.run_calls:
+                    old = call.kv
+                    call.kv = old + k
+                    call.generated += k
+                    b = (old + k - 1) // bs - old // bs
+                    if b:
+                        assert call.lease is not None
+                        adopt(call.lease, b)
+                        adopted += b
+                    if call.generated == call.output_tokens:
+                        finished.append(call)
+                if self.checked and adopted != self._crossings(k - 1):
+                    raise InvariantError(f"worker {self.worker_id}: adopted {adopted} blocks")
+            else:
+                for call in self.run_calls:
+                    call.kv += 1
+                    call.generated += 1
+                    if call.generated == call.output_tokens:
+                        finished.append(call)
+            self.kv_sum += k * len(self.run_calls)
+            self.run_x += k
+            self.steps += k
+            self.win_k = 0
+            self.win_alloc = 0
+        self.kind = IDLE
+        for call in finished:
+            self._finish(call, now)
+        return finished
+
+    def _finish(self, call: Call, now: float) -> None:
+        lease = call.lease
+        assert lease is not None
+        self.store.commit(lease, call.ids, call.ends, call.kv, now)
+        call.state = DONE
+        self.running.remove(call)
+        self.kv_sum -= call.kv
+
+    def release(self, call: Call, now: float) -> None:
+        """Release a finished call's lease (after the cluster read its context node)."""
+        assert call.lease is not None
+        self.store.release(call.lease, now)
+        call.lease = None
+
+    # --- planning the next step ----------------------------------------------------------
+    def _flush(self, now: float) -> None:
+        """Report the run's service since the last scheduling point."""
+        dx = self.run_x - self.flush_x
+        if dx > 0 and self.run_calls:
+            n = len(self.run_calls)
+            icpt, slope, c0 = self.run_icpt, self.run_slope, self.run_c0
+            secs = (
+                run_seconds(icpt, slope, n, c0, self.run_x)
+                - run_seconds(icpt, slope, n, c0, self.flush_x)
+            ) / n
+            observe = self.sim.observe_service
+            for call in self.run_calls:
+                t = call.task
+                t.attained_s += secs
+                t.attained_tokens += dx
+                if observe is not None:
+                    observe(call, dx, secs, now)
+        self.flush_x = self.run_x
+
+    def _keys(self, calls: list[Call], now: float) -> None:
+        key = self.scheduler.key
+        for c in calls:
+            c.key = key(c, now)
+
+    def plan(self, now: float, composition_changed: bool) -> None:
+        """The scheduling iteration at a boundary: choose and price the next step."""
+        store = self.store
+        stats = store.stats
+        victims0 = stats.victim_calls
+        point = self.poked or composition_changed or self.kind_prev_mixed
+        self.poked = False
+        if point:
+            self._flush(now)
+        bs = self.block_size
+        budget = self.engine.max_num_batched_tokens
+        prefill: list[Call] = []
+        chunks: list[int] = []
+        decode: list[Call] = []
+        preempted = False
+        running = self.running
+        for call in list(running) if running else ():
+            st = call.state
+            if st == DECODE:
+                chunk = 1
+                if budget <= 0:
+                    continue
+                if call.kv % bs:
+                    decode.append(call)
+                    budget -= 1
+                    continue
+            elif st == PREFILL:
+                chunk = min(call.target - call.kv, budget)
+                if chunk <= 0:
+                    continue
+            else:
+                continue  # loading, or preempted earlier in this loop
+            lease = call.lease
+            assert lease is not None
+            ok = store.grow(lease, call.kv + chunk, now)
+            while not ok:
+                self._flush(now)
+                self._keys(running, now)
+                victim = max(running, key=_preempt_order)
+                budget += self._unschedule(victim, prefill, chunks, decode)
+                self._preempt(victim, now)
+                preempted = True
+                if victim is call:
+                    break
+                ok = store.grow(lease, call.kv + chunk, now)
+            if ok:
+                if st == DECODE:
+                    decode.append(call)
+                else:
+                    prefill.append(call)
+                    chunks.append(chunk)
+                budget -= chunk
+        admitted = False
+        if not preempted and self.waiting and budget > 0:
+            resorted = point or stats.victim_calls != victims0
+            if resorted:
+                self._flush(now)
+                self._keys(self.waiting, now)
+                self.waiting.sort(key=_wait_order)
+            admitted = self._admit(now, budget, prefill, chunks, decode)
+            if admitted and not resorted and self.checked:
+                raise InvariantError(
+                    f"worker {self.worker_id} admitted a call between scheduling points at {now}"
+                )
+        if preempted or admitted or stats.victim_calls != victims0:
+            self._flush(now)
+        if preempted:
+            # vLLM admits nothing in a step that preempted: the next boundary tries
+            self.poked = True
+        self.processing = False
+        if prefill:
+            self._flush(now)
+            p = cp = 0
+            pairs = 0.0
+            for c, n_new in zip(prefill, chunks, strict=True):
+                kv = c.kv
+                p += n_new
+                cp += kv
+                pairs += n_new * kv + n_new * (n_new + 1) / 2
+            self.prefill_computed += p
+            cd = 0
+            for c in decode:
+                cd += c.kv
+            dur = self.cost.step_seconds(p, cp, len(decode), cd, prefill_attention_pairs=pairs)
+            self.kind = MIXED
+            self.kind_prev_mixed = True
+            self.batch = prefill + decode
+            self.batch_tokens = chunks + [1] * len(decode)
+            self.step_seconds = dur
+            self.run_calls = []
+            self.flush_x = self.run_x = 0
+            self.event_token += 1
+            self.pending = True
+            self.sim.schedule_boundary(self, now + dur)
+            return
+        if not decode:
+            self._flush(now)
+            self.kind = IDLE
+            self.kind_prev_mixed = False
+            self.run_calls = []
+            self.flush_x = self.run_x = 0
+            if preempted and self.waiting:
+                # everything was preempted: the next (empty) step admits again at once
+                self.event_token += 1
+                self.pending = True
+                self.sim.schedule_boundary(self, now)
+            return
+        # decode-only: continue the run or start one
+        if self.kind_prev_mixed or not self.run_x or decode != self.run_calls:
+            self._flush(now)
+            self.run_calls = decode
+            self.run_t0 = now
+            c0 = 0
+            for c in decode:
+                c0 += c.kv
+            self.run_c0 = c0
+            self.run_icpt, self.run_slope = self.sim.decode_coefficients(len(decode))
+            self.run_x = 0
+            self.flush_x = 0
+        self.kind = RUN
+        self.kind_prev_mixed = False
+        k = self._window(decode) if self.fast and not self.poked else 1
+        self.win_k = k
+        self.win_alloc = 0
+        self.event_token += 1
+        self.pending = True
+        self.sim.schedule_boundary(self, self._run_time(self.run_x + k))
+
+    @staticmethod
+    def _unschedule(call: Call, prefill: list[Call], chunks: list[int], decode: list[Call]) -> int:
+        """Take ``call`` out of the step being built; return the budget it used."""
+        if call in decode:
+            decode.remove(call)
+            return 1
+        if call in prefill:
+            i = prefill.index(call)
+            prefill.pop(i)
+            return chunks.pop(i)
+        return 0
+
+    def _window(self, decode: list[Call]) -> int:
+        """Steps of the run that can pass with nothing to decide (fast mode)."""
+        k_fin = min(c.output_tokens - c.generated for c in decode)
+        if k_fin <= 1:
+            return 1
+        bs = self.block_size
+        cnt = [0] * bs
+        for c in decode:
+            cnt[-c.kv % bs] += 1
+        cumle = [0] * bs
+        acc = 0
+        for r in range(1, bs):
+            acc += cnt[r]
+            cumle[r] = acc
+        self.win_cnt = cnt
+        self.win_cumle = cumle
+        store = self.store
+        avail = store.free_blocks + store.draining_blocks
+        n = len(decode)
+        q, r = divmod(k_fin - 1, bs)
+        if n * q + cumle[r] <= avail:
+            return k_fin
+        lo, hi = 1, k_fin - 1  # the first step j whose blocks exceed what is available
+        while lo < hi:
+            mid = (lo + hi) // 2
+            q, r = divmod(mid, bs)
+            if n * q + cumle[r] > avail:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def _admit(
+        self, now: float, budget: int, prefill: list[Call], chunks: list[int], decode: list[Call]
+    ) -> bool:
+        store = self.store
+        sim = self.sim
+        bs = self.block_size
+        max_seqs = self.engine.max_num_seqs
+        admitted = False
+        waiting = self.waiting
+        while waiting and budget > 0 and len(self.running) < max_seqs:
+            call = waiting[0]
+            cap = call.target - 1
+            hit, pinned = store.lease_cost(call.ids, call.ends, cap)
+            restore = sim.restorable(call, self, hit) if call.task.swap is not None else 0
+            loading = restore > hit
+            kv0 = restore if loading else hit
+            chunk = 0 if loading else min(call.target - kv0, budget)
+            need = -(-(kv0 + chunk) // bs) - hit // bs
+            if need > store.free_blocks + store.evictable_blocks - pinned:
+                if self.scheduler.preemptive and self._preempt_for(
+                    call, need, pinned, now, prefill, chunks, decode
+                ):
+                    continue
+                break
+            waiting.pop(0)
+            self.queued_tokens -= call.prompt_tokens
+            lease = store.acquire(call.ids, call.ends, cap, now, owner=call.task.task.id,
+                                  step=call.spec.index)
+            if lease.hit_tokens != hit:
+                raise InvariantError(f"lease hit {lease.hit_tokens} != predicted {hit}")
+            call.lease = lease
+            if not store.grow(lease, kv0 + chunk, now):
+                raise InvariantError(f"worker {self.worker_id}: admission check disagreed")
+            sim.admitted(call, self, now)
+            call.kv = kv0
+            self.kv_sum += kv0
+            self.prefill_reused += kv0
+            self.running.append(call)
+            admitted = True
+            if loading:
+                call.state = LOADING
+                self.swapped_in_tokens += restore - hit
+                sim.start_loading(call, self, self.cost.swap_seconds(restore - hit), now)
+            else:
+                call.state = PREFILL
+                prefill.append(call)
+                chunks.append(chunk)
+                budget -= chunk
+        return admitted
+
+    def _preempt_for(self, call: Call, need: int, pinned: int, now: float, prefill: list[Call],
+                     chunks: list[int], decode: list[Call]) -> bool:
+        """Preempt running calls with a larger key than ``call`` until it fits."""
+        store = self.store
+        self._keys(self.running, now)
+        cands = sorted((c for c in self.running if c.key > call.key), key=_preempt_order)
+        if not cands:
+            return False
+        while cands and need > store.free_blocks + store.evictable_blocks - pinned:
+            victim = cands.pop()
+            self._unschedule(victim, prefill, chunks, decode)
+            self._preempt(victim, now)
+        return need <= store.free_blocks + store.evictable_blocks - pinned
+
+    def _preempt(self, call: Call, now: float) -> None:
+        """Preempt by recompute: keep its computed blocks cached, free the rest, requeue."""
+        lease = call.lease
+        assert lease is not None
+        if call.kv and call.state != LOADING:
+            self.store.commit(lease, call.ids, call.ends, call.kv, now)
+        self.store.release(lease, now)
+        call.lease = None
+        self.running.remove(call)
+        self.kv_sum -= call.kv
+        if call.state == LOADING:
+            self.sim.cancel_loading(call)
+        call.state = WAITING
+        call.kv = 0
+        call.target = call.prompt_tokens + call.generated
+        call.enqueued_s = now
+        self.preemptions += 1
+        self.waiting.append(call)
+        self.queued_tokens += call.prompt_tokens
+        self.sim.preempted(call, self, now)
+
+    def loaded(self, call: Call, now: float) -> None:
+        """A swap-in finished: the call continues its prefill."""
+        call.state = PREFILL
+        self.poke(now)
+
+    def check(self) -> None:
+        """Checked-mode invariants of the worker and its store."""
+        self.store.check()
+        for c in self.running:
+            if c.state not in (LOADING, PREFILL, DECODE) or c.lease is None:
+                raise InvariantError(f"worker {self.worker_id}: bad running call {c!r}")
+        for c in self.waiting:
+            if c.state != WAITING:
+                raise InvariantError(f"worker {self.worker_id}: bad waiting call {c!r}")
+
+
+def _preempt_order(c: Call) -> tuple[tuple[float, ...], int]:
+    return (c.key, c.seq)
+
+
+def _wait_order(c: Call) -> tuple[tuple[float, ...], int]:
+    return (c.key, c.seq)
+

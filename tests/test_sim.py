@@ -1,0 +1,141 @@
+"""The simulator: fast and step modes agree, invariants hold, runs are deterministic."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from test_sim_strategies import STACKS, clusters, largest_call, workloads
+
+from sagacore.errors import ConfigError
+from sagacore.sim import EventLog, SimResult, simulate
+from sagacore.sim.config import ClusterConfig, EngineConfig
+from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
+
+
+def comparable(r: SimResult) -> dict[str, object]:
+    s = r.summary()
+    for k in ("sim_wall_seconds", "events", "mode"):
+        del s[k]
+    s["records"] = [
+        (t.task_id, t.arrival_s, t.completion_s, t.isolated_s) for t in r.tasks
+    ]
+    return s
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[Workload, ClusterConfig, str]:
+    w = draw(workloads())
+    c = draw(clusters(largest_call(w)))
+    return w, c, draw(st.sampled_from(sorted(STACKS)))
+
+
+@settings(max_examples=80)
+@given(cases())
+def test_fast_and_step_modes_agree(case: tuple[Workload, ClusterConfig, str]) -> None:
+    w, c, name = case
+    fast = simulate(w, STACKS[name], c, mode="fast", checked=True)
+    step = simulate(w, STACKS[name], c, mode="step", checked=True)
+    a, b = comparable(fast), comparable(step)
+    ua, ub = a.pop("kv_utilization"), b.pop("kv_utilization")
+    assert a == b
+    assert ua == pytest.approx(ub, rel=1e-9, abs=1e-12)
+    assert fast.tasks_completed == len(w)
+    assert fast.llm_calls == w.llm_calls
+    assert 0 <= fast.kv_utilization <= 1 + 1e-9
+    assert fast.events <= step.events
+    event(f"preemptions: {min(fast.preemptions, 3)}")
+    event(f"evictions: {fast.evicted_blocks > 0}")
+    event(f"swapped in: {fast.swapped_in_tokens > 0}")
+
+
+def test_modes_agree_under_memory_pressure_on_the_real_trace() -> None:
+    from sagacore.data import bundled_trace
+    from sagacore.sim.arrivals import with_poisson_arrivals
+    from sagacore.workload.readers import read_workload
+
+    w = with_poisson_arrivals(read_workload(bundled_trace()).head(12), 30.0, seed=3)
+    c = ClusterConfig.from_gpus(2, tp=1, model="llama-3-8b",
+                                engine=EngineConfig(kv_capacity_tokens=110_000))
+    fast = simulate(w, "vllm-apc", c, mode="fast")
+    step = simulate(w, "vllm-apc", c, mode="step")
+    assert fast.evicted_blocks > 0 and fast.preemptions > 0
+    a, b = comparable(fast), comparable(step)
+    ua, ub = a.pop("kv_utilization"), b.pop("kv_utilization")
+    assert a == b and ua == pytest.approx(ub, rel=1e-9)
+    assert step.events > 10 * fast.events
+
+
+@settings(max_examples=25)
+@given(cases())
+def test_deterministic(case: tuple[Workload, ClusterConfig, str]) -> None:
+    w, c, name = case
+    logs = [EventLog(), EventLog()]
+    runs = [simulate(w, STACKS[name], c, observers=[log]) for log in logs]
+    assert json.dumps(comparable(runs[0])) == json.dumps(comparable(runs[1]))
+    assert logs[0].events == logs[1].events
+
+
+@settings(max_examples=40)
+@given(cases())
+def test_every_call_runs_once_after_its_dependencies(
+    case: tuple[Workload, ClusterConfig, str],
+) -> None:
+    w, c, name = case
+    log = EventLog()
+    r = simulate(w, STACKS[name], c, observers=[log])
+    ends: dict[tuple[str, int], float] = {}
+    tool_ends: dict[tuple[str, int], float] = {}
+    starts: dict[tuple[str, int], float] = {}
+    done: list[str] = []
+    for e in log.events:
+        key = (e.task_id, e.step if e.step is not None else -1)
+        if e.kind == "call_end":
+            assert key not in ends
+            ends[key] = e.time
+        elif e.kind == "call_start":
+            starts.setdefault(key, e.time)
+        elif e.kind == "tool_end":
+            tool_ends[key] = e.time
+        elif e.kind == "task_end":
+            done.append(e.task_id)
+    assert sorted(done) == sorted(t.id for t in w) and len(done) == len(set(done))
+    for t in w:
+        for s in t.steps:
+            start = starts[(t.id, s.index)]
+            for d in s.deps:
+                finished = tool_ends.get((t.id, d), ends[(t.id, d)])
+                assert finished <= start
+    assert r.llm_calls == len(ends) == w.llm_calls
+
+
+def test_call_larger_than_the_cache_is_an_error() -> None:
+    big = Task(TaskId("big"), (Step(0, (Segment(1, 5000),), 10, 2),))
+    c = ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b",
+                                engine=EngineConfig(kv_capacity_tokens=1000))
+    with pytest.raises(ConfigError, match="needs 5010 tokens of KV; an instance holds 992"):
+        simulate(Workload((big,)), "vllm", c)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "sagacore.sim",
+        "sagacore.sim.config",
+        "sagacore.sim.worker",
+        "sagacore.sim.isolated",
+        "sagacore.sim.keys",
+        "sagacore.sim.observe",
+        "sagacore.sim.arrivals",
+        "sagacore.route.basic",
+        "sagacore.stacks",
+        "sagacore.metrics",
+    ],
+)
+def test_doctests(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
