@@ -629,13 +629,13 @@ class PrefixStore:
             self.check()
         return True
 
-    def grow_bulk(self, blocks: int, now: float, backdated_area: float = 0.0) -> None:
+    def grow_bulk(self, blocks: int, now: float) -> None:
         """Allocate ``blocks`` private blocks for leases that :meth:`adopt` them later.
 
         Used to advance a decode run in closed form: the blocks come from the free pool
         and then from the victim being reclaimed, never asking the policy (the caller
-        planned the run so that they suffice). ``backdated_area`` adds the block-seconds
-        these blocks held before ``now`` (they were allocated at earlier steps).
+        planned the run so that they suffice); see :meth:`backdate` for the time they
+        held before ``now``.
         """
         if blocks <= 0:
             return
@@ -650,7 +650,10 @@ class PrefixStore:
             self._reclaim(rest, now)
         self._account(now)
         self._private += blocks
-        self._private_area += backdated_area
+
+    def backdate(self, block_seconds: float) -> None:
+        """Add ``block_seconds`` of private blocks held before they were accounted."""
+        self._private_area += block_seconds
 
     def adopt(self, lease: Lease, blocks: int) -> None:
         """Attribute ``blocks`` of the blocks allocated by :meth:`grow_bulk` to ``lease``."""
@@ -703,16 +706,19 @@ class PrefixStore:
         limit = kv_tokens // bs
         if limit <= lease.tree_blocks:
             return
-        # 1. fill the pinned path's partial nodes up to the limit
-        chain: list[CacheEntry] = []
-        n: CacheEntry | None = lease.node
-        while n is not None and n is not self.root:
-            chain.append(n)
-            n = n.parent
-        for x in reversed(chain):
-            want = min(x.owned, limit - x.lo)
-            if want > x.cached:
-                self._set_cached(x, want, now)
+        # 1. fill the pinned path's partial nodes up to the limit (a full node with blocks
+        #    has only full ancestors: cached blocks are contiguous from the root)
+        top = lease.node
+        if not (top.owned and top.cached == top.owned):
+            chain: list[CacheEntry] = []
+            n: CacheEntry | None = top
+            while n is not None and n is not self.root:
+                chain.append(n)
+                n = n.parent
+            for x in reversed(chain):
+                want = min(x.owned, limit - x.lo)
+                if want > x.cached:
+                    self._set_cached(x, want, now)
         # 2. extend below the pinned node with the segments that hold computed blocks
         q = min(bisect_left(ends, limit * bs) + 1, len(ids))
         node = lease.node

@@ -20,6 +20,7 @@ __all__ = ["main"]
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "sagacore.cli.trace",
+    "sagacore.cli.simulate",
     "sagacore.cli.cache",
     "sagacore.cli.bound",
     "sagacore.cli.generate",

@@ -19,7 +19,7 @@ import heapq
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
@@ -267,8 +267,7 @@ class Simulation:
             self.cur_prio = prio
             self.cur_tie = tie
             if kind == _BOUNDARY:
-                w = obj
-                assert isinstance(w, Worker)
+                w = cast(Worker, obj)
                 if arg != w.event_token:
                     continue
                 self.now = t
@@ -280,15 +279,13 @@ class Simulation:
                 if checked:
                     w.check()
             elif kind == _TOOL_END:
-                assert isinstance(obj, TaskState)
                 self.now = t
                 self.events += 1
-                self._tool_end(obj, arg, t)
+                self._tool_end(cast(TaskState, obj), arg, t)
             elif kind == _ARRIVAL:
-                assert isinstance(obj, Task)
                 self.now = t
                 self.events += 1
-                self._arrival(obj, t)
+                self._arrival(cast(Task, obj), t)
             else:
                 self.now = t
                 self.events += 1

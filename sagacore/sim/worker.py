@@ -232,7 +232,6 @@ class Worker:
         self.win_alloc = 0
         self.win_m = 0
         self.win_msum = 0.0
-        self.win_cnt: list[int] = []
         self.win_cumle: list[int] = []
         # counters
         self.steps = 0
@@ -315,15 +314,30 @@ class Worker:
             lo += 1
         return lo
 
+    def _cumle(self) -> list[int]:
+        """``cumle[r]``: calls of the window whose first new block comes at step ``1..r``."""
+        if not self.win_cumle:
+            bs = self.block_size
+            cnt = [0] * bs
+            for c in self.run_calls:
+                cnt[-c.kv % bs] += 1
+            cumle = [0] * bs
+            acc = 0
+            for r in range(1, bs):
+                acc += cnt[r]
+                cumle[r] = acc
+            self.win_cumle = cumle
+        return self.win_cumle
+
     def _crossings(self, j: int) -> int:
         """Blocks the window's calls need for its steps 1..j (beyond step 0's)."""
         if j <= 0:
             return 0
         q, r = divmod(j, self.block_size)
-        return len(self.run_calls) * q + self.win_cumle[r]
+        return len(self.run_calls) * q + self._cumle()[r]
 
     def _alloc_through(self, j: int, now: float) -> None:
-        """Allocate the blocks of the window's steps up to ``j`` (fast mode)."""
+        """Allocate the blocks of the window's steps up to ``j`` (mid-window, fast mode)."""
         if j <= self.win_alloc:
             return
         m = self._crossings(j) - self._crossings(self.win_alloc)
@@ -338,37 +352,54 @@ class Worker:
         if self.kind == RUN and self.win_k > 1 and not self.processing:
             self._alloc_through(self._started_before(now), now)
 
-    def _close_window(self) -> None:
-        """Credit the bulk-allocated blocks for the time before they were allocated."""
-        if not self.win_m:
-            return
+    def _end_window(self, now: float) -> list[Call]:
+        """Apply a window of ``win_k > 1`` decode steps at its end (fast mode).
+
+        Each call's new blocks are the steps ``l`` in ``1..k-1`` where its token count
+        crosses a block boundary; those not yet allocated by a mid-window sync are
+        allocated now, and every block is credited in the utilisation integral from the
+        start of the step that needed it (a closed-form sum over each call's crossings).
+        """
+        k = self.win_k
         bs = self.block_size
-        a = self.win_alloc
         x0 = self.run_x
         n = len(self.run_calls)
-        icpt, slope, c0 = self.run_icpt, self.run_slope, self.run_c0
-        total = 0.0
-        count = 0
-        for rho in range(bs):
-            cnt = self.win_cnt[rho]
-            if not cnt:
-                continue
-            f = rho if rho else bs
-            if f > a:
-                continue
-            c = (a - f) // bs + 1
-            # sum of S(x0 + f + m * bs) for m < c, S(x) = icpt x + slope (c0 x + n x(x-1)/2)
-            first = x0 + f
-            sx = c * first + bs * c * (c - 1) / 2
-            sxx = c * first * first + first * bs * c * (c - 1) + bs * bs * (c - 1) * c * (2 * c - 1) / 6
-            s = icpt * sx + slope * (c0 * sx + n * (sxx - sx) / 2)
-            total += cnt * (c * self.run_t0 + s)
-            count += cnt * c
-        if self.checked and count != self.win_m:
-            raise InvariantError(f"worker {self.worker_id}: window blocks {count} != {self.win_m}")
-        self.store._private_area += self.win_msum - total
+        icpt, slope, c0, t0 = self.run_icpt, self.run_slope, self.run_c0, self.run_t0
+        adopt = self.store.adopt
+        finished: list[Call] = []
+        total = 0
+        tsum = 0.0
+        for call in self.run_calls:
+            old = call.kv
+            call.kv = old + k
+            call.generated += k
+            c = (old + k - 1) // bs - old // bs
+            if c:
+                assert call.lease is not None
+                adopt(call.lease, c)
+                total += c
+                # crossings at local steps f, f + bs, ...: sum of their start times
+                f = -old % bs or bs
+                first = x0 + f
+                sx = c * first + bs * c * (c - 1) / 2
+                sxx = (c * first * first + first * bs * c * (c - 1)
+                       + bs * bs * (c - 1) * c * (2 * c - 1) / 6)
+                tsum += c * t0 + icpt * sx + slope * (c0 * sx + n * (sxx - sx) / 2)
+            if call.generated == call.output_tokens:
+                finished.append(call)
+        rest = total - self.win_m
+        if rest < 0 or (self.checked and self.win_alloc and
+                        self.win_m != self._crossings(self.win_alloc)):
+            raise InvariantError(f"worker {self.worker_id}: window blocks out of step")
+        store = self.store
+        if rest:
+            store.grow_bulk(rest, now)
+        # the store credited them from their allocation: add the time before it
+        store.backdate(self.win_msum + rest * now - tsum)
         self.win_m = 0
         self.win_msum = 0.0
+        self.win_cumle = []
+        return finished
 
     # --- events --------------------------------------------------------------------------
     def enqueue(self, call: Call, now: float) -> None:
@@ -446,24 +477,7 @@ class Worker:
         elif kind == RUN:
             k = self.win_k
             if k > 1:
-                self._alloc_through(k - 1, now)
-                self._close_window()
-                bs = self.block_size
-                adopt = self.store.adopt
-                adopted = 0
-                for call in self.run_calls:
-                    old = call.kv
-                    call.kv = old + k
-                    call.generated += k
-                    b = (old + k - 1) // bs - old // bs
-                    if b:
-                        assert call.lease is not None
-                        adopt(call.lease, b)
-                        adopted += b
-                    if call.generated == call.output_tokens:
-                        finished.append(call)
-                if self.checked and adopted != self._crossings(k - 1):
-                    raise InvariantError(f"worker {self.worker_id}: adopted {adopted} blocks")
+                finished = self._end_window(now)
             else:
                 for call in self.run_calls:
                     call.kv += 1
@@ -640,12 +654,30 @@ class Worker:
             self.flush_x = 0
         self.kind = RUN
         self.kind_prev_mixed = False
-        k = self._window(decode) if self.fast and not self.poked else 1
+        self.win_cumle = []
+        if self.fast:
+            k = 1 if self.poked else self._window(decode)
+        else:
+            k = 1
+            self._check_step_price()
         self.win_k = k
         self.win_alloc = 0
         self.event_token += 1
         self.pending = True
         self.sim.schedule_boundary(self, self._run_time(self.run_x + k))
+
+    def _check_step_price(self) -> None:
+        """Step mode: price this decode step alone and check the run's closed form."""
+        x = self.run_x
+        n = len(self.run_calls)
+        alone = self.cost.decode_step_seconds(n, self.run_c0 + n * x)
+        icpt, slope, c0 = self.run_icpt, self.run_slope, self.run_c0
+        closed = run_seconds(icpt, slope, n, c0, x + 1) - run_seconds(icpt, slope, n, c0, x)
+        if abs(alone - closed) > 1e-9 * alone + 1e-12 * (self.run_t0 + closed):
+            raise InvariantError(
+                f"worker {self.worker_id}: decode step {x} of a run of {n} costs {alone} "
+                f"alone but {closed} in the run's closed form"
+            )
 
     @staticmethod
     def _unschedule(call: Call, prefill: list[Call], chunks: list[int], decode: list[Call]) -> int:
@@ -661,23 +693,16 @@ class Worker:
 
     def _window(self, decode: list[Call]) -> int:
         """Steps of the run that can pass with nothing to decide (fast mode)."""
-        k_fin = min(c.output_tokens - c.generated for c in decode)
+        k_fin = min([c.output_tokens - c.generated for c in decode])
         if k_fin <= 1:
             return 1
         bs = self.block_size
-        cnt = [0] * bs
-        for c in decode:
-            cnt[-c.kv % bs] += 1
-        cumle = [0] * bs
-        acc = 0
-        for r in range(1, bs):
-            acc += cnt[r]
-            cumle[r] = acc
-        self.win_cnt = cnt
-        self.win_cumle = cumle
         store = self.store
         avail = store.free_blocks + store.draining_blocks
         n = len(decode)
+        if n * ((k_fin - 2) // bs + 1) <= avail:
+            return k_fin  # enough memory even if every call crossed as early as possible
+        cumle = self._cumle()
         q, r = divmod(k_fin - 1, bs)
         if n * q + cumle[r] <= avail:
             return k_fin
