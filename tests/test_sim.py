@@ -131,6 +131,7 @@ def test_call_larger_than_the_cache_is_an_error() -> None:
         "sagacore.sim.keys",
         "sagacore.sim.observe",
         "sagacore.sim.arrivals",
+        "sagacore.sim.search",
         "sagacore.route.basic",
         "sagacore.stacks",
         "sagacore.metrics",

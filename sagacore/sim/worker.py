@@ -6,12 +6,16 @@ scheduling iteration of vLLM V1:
 1. the running calls, in the order they joined, each ask for their next tokens (a
    prefill chunk within the token budget, or one decode token) and the KV blocks they
    need; when memory runs out, even after evicting cached blocks the cache policy
-   offers, the running call with the largest scheduler key is *preempted* (its KV is
-   freed, its computed blocks stay cached, and it is recomputed later);
+   offers, a running call is *preempted*: the one admitted last (vLLM's FCFS), or
+   with a preemptive scheduler the one of largest key; its KV is freed (its computed
+   blocks stay cached), it waits again and is recomputed, and no further running call
+   is scheduled in that step;
 2. when nothing was preempted, waiting calls in scheduler-key order join while the token
-   budget, ``max_num_seqs`` and memory allow; the first that does not fit stops the
-   admission (head-of-line, as vLLM), unless a preemptive scheduler evicts running calls
-   of larger key for it;
+   budget, ``max_num_seqs`` and memory allow (a call joins only if its whole input
+   fits, though it is allocated only its first chunk: vLLM 0.33's
+   ``scheduler_reserve_full_isl``); the first that does not fit stops the admission
+   (head-of-line, as vLLM), unless a preemptive scheduler evicts running calls of
+   larger key for it;
 3. the batch step is priced by the cost model.
 
 **Decode runs.** A *run* is a maximal sequence of decode-only steps of the same calls.
@@ -20,9 +24,10 @@ decode step times (affine in the batch's context, which grows by one token per c
 step). In ``fast`` mode the worker jumps over a run to the next step at which anything
 can change: a call finishes, memory needs a new victim or a preemption, or an event
 reaches the worker (a new call, freed memory), which cuts the jump at the next step
-boundary. In ``step`` mode every step is an event. Both compute the same step times, so
-they give identical results; step mode also checks, step by step, what fast mode assumes
-(nothing is admitted between events).
+boundary. In ``step`` mode every step is an event, priced alone by the cost model and
+checked against the run's closed form (to 1e-9); both modes place step boundaries at
+``t0 + S(x)``, so they give identical results, and step mode also checks, step by
+step, what fast mode assumes (nothing is admitted between scheduling points).
 
 **Scheduling points.** The waiting queue is re-sorted, and the scheduler's
 ``observe_service`` is called with the service since the previous point, at *scheduling
@@ -233,6 +238,10 @@ class Worker:
         self.win_m = 0
         self.win_msum = 0.0
         self.win_cumle: list[int] = []
+        self.win_static = True
+        """The window's blocks all come from free memory: the tree stays as it is."""
+        self._sb_key: tuple[float, int, int, int] = (-1.0, 0, 0, 0)
+        self._sb_val = 0
         # counters
         self.steps = 0
         self.prefill_computed = 0
@@ -262,14 +271,19 @@ class Worker:
     @property
     def free_tokens(self) -> int:
         """KV tokens free or evictable."""
-        self.sync(self.sim.now)
-        return self.store.available_blocks * self.block_size
+        avail = self.store.available_blocks
+        if self.kind == RUN and self.win_k > 1 and not self.processing:
+            # blocks the window's steps started so far take, allocated or not yet
+            avail -= self._crossings(self._started_before(self.sim.now))
+            avail += self._crossings(self.win_alloc)
+        return avail * self.block_size
 
     def cached_prefix_tokens(self, call: CallView) -> int:
         """Tokens of ``call``'s prompt in this worker's prefix cache."""
         if not isinstance(call, Call):
             return 0
-        self.sync(self.sim.now)
+        if not self.win_static:
+            self.sync(self.sim.now)
         return self.store.match(call.ids, call.ends, call.prompt_tokens)
 
     # --- decode-run arithmetic -----------------------------------------------------------
@@ -295,6 +309,16 @@ class Worker:
         k = self.win_k
         if k <= 1:
             return 0
+        sim = self.sim
+        key = (now, sim.cur_prio, sim.cur_tie, self.event_token)
+        if key == self._sb_key:
+            return self._sb_val
+        self._sb_key = key
+        self._sb_val = v = self._started_before_uncached(now)
+        return v
+
+    def _started_before_uncached(self, now: float) -> int:
+        k = self.win_k
         x0 = self.run_x
         # solve S(x0 + l) = now - t0 for l, then settle on the exact comparison
         n = len(self.run_calls)
@@ -570,15 +594,16 @@ class Worker:
             ok = store.grow(lease, call.kv + chunk, now)
             while not ok:
                 self._flush(now)
-                self._keys(running, now)
-                victim = max(running, key=_preempt_order)
+                victim = self._victim(now)
                 budget += self._unschedule(victim, prefill, chunks, decode)
                 self._preempt(victim, now)
                 preempted = True
                 if victim is call:
                     break
                 ok = store.grow(lease, call.kv + chunk, now)
-            if ok:
+            if not ok:
+                break  # vLLM schedules no further running call once one cannot be
+            else:
                 if st == DECODE:
                     decode.append(call)
                 else:
@@ -655,6 +680,7 @@ class Worker:
         self.kind = RUN
         self.kind_prev_mixed = False
         self.win_cumle = []
+        self.win_static = True
         if self.fast:
             k = 1 if self.poked else self._window(decode)
         else:
@@ -665,6 +691,17 @@ class Worker:
         self.event_token += 1
         self.pending = True
         self.sim.schedule_boundary(self, self._run_time(self.run_x + k))
+
+    def _victim(self, now: float) -> Call:
+        """The running call to preempt when memory runs out.
+
+        With a preemptive scheduler, the one of largest key (vLLM's priority policy);
+        otherwise the one admitted last (vLLM's FCFS pops the end of its running queue).
+        """
+        if self.scheduler.preemptive:
+            self._keys(self.running, now)
+            return max(self.running, key=_preempt_order)
+        return self.running[-1]
 
     def _check_step_price(self) -> None:
         """Step mode: price this decode step alone and check the run's closed form."""
@@ -698,13 +735,18 @@ class Worker:
             return 1
         bs = self.block_size
         store = self.store
-        avail = store.free_blocks + store.draining_blocks
+        free = store.free_blocks
         n = len(decode)
-        if n * ((k_fin - 2) // bs + 1) <= avail:
-            return k_fin  # enough memory even if every call crossed as early as possible
+        if n * ((k_fin - 2) // bs + 1) <= free:
+            return k_fin  # enough free memory even if every call crossed as early as possible
         cumle = self._cumle()
         q, r = divmod(k_fin - 1, bs)
-        if n * q + cumle[r] <= avail:
+        need = n * q + cumle[r]
+        if need <= free:
+            return k_fin
+        self.win_static = False
+        avail = free + store.draining_blocks
+        if need <= avail:
             return k_fin
         lo, hi = 1, k_fin - 1  # the first step j whose blocks exceed what is available
         while lo < hi:
@@ -733,7 +775,9 @@ class Worker:
             loading = restore > hit
             kv0 = restore if loading else hit
             chunk = 0 if loading else min(call.target - kv0, budget)
-            need = -(-(kv0 + chunk) // bs) - hit // bs
+            # vLLM 0.33 admits a call only if its whole input sequence fits
+            # (scheduler_reserve_full_isl), though it allocates only the first chunk
+            need = -(-call.target // bs) - hit // bs
             if need > store.free_blocks + store.evictable_blocks - pinned:
                 if self.scheduler.preemptive and self._preempt_for(
                     call, need, pinned, now, prefill, chunks, decode
