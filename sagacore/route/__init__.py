@@ -18,6 +18,9 @@ ROUTERS: dict[str, str] = {
     "least-loaded": "sagacore.route.basic:LeastLoaded",
     "session-affinity": "sagacore.route.basic:SessionAffinity",
     "cache-aware": "sagacore.route.basic:CacheAware",
+    "saga-affinity": "sagacore.route.saga:SagaAffinity",
+    "preble": "sagacore.route.preble:Preble",
+    "autellix": "sagacore.route.autellix:AutellixLB",
 }
 
 
