@@ -16,6 +16,10 @@ stack           router               scheduler              KV cache
 ``sglang``      cache-aware (SGLang) longest prefix match   radix cache, LRU
 ==============  ===================  =====================  =====================
 
+The agent-aware stacks (``saga``, ``justitia``, ``astraea``, ``autellix``,
+``continuum``, ``kvflow``, ``infercept``, ``vtc``, ``preble``, ``sagacore-best``) are
+tabled, with their sources and measurements, in ``docs/stacks.md``.
+
 Examples
 --------
 >>> sorted(BASELINES)
@@ -25,7 +29,7 @@ False
 >>> get_stack("nope")
 Traceback (most recent call last):
 ...
-sagacore.errors.UnknownNameError: unknown stack 'nope'; known: sglang, vllm, vllm-apc
+sagacore.errors.UnknownNameError: unknown stack 'nope'; known: astraea, autellix, continuum, ...
 """
 
 from __future__ import annotations
@@ -112,6 +116,34 @@ class Stack:
         return make_cache_policy(c) if isinstance(c, str) else c(ctx)
 
 
+def _token_prices(ctx: BuildContext) -> tuple[float, float]:
+    """Isolated-engine seconds per prompt and per output token, from the cost model."""
+    return ctx.cost.prefill_seconds(2048) / 2048, ctx.cost.decode_step_seconds(1, 2048)
+
+
+def _saga_afs(ctx: BuildContext) -> Scheduler:
+    from sagacore.sched.afs import AFSConfig, SagaAFS
+
+    p, o = _token_prices(ctx)
+    cfg = AFSConfig(seconds_per_prompt_token=p, seconds_per_output_token=o)
+    return SagaAFS(cfg, predictor=ctx.predictor)
+
+
+def _astraea_sched(ctx: BuildContext) -> Scheduler:
+    from sagacore.sched.astraea import Astraea, AstraeaConfig
+
+    p, o = _token_prices(ctx)
+    cfg = AstraeaConfig(seconds_per_prompt_token=p, seconds_per_output_token=o)
+    return Astraea(cfg, predictor=ctx.predictor)
+
+
+def _justitia(ctx: BuildContext) -> Scheduler:
+    from sagacore.sched.justitia import Justitia
+
+    return Justitia(predictor=ctx.predictor)
+
+
+
 STACKS: dict[str, Stack] = {
     s.name: s
     for s in (
@@ -136,6 +168,86 @@ STACKS: dict[str, Stack] = {
             scheduler="lpm",
             cache="lru",
             description="SGLang: radix cache (LRU), longest-prefix-match, cache-aware routing",
+        ),
+        # Agent-aware stacks (docs/stacks.md): each paper's router, scheduler and cache
+        # policy; where a paper has no router, vllm-apc's session affinity.
+        Stack(
+            "saga",
+            router="saga-affinity",
+            scheduler=_saga_afs,
+            cache="saga-ttl",
+            uses_predictor=True,
+            description="SAGA: session affinity (load < 0.8), AFS, WA-LRU + tool-aware TTL",
+        ),
+        Stack(
+            "justitia",
+            router="session-affinity",
+            scheduler=_justitia,
+            cache="lru",
+            uses_predictor=True,
+            description="Justitia: virtual-time fair queueing of agents, session affinity, LRU",
+        ),
+        Stack(
+            "astraea",
+            router="session-affinity",
+            scheduler=_astraea_sched,
+            cache="astraea",
+            uses_predictor=True,
+            description="Astraea: lifecycle HRRN, keep/swap/drop KV by pressure, session affinity",
+        ),
+        Stack(
+            "autellix",
+            router="autellix",
+            scheduler="autellix",
+            cache="lru",
+            description="Autellix: PLAS multi-level queues, locality-aware load balancing, LRU",
+        ),
+        Stack(
+            "continuum",
+            router="session-affinity",
+            scheduler="priority",
+            cache="continuum-ttl",
+            uses_predictor=True,
+            description="Continuum: program-level FCFS, KV pinned with a TTL during tools",
+        ),
+        Stack(
+            "kvflow",
+            router="session-affinity",
+            scheduler="fcfs",
+            cache="kvflow",
+            uses_predictor=True,
+            description="KVFlow: steps-to-execution eviction, FCFS, session affinity",
+        ),
+        Stack(
+            "infercept",
+            router="session-affinity",
+            scheduler="fcfs",
+            cache="infercept",
+            uses_predictor=True,
+            description="InferCept: keep/swap/drop KV by least waste during tools, FCFS",
+        ),
+        Stack(
+            "vtc",
+            router="session-affinity",
+            scheduler="vtc",
+            cache="lru",
+            description="VTC: virtual token counter fair share per tenant, session affinity, LRU",
+        ),
+        Stack(
+            "preble",
+            router="preble",
+            scheduler="lpm",
+            cache="lru",
+            description="Preble: E2 prefix-aware routing against load, longest prefix match, LRU",
+        ),
+        Stack(
+            "sagacore-best",
+            router="saga-affinity",
+            scheduler="autellix",
+            cache="next-use",
+            uses_predictor=True,
+            description="saga-affinity routing, Autellix PLAS ordering, next-use (predicted "
+            "Belady) eviction",
         ),
     )
 }
