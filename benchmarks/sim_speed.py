@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import sys
 import time
@@ -50,18 +51,20 @@ def main() -> int:
     print(f"stack:    {args.stack}; python {platform.python_version()} on {platform.machine()}")
     results = {}
     for mode in ("fast", "step"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = simulate(w, args.stack, cluster, mode=mode)  # type: ignore[arg-type]
-        wall = time.perf_counter() - t0
-        results[mode] = (r, wall)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        results[mode] = (r, wall, cpu)
         print(
-            f"{mode:>5}: {wall:7.2f} s wall, {r.events:>9,} events, {r.batch_steps:,} batch "
-            f"steps, {r.llm_calls / wall:8,.0f} LLM calls/s"
+            f"{mode:>5}: {wall:7.2f} s wall, {cpu:7.2f} s CPU, {r.events:>9,} events, "
+            f"{r.batch_steps:,} batch steps, {r.llm_calls / wall:7,.0f} LLM calls per wall s"
         )
-    (fast, tf), (step, ts) = results["fast"], results["step"]
+    (fast, tf, cf), (step, ts, cs) = results["fast"], results["step"]
     same = _same(fast, step)
     print(f"identical results: {same}")
-    print(f"speed-up of fast over step mode: {ts / tf:.1f}x")
+    print(f"speed-up of fast over step mode: {ts / tf:.1f}x wall, {cs / cf:.1f}x CPU")
+    if hasattr(os, "getloadavg"):
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0 if same else 1
 
 

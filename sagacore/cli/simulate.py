@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from sagacore.data import bundled_trace
 from sagacore.errors import ConfigError
 from sagacore.metrics import compare
-from sagacore.sim import simulate
+from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.arrivals import with_poisson_arrivals
 from sagacore.sim.config import CLUSTERS, DEFAULT_CLUSTER, ClusterConfig, get_cluster
 from sagacore.sim.result import SimResult
@@ -198,12 +198,13 @@ def _run(args: argparse.Namespace) -> int:
         f"mode:     {args.mode}{' (checked)' if args.checked else ''}; TCT in seconds; "
         f"SLO: TCT <= 1.5 x isolated TCT\n\n"
     )
+    isolated = isolated_tcts(workload, cluster)
     results: list[SimResult] = []
     for st in stacks:
         bar = _Progress(st.name, sys.stderr)
         try:
             r = simulate(workload, st, cluster, mode=args.mode, checked=args.checked,
-                         progress=bar)
+                         progress=bar, isolated=isolated)
         finally:
             bar.close()
         results.append(r)

@@ -29,7 +29,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from sagacore.sim.config import (
@@ -60,6 +60,7 @@ __all__ = [
     "TaskRecord",
     "TraceEvent",
     "get_cluster",
+    "isolated_tcts",
     "simulate",
 ]
 
@@ -75,6 +76,7 @@ def simulate(
     predictor: Predictor | None = None,
     observers: Sequence[Observer] = (),
     progress: Callable[[int, int], None] | None = None,
+    isolated: Mapping[str, float] | None = None,
 ) -> SimResult:
     """Simulate ``workload`` on ``cluster`` under ``stack``.
 
@@ -99,6 +101,8 @@ def simulate(
         Receive every event.
     progress
         Called now and then with (tasks completed, tasks submitted).
+    isolated
+        Isolated TCTs by task id, if already computed (:func:`isolated_tcts`).
 
     Notes
     -----
@@ -116,5 +120,15 @@ def simulate(
         cl = cluster
     cfg = SimConfig(mode=mode, checked=checked, max_sim_seconds=max_sim_seconds)
     sim = Simulation(workload, st, cl, cfg, predictor=predictor, observers=observers,
-                     progress=progress)
+                     progress=progress, isolated=isolated)
     return sim.run()
+
+
+def isolated_tcts(workload: Workload, cluster: ClusterConfig) -> dict[str, float]:
+    """Every task's isolated TCT on ``cluster`` (:mod:`sagacore.sim.isolated`), by task id.
+
+    The same for every stack: compute it once when comparing stacks.
+    """
+    from sagacore.sim.isolated import isolated_tct
+
+    return {t.id: isolated_tct(t, cluster.cost, cluster.engine) for t in workload.tasks}

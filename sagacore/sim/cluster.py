@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import time as _time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -138,6 +138,9 @@ class Simulation:
         Callables receiving every :class:`~sagacore.sim.observe.TraceEvent`.
     progress
         Called now and then with (tasks completed, tasks submitted).
+    isolated
+        Isolated TCT of each task by id, when already computed (for example for another
+        stack on the same cluster); computed otherwise.
     """
 
     def __init__(
@@ -150,8 +153,10 @@ class Simulation:
         predictor: Predictor | None = None,
         observers: Sequence[Observer] = (),
         progress: Callable[[int, int], None] | None = None,
+        isolated: Mapping[str, float] | None = None,
     ) -> None:
         self.workload = workload
+        self.isolated = isolated
         self.stack = stack
         self.cluster = cluster
         self.config = config if config is not None else SimConfig()
@@ -348,7 +353,10 @@ class Simulation:
             raise InvariantError(f"task {task.id} arrived twice")
         ts = TaskState(task)
         ts.keys = context_keys(task)
-        ts.isolated_s = isolated_tct(task, self.cluster.cost, self.cluster.engine, keys=ts.keys)
+        iso = None if self.isolated is None else self.isolated.get(task.id)
+        if iso is None:
+            iso = isolated_tct(task, self.cluster.cost, self.cluster.engine, keys=ts.keys)
+        ts.isolated_s = iso
         self.tasks[task.id] = ts
         self.scheduler.observe_task_arrival(task, now)
         if self.predictor is not None:

@@ -42,11 +42,18 @@ __all__ = ["call_seconds", "isolated_completion", "isolated_tct"]
 
 
 def call_seconds(
-    cost: CostModel, engine: EngineConfig, prompt_tokens: int, output_tokens: int, cached: int
+    cost: CostModel,
+    engine: EngineConfig,
+    prompt_tokens: int,
+    output_tokens: int,
+    cached: int,
+    *,
+    decode: tuple[float, float] | None = None,
 ) -> tuple[float, ...]:
     """The step times of one call alone: each prefill chunk's, then the decode run's.
 
-    ``cached`` prompt tokens are reused (block-aligned, below ``prompt_tokens``).
+    ``cached`` prompt tokens are reused (block-aligned, below ``prompt_tokens``);
+    ``decode``: the cost model's decode coefficients for a batch of one, if at hand.
     """
     budget = engine.max_num_batched_tokens
     times: list[float] = []
@@ -58,7 +65,7 @@ def call_seconds(
         )
         kv += n
     if output_tokens > 1:
-        icpt, slope = cost.decode_cost_coefficients(1)
+        icpt, slope = cost.decode_cost_coefficients(1) if decode is None else decode
         times.append(run_seconds(icpt, slope, 1, prompt_tokens, output_tokens - 1))
     return tuple(times)
 
@@ -152,11 +159,12 @@ def isolated_completion(
     finish: list[float] = []
     keys = context_keys(task) if keys is None else keys
     cached_all = _cached_tokens(task, keys, engine.block_size) if prefix_caching else None
+    coef = cost.decode_cost_coefficients(1)
     for step, (_ids, ends) in zip(task.steps, keys, strict=True):
         t = max((finish[d] for d in step.deps), default=t0)
         cached = cached_all[step.index] if cached_all is not None else 0
         p_tokens = ends[-2] if len(ends) > 1 else 0
-        for dt in call_seconds(cost, engine, p_tokens, step.output_tokens, cached):
+        for dt in call_seconds(cost, engine, p_tokens, step.output_tokens, cached, decode=coef):
             t = t + dt
         if step.tool is not None:
             t = t + step.tool_seconds

@@ -448,7 +448,6 @@ class Worker:
         if self.kind == RUN and self.win_k > 1:
             l_next = self._started_before(now) + 1
             if l_next < self.win_k:
-                self._alloc_through(l_next - 1, now)
                 self.win_k = l_next
                 self.event_token += 1
                 self.sim.schedule_boundary(self, self._run_time(self.run_x + l_next))
