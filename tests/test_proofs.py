@@ -96,3 +96,38 @@ def test_find_proofs_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("SAGACORE_PROOFS", str(tmp_path))
     with pytest.raises(Exception, match="no <name>/check.py"):
         find_proofs()
+
+
+def test_doctests_of_the_theorem_machinery() -> None:
+    import doctest
+
+    import sagacore.testing.symbolic as symbolic
+    import sagacore.testing.theorems as theorems
+
+    for module in (symbolic, theorems):
+        res = doctest.testmod(module)
+        assert res.failed == 0 and res.attempted > 0
+
+
+def test_symbolic_explorer_finds_and_rebuilds_counterexamples() -> None:
+    from fractions import Fraction as Q
+
+    from sagacore.sched.models import HrrnJob, serve_hrrn
+    from sagacore.testing.symbolic import concrete, explore
+
+    def build(real: Any) -> list[HrrnJob]:
+        return [HrrnJob(real("a0", lo=0), real("s0", lo=0, strict_lo=True), Q(1)),
+                HrrnJob(real("a1", lo=0), real("s1", lo=0, strict_lo=True), Q(2))]
+
+    def fcfs_claim(jobs: list[HrrnJob]) -> list[tuple[str, Any, Any]]:
+        # false claim: the later arrival (job 0) always starts first
+        run = serve_hrrn(jobs)
+        return [("fcfs", run.start[0] - run.start[1], Q(0))] if jobs[0].arrival > jobs[1].arrival else []
+
+    out = explore(build, fcfs_claim, logic="QF_LRA")
+    assert out.status == "counterexample" and out.counterexample is not None
+    jobs = build(concrete(out.counterexample))
+    run = serve_hrrn(jobs)
+    assert jobs[0].arrival > jobs[1].arrival and run.start[0] > run.start[1]
+    budget = explore(build, lambda j: [("x", serve_hrrn(j).start[0], Q(0))], max_paths=1)
+    assert budget.status in ("budget", "counterexample")

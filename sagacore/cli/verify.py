@@ -125,7 +125,7 @@ def _run_one(proofs: str, folder: str, name: str, thorough: bool, smt: bool) -> 
     module = _load(Path(proofs) / folder / "check.py")
     th = next(t for t in module.THEOREMS if t.name == name)
     t0 = time.perf_counter()
-    report = run_theorem(th, thorough=thorough, smt=smt, smt_seconds=600.0 if thorough else 30.0)
+    report = run_theorem(th, thorough=thorough, smt=smt, smt_seconds=300.0 if thorough else 30.0)
     out = report.to_json()
     out["folder"] = folder
     out["seconds"] = round(time.perf_counter() - t0, 3)
@@ -158,18 +158,24 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     jobs = [(str(proofs), f, t.name, args.thorough, not args.no_smt) for f, t in theorems]
     t0 = time.perf_counter()
-    if args.jobs == 1 or len(jobs) == 1:
-        reports = [_run_one(*j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            reports = list(pool.map(_run_one, *zip(*jobs, strict=True)))
+    reports: list[dict[str, Any]] = []
+    pool = ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 and len(jobs) > 1 else None
+    try:
+        results = (pool.map(_run_one, *zip(*jobs, strict=True)) if pool is not None
+                   else (_run_one(*j) for j in jobs))
+        for rep in results:  # in order, each printed as soon as it is ready
+            reports.append(rep)
+            if not args.json:
+                _text(rep, sys.stdout)
+                sys.stdout.flush()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     failed = [r["name"] for r in reports if r["verdict"] == "FAILED"]
     if args.json:
         json.dump(reports, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for r in reports:
-            _text(r, sys.stdout)
         holds = sum(r["verdict"] == "holds" for r in reports)
         refuted = sum(r["verdict"] == "refuted" for r in reports)
         sys.stdout.write(
