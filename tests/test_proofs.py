@@ -133,3 +133,21 @@ def test_symbolic_explorer_finds_and_rebuilds_counterexamples() -> None:
     assert jobs[0].arrival > jobs[1].arrival and run.start[0] > run.start[1]
     budget = explore(build, lambda j: [("x", serve_hrrn(j).start[0], Q(0))], max_paths=1)
     assert budget.status in ("budget", "counterexample")
+
+
+def test_verify_reports_a_broken_checker_and_runs_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "check.py").write_text("raise RuntimeError('oops')\n")
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "check.py").write_text(
+        "from sagacore.testing.theorems import Theorem\n"
+        "THEOREMS = (Theorem(name='ok', title='t', claim='holds', statement='', model='',\n"
+        "    proof='docs/fairness.md', obligations=lambda x: [('x', x, 1)],\n"
+        "    enumerate=lambda thorough: [0, 1]),)\n"
+    )
+    assert main(["verify", "--proofs", str(tmp_path), "--no-smt"]) == 1
+    captured = capsys.readouterr()
+    assert "cannot load bad/check.py: RuntimeError: oops" in captured.err
+    assert "ok  [HOLDS]" in captured.out

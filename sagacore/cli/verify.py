@@ -13,7 +13,8 @@ For each theorem it prints the statement, the proof's path in the docs and the r
 each check (instances enumerated, Hypothesis examples tried, SMT paths proved,
 tightness witnesses, the recorded counterexample of a refuted claim). The exit status is
 1 when a check finds a counterexample to a theorem marked as holding (or a refuted
-claim's counterexample no longer reproduces), else 0; 2 for usage errors.
+claim's counterexample no longer reproduces) or a checker fails to load, else 0; 2 for
+usage errors.
 """
 
 from __future__ import annotations
@@ -96,14 +97,22 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-def load_theorems(proofs: Path) -> list[tuple[str, Any]]:
+def load_theorems(proofs: Path, errors: list[str] | None = None) -> list[tuple[str, Any]]:
     """``(folder, theorem)`` for every theorem of every ``proofs/*/check.py``.
 
-    A checker without ``THEOREMS`` is skipped (it follows another convention).
+    A checker without ``THEOREMS`` is skipped (it follows another convention). A checker
+    that fails to import raises, unless ``errors`` is given: then its error is appended
+    there and the other folders still load.
     """
     out: list[tuple[str, Any]] = []
     for check in sorted(proofs.glob("*/check.py")):
-        module = _load(check)
+        try:
+            module = _load(check)
+        except Exception as exc:
+            if errors is None:
+                raise
+            errors.append(f"{check.parent.name}/check.py: {type(exc).__name__}: {exc}")
+            continue
         for th in getattr(module, "THEOREMS", ()):
             out.append((check.parent.name, th))
     return out
@@ -149,11 +158,14 @@ def _text(rep: dict[str, Any], out: Any) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     proofs = find_proofs(args.proofs)
-    theorems = _select(load_theorems(proofs), args.name)
+    errors: list[str] = []
+    theorems = _select(load_theorems(proofs, errors), args.name)
+    for e in errors:
+        sys.stderr.write(f"error: cannot load {e}\n")
     if args.list:
         for folder, th in theorems:
             sys.stdout.write(f"{th.name:<26} {th.claim:<8} {folder}/  {th.title}\n")
-        return 0
+        return 1 if errors else 0
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     jobs = [(str(proofs), f, t.name, args.thorough, not args.no_smt) for f, t in theorems]
@@ -182,7 +194,7 @@ def _verify(args: argparse.Namespace) -> int:
             f"{len(reports)} theorems: {holds} hold, {refuted} refuted claims, "
             f"{len(failed)} failed ({time.perf_counter() - t0:.1f} s)\n"
         )
-    return 1 if failed else 0
+    return 1 if failed or errors else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience
