@@ -34,12 +34,12 @@ Examples
 >>> from types import SimpleNamespace as E
 >>> from sagacore.policy import CacheContext
 >>> pol = NextUse(NextUseConfig(min_samples=1))
->>> hot = E(entry_id=1, hits=3, created_s=0.0, last_access_s=0.0, task_id=None, tool=None,
-...         tool_started_s=None)
+>>> hot = E(entry_id=1, hits=3, created_s=0.0, last_access_s=0.0, task_id=None, tokens=9,
+...         tool=None, tool_started_s=None)
 >>> for t in (1.0, 2.0, 3.0):  # reused every second
 ...     hot.last_access_s = t
 ...     pol.observe_access(hot, t)
->>> cold = E(entry_id=2, hits=0, created_s=2.0, last_access_s=2.0, task_id="ended",
+>>> cold = E(entry_id=2, hits=0, created_s=2.0, last_access_s=2.0, task_id="ended", tokens=9,
 ...          tool=None, tool_started_s=None)
 >>> pol.victim([hot, cold], CacheContext(now=3.5, capacity_tokens=10, used_tokens=10))
 1
@@ -69,6 +69,11 @@ def _hit_class(hits: int) -> int:
     return _HIT_CLASSES[hits] if hits < 10 else 5
 
 
+def _size_class(tokens: int) -> int:
+    """0 below 512 tokens, then one class per doubling, 6 from 16,384 tokens."""
+    return min(max(int(tokens).bit_length() - 9, 0), 6)
+
+
 @dataclass(frozen=True, slots=True)
 class NextUseConfig:
     """Parameters of :class:`NextUse`."""
@@ -87,6 +92,9 @@ class NextUseConfig:
     """Floor of a live session's continuation probability (``T = r / p``)."""
     session_alpha: float = 0.3
     """Weight of the newest tool time in a session's own gap estimate (EMA)."""
+    size_classes: bool = False
+    """Also class entries by size (doublings from 512 tokens). Off by default: on the
+    Mooncake trace it gains 0.3% at 0.5-1 M tokens and loses 9% at 4 M."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.horizon_s) and self.horizon_s > self.min_time_s > 0):
@@ -210,12 +218,12 @@ class NextUse(CachePolicy):
 
     def __init__(self, config: NextUseConfig | None = None) -> None:
         self.config = config if config is not None else NextUseConfig()
-        self._models: dict[tuple[bool, int], ReuseModel] = {}
+        self._models: dict[tuple[bool, int, int], ReuseModel] = {}
         self._last: dict[int, float] = {}
         self._gap: dict[TaskId, float] = {}
 
-    def _model(self, shared: bool, hits: int) -> ReuseModel:
-        key = (shared, _hit_class(hits))
+    def _model(self, shared: bool, hits: int, tokens: int) -> ReuseModel:
+        key = (shared, _hit_class(hits), _size_class(tokens) if self.config.size_classes else 0)
         m = self._models.get(key)
         if m is None:
             m = self._models[key] = ReuseModel(self.config)
@@ -233,7 +241,7 @@ class NextUse(CachePolicy):
             return  # a session reusing its own context: the live model covers it
         before = max(entry.hits - 1, 0)
         # the class it was in: owned (by a session now gone) when fresh, else shared
-        self._model(before > 0, before).add(max(0.0, now - prev), reused=True)
+        self._model(before > 0, before, entry.tokens).add(max(0.0, now - prev), reused=True)
 
     def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:
         """Update the session's own gap estimate (an EMA of its tool calls)."""
@@ -260,7 +268,7 @@ class NextUse(CachePolicy):
                     secs = own - elapsed
             return secs / max(p, self.config.min_continue)
         idle = max(0.0, ctx.now - entry.last_access_s)
-        m = self._model(entry.task_id is None, entry.hits)
+        m = self._model(entry.task_id is None, entry.hits, entry.tokens)
         if m.samples < self.config.min_samples:
             return idle
         return m.expected_wait(idle)
@@ -274,8 +282,10 @@ class NextUse(CachePolicy):
         n = len(candidates)
         now = ctx.now
         active = active_tasks(ctx)
-        rows = [(e.last_access_s, e.hits, e.entry_id, e.task_id is None) for e in candidates]
-        table = np.array(rows, dtype=np.float64).reshape(n, 4)
+        rows = [
+            (e.last_access_s, e.hits, e.entry_id, e.task_id is None, e.tokens) for e in candidates
+        ]
+        table = np.array(rows, dtype=np.float64).reshape(n, 5)
         last = table[:, 0]
         hits = table[:, 1].astype(np.int64)
         ids = table[:, 2]
@@ -283,10 +293,15 @@ class NextUse(CachePolicy):
         idle = np.maximum(now - last, 0.0)
         wait = idle.copy()
         klass = np.where(hits >= 10, 5, np.asarray(_HIT_CLASSES)[np.minimum(hits, 9)])
+        if self.config.size_classes:
+            bits = np.floor(np.log2(np.maximum(table[:, 4], 1.0))).astype(np.int64) + 1
+            sclass = np.clip(bits - 9, 0, 6)
+        else:
+            sclass = np.zeros(n, dtype=np.int64)
         for key, m in self._models.items():
             if m.samples < self.config.min_samples:
                 continue
-            sel = (shared == key[0]) & (klass == key[1])
+            sel = (shared == key[0]) & (klass == key[1]) & (sclass == key[2])
             if sel.any():
                 wait[sel] = m.expected_waits(idle[sel])
         live = np.zeros(n, dtype=bool)
@@ -303,6 +318,6 @@ class NextUse(CachePolicy):
         best = int(order[0])
         e = candidates[best]
         if not live[best]:
-            self._model(e.task_id is None, e.hits).add(float(idle[best]), reused=False)
+            self._model(e.task_id is None, e.hits, e.tokens).add(float(idle[best]), reused=False)
         self._last.pop(e.entry_id, None)
         return best
