@@ -39,7 +39,7 @@ import json
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -121,11 +121,18 @@ class EngineConfig:
     long_prefill_token_threshold_adaptive: bool = False
     """Raise that cap to a fair share of the budget: ``max_num_batched_tokens`` divided
     by the number of queued and running requests."""
+    scheduler_reserve_full_isl: bool = True
+    """Admit a waiting request only if its whole sequence (not just its first chunk)
+    fits in the free blocks (vLLM 0.33's default)."""
     output_token_id: int = 7
     """The token every synthetic sampling step produces. Requests carry
     ``ignore_eos=True``, so even an EOS id would not stop them."""
     vocab_size: int = 32000
     """Vocabulary size of the placeholder model; prompt token ids must be below it."""
+    track_block_reuse: bool = False
+    """Report, per admission, the prefix-cache hit blocks that were idle (cached, no
+    request referencing them) and since when (:attr:`Admission.reused_idle`), for
+    KV-utilisation accounting; costs a walk over a request's blocks when it ends."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -219,12 +226,19 @@ class Admission:
         The sequence length at admission (prompt, plus outputs for a resumed request).
     resumed
         True when the request was preempted earlier and is being readmitted.
+    reused_idle
+        The hit blocks that no request referenced just before this admission (cached but
+        idle), grouped by when they went idle: ``(step, at_end, blocks)``, where
+        ``step`` is the index of the step that freed them, at its start (``at_end``
+        False: a preemption) or at its end (True: a request finishing). Empty unless
+        :attr:`EngineConfig.track_block_reuse` is set.
     """
 
     request_id: str
     num_cached_tokens: int
     num_tokens: int
     resumed: bool
+    reused_idle: tuple[tuple[int, bool, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +262,10 @@ class StepRecord:
         Requests that finished this step (each at exactly its ``max_tokens``).
     num_blocks_used
         KV blocks referenced by requests after the step.
+    num_blocks_used_in_step
+        KV blocks referenced by requests while the step runs: after scheduling (new
+        blocks allocated, preempted requests' blocks freed), before the requests that
+        finish in the step free theirs.
     num_blocks_free
         KV blocks free after the step, including free blocks that still hold cached
         prefixes (evictable, LRU).
@@ -270,6 +288,7 @@ class StepRecord:
     num_cached_blocks: int
     num_waiting: int
     num_running: int
+    num_blocks_used_in_step: int = 0
 
     @property
     def num_scheduled_tokens(self) -> int:
@@ -389,6 +408,12 @@ class VllmEngine:
         self._scheduler: Any = None
         self._block_hasher: Callable[[Any], Any] | None = None
         self._step = 0
+        self._scripts: dict[str, tuple[int, ...]] = {}
+        self._preempted_ids: set[str] = set()
+        # block reuse tracking (track_block_reuse): live block lists of admitted
+        # requests, and the cached blocks nobody references: id -> (hash, step, at_end)
+        self._req_blocks: dict[str, list[Any]] = {}
+        self._idle: dict[int, tuple[Any, int, bool]] = {}
         self._build()
 
     # -- construction ---------------------------------------------------------------
@@ -430,6 +455,7 @@ class VllmEngine:
             long_prefill_token_threshold_adaptive=c.long_prefill_token_threshold_adaptive,
             policy=c.policy,
             async_scheduling=False,
+            scheduler_reserve_full_isl=c.scheduler_reserve_full_isl,
         )
         cache_config = CacheConfig(
             block_size=c.block_size, enable_prefix_caching=c.enable_prefix_caching
@@ -481,6 +507,7 @@ class VllmEngine:
             "enable_chunked_prefill": s.enable_chunked_prefill,
             "policy": s.policy,
             "long_prefill_token_threshold": s.long_prefill_token_threshold,
+            "scheduler_reserve_full_isl": s.scheduler_reserve_full_isl,
             "max_model_len": vllm_config.model_config.max_model_len,
         }
         for name, value in got.items():
@@ -501,6 +528,7 @@ class VllmEngine:
         arrival_time: float = 0.0,
         priority: int = 0,
         session_id: str | None = None,
+        output_token_ids: Sequence[int] | None = None,
     ) -> None:
         """Queue a request; it produces exactly ``max_tokens`` output tokens.
 
@@ -520,13 +548,18 @@ class VllmEngine:
             Lower is served first under the ``"priority"`` policy; ignored by FCFS.
         session_id
             Optional session label, passed to vLLM's request (used by its KV events).
+        output_token_ids
+            The tokens the synthetic sampler produces for this request, in order
+            (``max_tokens`` of them), so that a later prompt repeating this output hits
+            its KV; default: :attr:`EngineConfig.output_token_id` each time.
 
         Raises
         ------
         ConfigError
             If the id is already in use, the prompt is empty or has an id outside the
-            vocabulary, ``max_tokens < 1``, or prompt plus output exceed
-            ``max_model_len``.
+            vocabulary, ``max_tokens < 1``, prompt plus output exceed
+            ``max_model_len``, or ``output_token_ids`` does not hold ``max_tokens`` ids
+            of the vocabulary.
         """
         from vllm.sampling_params import SamplingParams
         from vllm.v1.request import Request
@@ -551,6 +584,14 @@ class VllmEngine:
                 f"request {request_id!r}: prompt ({len(prompt)}) + max_tokens ({max_tokens}) "
                 f"exceeds max_model_len ({c.max_model_len})"
             )
+        script: tuple[int, ...] | None = None
+        if output_token_ids is not None:
+            script = tuple(int(t) for t in output_token_ids)
+            if len(script) != max_tokens or any(not 0 <= t < c.vocab_size for t in script):
+                raise ConfigError(
+                    f"request {request_id!r}: output_token_ids must hold max_tokens="
+                    f"{max_tokens} ids in [0, {c.vocab_size}), got {len(script)} ids"
+                )
         params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0)
         request = Request(
             request_id=request_id,
@@ -563,6 +604,8 @@ class VllmEngine:
             session_id=session_id,
         )
         self._scheduler.add_request(request)
+        if script is not None:
+            self._scripts[request_id] = script
 
     def abort_request(self, request_id: str) -> None:
         """Drop a waiting or running request; its full blocks stay in the prefix cache.
@@ -575,6 +618,9 @@ class VllmEngine:
         from vllm.v1.request import RequestStatus
 
         self._scheduler.finish_requests([request_id], RequestStatus.FINISHED_ABORTED)
+        self._scripts.pop(request_id, None)
+        self._req_blocks.pop(request_id, None)
+        self._preempted_ids.discard(request_id)
 
     # -- stepping -----------------------------------------------------------------------
 
@@ -592,39 +638,52 @@ class VllmEngine:
             finished requests and KV block counts after the step.
         """
         from vllm.v1.outputs import ModelRunnerOutput
-        from vllm.v1.request import RequestStatus
 
         sched = self._scheduler
-        before: dict[str, tuple[int, int, int, bool]] = {
-            rid: (
-                req.num_computed_tokens,
-                req.num_tokens,
-                req.num_output_tokens,
-                req.status in (RequestStatus.WAITING, RequestStatus.PREEMPTED),
-            )
-            for rid, req in sched.requests.items()
-        }
-        resumable = {
-            rid for rid, req in sched.requests.items() if req.status == RequestStatus.PREEMPTED
-        }
+        # schedule() changes no request's token counts, only num_computed_tokens; a
+        # request was waiting before it exactly when it was not running
+        running_before = {req.request_id for req in sched.running}
         output = sched.schedule()
+        pool = sched.kv_cache_manager.block_pool
+        used_in_step = self.config.num_usable_blocks - int(pool.get_num_free_blocks())
+        preempted = tuple(sorted(output.preempted_req_ids or ()))
+        self._preempted_ids.update(preempted)
+        track = self.config.track_block_reuse and self.config.enable_prefix_caching
+        if track:
+            for rid in preempted:
+                self._went_idle(rid, at_end=False)
 
         chunks: list[ScheduledChunk] = []
         admissions: list[Admission] = []
         req_ids: list[str] = []
         sampled: list[list[int]] = []
+        default_token = self.config.output_token_id
+        requests = sched.requests
         for rid, n in output.num_scheduled_tokens.items():
-            req = sched.requests[rid]
-            _computed_before, num_tokens, num_outputs, was_waiting = before[rid]
+            req = requests[rid]
+            num_tokens = req.num_tokens
+            num_outputs = req.num_output_tokens
             # After schedule(), num_computed_tokens already includes this chunk.
             context = req.num_computed_tokens - n
+            was_waiting = rid not in running_before
             if was_waiting:
-                admissions.append(Admission(rid, context, num_tokens, resumed=rid in resumable))
-            is_decode = n == 1 and num_outputs > 0 and context == num_tokens - 1
+                reused: tuple[tuple[int, bool, int], ...] = ()
+                if track:
+                    reused = self._admitted(rid, context)
+                resumed = rid in self._preempted_ids
+                self._preempted_ids.discard(rid)
+                admissions.append(
+                    Admission(rid, context, num_tokens, resumed=resumed, reused_idle=reused)
+                )
+            # a readmitted request's first chunk recomputes: a prefill even of one token
+            is_decode = n == 1 and num_outputs > 0 and context == num_tokens - 1 and not was_waiting
             chunks.append(ScheduledChunk(rid, n, context, is_decode))
             req_ids.append(rid)
-            reaches_end = req.num_computed_tokens >= req.num_tokens
-            sampled.append([self.config.output_token_id] if reaches_end else [])
+            if req.num_computed_tokens >= req.num_tokens:
+                script = self._scripts.get(rid)
+                sampled.append([script[num_outputs] if script is not None else default_token])
+            else:
+                sampled.append([])
 
         runner_output = ModelRunnerOutput(
             req_ids=req_ids,
@@ -637,25 +696,58 @@ class VllmEngine:
             for out in outputs.outputs:
                 if out.finish_reason is not None:
                     finished.append(out.request_id)
+        for rid in finished:
+            self._scripts.pop(rid, None)
+            if track:
+                self._went_idle(rid, at_end=True)
 
         num_running, num_waiting = sched.get_request_counts()
-        pool = sched.kv_cache_manager.block_pool
         free = int(pool.get_num_free_blocks())
         record = StepRecord(
             step=self._step,
             chunks=tuple(chunks),
             admissions=tuple(admissions),
             sampled=tuple(rid for rid, toks in zip(req_ids, sampled, strict=True) if toks),
-            preempted=tuple(sorted(output.preempted_req_ids or ())),
+            preempted=preempted,
             finished=tuple(finished),
             num_blocks_used=self.config.num_usable_blocks - free,
             num_blocks_free=free,
             num_cached_blocks=len(pool.cached_block_hash_to_block),
             num_waiting=num_waiting,
             num_running=num_running,
+            num_blocks_used_in_step=used_in_step,
         )
         self._step += 1
         return record
+
+    def _went_idle(self, request_id: str, *, at_end: bool) -> None:
+        """Note the cached blocks a freed request left with no reference."""
+        blocks = self._req_blocks.pop(request_id, None)
+        if not blocks:
+            return
+        idle = self._idle
+        step = self._step
+        for b in blocks:
+            if b.ref_cnt == 0 and not b.is_null:
+                h = b.block_hash
+                if h is not None:
+                    idle[b.block_id] = (h, step, at_end)
+
+    def _admitted(self, request_id: str, cached_tokens: int) -> tuple[tuple[int, bool, int], ...]:
+        """Track an admitted request's blocks; group its idle hit blocks by idle start."""
+        manager = self._scheduler.kv_cache_manager.coordinator.single_type_managers[0]
+        blocks = manager.req_to_blocks[request_id]
+        self._req_blocks[request_id] = blocks
+        groups: dict[tuple[int, bool], int] = {}
+        idle = self._idle
+        hit = cached_tokens // self.config.block_size
+        for i, b in enumerate(blocks):
+            entry = idle.pop(b.block_id, None)
+            # a hit block idle until now: same content, and this request its only user
+            if entry is not None and i < hit and entry[0] == b.block_hash and b.ref_cnt == 1:
+                key = (entry[1], entry[2])
+                groups[key] = groups.get(key, 0) + 1
+        return tuple((step, at_end, n) for (step, at_end), n in sorted(groups.items()))
 
     def run_until_idle(self, max_steps: int = 1_000_000) -> list[StepRecord]:
         """Step until no request is waiting or running.
@@ -741,6 +833,34 @@ class VllmEngine:
         """``(running, waiting)`` requests now (waiting includes preempted ones)."""
         running, waiting = self._scheduler.get_request_counts()
         return int(running), int(waiting)
+
+    def num_free_blocks(self) -> int:
+        """Blocks in vLLM's free queue (free, or cached with no request referencing them)."""
+        return int(self._scheduler.kv_cache_manager.block_pool.get_num_free_blocks())
+
+    def token_load(self, context_override: Mapping[str, int] | None = None) -> int:
+        """KV tokens of running requests plus prompt tokens of waiting ones.
+
+        Parameters
+        ----------
+        context_override
+            Tokens to count instead of ``num_computed_tokens`` for some requests (for
+            example their context before the step in flight).
+
+        Returns
+        -------
+        int
+            The sum, the numerator of sagacore's ``WorkerView.load``.
+        """
+        sched = self._scheduler
+        over = context_override or {}
+        total = sum(over.values())
+        for req in sched.running:
+            if req.request_id not in over:
+                total += req.num_computed_tokens
+        for req in sched.waiting:
+            total += req.num_prompt_tokens
+        return int(total)
 
     def kv_usage(self) -> float:
         """Fraction of usable blocks referenced by requests (vLLM's ``usage``)."""

@@ -5,13 +5,20 @@ scheduler with its own KV cache) sit behind a router. Agent tasks arrive over ti
 task is a chain of LLM calls, each issued when the previous one finished plus a tool
 delay. Time is simulated: every instance steps on its own clock, and a step lasts what a
 caller-supplied ``step_seconds(prefill_tokens, prefill_context_tokens, decode_seqs,
-decode_context_tokens)`` says (for example ``sagacore.engine.CostModel.step_seconds``).
+decode_context_tokens)`` says (for example ``sagacore.engine.CostModel.step_seconds``),
+or what a ``price(record)`` callable says of the whole :class:`StepRecord`.
 
 How an event flows: a call becomes ready -> the router picks an instance -> the request
 is added to that instance's vLLM scheduler -> whenever an instance is idle with work it
 runs one vLLM step (schedule + synthetic model output), priced by ``step_seconds`` ->
 at the step's end its sampled tokens and finished calls take effect -> a finished call
 makes the task's next call ready after its tool delay.
+
+Routers are either the twin's plain callables (:class:`Router`: ``router(call,
+instances, now) -> index``) or sagacore's engine-agnostic
+:class:`sagacore.policy.Router` objects, which see each instance through a
+:class:`sagacore.policy.WorkerView` (:class:`WorkerAdapter`) computed the way sagacore's
+simulator computes it, so the same router object places calls identically in both.
 
 Examples
 --------
@@ -40,6 +47,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sagacore.errors import ConfigError, InvariantError, WorkloadError
+from sagacore.policy import CallView, WorkerView
+from sagacore.policy import Router as PolicyRouter
+from sagacore.workload.model import DEFAULT_TENANT, TaskId, TenantId
 from sagacore_vllm.engine import EngineConfig, StepRecord, VllmEngine
 
 __all__ = [
@@ -50,10 +60,12 @@ __all__ = [
     "ReadyCall",
     "RoundRobin",
     "Router",
+    "StepPrice",
     "StepSeconds",
     "TaskResult",
     "Twin",
     "TwinResult",
+    "WorkerAdapter",
     "chain_task",
     "least_loaded",
     "prefix_affinity",
@@ -65,6 +77,11 @@ __all__ = [
 #: ``sagacore.engine.CostModel.step_seconds``).
 StepSeconds = Callable[[int, int, int, int], float]
 
+#: ``price(record) -> seconds`` of one batch step from its whole :class:`StepRecord`
+#: (for example ``cost.step_seconds(**record.cost_arguments())``, which also passes the
+#: exact prefill attention pairs).
+StepPrice = Callable[[StepRecord], float]
+
 
 @dataclass(frozen=True)
 class LLMCall:
@@ -74,25 +91,36 @@ class LLMCall:
     ----------
     prompt_token_ids
         The full prompt. Later calls of a task usually repeat earlier prompts and
-        outputs as their prefix; outputs are the engine's ``output_token_id`` repeated.
+        outputs as their prefix. Any sequence of ints: a lazy one (materialised when the
+        call is issued) keeps long traces out of memory.
     output_tokens
         Tokens the call generates (exactly).
     tool_delay_s
         Seconds between the previous call's completion (the task's arrival for the
         first call) and this call becoming ready: the tool's run time.
+    output_token_ids
+        The tokens the call "samples", in order (``output_tokens`` of them), so that a
+        later prompt that repeats them hits their KV; None: the engine's
+        ``output_token_id`` each time.
     """
 
-    prompt_token_ids: tuple[int, ...]
+    prompt_token_ids: Sequence[int]
     output_tokens: int
     tool_delay_s: float = 0.0
+    output_token_ids: Sequence[int] | None = None
 
     def __post_init__(self) -> None:
-        if not self.prompt_token_ids:
+        if not len(self.prompt_token_ids):
             raise WorkloadError("LLM call with an empty prompt")
         if self.output_tokens < 1:
             raise WorkloadError(f"output_tokens must be >= 1, got {self.output_tokens}")
         if not (math.isfinite(self.tool_delay_s) and self.tool_delay_s >= 0):
             raise WorkloadError(f"tool_delay_s must be finite and >= 0, got {self.tool_delay_s}")
+        if self.output_token_ids is not None and len(self.output_token_ids) != self.output_tokens:
+            raise WorkloadError(
+                f"output_token_ids holds {len(self.output_token_ids)} ids for "
+                f"output_tokens={self.output_tokens}"
+            )
 
 
 @dataclass(frozen=True)
@@ -109,12 +137,19 @@ class AgentTask:
         The calls, in order.
     priority
         vLLM request priority of every call (lower first under the priority policy).
+    final_tool_s
+        A tool that runs after the last call; the task completes when it ends.
+    tenant, agent_type
+        What a sagacore router sees of the task (:class:`sagacore.policy.CallView`).
     """
 
     task_id: str
     arrival_s: float
     calls: tuple[LLMCall, ...]
     priority: int = 0
+    final_tool_s: float = 0.0
+    tenant: str = DEFAULT_TENANT
+    agent_type: str = "agent"
 
     def __post_init__(self) -> None:
         if not self.task_id:
@@ -124,6 +159,10 @@ class AgentTask:
         if not (math.isfinite(self.arrival_s) and self.arrival_s >= 0):
             raise WorkloadError(
                 f"task {self.task_id!r}: arrival_s must be >= 0, got {self.arrival_s}"
+            )
+        if not (math.isfinite(self.final_tool_s) and self.final_tool_s >= 0):
+            raise WorkloadError(
+                f"task {self.task_id!r}: final_tool_s must be >= 0, got {self.final_tool_s}"
             )
 
 
@@ -195,7 +234,7 @@ class ReadyCall:
 
     task_id: str
     index: int
-    prompt_token_ids: tuple[int, ...]
+    prompt_token_ids: Sequence[int]
     output_tokens: int
     previous_instance: int | None
     """Instance that served the task's previous call (None for the first call)."""
@@ -244,7 +283,8 @@ def session_affinity(call: ReadyCall, instances: Sequence[InstanceView], now: fl
     """Keep a task on the instance of its previous call; place first calls least-loaded.
 
     This is the vLLM baseline's routing: sticky sessions in front of automatic prefix
-    caching.
+    caching. (sagacore's ``SessionAffinity`` places first calls by its own load measure;
+    pass that object to use it.)
     """
     if call.previous_instance is not None:
         return call.previous_instance
@@ -316,16 +356,51 @@ class TaskResult:
     task_id: str
     arrival_s: float
     calls: tuple[CallResult, ...]
+    final_tool_s: float = 0.0
 
     @property
     def finish_s(self) -> float:
-        """When the last call finished."""
-        return self.calls[-1].finish_s
+        """When the task completed: its last call's finish plus its final tool."""
+        return self.calls[-1].finish_s + self.final_tool_s
 
     @property
     def completion_s(self) -> float:
         """Task completion time (TCT): finish minus arrival."""
         return self.finish_s - self.arrival_s
+
+
+@dataclass(frozen=True)
+class InstanceStats:
+    """Counters of one instance over a replay (kept even when steps are not).
+
+    Attributes
+    ----------
+    steps
+        Engine steps that scheduled work.
+    prefill_tokens
+        Tokens of prefill chunks computed (recomputation after preemption included).
+    reused_tokens
+        Prefix-cache hits summed over all admissions (readmissions included).
+    decode_tokens
+        Output tokens sampled.
+    preemptions
+        Requests preempted.
+    busy_s
+        Total duration of its steps.
+    used_block_seconds
+        Integral over time of the KV blocks referenced by requests, plus, for every
+        hit block that was cached with no request referencing it, the time it sat idle
+        before the hit (credited at the hit): the KV that was used. Only with
+        ``EngineConfig.track_block_reuse`` does it include that idle credit.
+    """
+
+    steps: int
+    prefill_tokens: int
+    reused_tokens: int
+    decode_tokens: int
+    preemptions: int
+    busy_s: float
+    used_block_seconds: float
 
 
 @dataclass(frozen=True)
@@ -337,15 +412,22 @@ class TwinResult:
     tasks
         Per task, in the input order.
     steps
-        Per instance, the records of its steps with their start and end times.
+        Per instance, the records of its steps with their start and end times (empty
+        tuples when the twin was built with ``keep_steps=False``).
+    instances
+        Per instance, its counters.
+    events
+        Events the twin processed (calls becoming ready and step ends).
     """
 
     tasks: tuple[TaskResult, ...]
     steps: tuple[tuple[tuple[float, float, StepRecord], ...], ...]
+    instances: tuple[InstanceStats, ...] = ()
+    events: int = 0
 
     @property
     def makespan_s(self) -> float:
-        """Time of the last call's completion."""
+        """Time of the last task's completion."""
         return max(t.finish_s for t in self.tasks)
 
     @property
@@ -362,7 +444,7 @@ class TwinResult:
     @property
     def busy_s(self) -> tuple[float, ...]:
         """Per instance, the total duration of its steps."""
-        return tuple(sum(end - start for start, end, _ in steps) for steps in self.steps)
+        return tuple(i.busy_s for i in self.instances)
 
 
 @dataclass
@@ -380,11 +462,24 @@ class _CallState:
 class _Instance:
     """One engine with the twin's clock state; implements :class:`InstanceView`."""
 
-    def __init__(self, index: int, config: EngineConfig) -> None:
+    def __init__(self, index: int, config: EngineConfig, capacity_tokens: int) -> None:
         self.index = index
         self.engine = VllmEngine(config)
+        self.capacity_tokens = capacity_tokens
         self.busy = False
+        self.in_flight: StepRecord | None = None
         self.steps: list[tuple[float, float, StepRecord]] = []
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.last_t = 0.0
+        self.last_used = 0
+        self.n_steps = 0
+        self.prefill_tokens = 0
+        self.reused_tokens = 0
+        self.decode_tokens = 0
+        self.preemptions = 0
+        self.busy_s = 0.0
+        self.block_seconds = 0.0
 
     @property
     def num_waiting(self) -> int:
@@ -400,6 +495,104 @@ class _Instance:
 
     def cached_prefix_tokens(self, prompt_token_ids: Sequence[int]) -> int:
         return self.engine.cached_prefix_tokens(prompt_token_ids)
+
+    def hold(self, now: float, used: int) -> None:
+        """Account the blocks held since the last change, then hold ``used`` from now."""
+        self.block_seconds += self.last_used * (now - self.last_t)
+        self.last_t = now
+        self.last_used = used
+
+    def stats(self) -> InstanceStats:
+        return InstanceStats(
+            steps=self.n_steps,
+            prefill_tokens=self.prefill_tokens,
+            reused_tokens=self.reused_tokens,
+            decode_tokens=self.decode_tokens,
+            preemptions=self.preemptions,
+            busy_s=self.busy_s,
+            used_block_seconds=self.block_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class _TwinCall:
+    """A ready call as a sagacore router sees it (:class:`sagacore.policy.CallView`)."""
+
+    task_id: TaskId
+    tenant: TenantId
+    agent_type: str
+    step: int
+    prompt_tokens: int
+    task_arrival_s: float
+    ready_s: float
+    steps_done: int
+    prompt_token_ids: Sequence[int]
+    task_attained_s: float = 0.0
+    task_attained_tokens: int = 0
+    task_wait_s: float = 0.0
+    task_tool_s: float = 0.0
+    cached_tokens: int = 0
+
+
+class WorkerAdapter:
+    """An instance of the twin as a sagacore :class:`~sagacore.policy.WorkerView`.
+
+    The view is the one sagacore's simulator gives at the same moment: while a step
+    runs, requests in it count with the KV they held before it (vLLM advances its
+    counters when it schedules the step, the simulator when the step ends), and
+    requests that finish in it still count as running.
+
+    Parameters
+    ----------
+    instance
+        The twin's instance.
+    """
+
+    def __init__(self, instance: _Instance) -> None:
+        self._inst = instance
+
+    @property
+    def worker_id(self) -> int:
+        """The instance's index."""
+        return self._inst.index
+
+    @property
+    def load(self) -> float:
+        """KV tokens of running requests plus prompt tokens of waiting ones, over capacity."""
+        inst = self._inst
+        rec = inst.in_flight
+        in_step = {c.request_id: c.num_context_tokens for c in rec.chunks} if rec else {}
+        return inst.engine.token_load(in_step) / inst.capacity_tokens
+
+    @property
+    def queued_calls(self) -> int:
+        """Requests waiting (preempted ones included)."""
+        return self._inst.engine.request_counts()[1]
+
+    @property
+    def running_calls(self) -> int:
+        """Requests running, counting those that finish in the step in flight."""
+        inst = self._inst
+        rec = inst.in_flight
+        return inst.engine.request_counts()[0] + (len(rec.finished) if rec else 0)
+
+    @property
+    def capacity_tokens(self) -> int:
+        """The KV capacity the load is measured against, tokens."""
+        return self._inst.capacity_tokens
+
+    @property
+    def free_tokens(self) -> int:
+        """Tokens of free blocks (including cached blocks no request references)."""
+        engine = self._inst.engine
+        return engine.num_free_blocks() * engine.config.block_size
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        """Prompt tokens of ``call`` the instance's prefix cache would hit now."""
+        tokens = getattr(call, "prompt_token_ids", None)
+        if tokens is None:
+            return 0
+        return self._inst.engine.cached_prefix_tokens(tokens)
 
 
 # Event kinds; at equal times a step's end is handled before calls becoming ready.
@@ -424,9 +617,17 @@ class Twin:
         One :class:`~sagacore_vllm.engine.EngineConfig` per instance.
     step_seconds
         Duration of a step from its four aggregates; must be positive for a non-empty
-        step.
+        step. Ignored when ``price`` is given.
     router
-        Chooses an instance per ready call; default :func:`session_affinity`.
+        Chooses an instance per ready call: a twin :class:`Router` callable (default
+        :func:`session_affinity`) or a :class:`sagacore.policy.Router`.
+    price
+        Duration of a step from its whole record (overrides ``step_seconds``).
+    capacity_tokens
+        KV capacity a sagacore router's load is measured against (default: the usable
+        blocks of the first instance times its block size).
+    keep_steps
+        Keep every step's record in the result (memory grows with the steps).
 
     Notes
     -----
@@ -438,15 +639,44 @@ class Twin:
     def __init__(
         self,
         configs: Sequence[EngineConfig],
-        step_seconds: StepSeconds,
-        router: Router = session_affinity,
+        step_seconds: StepSeconds | None = None,
+        router: Router | PolicyRouter = session_affinity,
+        *,
+        price: StepPrice | None = None,
+        capacity_tokens: int | None = None,
+        keep_steps: bool = True,
     ) -> None:
         if not configs:
             raise ConfigError("a twin needs at least one instance config")
-        self._instances = [_Instance(i, c) for i, c in enumerate(configs)]
-        self._step_seconds = step_seconds
+        if step_seconds is None and price is None:
+            raise ConfigError("a twin needs step_seconds or price")
+        cap = (
+            capacity_tokens
+            if capacity_tokens is not None
+            else configs[0].num_usable_blocks * configs[0].block_size
+        )
+        if cap < 1:
+            raise ConfigError(f"capacity_tokens must be positive, got {cap}")
+        self._instances = [_Instance(i, c, cap) for i, c in enumerate(configs)]
+        self._views = [WorkerAdapter(inst) for inst in self._instances]
+        if price is None:
+            assert step_seconds is not None
+            f = step_seconds
+
+            def price_aggregates(r: StepRecord) -> float:
+                return f(
+                    r.prefill_tokens,
+                    r.prefill_context_tokens,
+                    r.decode_seqs,
+                    r.decode_context_tokens,
+                )
+
+            price = price_aggregates
+        self._price: StepPrice = price
         self._router = router
+        self._keep_steps = keep_steps
         self._used = False
+        self._events = 0
 
     def run(self, tasks: Sequence[AgentTask], max_time_s: float = math.inf) -> TwinResult:
         """Replay ``tasks`` to completion.
@@ -461,15 +691,16 @@ class Twin:
         Returns
         -------
         TwinResult
-            Per task, per call timings, cache hits and preemptions; per instance, steps.
+            Per task, per call timings, cache hits and preemptions; per instance, steps
+            and counters.
 
         Raises
         ------
         WorkloadError
             If task ids repeat or a call does not fit an instance's ``max_model_len``.
         ConfigError
-            If ``step_seconds`` returns a non-positive or non-finite time for a non-empty
-            step, or the router returns an invalid index.
+            If the step price is non-positive or not finite for a non-empty step, or the
+            router returns an invalid index.
         InvariantError
             If an instance stalls (requests it can never schedule) or time passes
             ``max_time_s``.
@@ -501,9 +732,10 @@ class Twin:
                 raise InvariantError(f"simulated time passed max_time_s={max_time_s}")
             while events and events[0].time == now:
                 ev = heapq.heappop(events)
+                self._events += 1
                 if ev.kind == _CALL_READY:
                     ti, ci = ev.payload
-                    self._issue(tasks, ti, ci, now, calls, previous_instance)
+                    self._issue(tasks, ti, ci, now, calls, previous_instance, results)
                 else:
                     self._end_step(ev.payload[0], now, tasks, calls, results, push)
             for inst in self._instances:
@@ -515,15 +747,53 @@ class Twin:
         ]
         if unfinished:
             raise InvariantError(f"tasks left unfinished: {unfinished[:5]}")
+        for inst in self._instances:
+            inst.hold(now, 0)
         return TwinResult(
             tasks=tuple(
-                TaskResult(t.task_id, t.arrival_s, tuple(r))
+                TaskResult(t.task_id, t.arrival_s, tuple(r), t.final_tool_s)
                 for t, r in zip(tasks, results, strict=True)
             ),
             steps=tuple(tuple(inst.steps) for inst in self._instances),
+            instances=tuple(inst.stats() for inst in self._instances),
+            events=self._events,
         )
 
     # -- events ---------------------------------------------------------------------
+
+    def _route(
+        self,
+        task: AgentTask,
+        ci: int,
+        now: float,
+        previous: int | None,
+        results: list[CallResult],
+    ) -> int:
+        call = task.calls[ci]
+        router = self._router
+        if isinstance(router, PolicyRouter):
+            view = _TwinCall(
+                task_id=TaskId(task.task_id),
+                tenant=TenantId(task.tenant),
+                agent_type=task.agent_type,
+                step=ci,
+                prompt_tokens=len(call.prompt_token_ids),
+                task_arrival_s=task.arrival_s,
+                ready_s=now,
+                steps_done=len(results),
+                prompt_token_ids=call.prompt_token_ids,
+            )
+            workers: Sequence[WorkerView] = self._views
+            wid = router.route(view, workers, now)
+        else:
+            ready = ReadyCall(task.task_id, ci, call.prompt_token_ids, call.output_tokens, previous)
+            wid = router(ready, self._instances, now)
+        if not (isinstance(wid, int) and 0 <= wid < len(self._instances)):
+            raise ConfigError(
+                f"router returned {wid!r}; expected an instance index in "
+                f"[0, {len(self._instances)})"
+            )
+        return wid
 
     def _issue(
         self,
@@ -533,18 +803,11 @@ class Twin:
         now: float,
         calls: dict[str, _CallState],
         previous_instance: list[int | None],
+        results: list[list[CallResult]],
     ) -> None:
         task = tasks[ti]
         call = task.calls[ci]
-        ready = ReadyCall(
-            task.task_id, ci, call.prompt_token_ids, call.output_tokens, previous_instance[ti]
-        )
-        index = self._router(ready, self._instances, now)
-        if not (isinstance(index, int) and 0 <= index < len(self._instances)):
-            raise ConfigError(
-                f"router returned {index!r}; expected an instance index in "
-                f"[0, {len(self._instances)})"
-            )
+        index = self._route(task, ci, now, previous_instance[ti], results[ti])
         inst = self._instances[index]
         rid = f"{task.task_id}#{ci}"
         try:
@@ -555,6 +818,7 @@ class Twin:
                 arrival_time=now,
                 priority=task.priority,
                 session_id=task.task_id,
+                output_token_ids=call.output_token_ids,
             )
         except ConfigError as exc:
             raise WorkloadError(f"task {task.task_id!r} call {ci}: {exc}") from exc
@@ -574,8 +838,13 @@ class Twin:
             if state.admitted_s is None:
                 state.admitted_s = now
                 state.cached_tokens = adm.num_cached_tokens
+            inst.reused_tokens += adm.num_cached_tokens
+            for step, at_end, blocks in adm.reused_idle:
+                since = inst.ends[step] if at_end else inst.starts[step]
+                inst.block_seconds += blocks * (now - since)
         for rid in record.preempted:
             calls[rid].preemptions += 1
+        inst.preemptions += len(record.preempted)
         if record.is_empty:
             if not record.preempted:
                 raise InvariantError(
@@ -583,24 +852,25 @@ class Twin:
                     f"and {record.num_running} running requests, none schedulable"
                 )
             # Preemption without work: a zero-length step, retried at once.
-            inst.busy = True
-            inst.steps.append((now, now, record))
-            push(now, _STEP_END, (inst.index, len(inst.steps) - 1))
-            return
-        duration = self._step_seconds(
-            record.prefill_tokens,
-            record.prefill_context_tokens,
-            record.decode_seqs,
-            record.decode_context_tokens,
-        )
-        if not (math.isfinite(duration) and duration > 0):
-            raise ConfigError(
-                f"step_seconds returned {duration!r} for a non-empty step "
-                f"({record.cost_arguments()}); it must be positive and finite"
-            )
+            duration = 0.0
+        else:
+            duration = self._price(record)
+            if not (math.isfinite(duration) and duration > 0):
+                raise ConfigError(
+                    f"step_seconds returned {duration!r} for a non-empty step "
+                    f"({record.cost_arguments()}); it must be positive and finite"
+                )
+            inst.n_steps += 1
+            inst.prefill_tokens += record.prefill_tokens
         inst.busy = True
-        inst.steps.append((now, now + duration, record))
-        push(now + duration, _STEP_END, (inst.index, len(inst.steps) - 1))
+        inst.in_flight = record
+        inst.busy_s += duration
+        inst.starts.append(now)
+        inst.ends.append(now + duration)
+        inst.hold(now, record.num_blocks_used_in_step)
+        if self._keep_steps:
+            inst.steps.append((now, now + duration, record))
+        push(now + duration, _STEP_END, (inst.index, record.step))
 
     def _end_step(
         self,
@@ -613,7 +883,11 @@ class Twin:
     ) -> None:
         inst = self._instances[index]
         inst.busy = False
-        _, _, record = inst.steps[-1]
+        record = inst.in_flight
+        assert record is not None
+        inst.in_flight = None
+        inst.hold(now, record.num_blocks_used)
+        inst.decode_tokens += len(record.sampled)
         for rid in record.sampled:
             state = calls[rid]
             if state.first_token_s is None:
@@ -642,3 +916,5 @@ class Twin:
             if state.index + 1 < len(task.calls):
                 nxt = task.calls[state.index + 1]
                 push(now + nxt.tool_delay_s, _CALL_READY, (state.task_index, state.index + 1))
+            elif isinstance(self._router, PolicyRouter):
+                self._router.observe_task_end(TaskId(task.task_id), now + task.final_tool_s)

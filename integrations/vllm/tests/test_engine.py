@@ -278,3 +278,61 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_scripted_outputs_are_sampled_and_a_follow_up_hits_them() -> None:
+    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, vocab_size=1000))
+    prompt = list(range(100, 140))
+    outputs = [900 + i for i in range(25)]
+    engine.add_request("a", prompt, max_tokens=25, output_token_ids=outputs)
+    records = engine.run_until_idle()
+    assert records[-1].finished == ("a",)
+    # prompt (40) + output (25) = 65 tokens, the last without KV: 64 cached
+    assert engine.cached_prefix_tokens([*prompt, *outputs, 5]) == 64
+    # the default token would not have matched the scripted output
+    assert engine.cached_prefix_tokens([*prompt, *([7] * 25), 5]) == 32
+    with pytest.raises(ConfigError, match="output_token_ids"):
+        engine.add_request("b", prompt, max_tokens=3, output_token_ids=[1, 2])
+    with pytest.raises(ConfigError, match="output_token_ids"):
+        engine.add_request("c", prompt, max_tokens=1, output_token_ids=[5000])
+
+
+def test_block_reuse_tracking_reports_idle_hit_blocks_by_when_they_went_idle() -> None:
+    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, track_block_reuse=True))
+    prompt = list(range(64))
+    engine.add_request("a", prompt, max_tokens=1)
+    first = engine.run_until_idle()
+    assert first[-1].finished == ("a",)
+    last = first[-1].step
+    engine.add_request("b", [*prompt, 1, 2], max_tokens=3)
+    record = engine.step()
+    (adm,) = record.admissions
+    # 4 blocks of "a" sat idle since the end of its last step
+    assert adm.num_cached_tokens == 64 and adm.reused_idle == ((last, True, 4),)
+    # while "b" holds them they are not idle: a concurrent hit credits nothing
+    engine.add_request("c", [*prompt, 3, 4], max_tokens=2)
+    (adm_c,) = engine.step().admissions
+    assert adm_c.num_cached_tokens == 64 and adm_c.reused_idle == ()
+    assert record.num_blocks_used_in_step >= 5
+
+
+def test_full_input_admission_is_vllms_default_and_can_be_turned_off() -> None:
+    def admitted_second(full: bool) -> bool:
+        # 40 usable blocks; "a" holds 30, "b" needs 20 blocks in all but 8 for its chunk
+        engine = VllmEngine(
+            EngineConfig(
+                num_gpu_blocks=41,
+                max_num_batched_tokens=128,
+                max_num_seqs=4,
+                scheduler_reserve_full_isl=full,
+            )
+        )
+        engine.add_request("a", list(range(470)), max_tokens=20)
+        for _ in range(4):
+            engine.step()
+        engine.add_request("b", list(range(1000, 1320)), max_tokens=2)
+        return any(a.request_id == "b" for a in engine.step().admissions)
+
+    assert EngineConfig().scheduler_reserve_full_isl
+    assert not admitted_second(True)
+    assert admitted_second(False)

@@ -15,7 +15,7 @@ pytest.importorskip("vllm")
 import itertools
 
 from sagacore.errors import ConfigError, InvariantError, WorkloadError
-from sagacore_vllm.engine import EngineConfig
+from sagacore_vllm.engine import EngineConfig, StepRecord
 from sagacore_vllm.twin import (
     AgentTask,
     InstanceView,
@@ -193,3 +193,53 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_final_tool_counts_in_the_completion_time() -> None:
+    call = LLMCall(tuple(range(40)), 3)
+    plain = Twin([CONFIG], linear_step).run([AgentTask("a", 0.0, (call,))])
+    tooled = Twin([CONFIG], linear_step).run([AgentTask("a", 0.0, (call,), final_tool_s=2.5)])
+    assert math.isclose(tooled.tasks[0].completion_s, plain.tasks[0].completion_s + 2.5)
+    assert tooled.tasks[0].calls == plain.tasks[0].calls
+    with pytest.raises(WorkloadError, match="final_tool_s"):
+        AgentTask("a", 0.0, (call,), final_tool_s=-1.0)
+    with pytest.raises(WorkloadError, match="output_token_ids"):
+        LLMCall((1, 2), 3, output_token_ids=(1,))
+
+
+def test_a_price_function_and_counters_without_kept_steps() -> None:
+    def price(record: StepRecord) -> float:
+        return linear_step(
+            record.prefill_tokens,
+            record.prefill_context_tokens,
+            record.decode_seqs,
+            record.decode_context_tokens,
+        )
+
+    kept = Twin([CONFIG] * 2, linear_step).run(tasks())
+    lean = Twin([CONFIG] * 2, router=session_affinity, price=price, keep_steps=False).run(tasks())
+    assert lean.tasks == kept.tasks
+    assert all(not s for s in lean.steps)
+    for stats, steps in zip(lean.instances, kept.steps, strict=True):
+        assert stats.steps == sum(1 for _, _, r in steps if not r.is_empty)
+        assert stats.prefill_tokens == sum(r.prefill_tokens for _, _, r in steps)
+        assert stats.decode_tokens == sum(len(r.sampled) for _, _, r in steps)
+        assert math.isclose(stats.busy_s, sum(e - s for s, e, _ in steps))
+    assert lean.events == kept.events > 0
+    with pytest.raises(ConfigError, match="step_seconds or price"):
+        Twin([CONFIG])
+
+
+def test_sagacore_routers_plug_in_and_see_worker_views() -> None:
+    from sagacore.route.basic import LeastLoaded, SessionAffinity
+
+    sticky = Twin([CONFIG] * 3, linear_step, router=SessionAffinity()).run(tasks())
+    for task in sticky.tasks:
+        assert len({c.instance for c in task.calls}) == 1
+    # simultaneous first calls: each sees the previous one's queued prompt as load
+    workload = [
+        AgentTask(f"x{i}", 0.0, (LLMCall(tuple(range(i * 100, i * 100 + 40)), 3),))
+        for i in range(3)
+    ]
+    spread = Twin([CONFIG] * 3, linear_step, router=LeastLoaded()).run(workload)
+    assert [t.calls[0].instance for t in spread.tasks] == [0, 1, 2]
