@@ -17,6 +17,7 @@ from sagacore.policy import (
 )
 from sagacore.sched.fcfs import FCFS, Priority
 from sagacore.sim.config import ClusterConfig, EngineConfig
+from sagacore.stacks import STACKS as REGISTERED
 from sagacore.stacks import Stack
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 
@@ -55,10 +56,8 @@ class Largest(LRU):
         return max(range(len(candidates)), key=lambda i: (candidates[i].tokens, -i))
 
 
-STACKS = {
-    "vllm": "vllm",
-    "vllm-apc": "vllm-apc",
-    "sglang": "sglang",
+STACKS: dict[str, str | Stack] = {
+    **{name: name for name in REGISTERED},  # every registered stack
     "ttl": Stack("ttl", "session-affinity", "fcfs", lambda c: KeepTTL()),
     "swap": Stack("swap", "least-loaded", "fcfs", lambda c: SwapOut()),
     "drop": Stack("drop", "round-robin", "lpm", lambda c: DropAll()),

@@ -470,6 +470,7 @@ class Simulation:
         ts.swap = _Swap(worker, call.ids, call.ends, call.kv, start)
 
         def done(t: float) -> None:
+            worker.sync(t)  # steps that started before the copy ended did not have its blocks
             store.release_transit(freed)
             worker.poke(t)
 
@@ -479,6 +480,7 @@ class Simulation:
         h = ts.hold
         if h is not None and h.token == token:
             ts.hold = None
+            h.worker.sync(now)
             h.worker.store.unhold(h.node, now)
             h.worker.poke(now)
 
@@ -486,6 +488,7 @@ class Simulation:
         h = ts.hold
         if h is not None:
             ts.hold = None
+            h.worker.sync(now)
             h.worker.store.unhold(h.node, now)
             h.worker.poke(now)
 

@@ -372,7 +372,12 @@ class Worker:
             self.win_msum += m * now
 
     def sync(self, now: float) -> None:
-        """Bring memory up to ``now`` within a jumped-over decode run (fast mode)."""
+        """Bring memory up to ``now`` within a jumped-over decode run (fast mode).
+
+        Called before reading the worker's memory and before any event changes it from
+        outside (a swap-out ends, a pin is released), so that the steps that started
+        earlier take their blocks first, as in step mode.
+        """
         if self.kind == RUN and self.win_k > 1 and not self.processing:
             self._alloc_through(self._started_before(now), now)
 
