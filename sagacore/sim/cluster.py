@@ -81,7 +81,6 @@ class TaskState:
     __slots__ = (
         "attained_s",
         "attained_tokens",
-        "calls",
         "done",
         "finished_steps",
         "hold",
@@ -112,7 +111,6 @@ class TaskState:
         self.tool_s = 0.0
         self.hold: _Hold | None = None
         self.swap: _Swap | None = None
-        self.calls: dict[int, Call] = {}
         self.tool_workers: dict[int, Worker] = {}
         self.isolated_s = 0.0
         self.keys: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
@@ -256,7 +254,6 @@ class Simulation:
             raise ConfigError("a Simulation runs once; build a new one")
         self._ran = True
         wall0 = _time.perf_counter()
-        cost, engine = self.cluster.cost, self.cluster.engine
         limit = self.config.max_sim_seconds
         for task in self.workload.tasks:
             self._push(task.arrival_s, _ARRIVAL, 0, task, 0)
@@ -313,7 +310,6 @@ class Simulation:
         useful = sum(w.store.useful_block_seconds(end) for w in self.workers)
         cap_blocks = sum(w.store.capacity_blocks for w in self.workers)
         span = end - start
-        del cost, engine
         return SimResult(
             stack=self.stack.name,
             mode=self.config.mode,
@@ -383,7 +379,6 @@ class Simulation:
                 f"task {ts.task.id} step {index} needs {ends[-1]} tokens of KV; an instance "
                 f"holds {cap * bs}"
             )
-        ts.calls[index] = call
         wid = self.router.route(call, self.workers, now)
         if not isinstance(wid, int) or not 0 <= wid < len(self.workers):
             raise InvariantError(f"router {self.router.name!r} returned worker {wid!r}")
@@ -414,7 +409,6 @@ class Simulation:
         if self.observers:
             self._emit(TraceEvent("call_end", now, ts.task.id, idx, worker.worker_id,
                                   call.output_tokens))
-        del ts.calls[idx]
         if spec.tool is None:
             self._step_done(ts, idx, now)
             return
