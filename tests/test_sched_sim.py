@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from sagacore import sim, stacks
+from sagacore.data import bundled_trace
 from sagacore.sched import SCHEDULERS
-
-sim = pytest.importorskip("sagacore.sim")
-stacks = pytest.importorskip("sagacore.stacks")
-if not hasattr(sim, "simulate"):  # pragma: no cover - the simulator has not landed
-    pytest.skip("sagacore.sim.simulate is not available", allow_module_level=True)
-
-from sagacore.data import bundled_trace  # noqa: E402
-from sagacore.workload import Workload, read_workload  # noqa: E402
-from sagacore.workload.generators import multi_tenant  # noqa: E402
+from sagacore.workload import Workload, read_workload
+from sagacore.workload.generators import multi_tenant
 
 MINE = ["saga-afs", "saga-afs-wf", "justitia", "justitia-real-clock", "astraea", "vtc",
         "autellix", "srpt-oracle"]
