@@ -73,7 +73,7 @@ def grid(
 
 def _enum_basic(thorough: bool) -> Iterator[Instance]:
     if thorough:
-        yield from grid(max_agents=3, arrivals=(0, 1, 2, 3),
+        yield from grid(max_agents=3, arrivals=(0, 1, 2),
                         unit_lists=[(1,), (2,), (3,), (1, 1), (1, 2), (2, 1)], weights=(1, 2))
         return
     yield from grid(max_agents=2, arrivals=(0, 1, 2), unit_lists=[(1,), (2,), (1, 1), (2, 1)],
@@ -84,9 +84,11 @@ def _enum_basic(thorough: bool) -> Iterator[Instance]:
 
 def _enum_gaps(thorough: bool) -> Iterator[Instance]:
     if thorough:
-        yield from grid(max_agents=3, arrivals=(0, 1, 2),
+        yield from grid(max_agents=2, arrivals=(0, 1, 2, 3),
                         unit_lists=[(1,), (2,), (1, 1), (2, 1), (1, 2), (1, 1, 1)],
                         weights=(1, 2), gap_values=(0, 1, 2))
+        yield from grid(min_agents=3, max_agents=3, arrivals=(0, 1), unit_lists=[(1,), (1, 1)],
+                        weights=(1, 2), gap_values=(0, 2))
         return
     yield from grid(max_agents=2, arrivals=(0, 1), unit_lists=[(1,), (2,), (1, 1), (2, 1), (1, 2)],
                     weights=(1, 2), gap_values=(0, 2))

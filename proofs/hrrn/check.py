@@ -73,7 +73,7 @@ def _enum(thorough: bool) -> Iterator[Instance]:
     preds: tuple[int | None, ...] = (None, 1, 3) if not thorough else (None, 1, 2, 4)
     per = [HrrnJob(Q(a), Q(s), None if p is None else Q(p))
            for a in arrivals for s in sizes for p in preds]
-    for n in range(1, (3 if not thorough else 4) + 1):
+    for n in range(1, 4):
         for combo in itertools.combinations_with_replacement(per, n):
             yield list(combo)
 
