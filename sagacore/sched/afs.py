@@ -81,7 +81,11 @@ class AFSConfig:
     tenant_weights: Mapping[str, float] = field(default_factory=dict)
     """Per-tenant weight for AFS-WF (default 1)."""
     capacity: float = 64.0
-    """Cluster capacity in urgency units (AFS-WF only)."""
+    """Cluster capacity in urgency units (AFS-WF only): how many tasks the cluster can
+    serve at once at their isolated speed. The default is 16 instances x 4;
+    :meth:`SagaAFS.build` uses ``streams_per_instance`` x the cluster's instances."""
+    streams_per_instance: float = 4.0
+    """Tasks one instance serves at isolated speed, for :meth:`SagaAFS.build`."""
     seconds_per_prompt_token: float = 2e-4
     """Isolated prefill time per prompt token."""
     seconds_per_output_token: float = 0.03
@@ -95,6 +99,7 @@ class AFSConfig:
         positive("epoch_s", self.epoch_s)
         positive("preempt_after_s", self.preempt_after_s, zero_ok=True)
         positive("capacity", self.capacity)
+        positive("streams_per_instance", self.streams_per_instance)
         positive("seconds_per_prompt_token", self.seconds_per_prompt_token, zero_ok=True)
         positive("seconds_per_output_token", self.seconds_per_output_token, zero_ok=True)
         for name, d in (("tenant_slo_factors", self.tenant_slo_factors),
@@ -157,9 +162,11 @@ class SagaAFS(Scheduler):
         self.epoch = -1
 
     @classmethod
-    def build(cls, ctx: BuildContext) -> SagaAFS:
+    def build(cls, ctx: BuildContext, config: AFSConfig | None = None) -> SagaAFS:
         """A stack factory: the shared predictor, capacity scaled with the cluster."""
-        return cls(predictor=ctx.predictor)
+        base = config if config is not None else AFSConfig()
+        cap = base.streams_per_instance * ctx.instances
+        return cls(replace(base, capacity=cap), predictor=ctx.predictor)
 
     # --- work and deadlines ---------------------------------------------------------------
     def _seconds(self, prompt_tokens: float, output_tokens: float) -> float:
