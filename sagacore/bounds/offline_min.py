@@ -83,11 +83,13 @@ def belady(trace: CacheTrace, capacity_tokens: int, *, working_set: bool = False
 
     Notes
     -----
-    Optimal (equal to exact OPT) when blocks have unit size and unit cost and have no
-    prefix constraint (:meth:`CacheTrace.is_flat`): Theorem 3 of ``docs/caching.md``,
-    checked exhaustively by ``proofs/kv_caching/check.py``. With variable sizes or with
-    the prefix constraint it is only a feasible policy, so its cost is an upper bound on
-    OPT; the same document gives minimal counterexamples where it is not optimal.
+    Optimal (equal to exact OPT, bypass model) when blocks have unit size and unit cost,
+    with or without the prefix constraint, provided outputs are new blocks (a context
+    never re-creates a block already seen, as in real traces): Theorem 3 of
+    ``docs/caching.md`` (``docs/caching.md#theorem-3-belady-is-optimal-for-unit-blocks``),
+    checked by ``proofs/kv_caching/check.py`` (``kv-belady-unit``). Otherwise it is only a
+    feasible schedule, so its cost is an upper bound on OPT; the same document records
+    minimal counterexamples with variable sizes (below) and with re-created blocks.
 
     Examples
     --------
