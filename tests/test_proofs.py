@@ -42,7 +42,9 @@ def test_every_theorem_names_an_existing_proof_and_statement() -> None:
 @pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_quick_check_agrees_with_the_claim(name: str) -> None:
     th = BY_NAME[name]
-    report = run_theorem(th, smt=False, max_instances=300, hypothesis_examples=25)
+    # refuted claims: the recorded counterexample is what matters (shrinking is slow)
+    examples = 25 if th.claim == "holds" else 0
+    report = run_theorem(th, smt=False, max_instances=300, hypothesis_examples=examples)
     assert report.verdict == th.claim
     if th.claim == "refuted":
         assert violations(th, th.counterexample)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from fractions import Fraction as Q
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from hypothesis import find, given, settings
@@ -75,6 +75,16 @@ def test_workloads_and_their_fluid_reference(w: Workload) -> None:
         assert lateness(ref, ref).late_fraction == 0.0
 
 
+@settings(max_examples=20)
+@given(vtc_requests(), hrrn_jobs(), afs_tasks())
+def test_model_instances_are_valid(vtc: Any, jobs: Any, afs: Any) -> None:
+    k, reqs = vtc
+    assert all(0 <= r.client < k and r.size > 0 for r in reqs)
+    assert all(j.size > 0 and j.estimate > 0 for j in jobs)
+    k, tasks = afs
+    assert all(0 <= t.tenant < k and t.deadline > t.arrival for t in tasks)
+
+
 @settings(max_examples=30)
 @given(cache_traces(max_requests=10))
 def test_cache_traces_are_valid(tr: CacheTrace) -> None:
@@ -82,15 +92,11 @@ def test_cache_traces_are_valid(tr: CacheTrace) -> None:
 
 
 def test_strategies_shrink_to_minimal_values() -> None:
-    t = find(agent_tasks(max_steps=8), lambda t: True)
+    t = find(agent_tasks(max_steps=4), lambda t: True)
     assert t.llm_calls == 1 and t.steps[0].tool is None and t.steps[0].output_tokens == 1
-    w = find(workloads(max_tenants=3), lambda w: len(w) >= 2)
+    w = find(workloads(max_tenants=3, max_tasks=3, max_steps=2), lambda w: len(w) >= 2)
     assert len(w) == 2 and len(w.tenants) == 1 and all(t.arrival_s == 0 for t in w)
     agents = find(unit_agents(max_agents=4), lambda a: len(a) == 2)
     assert [(a.arrival, a.units) for a in agents] == [(Q(0), (Q(1),)), (Q(0), (Q(1),))]
-    k, reqs = find(vtc_requests(), lambda x: True)
-    assert k == 2 and len(reqs) == 1
-    assert len(find(hrrn_jobs(), lambda j: True)) == 1
-    assert find(afs_tasks(), lambda x: True)[0] == 2
     with pytest.raises(ValueError, match="min_steps"):
         agent_tasks(min_steps=0)

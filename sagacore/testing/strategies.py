@@ -127,7 +127,7 @@ def agent_tasks(
     Examples
     --------
     >>> from hypothesis import find
-    >>> find(agent_tasks(min_steps=2), lambda t: True).llm_calls
+    >>> find(agent_tasks(min_steps=2, max_steps=4), lambda t: True).llm_calls
     2
     """
     _check_range("steps", min_steps, max_steps)
@@ -237,7 +237,8 @@ def workloads(
     Examples
     --------
     >>> from hypothesis import find
-    >>> w = find(workloads(min_tenants=2), lambda w: len({t.tenant for t in w}) == 2)
+    >>> w = find(workloads(min_tenants=2, max_tasks=3, max_steps=2),
+    ...          lambda w: len({t.tenant for t in w}) == 2)
     >>> len(w.tenants), len(w)
     (2, 2)
     """
@@ -294,7 +295,7 @@ def cache_traces(
     Examples
     --------
     >>> from hypothesis import find
-    >>> find(cache_traces(min_requests=3), lambda tr: True).n_requests
+    >>> find(cache_traces(min_requests=3, max_requests=5, max_nodes=4), lambda tr: True).n_requests
     3
     """
     _check_range("requests", min_requests, max_requests)

@@ -242,6 +242,8 @@ def _hypothesis(theorem: Theorem[InstT], thorough: bool, examples: int | None) -
         return bool(violations(theorem, inst))
 
     n = examples if examples is not None else theorem.hypothesis_examples[1 if thorough else 0]
+    if n <= 0:
+        return CheckResult("hypothesis", "skipped", 0, 0.0, "no examples requested")
     cfg = settings(
         max_examples=n,
         derandomize=True,
