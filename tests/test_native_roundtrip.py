@@ -108,7 +108,8 @@ def _validator(definition: str) -> jsonschema.Draft202012Validator:
 
 def validate_lines(text: str) -> None:
     """Line 1 against the header schema, every other line against the task schema."""
-    lines = text.splitlines()
+    lines = text.split("\n")[:-1]  # the writer ends lines with \n only; str.splitlines
+    # would also split at U+2028 and friends, which JSON strings may hold raw
     _validator("header").validate(json.loads(lines[0]))
     for line in lines[1:]:
         _validator("task").validate(json.loads(line))
