@@ -220,10 +220,13 @@ def _fidelity(args: argparse.Namespace) -> int:
     stacks = args.stack or ["vllm", "vllm-apc"]
     out = sys.stdout
     out.write(_header(args, w, rate, cluster) + "error: |sim - twin| / twin per task\n\n")
-    rows = compare(w, cluster, stacks)
+    if args.ablate:
+        out.write(f"ablations: {', '.join(args.ablate)}\n\n")
+    rows = compare(w, cluster, stacks, args.ablate or ())
     out.write(format_table(rows) + "\n")
     if args.json:
         doc = _doc(args, w, rate, cluster)
+        doc["ablations"] = list(args.ablate or ())
         doc["stacks"] = {r.stack: r.summary() for r in rows}
         _write_json(args.json, doc)
     return 0
@@ -289,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=sorted(FIDELITY_STACKS),
         help="stack to compare (repeat; default: vllm and vllm-apc)",
+    )
+    from sagacore_vllm.ablations import ABLATIONS
+
+    fid.add_argument(
+        "--ablate",
+        action="append",
+        choices=sorted(ABLATIONS),
+        help="remove one known difference (repeat; diagnostics): "
+        + "; ".join(f"{a.name}: {a.description}" for a in ABLATIONS.values()),
     )
     fid.set_defaults(func=_fidelity)
     return parser

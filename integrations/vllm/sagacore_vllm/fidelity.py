@@ -161,6 +161,7 @@ def compare(
     workload: Workload,
     cluster: ClusterConfig,
     stacks: Sequence[str] = ("vllm", "vllm-apc"),
+    ablate: Sequence[str] = (),
 ) -> list[FidelityRow]:
     """Run ``workload`` through the simulator and the twin under each stack.
 
@@ -172,6 +173,9 @@ def compare(
         The cluster both run on.
     stacks
         Names in :data:`FIDELITY_STACKS`.
+    ablate
+        Names in :data:`sagacore_vllm.ablations.ABLATIONS`: known differences to remove
+        (diagnostics; by default none).
 
     Returns
     -------
@@ -181,10 +185,13 @@ def compare(
     Raises
     ------
     UnknownNameError
-        If a stack name is unknown.
+        If a stack or ablation name is unknown.
     """
     from sagacore.errors import UnknownNameError
+    from sagacore_vllm.ablations import applied, get_ablations, sim_stack, twin_adjust
 
+    ablations = get_ablations(ablate)
+    adjust = twin_adjust(ablations)
     table = SegmentTokens.for_workload(workload)
     rows: list[FidelityRow] = []
     for name in stacks:
@@ -193,9 +200,16 @@ def compare(
         except KeyError:
             raise UnknownNameError("stack", name, list(FIDELITY_STACKS)) from None
         router, policy, caching = twin_settings(stack)
-        sim = simulate(workload, stack, cluster)
+        with applied(ablations):
+            sim = simulate(workload, sim_stack(stack, ablations), cluster)
         twin = run_twin(
-            workload, cluster, router=router, policy=policy, prefix_caching=caching, table=table
+            workload,
+            cluster,
+            router=router,
+            policy=policy,
+            prefix_caching=caching,
+            table=table,
+            adjust=adjust,
         )
         s = sim.tct_by_task()
         t = twin.tct_by_task()
@@ -205,7 +219,11 @@ def compare(
 
 
 def _pct(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{100 * x:.2f}%"
+    if math.isnan(x):
+        return "nan"
+    if 0 < abs(x) < 5e-5:
+        return f"{100 * x:.0e}%"  # float rounding, not a difference
+    return f"{100 * x:.2f}%"
 
 
 def format_table(rows: Sequence[FidelityRow]) -> str:

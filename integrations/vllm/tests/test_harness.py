@@ -173,3 +173,14 @@ def test_cli_twin_prints_and_writes_the_metrics(
     doc = json.loads(out.read_text())
     assert doc["twin"]["tasks_completed"] == 3 and doc["twin"]["prefill_tokens_reused"] == 0
     assert main(["twin", "--cluster", "h100-8", "--tp", "2"]) == 2
+
+
+def test_module_examples() -> None:
+    import doctest
+
+    import sagacore_vllm.fidelity as fidelity
+    import sagacore_vllm.harness as harness
+
+    for module in (harness, fidelity):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
