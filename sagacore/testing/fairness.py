@@ -15,16 +15,21 @@ finish time, the weight of a task being its tenant's weight. FCFS does not.
 Examples
 --------
 Property-test a scheduler of your own (here Justitia with exact costs in tokens, whose
-order is the theorem's) on Hypothesis workloads:
+order is the theorem's) on Hypothesis workloads; the scheduler must know the tenants'
+weights, as the fluid reference does:
 
 >>> from hypothesis import given, settings
 >>> from sagacore.sched.justitia import Justitia, JustitiaConfig
 >>> from sagacore.testing import fair_share_violations, workloads
->>> cfg = JustitiaConfig(cost="tokens", cost_source="oracle", capacity=1.0)
->>> @settings(max_examples=25, database=None)
+>>> def justitia_for(w):
+...     weights = {t.id: t.weight for t in w.tenants}
+...     cfg = JustitiaConfig(cost="tokens", cost_source="oracle", capacity=1.0,
+...                          tenant_weights=weights)
+...     return lambda: Justitia(cfg)
+>>> @settings(max_examples=25, database=None, derandomize=True)
 ... @given(workloads(max_tasks=5, max_steps=4))
 ... def test_my_scheduler_is_fair(w):
-...     assert fair_share_violations(w, lambda: Justitia(cfg)) == []
+...     assert fair_share_violations(w, justitia_for(w)) == []
 >>> test_my_scheduler_is_fair()
 """
 
