@@ -1,5 +1,8 @@
 """Helpers shared by the generators: seeds and streams, segment ids, validation.
 
+Every generator is :func:`generate` with a function that builds one task (ending in
+:func:`make_task`); its config validates its fields with :func:`require`.
+
 Random streams
 --------------
 A generator turns its ``seed`` into one root integer (:func:`root_entropy`; an ``int``
@@ -25,25 +28,36 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sagacore._rng import Seed
 from sagacore.errors import ConfigError
+from sagacore.workload.model import Step, Task, TaskId, Tenant, TenantId, Workload
+
+if TYPE_CHECKING:
+    from sagacore.workload.generators.arrivals import Arrivals
 
 __all__ = [
     "SEGMENT_BLOCK",
     "SHARED_SEGMENT_IDS",
     "SegmentIds",
+    "TaskBuilder",
     "arrival_rng",
     "check_tasks",
     "describe_seed",
+    "generate",
     "is_int",
     "is_nonneg",
     "is_pos",
+    "is_text",
     "lognormal",
     "lognormal_int",
+    "make_task",
     "require",
+    "require_all",
     "root_entropy",
     "task_rng",
 ]
@@ -143,6 +157,20 @@ def is_int(x: int, minimum: int) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
 
 
+def is_text(x: object) -> bool:
+    """True for a non-empty string."""
+    return isinstance(x, str) and bool(x)
+
+
+def require_all(
+    config: object, owner: str, names: Iterable[str], ok: Callable[[Any], bool], what: str
+) -> None:
+    """:func:`require` ``ok`` of each field ``names`` of ``config``, in order."""
+    for name in names:
+        value = getattr(config, name)
+        require(ok(value), owner, name, value, what)
+
+
 def lognormal(rng: np.random.Generator, median: float, sigma: float, lo: float, hi: float) -> float:
     """One log-normal draw with this median and log-sd, clipped to ``[lo, hi]``."""
     return float(min(hi, max(lo, median * math.exp(sigma * float(rng.standard_normal())))))
@@ -151,3 +179,60 @@ def lognormal(rng: np.random.Generator, median: float, sigma: float, lo: float, 
 def lognormal_int(rng: np.random.Generator, median: float, sigma: float, lo: int, hi: int) -> int:
     """A log-normal draw rounded to an integer in ``[lo, hi]``."""
     return int(min(hi, max(lo, round(median * math.exp(sigma * float(rng.standard_normal()))))))
+
+
+def make_task(
+    prefix: str,
+    task_no: int,
+    steps: Iterable[Step],
+    *,
+    arrival_s: float,
+    tenant: TenantId | None,
+    agent_type: str | None = None,
+) -> Task:
+    """Task ``<prefix>-<task_no:05d>`` of tenant ``tenant`` (None: ``default``).
+
+    Its ``agent_type`` is ``agent_type``, by default ``prefix``.
+    """
+    return Task(
+        id=TaskId(f"{prefix}-{task_no:05d}"),
+        steps=tuple(steps),
+        tenant=tenant if tenant is not None else TenantId("default"),
+        arrival_s=arrival_s,
+        agent_type=prefix if agent_type is None else agent_type,
+    )
+
+
+TaskBuilder = Callable[[int, np.random.Generator, float], Task]
+"""Builds task number ``n`` from its stream and its arrival time: ``(n, rng, arrival_s)``."""
+
+
+def generate(
+    name: str,
+    tasks: int,
+    seed: Seed,
+    arrivals: Arrivals | None,
+    build: TaskBuilder,
+    tenants: tuple[Tenant, ...] = (),
+) -> Workload:
+    """The workload ``name`` of ``tasks`` tasks: the body of every generator.
+
+    Validates ``tasks``, takes the root of ``seed`` (:func:`root_entropy`), draws the
+    arrival times (default: Poisson at the default rate) and builds task ``n`` with
+    ``build(n, task_rng(root, n), arrival_s)``; ``source`` records the generator, the seed
+    and the arrivals.
+    """
+    # Imported here: ``arrivals`` itself imports this module.
+    from sagacore.workload.generators.arrivals import PoissonArrivals, arrival_times
+
+    n = check_tasks(tasks)
+    root = root_entropy(seed)
+    arr = PoissonArrivals() if arrivals is None else arrivals
+    times = arrival_times(arr, n, root=root)
+    built = tuple(build(i, task_rng(root, i), float(times[i])) for i in range(n))
+    return Workload(
+        built,
+        tenants,
+        name=name,
+        source=f"generate {name} tasks={n} {describe_seed(root)} arrivals={arr.describe()}",
+    )

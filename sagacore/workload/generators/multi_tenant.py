@@ -40,16 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sagacore._rng import Seed
-from sagacore.workload.generators._common import (
-    check_tasks,
-    describe_seed,
-    is_int,
-    is_pos,
-    require,
-    root_entropy,
-    task_rng,
-)
-from sagacore.workload.generators.arrivals import Arrivals, PoissonArrivals, arrival_times
+from sagacore.workload.generators._common import generate, is_int, is_pos, require
+from sagacore.workload.generators.arrivals import Arrivals
 from sagacore.workload.generators.swe_bench import SweBenchConfig, swe_bench_task
 from sagacore.workload.generators.webarena import WebArenaConfig, webarena_task
 from sagacore.workload.model import Task, Tenant, TenantId, Workload
@@ -217,31 +209,18 @@ def multi_tenant(
     >>> by_class["heavy"] > by_class["medium"] > by_class["light"]
     True
     """
-    n = check_tasks(tasks)
     cfg = MultiTenantConfig() if config is None else config
-    root = root_entropy(seed)
-    arr = PoissonArrivals() if arrivals is None else arrivals
-    times = arrival_times(arr, n, root=root)
     table = cfg.tenants()
     cumulative = np.cumsum([p for _, p, _ in table])
     cumulative[-1] = 1.0
-    built: list[Task] = []
-    for i in range(n):
-        rng = task_rng(root, i)
+
+    def build(i: int, rng: np.random.Generator, arrival_s: float) -> Task:
         which = int(np.searchsorted(cumulative, rng.random(), side="right"))
         tenant, _, swe_fraction = table[min(which, len(table) - 1)]
         if rng.random() < swe_fraction:
-            task = swe_bench_task(
-                cfg.swe_bench, rng, task_no=i, arrival_s=float(times[i]), tenant=tenant.id
+            return swe_bench_task(
+                cfg.swe_bench, rng, task_no=i, arrival_s=arrival_s, tenant=tenant.id
             )
-        else:
-            task = webarena_task(
-                cfg.webarena, rng, task_no=i, arrival_s=float(times[i]), tenant=tenant.id
-            )
-        built.append(task)
-    return Workload(
-        tuple(built),
-        tuple(t for t, _, _ in table),
-        name="multi-tenant",
-        source=f"generate multi-tenant tasks={n} {describe_seed(root)} arrivals={arr.describe()}",
-    )
+        return webarena_task(cfg.webarena, rng, task_no=i, arrival_s=arrival_s, tenant=tenant.id)
+
+    return generate("multi-tenant", tasks, seed, arrivals, build, tuple(t for t, _, _ in table))

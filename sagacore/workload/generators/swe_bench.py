@@ -44,18 +44,18 @@ from sagacore._rng import Seed
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
-    check_tasks,
-    describe_seed,
+    generate,
     is_int,
     is_pos,
+    is_text,
+    make_task,
     require,
-    root_entropy,
-    task_rng,
+    require_all,
 )
 from sagacore.workload.generators._swe_bench_fit import SWE_BENCH_FIT
-from sagacore.workload.generators.arrivals import Arrivals, PoissonArrivals, arrival_times
+from sagacore.workload.generators.arrivals import Arrivals
 from sagacore.workload.generators.calibration import SweBenchFit
-from sagacore.workload.model import Segment, Step, Task, TaskId, TenantId, Workload
+from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
 
 __all__ = ["SweBenchConfig", "swe_bench"]
 
@@ -106,20 +106,7 @@ class SweBenchConfig:
             self.system_prompt_tokens,
             "None or an integer >= 0",
         )
-        require(
-            bool(self.tool) and isinstance(self.tool, str),
-            _OWNER,
-            "tool",
-            self.tool,
-            "a non-empty string",
-        )
-        require(
-            bool(self.agent_type) and isinstance(self.agent_type, str),
-            _OWNER,
-            "agent_type",
-            self.agent_type,
-            "a non-empty string",
-        )
+        require_all(self, _OWNER, ("tool", "agent_type"), is_text, "a non-empty string")
 
     @property
     def system_tokens(self) -> int:
@@ -197,13 +184,7 @@ def swe_bench_task(
         steps.append(step)
         if not last:
             prompt = (*step.context, Segment(ids.new(), int(observations[k])))
-    return Task(
-        id=TaskId(f"{config.agent_type}-{task_no:05d}"),
-        steps=tuple(steps),
-        tenant=tenant if tenant is not None else TenantId("default"),
-        arrival_s=arrival_s,
-        agent_type=config.agent_type,
-    )
+    return make_task(config.agent_type, task_no, steps, arrival_s=arrival_s, tenant=tenant)
 
 
 def swe_bench(
@@ -240,17 +221,11 @@ def swe_bench(
     >>> swe_bench(tasks=20, seed=0) == w
     True
     """
-    n = check_tasks(tasks)
     cfg = SweBenchConfig() if config is None else config
-    root = root_entropy(seed)
-    arr = PoissonArrivals() if arrivals is None else arrivals
-    times = arrival_times(arr, n, root=root)
-    built = tuple(
-        swe_bench_task(cfg, task_rng(root, i), task_no=i, arrival_s=float(times[i]))
-        for i in range(n)
-    )
-    return Workload(
-        built,
-        name="swe-bench",
-        source=f"generate swe-bench tasks={n} {describe_seed(root)} arrivals={arr.describe()}",
+    return generate(
+        "swe-bench",
+        tasks,
+        seed,
+        arrivals,
+        lambda i, rng, arrival_s: swe_bench_task(cfg, rng, task_no=i, arrival_s=arrival_s),
     )

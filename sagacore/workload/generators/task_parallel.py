@@ -46,19 +46,19 @@ from sagacore._rng import Seed
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
-    check_tasks,
-    describe_seed,
+    generate,
     is_int,
     is_nonneg,
     is_pos,
+    is_text,
     lognormal,
     lognormal_int,
+    make_task,
     require,
-    root_entropy,
-    task_rng,
+    require_all,
 )
-from sagacore.workload.generators.arrivals import Arrivals, PoissonArrivals, arrival_times
-from sagacore.workload.model import Segment, Step, Task, TaskId, TenantId, Workload
+from sagacore.workload.generators.arrivals import Arrivals
+from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
 
 __all__ = ["PATTERNS", "Pattern", "TaskParallelConfig", "task_parallel"]
 
@@ -144,7 +144,7 @@ class TaskParallelConfig:
             self.system_prompt_tokens,
             "an integer >= 1",
         )
-        for name in (
+        medians = (
             "query_median",
             "plan_median",
             "chunk_median",
@@ -155,20 +155,12 @@ class TaskParallelConfig:
             "search_seconds_median",
             "sample_median",
             "reduce_output_median",
-        ):
-            require(
-                is_pos(getattr(self, name)), o, name, getattr(self, name), "a finite number > 0"
-            )
+        )
+        require_all(self, o, medians, is_pos, "a finite number > 0")
         require(
             is_nonneg(self.token_sigma), o, "token_sigma", self.token_sigma, "a finite number >= 0"
         )
-        require(
-            isinstance(self.agent_type, str) and bool(self.agent_type),
-            o,
-            "agent_type",
-            self.agent_type,
-            "a non-empty string",
-        )
+        require(is_text(self.agent_type), o, "agent_type", self.agent_type, "a non-empty string")
 
 
 def task_parallel_task(
@@ -233,11 +225,12 @@ def task_parallel_task(
             deps=tuple(range(first_branch, len(steps))),
         )
     )
-    return Task(
-        id=TaskId(f"{c.agent_type}-{task_no:05d}"),
-        steps=tuple(steps),
-        tenant=tenant if tenant is not None else TenantId("default"),
+    return make_task(
+        c.agent_type,
+        task_no,
+        steps,
         arrival_s=arrival_s,
+        tenant=tenant,
         agent_type=f"{c.agent_type}/{pattern}",
     )
 
@@ -274,17 +267,11 @@ def task_parallel(
     >>> all(len(t.successors()[-1]) == 0 and len(t.steps[-1].deps) >= 4 for t in w)
     True
     """
-    n = check_tasks(tasks)
     cfg = TaskParallelConfig() if config is None else config
-    root = root_entropy(seed)
-    arr = PoissonArrivals() if arrivals is None else arrivals
-    times = arrival_times(arr, n, root=root)
-    built = tuple(
-        task_parallel_task(cfg, task_rng(root, i), task_no=i, arrival_s=float(times[i]))
-        for i in range(n)
-    )
-    return Workload(
-        built,
-        name="task-parallel",
-        source=f"generate task-parallel tasks={n} {describe_seed(root)} arrivals={arr.describe()}",
+    return generate(
+        "task-parallel",
+        tasks,
+        seed,
+        arrivals,
+        lambda i, rng, arrival_s: task_parallel_task(cfg, rng, task_no=i, arrival_s=arrival_s),
     )

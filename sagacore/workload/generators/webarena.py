@@ -42,19 +42,19 @@ from sagacore._rng import Seed
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
-    check_tasks,
-    describe_seed,
+    generate,
     is_int,
     is_nonneg,
     is_pos,
+    is_text,
     lognormal,
     lognormal_int,
+    make_task,
     require,
-    root_entropy,
-    task_rng,
+    require_all,
 )
-from sagacore.workload.generators.arrivals import Arrivals, PoissonArrivals, arrival_times
-from sagacore.workload.model import Segment, Step, Task, TaskId, TenantId, Workload
+from sagacore.workload.generators.arrivals import Arrivals
+from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
 
 __all__ = ["WebArenaConfig", "webarena"]
 
@@ -122,28 +122,24 @@ class WebArenaConfig:
             self.min_steps,
             f"an integer in [1, max_steps={self.max_steps}]",
         )
-        for name in (
+        positive = (
             "steps_median",
             "observation_median_tokens",
             "output_median_tokens",
             "page_load_median_s",
             "page_load_max_s",
-        ):
-            require(
-                is_pos(getattr(self, name)), o, name, getattr(self, name), "a finite number > 0"
-            )
-        for name in (
+        )
+        require_all(self, o, positive, is_pos, "a finite number > 0")
+        nonnegative = (
             "steps_sigma",
             "observation_sigma",
             "output_sigma",
             "page_load_sigma",
             "action_pause_s",
-        ):
-            require(
-                is_nonneg(getattr(self, name)), o, name, getattr(self, name), "a finite number >= 0"
-            )
-        for name in ("system_prompt_tokens", "observation_max_tokens", "max_output_tokens"):
-            require(is_int(getattr(self, name), 1), o, name, getattr(self, name), "an integer >= 1")
+        )
+        require_all(self, o, nonnegative, is_nonneg, "a finite number >= 0")
+        counts = ("system_prompt_tokens", "observation_max_tokens", "max_output_tokens")
+        require_all(self, o, counts, lambda v: is_int(v, 1), "an integer >= 1")
         require(
             is_int(self.min_output_tokens, 1) and self.min_output_tokens <= self.max_output_tokens,
             o,
@@ -151,9 +147,7 @@ class WebArenaConfig:
             self.min_output_tokens,
             f"an integer in [1, max_output_tokens={self.max_output_tokens}]",
         )
-        for name in ("tool", "agent_type"):
-            v = getattr(self, name)
-            require(isinstance(v, str) and bool(v), o, name, v, "a non-empty string")
+        require_all(self, o, ("tool", "agent_type"), is_text, "a non-empty string")
 
 
 def webarena_task(
@@ -190,13 +184,7 @@ def webarena_task(
                 deps=(k - 1,) if k else (),
             )
         )
-    return Task(
-        id=TaskId(f"{c.agent_type}-{task_no:05d}"),
-        steps=tuple(steps),
-        tenant=tenant if tenant is not None else TenantId("default"),
-        arrival_s=arrival_s,
-        agent_type=c.agent_type,
-    )
+    return make_task(c.agent_type, task_no, steps, arrival_s=arrival_s, tenant=tenant)
 
 
 def webarena(
@@ -228,17 +216,11 @@ def webarena(
     >>> max(s.prompt_tokens for t in w for s in t.steps) <= 1400 + 1920
     True
     """
-    n = check_tasks(tasks)
     cfg = WebArenaConfig() if config is None else config
-    root = root_entropy(seed)
-    arr = PoissonArrivals() if arrivals is None else arrivals
-    times = arrival_times(arr, n, root=root)
-    built = tuple(
-        webarena_task(cfg, task_rng(root, i), task_no=i, arrival_s=float(times[i]))
-        for i in range(n)
-    )
-    return Workload(
-        built,
-        name="webarena",
-        source=f"generate webarena tasks={n} {describe_seed(root)} arrivals={arr.describe()}",
+    return generate(
+        "webarena",
+        tasks,
+        seed,
+        arrivals,
+        lambda i, rng, arrival_s: webarena_task(cfg, rng, task_no=i, arrival_s=arrival_s),
     )
