@@ -169,10 +169,14 @@ class Scheduler(ABC):
     The mechanism admits waiting calls in increasing key order while the token budget
     and KV memory allow. When :attr:`preemptive` is true it may also preempt a running
     call whose key is larger than a waiting call's that cannot otherwise be admitted.
+    When a running call cannot grow, the mechanism preempts the running call of largest
+    key if :attr:`victim_by_key` or :attr:`preemptive` is true (vLLM's priority policy),
+    else the one admitted last (vLLM's FCFS).
     """
 
     name: ClassVar[str] = "scheduler"
     preemptive: ClassVar[bool] = False
+    victim_by_key: ClassVar[bool] = False
 
     @abstractmethod
     def key(self, call: CallView, now: float) -> tuple[float, ...]:

@@ -117,7 +117,7 @@ def test_call_larger_than_the_cache_is_an_error() -> None:
     big = Task(TaskId("big"), (Step(0, (Segment(1, 5000),), 10, 2),))
     c = ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b",
                                 engine=EngineConfig(kv_capacity_tokens=1000))
-    with pytest.raises(ConfigError, match="needs 5010 tokens of KV; an instance holds 992"):
+    with pytest.raises(ConfigError, match="needs 5010 tokens of KV; an instance holds 976"):
         simulate(Workload((big,)), "vllm", c)
 
 

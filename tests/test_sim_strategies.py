@@ -124,7 +124,8 @@ def largest_call(w: Workload) -> int:
 @st.composite
 def clusters(draw: st.DrawFn, min_kv_tokens: int = 0) -> ClusterConfig:
     """1-3 instances with a small KV cache and token budget (memory pressure, chunking)."""
-    kv = min_kv_tokens + draw(st.sampled_from([16, 100, 400, 1600, 100_000]))
+    # 32: one block beyond the largest call, and vLLM's null block
+    kv = min_kv_tokens + draw(st.sampled_from([32, 100, 400, 1600, 100_000]))
     engine = EngineConfig(
         max_num_batched_tokens=draw(st.sampled_from([64, 256, 8192])),
         max_num_seqs=draw(st.sampled_from([2, 4, 256])),

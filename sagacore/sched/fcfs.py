@@ -56,7 +56,11 @@ def task_arrival_priority(call: CallView) -> float:
 
 
 class Priority(Scheduler):
-    """vLLM's priority scheduling: ``(priority(call), ready_s)``, preemptive.
+    """vLLM's priority scheduling: ``(priority(call), ready_s)``.
+
+    As in vLLM 0.33, a waiting call never preempts a running one (a waiting call that
+    does not fit stops admission); when a running call cannot grow, the victim is the
+    running call of largest key (:attr:`~sagacore.policy.Scheduler.victim_by_key`).
 
     Parameters
     ----------
@@ -66,7 +70,7 @@ class Priority(Scheduler):
     """
 
     name: ClassVar[str] = "priority"
-    preemptive: ClassVar[bool] = True
+    victim_by_key: ClassVar[bool] = True
 
     def __init__(self, priority: Callable[[CallView], float] | None = None) -> None:
         self._priority = priority if priority is not None else task_arrival_priority

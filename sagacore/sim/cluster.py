@@ -186,8 +186,11 @@ class Simulation:
         recompute_pt = cost.prefill_seconds(2048) / 2048
         for i in range(cluster.instances):
             policy = stack.build_cache(ctx)
+            # vLLM's pool of capacity // block_size blocks reserves block 0 as its
+            # null block: one block fewer holds KV (loads and utilisation keep the
+            # full capacity as their denominator, as vLLM's do)
             store = PrefixStore(
-                capacity // engine.block_size,
+                capacity // engine.block_size - 1,
                 policy,
                 block_size=engine.block_size,
                 caching=stack.prefix_caching,
@@ -199,7 +202,8 @@ class Simulation:
             self.cache_policies.append(policy)
             self.workers.append(
                 Worker(self, i, cost, engine, store, self.scheduler, fast=fast,
-                       checked=self.config.checked)
+                       checked=self.config.checked,
+                       capacity_tokens=capacity // engine.block_size * engine.block_size)
             )
         self.tasks: dict[TaskId, TaskState] = {}
         self.records: list[TaskRecord] = []
@@ -308,7 +312,7 @@ class Simulation:
         if limit is not None and len(self.records) != total:
             end = max(end, min(limit, self.now))
         useful = sum(w.store.useful_block_seconds(end) for w in self.workers)
-        cap_blocks = sum(w.store.capacity_blocks for w in self.workers)
+        cap_blocks = sum(w.capacity_tokens // w.block_size for w in self.workers)
         span = end - start
         return SimResult(
             stack=self.stack.name,
@@ -377,7 +381,7 @@ class Simulation:
         if need > cap:
             raise ConfigError(
                 f"task {ts.task.id} step {index} needs {ends[-1]} tokens of KV; an instance "
-                f"holds {cap * bs}"
+                f"holds {cap * bs} (one block of its capacity is vLLM's null block)"
             )
         wid = self.router.route(call, self.workers, now)
         if not isinstance(wid, int) or not 0 <= wid < len(self.workers):

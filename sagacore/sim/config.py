@@ -55,17 +55,19 @@ class EngineConfig:
     block_size: int = 16
     """Tokens per KV-cache block."""
     kv_capacity_tokens: int | None = None
-    """Override of the KV capacity (tokens); None: the cost model's, from memory."""
+    """Override of the KV capacity (tokens); None: the cost model's, from memory. As in
+    vLLM, one block of it is the null block, which never holds KV."""
 
     def __post_init__(self) -> None:
         for name in ("max_num_batched_tokens", "max_num_seqs", "block_size"):
             _pos_int("EngineConfig", name, getattr(self, name))
         if self.kv_capacity_tokens is not None:
             _pos_int("EngineConfig", "kv_capacity_tokens", self.kv_capacity_tokens)
-            if self.kv_capacity_tokens < self.block_size:
+            if self.kv_capacity_tokens < 2 * self.block_size:
                 raise ConfigError(
-                    f"EngineConfig.kv_capacity_tokens must hold one block "
-                    f"({self.block_size} tokens), got {self.kv_capacity_tokens}"
+                    f"EngineConfig.kv_capacity_tokens must hold two blocks "
+                    f"({2 * self.block_size} tokens: one is vLLM's null block), "
+                    f"got {self.kv_capacity_tokens}"
                 )
 
 

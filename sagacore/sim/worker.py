@@ -5,17 +5,19 @@ scheduling iteration of vLLM V1:
 
 1. the running calls, in the order they joined, each ask for their next tokens (a
    prefill chunk within the token budget, or one decode token) and the KV blocks they
-   need; when memory runs out, even after evicting cached blocks the cache policy
-   offers, a running call is *preempted*: the one admitted last (vLLM's FCFS), or
-   with a preemptive scheduler the one of largest key; its KV is freed (its computed
-   blocks stay cached), it waits again and is recomputed, and no further running call
-   is scheduled in that step;
+   need; a prefill's full blocks enter the prefix cache when they are scheduled, as in
+   vLLM. When memory runs out, even after evicting cached blocks the cache policy
+   offers, a running call is *preempted*: the one admitted last (vLLM's FCFS), or the
+   one of largest key when the scheduler's victim is by key (vLLM's priority policy);
+   its KV is freed (its computed blocks stay cached), it waits again and is recomputed.
+   Under FCFS no further running call is scheduled in that step; by key, when the call
+   preempted itself, the calls after it are still tried;
 2. when nothing was preempted, waiting calls in scheduler-key order join while the token
    budget, ``max_num_seqs`` and memory allow (a call joins only if its whole input
    fits, though it is allocated only its first chunk: vLLM 0.33's
    ``scheduler_reserve_full_isl``); the first that does not fit stops the admission
    (head-of-line, as vLLM), unless a preemptive scheduler evicts running calls of
-   larger key for it;
+   larger key for it (vLLM never does);
 3. the batch step is priced by the cost model.
 
 **Decode runs.** A *run* is a maximal sequence of decode-only steps of the same calls.
@@ -197,6 +199,7 @@ class Worker:
         *,
         fast: bool,
         checked: bool,
+        capacity_tokens: int,
     ) -> None:
         self.sim = sim
         self.worker_id = worker_id
@@ -207,7 +210,8 @@ class Worker:
         self.fast = fast
         self.checked = checked
         self.block_size = store.block_size
-        self.capacity_tokens = store.capacity_blocks * store.block_size
+        self.capacity_tokens = capacity_tokens
+        """The instance's KV capacity, null block included (the denominator of loads)."""
         self.waiting: list[Call] = []
         self.running: list[Call] = []
         self.kind = IDLE
@@ -577,6 +581,7 @@ class Worker:
         decode: list[Call] = []
         preempted = False
         running = self.running
+        by_key = self.scheduler.victim_by_key or self.scheduler.preemptive
         for call in list(running) if running else ():
             st = call.state
             if st == DECODE:
@@ -606,14 +611,19 @@ class Worker:
                     break
                 ok = store.grow(lease, call.kv + chunk, now)
             if not ok:
-                break  # vLLM schedules no further running call once one cannot be
+                if by_key:
+                    # vLLM's priority policy preempted the call itself, of lowest
+                    # priority: the calls after it may still fit
+                    continue
+                break  # vLLM's FCFS schedules no further running call
+            if st == DECODE:
+                decode.append(call)
             else:
-                if st == DECODE:
-                    decode.append(call)
-                else:
-                    prefill.append(call)
-                    chunks.append(chunk)
-                budget -= chunk
+                prefill.append(call)
+                chunks.append(chunk)
+                # vLLM caches a prefill's full blocks when it schedules them
+                store.commit(lease, call.ids, call.ends, call.kv + chunk, now)
+            budget -= chunk
         admitted = False
         if not preempted and self.waiting and budget > 0:
             resorted = point or stats.victim_calls != victims0
@@ -699,10 +709,12 @@ class Worker:
     def _victim(self, now: float) -> Call:
         """The running call to preempt when memory runs out.
 
-        With a preemptive scheduler, the one of largest key (vLLM's priority policy);
-        otherwise the one admitted last (vLLM's FCFS pops the end of its running queue).
+        With a scheduler whose victim is by key (or a preemptive one), the one of largest
+        key (vLLM's priority policy); otherwise the one admitted last (vLLM's FCFS pops
+        the end of its running queue).
         """
-        if self.scheduler.preemptive:
+        sched = self.scheduler
+        if sched.victim_by_key or sched.preemptive:
             self._keys(self.running, now)
             return max(self.running, key=_preempt_order)
         return self.running[-1]
@@ -812,6 +824,9 @@ class Worker:
                 prefill.append(call)
                 chunks.append(chunk)
                 budget -= chunk
+                # vLLM caches a prefill's full blocks when it schedules them: calls
+                # admitted after it in this pass already hit them
+                store.commit(lease, call.ids, call.ends, kv0 + chunk, now)
         return admitted
 
     def _preempt_for(self, call: Call, need: int, pinned: int, now: float, prefill: list[Call],

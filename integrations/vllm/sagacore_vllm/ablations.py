@@ -1,55 +1,60 @@
-"""Ablations that isolate each cause of a difference between the simulator and vLLM.
+"""Ablations: put back one difference between the simulator and vLLM, to measure it.
 
-Each :class:`Ablation` removes one known difference, on one side, so that running the
-fidelity comparison with and without it measures that cause's effect
-(``sagacore-vllm fidelity --ablate NAME``). They are diagnostics, never defaults: the
-twin is vLLM 0.33 as configured by default, and the simulator is sagacore's as it is.
+The simulator models vLLM 0.33's scheduler exactly (``docs/vllm-twin.md``): the twin and
+the simulator agree to rounding on every stack of the fidelity table. Each
+:class:`Ablation` re-introduces one difference that was found and fixed, on one side,
+so that the fidelity comparison with it (``sagacore-vllm fidelity --ablate NAME``)
+measures what that difference is worth. They are diagnostics, never defaults.
 
 - ``twin-null-block``: give each vLLM instance one more block. vLLM reserves block 0 of
-  its pool as the *null block* (it never holds KV), so a pool of
-  ``kv_capacity_tokens // 16`` blocks holds one block fewer than the simulator's
-  store. With it, both have the same usable blocks.
+  its pool as the *null block* (it never holds KV); the simulator reserves it too.
+  With this ablation vLLM has one usable block more than the simulator, as before the
+  simulator modelled the null block.
 - ``twin-no-full-isl``: turn off vLLM's ``scheduler_reserve_full_isl`` (admission
-  checks only the first chunk), to measure what the simulator missed before it
-  modelled that check.
-- ``sim-priority-vllm``: run the simulator's ``priority`` scheduler with vLLM's
-  semantics: no preemption on behalf of a *waiting* call (vLLM 0.33 preempts only
-  when a *running* request cannot grow), while the running call of largest key is
-  still the victim. It swaps in a scheduler subclass and, for the duration of the
-  comparison only, a victim rule in ``sagacore.sim.worker.Worker`` (restored after).
+  checks only the first chunk), to measure what a simulator without that check misses.
+- ``sim-priority-preemptive``: the simulator's ``priority`` scheduler also preempts
+  running calls of larger key on behalf of a *waiting* call that does not fit (vLLM
+  0.33 never does: it preempts only when a *running* request cannot grow), as
+  sagacore's priority scheduler did before it followed vLLM.
 
 Examples
 --------
 >>> sorted(ABLATIONS)
-['sim-priority-vllm', 'twin-no-full-isl', 'twin-null-block']
+['sim-priority-preemptive', 'twin-no-full-isl', 'twin-null-block']
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sagacore.errors import UnknownNameError
 from sagacore.sched.fcfs import Priority
 from sagacore.stacks import BuildContext, Stack
 from sagacore_vllm.engine import EngineConfig
 
-__all__ = ["ABLATIONS", "Ablation", "VllmPriority", "applied", "get_ablations"]
+__all__ = [
+    "ABLATIONS",
+    "Ablation",
+    "PreemptivePriority",
+    "get_ablations",
+    "sim_stack",
+    "twin_adjust",
+]
 
 
-class VllmPriority(Priority):
-    """sagacore's priority order with vLLM 0.33's preemption: never for a waiting call."""
+class PreemptivePriority(Priority):
+    """sagacore's priority order that also preempts on behalf of waiting calls."""
 
-    name: ClassVar[str] = "priority-vllm"
-    preemptive: ClassVar[bool] = False
+    name: ClassVar[str] = "priority-preemptive"
+    preemptive: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
 class Ablation:
-    """One difference removed.
+    """One difference put back.
 
     Attributes
     ----------
@@ -61,16 +66,12 @@ class Ablation:
         Changes the twin's instance configuration (None: no change).
     sim_stack
         Changes a simulator stack (None: no change).
-    sim_victim_by_key
-        While the simulator runs, preempt the running call of largest key for schedulers
-        of class :class:`VllmPriority` (vLLM's priority victim).
     """
 
     name: str
     description: str
     twin: Callable[[EngineConfig], EngineConfig] | None = None
     sim_stack: Callable[[Stack], Stack] | None = None
-    sim_victim_by_key: bool = False
 
 
 def _one_more_block(c: EngineConfig) -> EngineConfig:
@@ -81,12 +82,12 @@ def _no_full_isl(c: EngineConfig) -> EngineConfig:
     return dataclasses.replace(c, scheduler_reserve_full_isl=False)
 
 
-def _vllm_priority(stack: Stack) -> Stack:
+def _preemptive_priority(stack: Stack) -> Stack:
     if stack.scheduler != "priority":
         return stack
 
-    def build(ctx: BuildContext) -> VllmPriority:
-        return VllmPriority()
+    def build(ctx: BuildContext) -> PreemptivePriority:
+        return PreemptivePriority()
 
     return dataclasses.replace(stack, scheduler=build)
 
@@ -96,7 +97,7 @@ ABLATIONS: dict[str, Ablation] = {
     for a in (
         Ablation(
             "twin-null-block",
-            "vLLM gets one more block: both pools hold the same usable blocks",
+            "vLLM gets one more block: one usable block more than the simulator",
             twin=_one_more_block,
         ),
         Ablation(
@@ -105,10 +106,9 @@ ABLATIONS: dict[str, Ablation] = {
             twin=_no_full_isl,
         ),
         Ablation(
-            "sim-priority-vllm",
-            "the simulator's priority preempts only for running calls, victim by key",
-            sim_stack=_vllm_priority,
-            sim_victim_by_key=True,
+            "sim-priority-preemptive",
+            "the simulator's priority also preempts running calls for waiting ones",
+            sim_stack=_preemptive_priority,
         ),
     )
 }
@@ -130,29 +130,6 @@ def get_ablations(names: Sequence[str]) -> list[Ablation]:
         except KeyError:
             raise UnknownNameError("ablation", n, list(ABLATIONS)) from None
     return out
-
-
-@contextmanager
-def applied(ablations: Sequence[Ablation]) -> Iterator[None]:
-    """Install the simulator-side changes of ``ablations`` for the ``with`` block."""
-    if not any(a.sim_victim_by_key for a in ablations):
-        yield
-        return
-    from sagacore.sim import worker
-
-    original = worker.Worker._victim
-
-    def victim(self: Any, now: float) -> Any:
-        if isinstance(self.scheduler, VllmPriority):
-            self._keys(self.running, now)
-            return max(self.running, key=worker._preempt_order)
-        return original(self, now)
-
-    worker.Worker._victim = victim  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        worker.Worker._victim = original  # type: ignore[method-assign]
 
 
 def twin_adjust(ablations: Sequence[Ablation]) -> Callable[[EngineConfig], EngineConfig] | None:

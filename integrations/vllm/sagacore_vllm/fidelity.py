@@ -188,7 +188,7 @@ def compare(
         If a stack or ablation name is unknown.
     """
     from sagacore.errors import UnknownNameError
-    from sagacore_vllm.ablations import applied, get_ablations, sim_stack, twin_adjust
+    from sagacore_vllm.ablations import get_ablations, sim_stack, twin_adjust
 
     ablations = get_ablations(ablate)
     adjust = twin_adjust(ablations)
@@ -200,8 +200,7 @@ def compare(
         except KeyError:
             raise UnknownNameError("stack", name, list(FIDELITY_STACKS)) from None
         router, policy, caching = twin_settings(stack)
-        with applied(ablations):
-            sim = simulate(workload, sim_stack(stack, ablations), cluster)
+        sim = simulate(workload, sim_stack(stack, ablations), cluster)
         twin = run_twin(
             workload,
             cluster,

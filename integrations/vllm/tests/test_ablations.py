@@ -1,4 +1,4 @@
-"""Tests of the ablations: each changes one side only, and the simulator is restored.
+"""Tests of the ablations: each changes one side only, and leaves the originals alone.
 
 Pure Python (no vLLM needed).
 """
@@ -11,15 +11,9 @@ import pytest
 
 import sagacore_vllm.ablations as module
 from sagacore.errors import UnknownNameError
-from sagacore.sim import worker
-from sagacore.stacks import STACKS
-from sagacore_vllm.ablations import (
-    VllmPriority,
-    applied,
-    get_ablations,
-    sim_stack,
-    twin_adjust,
-)
+from sagacore.sched.fcfs import Priority
+from sagacore.stacks import STACKS, BuildContext
+from sagacore_vllm.ablations import PreemptivePriority, get_ablations, sim_stack, twin_adjust
 from sagacore_vllm.engine import EngineConfig
 from sagacore_vllm.fidelity import FIDELITY_STACKS
 
@@ -29,23 +23,21 @@ def test_twin_side_ablations_compose() -> None:
     assert adjust is not None
     c = adjust(EngineConfig(num_gpu_blocks=100))
     assert c.num_gpu_blocks == 101 and not c.scheduler_reserve_full_isl
-    assert twin_adjust(get_ablations(["sim-priority-vllm"])) is None
+    assert twin_adjust(get_ablations(["sim-priority-preemptive"])) is None
     with pytest.raises(UnknownNameError):
         get_ablations(["nope"])
 
 
-def test_sim_side_ablation_touches_priority_stacks_only_and_is_restored() -> None:
-    abl = get_ablations(["sim-priority-vllm"])
+def test_sim_side_ablation_touches_priority_stacks_only() -> None:
+    abl = get_ablations(["sim-priority-preemptive"])
     assert sim_stack(STACKS["vllm-apc"], abl) is STACKS["vllm-apc"]
-    changed = sim_stack(FIDELITY_STACKS["vllm-apc-priority"], abl)
-    assert callable(changed.scheduler)
-    assert not VllmPriority.preemptive
-    original = worker.Worker._victim
-    with applied(abl):
-        assert worker.Worker._victim is not original
-    assert worker.Worker._victim is original
-    with applied(get_ablations(["twin-null-block"])):
-        assert worker.Worker._victim is original
+    original = FIDELITY_STACKS["vllm-apc-priority"]
+    changed = sim_stack(original, abl)
+    assert callable(changed.scheduler) and original.scheduler == "priority"
+    sched = changed.build_scheduler(BuildContext(None, 1, 1000, None))  # type: ignore[arg-type]
+    assert isinstance(sched, PreemptivePriority) and sched.preemptive
+    # sagacore's own priority follows vLLM: victim by key, no preemption for waiting calls
+    assert not Priority.preemptive and Priority.victim_by_key
 
 
 def test_module_examples() -> None:
