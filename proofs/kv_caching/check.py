@@ -18,7 +18,7 @@ allow ``TOL`` for the solver's tolerance (the certified dual bound is checked to
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -87,26 +87,38 @@ def _values(inst: KV, ws: bool) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------ obligations
-def foo_lower(inst: KV) -> list[Obligation]:
-    """FOO-L <= OPT (and the dual certificate below FOO-L), both models."""
+def _both_models(
+    inst: KV, bounds: Callable[[dict[str, float]], list[Obligation]]
+) -> list[Obligation]:
+    """``bounds`` of the :func:`_values` of the bypass model, then of the working-set
+    model, each label prefixed with its model."""
     out: list[Obligation] = []
     for ws in (False, True):
-        v = _values(inst, ws)
         m = "working set" if ws else "bypass"
-        out.append((f"{m}: FOO-L <= OPT", v["lower"], v["opt"] + TOL))
-        out.append((f"{m}: certified <= FOO-L", v["certified"], v["lower"] + TOL))
+        out += [(f"{m}: {label}", lhs, rhs) for label, lhs, rhs in bounds(_values(inst, ws))]
     return out
+
+
+def foo_lower(inst: KV) -> list[Obligation]:
+    """FOO-L <= OPT (and the dual certificate below FOO-L), both models."""
+    return _both_models(
+        inst,
+        lambda v: [
+            ("FOO-L <= OPT", v["lower"], v["opt"] + TOL),
+            ("certified <= FOO-L", v["certified"], v["lower"] + TOL),
+        ],
+    )
 
 
 def foo_upper(inst: KV) -> list[Obligation]:
     """OPT <= FOO-U <= rounding alone, both models."""
-    out: list[Obligation] = []
-    for ws in (False, True):
-        v = _values(inst, ws)
-        m = "working set" if ws else "bypass"
-        out.append((f"{m}: OPT <= FOO-U", v["opt"], v["upper"]))
-        out.append((f"{m}: FOO-U <= rounded", v["upper"], v["rounded"]))
-    return out
+    return _both_models(
+        inst,
+        lambda v: [
+            ("OPT <= FOO-U", v["opt"], v["upper"]),
+            ("FOO-U <= rounded", v["upper"], v["rounded"]),
+        ],
+    )
 
 
 def exact_agree(inst: KV) -> list[Obligation]:
@@ -329,6 +341,19 @@ replay_instances = st.builds(
 
 
 # ------------------------------------------------------------------ theorems
+def _kv_theorem(
+    *, unit_grid: bool = False, strategy: Callable[[], Any] = kv_instances, **fields: Any
+) -> Theorem[KV]:
+    """A theorem on :class:`KV` instances, searched over :func:`_grid` (unit block sizes
+    only with ``unit_grid``) and ``strategy`` (default: :func:`kv_instances` ())."""
+    return Theorem(
+        enumerate=lambda thorough: _grid(thorough, unit=unit_grid),
+        strategy=strategy,
+        describe=describe,
+        **fields,
+    )
+
+
 _MODEL = (
     "requests with a prompt path and a context path in a prefix tree of sized blocks; a "
     "prompt block is a hit only with its whole prefix cached; cost = prompt tokens "
@@ -336,7 +361,7 @@ _MODEL = (
 )
 _BOTH = _MODEL + "; with and without the working-set rows"
 
-FOO_LOWER: Theorem[KV] = Theorem(
+FOO_LOWER: Theorem[KV] = _kv_theorem(
     name="kv-foo-lower",
     title="FOO-L is a lower bound on the optimal prefill, with the prefix constraint",
     claim="holds",
@@ -351,12 +376,9 @@ FOO_LOWER: Theorem[KV] = Theorem(
     model=_BOTH,
     proof=f"{PROOF}#theorem-1-foo-l-is-a-lower-bound",
     obligations=foo_lower,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
-    strategy=lambda: kv_instances(),
-    describe=describe,
 )
 
-FOO_UPPER: Theorem[KV] = Theorem(
+FOO_UPPER: Theorem[KV] = _kv_theorem(
     name="kv-foo-upper",
     title="FOO-U is the cost of a feasible schedule, so an upper bound on OPT",
     claim="holds",
@@ -369,12 +391,9 @@ FOO_UPPER: Theorem[KV] = Theorem(
     model=_BOTH,
     proof=f"{PROOF}#theorem-2-foo-u-is-an-upper-bound",
     obligations=foo_upper,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
-    strategy=lambda: kv_instances(),
-    describe=describe,
 )
 
-EXACT: Theorem[KV] = Theorem(
+EXACT: Theorem[KV] = _kv_theorem(
     name="kv-exact",
     title="The interval integer program is exact",
     claim="holds",
@@ -387,13 +406,11 @@ EXACT: Theorem[KV] = Theorem(
     model=_BOTH,
     proof=f"{PROOF}#the-integer-program",
     obligations=exact_agree,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
     strategy=lambda: kv_instances(max_requests=5),
-    describe=describe,
     hypothesis_examples=(60, 1000),
 )
 
-BELADY_UNIT: Theorem[KV] = Theorem(
+BELADY_UNIT: Theorem[KV] = _kv_theorem(
     name="kv-belady-unit",
     title="Belady's MIN is optimal for unit-size blocks, even with the prefix constraint",
     claim="holds",
@@ -406,12 +423,11 @@ BELADY_UNIT: Theorem[KV] = Theorem(
     model=_MODEL + "; unit sizes; outputs are new blocks",
     proof=f"{PROOF}#theorem-3-belady-is-optimal-for-unit-blocks",
     obligations=belady_optimal,
-    enumerate=lambda thorough: _grid(thorough, unit=True),
+    unit_grid=True,
     strategy=lambda: kv_instances(unit=True, max_requests=8),
-    describe=describe,
 )
 
-CLOSED_UNIT: Theorem[KV] = Theorem(
+CLOSED_UNIT: Theorem[KV] = _kv_theorem(
     name="kv-closed-unit",
     title="For unit-size blocks a prefix-closed (radix) cache loses nothing",
     claim="holds",
@@ -423,14 +439,13 @@ CLOSED_UNIT: Theorem[KV] = Theorem(
     model=_MODEL + "; unit sizes; outputs are new blocks",
     proof=f"{PROOF}#theorem-4-radix-caches-lose-nothing-for-unit-blocks",
     obligations=closed_loses_nothing,
-    enumerate=lambda thorough: _grid(thorough, unit=True),
+    unit_grid=True,
     strategy=lambda: kv_instances(unit=True, max_requests=8),
-    describe=describe,
 )
 
 _SIZES_CE = KV((((A,), 1), ((B,), 1), ((B,), 1), ((A,), 1)), ((A, 2), (B, 1)), 2)
 
-BELADY_SIZES: Theorem[KV] = Theorem(
+BELADY_SIZES: Theorem[KV] = _kv_theorem(
     name="kv-belady-sizes",
     title="Belady's MIN is optimal for blocks of different sizes",
     claim="refuted",
@@ -442,17 +457,14 @@ BELADY_SIZES: Theorem[KV] = Theorem(
     model=_MODEL + "; variable sizes",
     proof=f"{PROOF}#refuted-belady-with-variable-sizes",
     obligations=belady_optimal,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
-    strategy=lambda: kv_instances(),
     counterexample=_SIZES_CE,
-    describe=describe,
 )
 
 _CLOSED_CE = KV(
     (((A, B), 2), ((D,), 1), ((D,), 1), ((A,), 1), ((A, B), 2)), ((A, 1), (B, 2), (D, 2)), 4
 )
 
-CLOSED_SIZES: Theorem[KV] = Theorem(
+CLOSED_SIZES: Theorem[KV] = _kv_theorem(
     name="kv-closed-sizes",
     title="A prefix-closed (radix) cache loses nothing for blocks of different sizes",
     claim="refuted",
@@ -465,10 +477,7 @@ CLOSED_SIZES: Theorem[KV] = Theorem(
     model=_MODEL + "; variable sizes",
     proof=f"{PROOF}#refuted-radix-caches-with-variable-sizes",
     obligations=closed_loses_nothing,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
-    strategy=lambda: kv_instances(),
     counterexample=_CLOSED_CE,
-    describe=describe,
 )
 
 # [d]; prompt [a b] with output e; [d]; prompt [a] whose output re-creates b; [a b e]
@@ -478,7 +487,7 @@ _REINSERT_CE = KV(
     3,
 )
 
-BELADY_REINSERT: Theorem[KV] = Theorem(
+BELADY_REINSERT: Theorem[KV] = _kv_theorem(
     name="kv-belady-reinsert",
     title="Belady's MIN stays optimal for unit blocks when an output re-creates a block",
     claim="refuted",
@@ -492,13 +501,11 @@ BELADY_REINSERT: Theorem[KV] = Theorem(
     model=_MODEL + "; unit sizes; outputs may repeat blocks",
     proof=f"{PROOF}#refuted-belady-when-outputs-re-create-blocks",
     obligations=belady_any,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
     strategy=lambda: kv_instances(unit=True),
     counterexample=_REINSERT_CE,
-    describe=describe,
 )
 
-PREFIX_ROWS: Theorem[KV] = Theorem(
+PREFIX_ROWS: Theorem[KV] = _kv_theorem(
     name="kv-prefix-rows",
     title="Prefix rows do not tighten the interval LP",
     claim="holds",
@@ -511,9 +518,6 @@ PREFIX_ROWS: Theorem[KV] = Theorem(
     model=_BOTH,
     proof=f"{PROOF}#lemma-3-prefix-rows-do-not-tighten-the-lp",
     obligations=prefix_rows,
-    enumerate=lambda thorough: _grid(thorough, unit=False),
-    strategy=lambda: kv_instances(),
-    describe=describe,
     hypothesis_examples=(60, 1000),
 )
 
