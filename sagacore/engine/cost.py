@@ -477,17 +477,47 @@ class CostModel:
             )
         if d == 0 and cd > 0:
             raise ConfigError(f"decode_context_tokens must be 0 without decode_seqs, got {cd:g}")
-        tokens = p + d
-        if tokens == 0:
+        if p + d == 0:
             return StepBreakdown(0.0, 0.0, 0.0, 0.0)
+        return StepBreakdown(*self._terms(p, cp, d, cd, q))
+
+    def _terms(
+        self, p: float, cp: float, d: float, cd: float, q: float
+    ) -> tuple[float, float, float, float]:
+        """The four terms of a non-empty step from checked aggregates (no validation)."""
+        tokens = p + d
         lin, lm, weights, pair, kv, comm_fixed, comm_tok = self._coefficients
         r = self.roofline_exponent
-        return StepBreakdown(
-            overhead_s=self.step_overhead_s,
-            linear_s=roofline(lin * tokens + lm * d, weights, r),
-            attention_s=roofline(pair * (q + cd + d), kv * (cp + p + cd + d), r),
-            communication_s=comm_fixed + comm_tok * tokens,
+        return (
+            self.step_overhead_s,
+            roofline(lin * tokens + lm * d, weights, r),
+            roofline(pair * (q + cd + d), kv * (cp + p + cd + d), r),
+            comm_fixed + comm_tok * tokens,
         )
+
+    def step_seconds_trusted(
+        self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int,
+        decode_context_tokens: int, prefill_attention_pairs: float,
+    ) -> float:
+        """:meth:`step_seconds` of a non-empty step, without checking the arguments.
+
+        For mechanisms that build the aggregates themselves (the simulator's inner loop):
+        the same value as :meth:`step_seconds` for valid arguments, bit for bit; anything
+        else is undefined. Users should call :meth:`step_seconds`.
+
+        Examples
+        --------
+        >>> from sagacore.engine import CostModel
+        >>> cost = CostModel.from_presets("llama-3-8b", "h100-80gb")
+        >>> cost.step_seconds_trusted(512, 4096, 64, 96000, 512 * 4096 + 512 * 513 / 2) == (
+        ...     cost.step_seconds(512, 4096, 64, 96000))
+        True
+        """
+        o, lin, att, comm = self._terms(
+            float(prefill_tokens), float(prefill_context_tokens), float(decode_seqs),
+            float(decode_context_tokens), float(prefill_attention_pairs),
+        )
+        return o + lin + att + comm
 
     def step_seconds(
         self,

@@ -60,9 +60,7 @@ def call_seconds(
     kv = cached
     while kv < prompt_tokens:
         n = min(prompt_tokens - kv, budget)
-        times.append(
-            cost.step_seconds(n, kv, 0, 0, prefill_attention_pairs=n * kv + n * (n + 1) / 2)
-        )
+        times.append(cost.step_seconds_trusted(n, kv, 0, 0, n * kv + n * (n + 1) / 2))
         kv += n
     if output_tokens > 1:
         icpt, slope = cost.decode_cost_coefficients(1) if decode is None else decode

@@ -655,7 +655,7 @@ class Worker:
             cd = 0
             for c in decode:
                 cd += c.kv
-            dur = self.cost.step_seconds(p, cp, len(decode), cd, prefill_attention_pairs=pairs)
+            dur = self.cost.step_seconds_trusted(p, cp, len(decode), cd, pairs)
             self.kind = MIXED
             self.kind_prev_mixed = True
             self.batch = prefill + decode
