@@ -1,13 +1,43 @@
-"""What a simulation returns: per-task records and cluster-wide counters."""
+"""What a simulation returns: per-task records and cluster-wide counters.
+
+The metrics derived from the per-task records (:class:`RunMetrics`) are shared with
+other runners of workloads (the vLLM twin of ``integrations/vllm``), so that a metric
+has one definition.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sagacore.metrics import TCTSummary, slo_attainment, tct_summary
 
-__all__ = ["SimResult", "TaskRecord"]
+__all__ = ["RunMetrics", "SimResult", "TaskOutcome", "TaskRecord"]
+
+
+class TaskOutcome(Protocol):
+    """What :class:`RunMetrics` reads of one task's outcome (:class:`TaskRecord` has it)."""
+
+    @property
+    def task_id(self) -> str:
+        """The task."""
+        ...
+
+    @property
+    def tct_s(self) -> float:
+        """Task completion time."""
+        ...
+
+    @property
+    def isolated_s(self) -> float:
+        """Isolated TCT."""
+        ...
+
+    @property
+    def slo_factor(self) -> float:
+        """SLO factor of the task's tenant."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +70,121 @@ class TaskRecord:
         return self.tct_s <= self.slo_factor * self.isolated_s
 
 
+class RunMetrics:
+    """The metrics of a run of a workload, derived from its tasks' outcomes.
+
+    A mixin: the class provides ``stack``, ``cluster``, ``tasks`` (the completed tasks'
+    :class:`TaskOutcome`), ``tasks_submitted``, ``start_s``, ``end_s``,
+    ``sim_wall_seconds`` and ``events`` (the fields of :class:`SimResult`).
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        @property
+        def stack(self) -> str: ...
+        @property
+        def cluster(self) -> str: ...
+        @property
+        def tasks(self) -> Sequence[TaskOutcome]: ...
+        @property
+        def tasks_submitted(self) -> int: ...
+        @property
+        def start_s(self) -> float: ...
+        @property
+        def end_s(self) -> float: ...
+        @property
+        def sim_wall_seconds(self) -> float: ...
+        @property
+        def events(self) -> int: ...
+
+    @property
+    def span_s(self) -> float:
+        """Simulated time from the first arrival to the last completion."""
+        return self.end_s - self.start_s
+
+    @property
+    def tasks_completed(self) -> int:
+        """Tasks that completed."""
+        return len(self.tasks)
+
+    @property
+    def tct(self) -> TCTSummary:
+        """Summary of the task completion times."""
+        return tct_summary([r.tct_s for r in self.tasks])
+
+    @property
+    def slo_attainment(self) -> float:
+        """Fraction of submitted tasks that completed within their SLO."""
+        return slo_attainment(
+            [r.tct_s for r in self.tasks],
+            [r.isolated_s for r in self.tasks],
+            [r.slo_factor for r in self.tasks],
+            total=self.tasks_submitted,
+        )
+
+    @property
+    def throughput_tasks_per_min(self) -> float:
+        """Tasks completed per minute of the span."""
+        return 60.0 * len(self.tasks) / self.span_s if self.span_s > 0 else 0.0
+
+    def tct_by_task(self) -> dict[str, float]:
+        """TCT of each completed task."""
+        return {r.task_id: r.tct_s for r in self.tasks}
+
+    def metrics_summary(self, mode: str, counters: Iterable[str]) -> dict[str, Any]:
+        """The JSON summary of ``sagacore simulate --json``, with these counters.
+
+        Parameters
+        ----------
+        mode
+            The value of the ``mode`` key.
+        counters
+            Names of the attributes listed, in order, between ``tasks_completed`` and
+            ``slo_attainment``.
+
+        Returns
+        -------
+        dict
+            ``stack``, ``mode``, ``cluster``, ``tct`` (mean, p50, p99, geomean),
+            ``tasks_submitted``, ``tasks_completed``, the counters, ``slo_attainment``,
+            ``throughput_tasks_per_min``, ``span_s``, ``sim_wall_seconds``, ``events``.
+        """
+        t = self.tct
+        return {
+            "stack": self.stack,
+            "mode": mode,
+            "cluster": self.cluster,
+            "tct": {"mean": t.mean, "p50": t.p50, "p99": t.p99, "geomean": t.geomean},
+            "tasks_submitted": self.tasks_submitted,
+            "tasks_completed": self.tasks_completed,
+            **{name: getattr(self, name) for name in counters},
+            "slo_attainment": self.slo_attainment,
+            "throughput_tasks_per_min": self.throughput_tasks_per_min,
+            "span_s": self.span_s,
+            "sim_wall_seconds": self.sim_wall_seconds,
+            "events": self.events,
+        }
+
+
+_SIM_COUNTERS = (
+    "llm_calls",
+    "prefill_tokens_computed",
+    "prefill_tokens_reused",
+    "decode_tokens",
+    "preemptions",
+    "evicted_blocks",
+    "swapped_out_tokens",
+    "swapped_in_tokens",
+    "dropped_tokens",
+    "batch_steps",
+    "kv_utilization",
+)
+
+
 @dataclass(frozen=True)
-class SimResult:
+class SimResult(RunMetrics):
     """The outcome of one simulation.
 
     Token and step counters sum over all instances. ``kv_utilization`` is the
@@ -92,64 +235,6 @@ class SimResult:
     events: int
     """Events the simulator processed."""
 
-    @property
-    def span_s(self) -> float:
-        """Simulated time from the first arrival to the last completion."""
-        return self.end_s - self.start_s
-
-    @property
-    def tasks_completed(self) -> int:
-        """Tasks that completed."""
-        return len(self.tasks)
-
-    @property
-    def tct(self) -> TCTSummary:
-        """Summary of the task completion times."""
-        return tct_summary([r.tct_s for r in self.tasks])
-
-    @property
-    def slo_attainment(self) -> float:
-        """Fraction of submitted tasks that completed within their SLO."""
-        return slo_attainment(
-            [r.tct_s for r in self.tasks],
-            [r.isolated_s for r in self.tasks],
-            [r.slo_factor for r in self.tasks],
-            total=self.tasks_submitted,
-        )
-
-    @property
-    def throughput_tasks_per_min(self) -> float:
-        """Tasks completed per minute of the span."""
-        return 60.0 * len(self.tasks) / self.span_s if self.span_s > 0 else 0.0
-
-    def tct_by_task(self) -> dict[str, float]:
-        """TCT of each completed task."""
-        return {r.task_id: r.tct_s for r in self.tasks}
-
     def summary(self) -> dict[str, Any]:
         """The JSON summary ``sagacore simulate --json`` writes per stack."""
-        t = self.tct
-        return {
-            "stack": self.stack,
-            "mode": self.mode,
-            "cluster": self.cluster,
-            "tct": {"mean": t.mean, "p50": t.p50, "p99": t.p99, "geomean": t.geomean},
-            "tasks_submitted": self.tasks_submitted,
-            "tasks_completed": self.tasks_completed,
-            "llm_calls": self.llm_calls,
-            "prefill_tokens_computed": self.prefill_tokens_computed,
-            "prefill_tokens_reused": self.prefill_tokens_reused,
-            "decode_tokens": self.decode_tokens,
-            "preemptions": self.preemptions,
-            "evicted_blocks": self.evicted_blocks,
-            "swapped_out_tokens": self.swapped_out_tokens,
-            "swapped_in_tokens": self.swapped_in_tokens,
-            "dropped_tokens": self.dropped_tokens,
-            "batch_steps": self.batch_steps,
-            "kv_utilization": self.kv_utilization,
-            "slo_attainment": self.slo_attainment,
-            "throughput_tasks_per_min": self.throughput_tasks_per_min,
-            "span_s": self.span_s,
-            "sim_wall_seconds": self.sim_wall_seconds,
-            "events": self.events,
-        }
+        return self.metrics_summary(self.mode, _SIM_COUNTERS)

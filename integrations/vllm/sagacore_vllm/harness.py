@@ -4,9 +4,9 @@
 workload (with the same arrival times), the same cluster (instances, cost model, KV
 capacity, scheduler limits) and the same router objects, but real vLLM 0.33 schedulers
 instead of sagacore's worker model. It returns a :class:`TwinRun` whose metrics carry
-the names and definitions of :class:`sagacore.sim.result.SimResult`, computed with the
-same functions (:func:`sagacore.metrics.tct_summary`,
-:func:`sagacore.metrics.slo_attainment`, :func:`sagacore.sim.isolated.isolated_tct`).
+the names and definitions of :class:`sagacore.sim.result.SimResult`, computed by the
+same code (:class:`sagacore.sim.result.RunMetrics`, whose ``tasks`` are
+:class:`sagacore.sim.result.TaskRecord`; :func:`sagacore.sim.isolated.isolated_tct`).
 
 How a cluster maps onto vLLM instances (:func:`engine_config`):
 
@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sagacore.errors import ConfigError
-from sagacore.metrics import TCTSummary, slo_attainment, tct_summary
 from sagacore.policy import Router as PolicyRouter
 from sagacore.route import make_router
 from sagacore.sim.config import ClusterConfig
 from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
+from sagacore.sim.result import RunMetrics, TaskRecord
 from sagacore.workload.model import Workload
 from sagacore_vllm.bridge import SegmentTokens, max_sequence_tokens, twin_tasks
 from sagacore_vllm.engine import EngineConfig, SchedulingPolicy, StepRecord
@@ -109,40 +109,35 @@ def stack_name(policy: str, prefix_caching: bool, router: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TwinTask:
-    """One task's outcome in the twin (the fields of sagacore's ``TaskRecord``)."""
+class TwinTask(TaskRecord):
+    """One task's outcome in the twin: sagacore's ``TaskRecord`` and its preemptions."""
 
-    task_id: str
-    """The task."""
-    tenant: str
-    """Its tenant."""
-    arrival_s: float
-    """When it arrived."""
-    completion_s: float
-    """When its last call and tool finished."""
-    isolated_s: float
-    """Its isolated TCT (sagacore's definition: alone on an idle instance)."""
-    slo_factor: float
-    """Its tenant's SLO factor."""
-    llm_calls: int
-    """LLM calls it made."""
     preemptions: int
     """Times its calls were preempted."""
 
-    @property
-    def tct_s(self) -> float:
-        """Task completion time: completion minus arrival."""
-        return self.completion_s - self.arrival_s
+
+_TWIN_COUNTERS = (
+    "llm_calls",
+    "prefill_tokens_computed",
+    "prefill_tokens_reused",
+    "prefix_hit_rate",
+    "decode_tokens",
+    "preemptions",
+    "batch_steps",
+    "kv_utilization",
+)
 
 
 @dataclass(frozen=True)
-class TwinRun:
+class TwinRun(RunMetrics):
     """The outcome of one twin replay, in the simulator's terms.
 
-    Token and step counters sum over all instances. ``kv_utilization`` is the
-    time-weighted fraction of KV capacity holding KV that is used: blocks referenced
-    by a request, plus the idle stretch of a cached block that a later request hits,
-    over ``span_s`` and all instances (the simulator's definition).
+    The metrics derived from the tasks (``tct``, ``slo_attainment``, ``span_s``, ...)
+    are those of :class:`sagacore.sim.result.RunMetrics`. Token and step counters sum
+    over all instances. ``kv_utilization`` is the time-weighted fraction of KV capacity
+    holding KV that is used: blocks referenced by a request, plus the idle stretch of a
+    cached block that a later request hits, over ``span_s`` and all instances (the
+    simulator's definition).
     """
 
     stack: str
@@ -179,33 +174,9 @@ class TwinRun:
     """The twin's own result (per call timings and hits)."""
 
     @property
-    def span_s(self) -> float:
-        """Simulated time from the first arrival to the last completion."""
-        return self.end_s - self.start_s
-
-    @property
-    def tasks_completed(self) -> int:
-        """Tasks that completed (all of them: the twin runs to the end)."""
+    def tasks_submitted(self) -> int:
+        """Tasks of the workload: all of them complete (the twin runs to the end)."""
         return len(self.tasks)
-
-    @property
-    def tct(self) -> TCTSummary:
-        """Summary of the task completion times."""
-        return tct_summary([t.tct_s for t in self.tasks])
-
-    @property
-    def slo_attainment(self) -> float:
-        """Fraction of tasks that completed within their SLO."""
-        return slo_attainment(
-            [t.tct_s for t in self.tasks],
-            [t.isolated_s for t in self.tasks],
-            [t.slo_factor for t in self.tasks],
-        )
-
-    @property
-    def throughput_tasks_per_min(self) -> float:
-        """Tasks completed per minute of the span."""
-        return 60.0 * len(self.tasks) / self.span_s if self.span_s > 0 else 0.0
 
     @property
     def prefix_hit_rate(self) -> float:
@@ -213,34 +184,9 @@ class TwinRun:
         total = self.prefill_tokens_reused + self.prefill_tokens_computed
         return self.prefill_tokens_reused / total if total else 0.0
 
-    def tct_by_task(self) -> dict[str, float]:
-        """TCT of each task."""
-        return {t.task_id: t.tct_s for t in self.tasks}
-
     def summary(self) -> dict[str, Any]:
         """The metrics, under the keys of ``sagacore simulate --json`` (plus hit rate)."""
-        t = self.tct
-        return {
-            "stack": self.stack,
-            "mode": "twin",
-            "cluster": self.cluster,
-            "tct": {"mean": t.mean, "p50": t.p50, "p99": t.p99, "geomean": t.geomean},
-            "tasks_submitted": len(self.tasks),
-            "tasks_completed": self.tasks_completed,
-            "llm_calls": self.llm_calls,
-            "prefill_tokens_computed": self.prefill_tokens_computed,
-            "prefill_tokens_reused": self.prefill_tokens_reused,
-            "prefix_hit_rate": self.prefix_hit_rate,
-            "decode_tokens": self.decode_tokens,
-            "preemptions": self.preemptions,
-            "batch_steps": self.batch_steps,
-            "kv_utilization": self.kv_utilization,
-            "slo_attainment": self.slo_attainment,
-            "throughput_tasks_per_min": self.throughput_tasks_per_min,
-            "span_s": self.span_s,
-            "sim_wall_seconds": self.sim_wall_seconds,
-            "events": self.events,
-        }
+        return self.metrics_summary("twin", _TWIN_COUNTERS)
 
 
 def _router(router: RouterName | str | PolicyRouter) -> tuple[PolicyRouter, str]:
