@@ -6,10 +6,21 @@ section 6). This policy evicts the candidate whose **predicted time until next u
 ``T``, is largest, predicting ``T`` from what an online policy can know:
 
 1. **A live session's own context** (the entry belongs to one task the predictor tracks):
-   the execution graph says whether the task calls the LLM again and when. With
-   ``p`` the probability of another call and ``r`` the expected residual time of the tool
-   it runs now (:meth:`~sagacore.workload.predictor.Predictor.next_step`),
-   ``T = r / p`` (``T = 0`` when it is not in a tool: it is about to run).
+   the execution graph says whether the task calls the LLM again (``p``, from
+   :meth:`~sagacore.workload.predictor.Predictor.next_step`) and the policy predicts
+   when. ``T = r / p`` with ``r`` the expected time left before the next call:
+
+   - once :class:`GapModel` has ``min_gap_samples`` observations, ``r`` is the expected
+     residual ``E[G - e | G > e]`` of a log-normal gap ``G`` whose log-mean is a
+     regression, learned online, on what the session showed when it entered its tool
+     (:meth:`NextUse.retention`): how much its context grew in its last step (output
+     plus the previous observation: a long output means a long LLM call, which the gap
+     includes in cache-only replay), its context length, and its own mean gap so far;
+     ``e`` is the time since the tool started;
+   - before that, the session's own EMA of its gaps minus the elapsed time, else the
+     tool's expected residual (:meth:`~sagacore.workload.predictor.Predictor.next_step`);
+   - a session not in a tool (its last step called none: in a ReAct agent, the final
+     answer) has ``r`` = its mean gap, so a small ``p`` makes ``T`` large.
 2. **Everything else** (prefixes shared by several sessions, contexts of sessions that
    ended, requests of traces without sessions): a reuse model learned online. Entries
    are classed by owner (shared or ended) and by hit count (0, 1, 2, 3-4, 5-9, 10+).
@@ -26,8 +37,9 @@ section 6). This policy evicts the candidate whose **predicted time until next u
    observations falls back to the idle time (LRU order).
 
 Ties go to the least recently used entry. The policy keeps KV cached unpinned while
-tools run (pins would only restrict the ranking). The learned state is per policy
-object: use one object per cache.
+tools run (pins would only restrict the ranking); :meth:`NextUse.retention` only
+records the session's context length. The learned state is per policy object: use one
+object per cache.
 
 Examples
 --------
@@ -57,10 +69,18 @@ import numpy.typing as npt
 
 from sagacore.cache._common import active_tasks, next_call
 from sagacore.errors import ConfigError
-from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
+from sagacore.policy import (
+    CACHE_ONLY,
+    CacheContext,
+    CacheEntryView,
+    CachePolicy,
+    RetentionDecision,
+    SessionView,
+)
 from sagacore.workload.model import TaskId
+from sagacore.workload.predictor import LogNormalFit
 
-__all__ = ["NextUse", "NextUseConfig", "ReuseModel"]
+__all__ = ["GapModel", "NextUse", "NextUseConfig", "ReuseModel"]
 
 _HIT_CLASSES = (0, 1, 2, 3, 3, 4, 4, 4, 4, 4)  # hits -> class; 10+ -> 5
 
@@ -95,13 +115,22 @@ class NextUseConfig:
     size_classes: bool = False
     """Also class entries by size (doublings from 512 tokens). Off by default: on the
     Mooncake trace it gains 0.3% at 0.5-1 M tokens and loses 9% at 4 M."""
+    gap_model: bool = True
+    """Predict a live session's gap with :class:`GapModel` once it has enough samples
+    (False: the session's EMA, as before the model)."""
+    min_gap_samples: int = 30
+    """Gaps :class:`GapModel` needs before its prediction is used."""
+    gap_ridge: float = 1.0
+    """Ridge weight of :class:`GapModel`'s least squares (keeps it solvable early)."""
+    default_gap_s: float = 1.0
+    """A session's mean gap before any is observed and without a predictor, seconds."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.horizon_s) and self.horizon_s > self.min_time_s > 0):
             raise ConfigError(
                 f"need horizon_s > min_time_s > 0, got {self.horizon_s!r}, {self.min_time_s!r}"
             )
-        for name in ("bins", "min_samples", "refresh_every"):
+        for name in ("bins", "min_samples", "refresh_every", "min_gap_samples"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
@@ -109,6 +138,11 @@ class NextUseConfig:
             raise ConfigError(f"session_alpha must be in (0, 1], got {self.session_alpha!r}")
         if not 0 < self.min_continue <= 1:
             raise ConfigError(f"min_continue must be in (0, 1], got {self.min_continue!r}")
+        for name in ("gap_ridge", "default_gap_s"):
+            v = getattr(self, name)
+            ok = isinstance(v, int | float) and not isinstance(v, bool)
+            if not (ok and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be finite and > 0, got {v!r}")
 
 
 class ReuseModel:
@@ -198,6 +232,82 @@ class ReuseModel:
         return float(self._wait[self.bin(idle_s)])
 
 
+class GapModel:
+    """Online log-linear model of a live session's gap before its next LLM call.
+
+    ``log G = theta . x + N(0, sigma^2)`` with features
+    ``x = (1, log(1 + growth), log(1 + context), log(mean gap))``: the tokens the
+    session's context grew by in its last step, its context length, and its own mean
+    gap so far (all known when the session enters its tool). ``theta`` is the ridge
+    least-squares fit of all observations so far, ``sigma`` its residual standard
+    deviation; both are refitted every ``refresh_every`` observations from running sums.
+
+    Examples
+    --------
+    >>> m = GapModel(NextUseConfig(min_gap_samples=10, refresh_every=1))
+    >>> for growth in (10, 100, 1000) * 20:  # the gap grows with the output
+    ...     m.add(GapModel.features(growth, 5000, 2.0), growth / 50)
+    >>> short = m.fit(GapModel.features(10, 5000, 2.0))
+    >>> long = m.fit(GapModel.features(1000, 5000, 2.0))
+    >>> short is not None and long is not None and short.mean() < 1.0 < 10.0 < long.mean()
+    True
+    """
+
+    FEATURES: ClassVar[int] = 4
+
+    def __init__(self, config: NextUseConfig) -> None:
+        self.config = config
+        k = self.FEATURES
+        self._xtx = np.eye(k) * config.gap_ridge
+        self._xty = np.zeros(k)
+        self._yty = 0.0
+        self.samples = 0
+        self._pending = 0
+        self.theta: npt.NDArray[np.float64] | None = None
+        self.sigma = 1.0
+
+    @staticmethod
+    def features(growth: float, context: float, mean_gap: float) -> npt.NDArray[np.float64]:
+        """The feature vector of a session (negative growth counts as 0)."""
+        return np.array(
+            [
+                1.0,
+                math.log1p(max(growth, 0.0)),
+                math.log1p(max(context, 0.0)),
+                math.log(max(mean_gap, 1e-6)),
+            ]
+        )
+
+    def add(self, x: npt.NDArray[np.float64], seconds: float) -> None:
+        """One observed gap of a session whose features were ``x``."""
+        if not seconds > 0 or not math.isfinite(seconds):
+            return
+        y = math.log(seconds)
+        self._xtx += np.outer(x, x)
+        self._xty += x * y
+        self._yty += y * y
+        self.samples += 1
+        self._pending += 1
+        if self.samples >= self.config.min_gap_samples and (
+            self.theta is None or self._pending >= self.config.refresh_every
+        ):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Refit ``theta`` and ``sigma`` from the running sums."""
+        self._pending = 0
+        th = np.asarray(np.linalg.solve(self._xtx, self._xty), dtype=np.float64)
+        sse = self._yty - 2.0 * float(th @ self._xty) + float(th @ self._xtx @ th)
+        self.theta = th
+        self.sigma = math.sqrt(max(sse / max(self.samples, 1), 1e-4))
+
+    def fit(self, x: npt.NDArray[np.float64]) -> LogNormalFit | None:
+        """The predicted gap distribution for features ``x`` (None before enough samples)."""
+        if self.theta is None or self.samples < self.config.min_gap_samples:
+            return None
+        return LogNormalFit(float(self.theta @ x), self.sigma)
+
+
 class NextUse(CachePolicy):
     """Evict the entry with the largest predicted time until next use.
 
@@ -221,6 +331,9 @@ class NextUse(CachePolicy):
         self._models: dict[tuple[bool, int, int], ReuseModel] = {}
         self._last: dict[int, float] = {}
         self._gap: dict[TaskId, float] = {}
+        self.gaps = GapModel(self.config)
+        self._context: dict[TaskId, int] = {}
+        self._features: dict[TaskId, tuple[int, npt.NDArray[np.float64]]] = {}
 
     def _model(self, shared: bool, hits: int, tokens: int) -> ReuseModel:
         key = (shared, _hit_class(hits), _size_class(tokens) if self.config.size_classes else 0)
@@ -243,8 +356,27 @@ class NextUse(CachePolicy):
         # the class it was in: owned (by a session now gone) when fresh, else shared
         self._model(before > 0, before, entry.tokens).add(max(0.0, now - prev), reused=True)
 
+    def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
+        """Keep the KV, unpinned; record the session's features for :class:`GapModel`."""
+        task = session.task_id
+        context = session.context_tokens
+        growth = context - self._context.get(task, 0)
+        self._context[task] = context
+        mean_gap = self._gap.get(task)
+        if mean_gap is None:
+            p = ctx.predictor
+            mean_gap = p.tool_duration(session.tool).mean() if p is not None else 0.0
+            if not mean_gap > 0:
+                mean_gap = self.config.default_gap_s
+        self._features[task] = (session.step, GapModel.features(growth, context, mean_gap))
+        return CACHE_ONLY
+
     def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:
-        """Update the session's own gap estimate (an EMA of its tool calls)."""
+        """Update the session's own gap estimate (an EMA of its tool calls) and the
+        :class:`GapModel` (the gap paired with the features of the session's last step)."""
+        feats = self._features.get(task_id)
+        if feats is not None:
+            self.gaps.add(feats[1], seconds)
         a = self.config.session_alpha
         old = self._gap.get(task_id)
         self._gap[task_id] = seconds if old is None else old + a * (seconds - old)
@@ -261,10 +393,16 @@ class NextUse(CachePolicy):
             p, secs = live
             task = entry.task_id
             own = self._gap.get(task) if task is not None else None
-            if own is not None and entry.tool is not None:
+            if entry.tool is None:
+                # not in a tool: it runs next if it continues (p), else never
+                secs = own if own is not None else 0.0
+            else:
                 started = entry.tool_started_s
-                elapsed = ctx.now - started if started is not None else 0.0
-                if own > elapsed:
+                elapsed = max(0.0, ctx.now - started) if started is not None else 0.0
+                fit = self._gap_fit(entry)
+                if fit is not None:
+                    secs = fit.expected_residual(elapsed)
+                elif own is not None and own > elapsed:
                     secs = own - elapsed
             return secs / max(p, self.config.min_continue)
         idle = max(0.0, ctx.now - entry.last_access_s)
@@ -272,6 +410,15 @@ class NextUse(CachePolicy):
         if m.samples < self.config.min_samples:
             return idle
         return m.expected_wait(idle)
+
+    def _gap_fit(self, entry: CacheEntryView) -> LogNormalFit | None:
+        """:class:`GapModel`'s gap distribution for the entry's session, if it applies."""
+        if not self.config.gap_model or entry.task_id is None:
+            return None
+        feats = self._features.get(entry.task_id)
+        if feats is None or feats[0] != entry.step:
+            return None
+        return self.gaps.fit(feats[1])
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
         """Index of the candidate predicted to be used last; records it as censored.
