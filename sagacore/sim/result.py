@@ -9,35 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sagacore.metrics import TCTSummary, slo_attainment, tct_summary
 
-__all__ = ["RunMetrics", "SimResult", "TaskOutcome", "TaskRecord"]
-
-
-class TaskOutcome(Protocol):
-    """What :class:`RunMetrics` reads of one task's outcome (:class:`TaskRecord` has it)."""
-
-    @property
-    def task_id(self) -> str:
-        """The task."""
-        ...
-
-    @property
-    def tct_s(self) -> float:
-        """Task completion time."""
-        ...
-
-    @property
-    def isolated_s(self) -> float:
-        """Isolated TCT."""
-        ...
-
-    @property
-    def slo_factor(self) -> float:
-        """SLO factor of the task's tenant."""
-        ...
+__all__ = ["RunMetrics", "SimResult", "TaskRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,30 +50,24 @@ class RunMetrics:
     """The metrics of a run of a workload, derived from its tasks' outcomes.
 
     A mixin: the class provides ``stack``, ``cluster``, ``tasks`` (the completed tasks'
-    :class:`TaskOutcome`), ``tasks_submitted``, ``start_s``, ``end_s``,
-    ``sim_wall_seconds`` and ``events`` (the fields of :class:`SimResult`).
+    records), ``tasks_submitted``, ``start_s``, ``end_s``, ``sim_wall_seconds`` and
+    ``events`` (the fields of :class:`SimResult` of these names).
     """
 
     __slots__ = ()
 
+    stack: str
+    cluster: str
+    tasks: Sequence[TaskRecord]
+    start_s: float
+    end_s: float
+    sim_wall_seconds: float
+    events: int
+
     if TYPE_CHECKING:
 
         @property
-        def stack(self) -> str: ...
-        @property
-        def cluster(self) -> str: ...
-        @property
-        def tasks(self) -> Sequence[TaskOutcome]: ...
-        @property
         def tasks_submitted(self) -> int: ...
-        @property
-        def start_s(self) -> float: ...
-        @property
-        def end_s(self) -> float: ...
-        @property
-        def sim_wall_seconds(self) -> float: ...
-        @property
-        def events(self) -> int: ...
 
     @property
     def span_s(self) -> float:
