@@ -148,13 +148,30 @@ class WorkerView(Protocol):
 
 
 class Router(ABC):
-    """Places each ready LLM call on a worker. Subclasses override :meth:`route`."""
+    """Places each ready LLM call on a worker. Subclasses override :meth:`route`.
+
+    A router may also *steal work*: with :attr:`rebalance_interval_s` set, the mechanism
+    calls :meth:`rebalance` that often while tasks are active, and moves calls that wait
+    on one worker to another, with the KV of their prompt.
+    """
 
     name: ClassVar[str] = "router"
+    rebalance_interval_s: float | None = None
+    """Seconds between calls of :meth:`rebalance` (None: never called)."""
 
     @abstractmethod
     def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
         """Return the ``worker_id`` of the worker that gets ``call``."""
+
+    def rebalance(self, workers: Sequence[WorkerView], now: float) -> Sequence[tuple[int, int]]:
+        """Work stealing: pairs ``(src, dst)`` of worker ids (default: none).
+
+        For each pair in order, the mechanism takes the call that has waited longest on
+        ``src`` (if any still waits there) and moves it to ``dst``, copying the KV of its
+        prompt that ``src`` caches (the transfer takes the cost model's
+        ``migration_seconds``); then it calls :meth:`observe_migration`.
+        """
+        return ()
 
     def observe_task_end(self, task_id: TaskId, now: float) -> None:  # noqa: B027
         """The task finished (forget any per-session state)."""

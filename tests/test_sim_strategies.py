@@ -11,10 +11,13 @@ from sagacore.engine import CostModel
 from sagacore.policy import (
     CacheContext,
     CacheEntryView,
+    CallView,
     Retention,
     RetentionDecision,
     SessionView,
+    WorkerView,
 )
+from sagacore.route.saga import SagaAffinity
 from sagacore.sched.fcfs import FCFS, Priority
 from sagacore.sim.config import ClusterConfig, EngineConfig
 from sagacore.stacks import STACKS as REGISTERED
@@ -56,6 +59,16 @@ class Largest(LRU):
         return max(range(len(candidates)), key=lambda i: (candidates[i].tokens, -i))
 
 
+class AllToFirst(SagaAffinity):
+    """Every call to worker 0; idle workers steal (work stealing under stress)."""
+
+    def __init__(self) -> None:
+        super().__init__(idle_s=0.05)
+
+    def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
+        return 0
+
+
 STACKS: dict[str, str | Stack] = {
     **{name: name for name in REGISTERED},  # every registered stack
     "ttl": Stack("ttl", "session-affinity", "fcfs", lambda c: KeepTTL()),
@@ -63,6 +76,7 @@ STACKS: dict[str, str | Stack] = {
     "drop": Stack("drop", "round-robin", "lpm", lambda c: DropAll()),
     "largest-prio": Stack("largest-prio", "cache-aware", lambda c: Priority(), lambda c: Largest()),
     "fcfs-rr": Stack("fcfs-rr", "round-robin", lambda c: FCFS()),
+    "steal": Stack("steal", lambda c: AllToFirst(), "fcfs", lambda c: KeepTTL()),
 }
 
 

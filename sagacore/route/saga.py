@@ -15,10 +15,23 @@ Where the paper is silent (our choices):
 - the check is ``load < load_threshold`` (strict, as in the paper's wording), so a
   threshold of 0 never keeps affinity and ``inf`` always does.
 
-SAGA's work stealing (a worker idle for 100 ms, or max/min load above 2.0, pulls
-sessions and their KV from the most loaded one) needs a KV-migration mechanism in the
-simulator and is **not implemented** yet; :meth:`SagaAffinity.observe_migration`
-already follows a session a mechanism moves.
+**Work stealing** (SAGA): when a worker's queue has been empty for ``idle_s`` (100 ms)
+or the max/min load ratio exceeds ``steal_ratio`` (2.0), the idle worker takes the
+oldest pending session from a random overloaded worker; the KV migrates (the
+simulator copies the cached prompt at the cost model's ``migration_seconds``) and the
+affinity moves with it (:meth:`SagaAffinity.observe_migration`). Our reading of what
+the paper leaves open:
+
+- the mechanism asks every ``idle_s`` seconds (:meth:`SagaAffinity.rebalance`); a
+  queue is "empty for 100 ms" when it was empty at two ticks 100 ms apart and at
+  none in between non-empty (queue state is sampled at the ticks);
+- a *thief* is a worker with an empty queue and a load below ``load_threshold`` that
+  has been empty for ``idle_s``, or the least-loaded worker when max/min load exceeds
+  ``steal_ratio`` (its queue empty too);
+- an *overloaded* worker has waiting calls and a load at least ``load_threshold`` or
+  above ``steal_ratio`` times the thief's; each thief takes one call per tick, from a
+  uniformly random overloaded worker (seeded), and a worker gives at most as many
+  calls as it has waiting.
 
 Examples
 --------
@@ -36,6 +49,15 @@ Examples
 2
 >>> r.observe_task_end("t", 4.0); len(r.homes)
 0
+
+Work stealing: worker 0 is overloaded (load above 0.8, calls waiting); worker 1 steals
+once its queue has been empty for 100 ms, or at once when the loads differ over 2x.
+
+>>> ws = [NS(worker_id=0, load=0.9, queued_calls=3), NS(worker_id=1, load=0.5, queued_calls=0)]
+>>> r.rebalance(ws, 10.0), r.rebalance(ws, 10.1)
+([], [(0, 1)])
+>>> ws[1].load = 0.2; r.rebalance(ws, 10.15)
+[(0, 1)]
 """
 
 from __future__ import annotations
@@ -43,6 +65,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import ClassVar
+
+import numpy as np
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Router, WorkerView
@@ -53,22 +77,49 @@ __all__ = ["SagaAffinity"]
 
 
 class SagaAffinity(Router):
-    """Session affinity while the home worker's load is below a threshold.
+    """Session affinity while the home worker's load is below a threshold, and work stealing.
 
     Parameters
     ----------
     load_threshold
         Keep a session on its worker while that worker's load is below this (SAGA: 0.8).
+    steal
+        Steal work (module notes); False: affinity routing only.
+    idle_s
+        How long a queue stays empty before its worker steals, and the tick of
+        :meth:`rebalance` (SAGA: 100 ms).
+    steal_ratio
+        Max/min load ratio above which the least-loaded worker steals (SAGA: 2.0).
+    seed
+        Seed of the choice among overloaded workers.
     """
 
     name: ClassVar[str] = "saga-affinity"
 
-    def __init__(self, load_threshold: float = 0.8) -> None:
+    def __init__(
+        self,
+        load_threshold: float = 0.8,
+        *,
+        steal: bool = True,
+        idle_s: float = 0.1,
+        steal_ratio: float = 2.0,
+        seed: int = 0,
+    ) -> None:
         if math.isnan(load_threshold) or load_threshold < 0:
             raise ConfigError(f"SagaAffinity.load_threshold must be >= 0, got {load_threshold}")
+        if not (math.isfinite(idle_s) and idle_s > 0):
+            raise ConfigError(f"SagaAffinity.idle_s must be a finite number > 0, got {idle_s}")
+        if math.isnan(steal_ratio) or steal_ratio < 1:
+            raise ConfigError(f"SagaAffinity.steal_ratio must be >= 1, got {steal_ratio}")
         self.load_threshold = load_threshold
+        self.steal = steal
+        self.idle_s = idle_s
+        self.steal_ratio = steal_ratio
+        self.rebalance_interval_s = idle_s if steal else None
         self.homes: dict[TaskId, int] = {}
         """The worker each live session is bound to."""
+        self._empty_since: dict[int, float] = {}
+        self._rng = np.random.default_rng(seed)
 
     def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
         """The session's worker while its load is below the threshold, else the least loaded."""
@@ -90,3 +141,41 @@ class SagaAffinity(Router):
     def observe_migration(self, task_id: TaskId, src: int, dst: int, now: float) -> None:
         """The session's KV moved: its affinity follows."""
         self.homes[task_id] = dst
+
+    def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
+        """Pairs (overloaded worker, thief): each thief takes one waiting call (module notes)."""
+        if not self.steal or not workers:
+            return []
+        since = self._empty_since
+        for w in workers:
+            if w.queued_calls:
+                since.pop(w.worker_id, None)
+            else:
+                since.setdefault(w.worker_id, now)
+        if len(since) == len(workers):
+            return []  # nothing waits anywhere
+        loads = {w.worker_id: w.load for w in workers}
+        lo = min(loads.values())
+        hi = max(loads.values())
+        skewed = hi > self.steal_ratio * lo
+        least = least_loaded(workers)
+        left = {w.worker_id: w.queued_calls for w in workers if w.queued_calls}
+        pairs: list[tuple[int, int]] = []
+        for w in sorted(workers, key=lambda w: w.worker_id):
+            wid = w.worker_id
+            if wid not in since:
+                continue
+            idle = now - since[wid] >= self.idle_s - 1e-9 and loads[wid] < self.load_threshold
+            if not (idle or (skewed and wid == least)):
+                continue
+            victims = sorted(
+                v for v, q in left.items()
+                if q > 0 and (loads[v] >= self.load_threshold
+                              or loads[v] > self.steal_ratio * loads[wid])
+            )
+            if not victims:
+                continue
+            src = victims[int(self._rng.integers(len(victims)))]
+            left[src] -= 1
+            pairs.append((src, wid))
+        return pairs

@@ -224,6 +224,16 @@ class Simulation:
         self._sched_call_start = _overrides(sched, Scheduler, "observe_call_start")
         self._sched_call_end = _overrides(sched, Scheduler, "observe_call_end")
         self._retains = [_overrides(p, CachePolicy, "retention") for p in self.cache_policies]
+        self.migrations = 0
+        self.migrated_tokens = 0
+        every = self.router.rebalance_interval_s
+        if every is not None and not (isinstance(every, int | float) and every > 0):
+            raise ConfigError(
+                f"router {self.router.name!r}: rebalance_interval_s must be a number > 0 "
+                f"or None, got {every!r}"
+            )
+        self._rebalance_s = every
+        self._ticking = False
         self._tool_end_hook = [
             _overrides(p, CachePolicy, "observe_tool_end") for p in self.cache_policies
         ]
@@ -358,6 +368,9 @@ class Simulation:
             iso = isolated_tct(task, self.cluster.cost, self.cluster.engine, keys=ts.keys)
         ts.isolated_s = iso
         self.tasks[task.id] = ts
+        if self._rebalance_s is not None and not self._ticking:
+            self._ticking = True
+            self._timer(now + self._rebalance_s, self._rebalance)
         self.scheduler.observe_task_arrival(task, now)
         if self.predictor is not None:
             self.predictor.observe_task_start(task.id, task.agent_type)
@@ -532,6 +545,75 @@ class Simulation:
         if self.observers:
             self._emit(TraceEvent("task_end", now, task.id))
 
+    # --- work stealing -------------------------------------------------------------------
+    def _rebalance(self, now: float) -> None:
+        """A rebalancing tick: move the calls the router asks for; tick on while tasks live."""
+        n = len(self.workers)
+        for pair in self.router.rebalance(self.workers, now):
+            src, dst = pair
+            if not (isinstance(src, int) and isinstance(dst, int) and 0 <= src < n
+                    and 0 <= dst < n):
+                raise InvariantError(
+                    f"router {self.router.name!r} asked to move a call from worker "
+                    f"{src!r} to {dst!r}"
+                )
+            if src != dst and self.workers[src].waiting:
+                self._migrate(self.workers[src], self.workers[dst], now)
+        if self.tasks:
+            assert self._rebalance_s is not None
+            self._timer(now + self._rebalance_s, self._rebalance)
+        else:
+            self._ticking = False
+
+    def _migrate(self, src: Worker, dst: Worker, now: float) -> None:
+        """Move ``src``'s longest-waiting call to ``dst`` with the KV of its prompt."""
+        call = min(src.waiting, key=_enqueue_order)
+        src.waiting.remove(call)
+        src.queued_tokens -= call.prompt_tokens
+        src.sync(now)
+        # what an admission on src would reuse: whole blocks, one token short of the input
+        tokens = src.store.match(call.ids, call.ends, call.target - 1)
+        ts = call.task
+        ts.wait_s += now - call.enqueued_s
+        self._release_hold(ts, now)  # the session leaves src
+        self.migrations += 1
+        self.migrated_tokens += tokens
+        self.router.observe_migration(ts.task.id, src.worker_id, dst.worker_id, now)
+        if self.observers:
+            self._emit(TraceEvent("call_migrate", now, ts.task.id, call.spec.index,
+                                  dst.worker_id, tokens))
+
+        def arrive(t: float) -> None:
+            ts.wait_s += t - now  # the transfer is waiting time too
+            if tokens and dst.store.caching:
+                self._install(call, dst, tokens, t)
+            dst.enqueue(call, t)
+
+        if tokens:
+            self._timer(now + dst.cost.migration_seconds(tokens), arrive)
+        else:
+            arrive(now)
+
+    def _install(self, call: Call, worker: Worker, tokens: int, now: float) -> None:
+        """Put ``tokens`` of ``call``'s prompt KV into ``worker``'s cache, held until admission.
+
+        The blocks ``worker`` lacks are allocated (evicting as its policy says); when even
+        that cannot make room, nothing is installed and the call recomputes its prompt.
+        """
+        worker.sync(now)  # steps started before now take their blocks first
+        store = worker.store
+        ts = call.task
+        lease = store.acquire(call.ids, call.ends, tokens, now, owner=ts.task.id,
+                              step=call.spec.index)
+        if lease.hit_tokens < tokens and store.grow(lease, tokens, now):
+            store.commit(lease, call.ids, call.ends, tokens, now)
+        node = lease.node
+        store.hold(node, now)
+        store.release(lease, now)
+        self._release_hold(ts, now)
+        self._timer_seq += 1
+        ts.hold = _Hold(worker, node, self._timer_seq)
+
     # --- callbacks from workers ----------------------------------------------------------
     def restorable(self, call: Call, worker: Worker, hit: int) -> int:
         """Tokens of ``call``'s KV a swap-in on ``worker`` would restore (0: none)."""
@@ -598,3 +680,7 @@ class Simulation:
         if self.observers:
             self._emit(TraceEvent("call_preempt", now, call.task.task.id, call.spec.index,
                                   worker.worker_id))
+
+
+def _enqueue_order(c: Call) -> tuple[float, int]:
+    return (c.enqueued_s, c.seq)

@@ -28,6 +28,7 @@ EventKind = Literal[
     "call_ready",
     "call_start",
     "call_preempt",
+    "call_migrate",
     "call_end",
     "tool_start",
     "tool_end",
@@ -38,6 +39,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "call_ready",
     "call_start",
     "call_preempt",
+    "call_migrate",
     "call_end",
     "tool_start",
     "tool_end",
@@ -60,7 +62,8 @@ class TraceEvent:
     worker: int | None = None
     """The instance, for call events."""
     tokens: int | None = None
-    """``call_start``: prompt tokens reused from the cache; ``call_end``: output tokens."""
+    """``call_start``: prompt tokens reused from the cache; ``call_end``: output tokens;
+    ``call_migrate``: KV tokens copied to the new worker (whose id is ``worker``)."""
 
 
 Observer = Callable[[TraceEvent], None]
