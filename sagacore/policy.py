@@ -296,17 +296,21 @@ class CacheContext:
     capacity_tokens: int
     """KV capacity in tokens."""
     used_tokens: int
-    """KV tokens in use or cached."""
+    """KV tokens in use: held by calls, pinned, or in transit to the host. Cached KV that
+    nothing references is not in use (it is reclaimed on demand; vLLM's
+    ``kv_cache_usage`` counts those blocks as free): see :attr:`cached_free_tokens`."""
     predictor: Predictor | None = None
     """Shared workflow knowledge (next-step probabilities, tool durations), if any."""
     swap_seconds_per_token: float = 0.0
     """Cost of moving one token of KV to host memory and back, seconds."""
     recompute_seconds_per_token: float = 0.0
     """Cost of re-prefilling one token, seconds."""
+    cached_free_tokens: int = 0
+    """Cached KV tokens that nothing references (evictable), besides :attr:`used_tokens`."""
 
     @property
     def used_fraction(self) -> float:
-        """Memory pressure: used over capacity."""
+        """Memory pressure: tokens in use over capacity (as vLLM's ``kv_cache_usage``)."""
         return self.used_tokens / self.capacity_tokens if self.capacity_tokens else 1.0
 
 

@@ -252,7 +252,8 @@ def replay(
         return CacheContext(
             now=now,
             capacity_tokens=capacity_tokens,
-            used_tokens=store.used_blocks * bs,
+            used_tokens=store.in_use_blocks * bs,
+            cached_free_tokens=store.evictable_blocks * bs,
             predictor=pred,
             swap_seconds_per_token=config.swap_seconds_per_token,
             recompute_seconds_per_token=config.recompute_seconds_per_token,

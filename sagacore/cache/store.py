@@ -294,6 +294,11 @@ class PrefixStore:
         return self._tree + self._private + self._transit
 
     @property
+    def in_use_blocks(self) -> int:
+        """Blocks a lease, a hold or a transfer references: used but not evictable."""
+        return self._tree + self._private + self._transit - self._evictable
+
+    @property
     def free_blocks(self) -> int:
         """Blocks holding nothing."""
         return self.capacity_blocks - self._tree - self._private - self._transit
@@ -669,7 +674,8 @@ class PrefixStore:
                 ctx = CacheContext(
                     now=now,
                     capacity_tokens=self.capacity_blocks * self.block_size,
-                    used_tokens=self.used_blocks * self.block_size,
+                    used_tokens=self.in_use_blocks * self.block_size,
+                    cached_free_tokens=self._evictable * self.block_size,
                     predictor=self.predictor,
                     swap_seconds_per_token=self.swap_seconds_per_token,
                     recompute_seconds_per_token=self.recompute_seconds_per_token,

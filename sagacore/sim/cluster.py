@@ -447,7 +447,8 @@ class Simulation:
         ctx = CacheContext(
             now=now,
             capacity_tokens=store.capacity_blocks * store.block_size,
-            used_tokens=store.used_blocks * store.block_size,
+            used_tokens=store.in_use_blocks * store.block_size,
+            cached_free_tokens=store.evictable_blocks * store.block_size,
             predictor=self.predictor,
             swap_seconds_per_token=store.swap_seconds_per_token,
             recompute_seconds_per_token=store.recompute_seconds_per_token,
