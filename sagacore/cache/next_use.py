@@ -78,7 +78,7 @@ from sagacore.policy import (
     SessionView,
 )
 from sagacore.workload.model import TaskId
-from sagacore.workload.predictor import LogNormalFit
+from sagacore.workload.predictor import LogNormalFit, Predictor
 
 __all__ = ["GapModel", "NextUse", "NextUseConfig", "ReuseModel"]
 
@@ -334,6 +334,7 @@ class NextUse(CachePolicy):
         self.gaps = GapModel(self.config)
         self._context: dict[TaskId, int] = {}
         self._features: dict[TaskId, tuple[int, npt.NDArray[np.float64]]] = {}
+        self._predictor: Predictor | None = None
 
     def _model(self, shared: bool, hits: int, tokens: int) -> ReuseModel:
         key = (shared, _hit_class(hits), _size_class(tokens) if self.config.size_classes else 0)
@@ -345,19 +346,30 @@ class NextUse(CachePolicy):
     def observe_access(self, entry: CacheEntryView, now: float) -> None:
         """Record the gap since the entry's previous use in the class it had before.
 
-        Reuse by the session that owns the entry is not recorded (the execution graph
-        predicts it); reuse by another session is.
+        Reuse of an entry whose owning session is live is not recorded (the owner reuses
+        it, and the execution graph predicts that); reuse of a shared entry, or of one
+        whose owner has ended (another session's, as in a Mooncake trace, where every
+        request is a session of one call), is. Liveness is read from the predictor of
+        the last :class:`~sagacore.policy.CacheContext` seen; without one, every owned
+        entry counts as live.
         """
         prev = self._last.get(entry.entry_id, entry.created_s)
         self._last[entry.entry_id] = now
-        if entry.task_id is not None:
+        if entry.task_id is not None and self._owner_live(entry.task_id):
             return  # a session reusing its own context: the live model covers it
         before = max(entry.hits - 1, 0)
         # the class it was in: owned (by a session now gone) when fresh, else shared
         self._model(before > 0, before, entry.tokens).add(max(0.0, now - prev), reused=True)
 
+    def _owner_live(self, task: TaskId) -> bool:
+        """Whether ``task`` has started and not ended, by the predictor last seen (True
+        without a predictor)."""
+        p = self._predictor
+        return p is None or task in p.active_tasks
+
     def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
         """Keep the KV, unpinned; record the session's features for :class:`GapModel`."""
+        self._predictor = ctx.predictor
         task = session.task_id
         context = session.context_tokens
         growth = context - self._context.get(task, 0)
@@ -428,6 +440,7 @@ class NextUse(CachePolicy):
         """
         n = len(candidates)
         now = ctx.now
+        self._predictor = ctx.predictor
         active = active_tasks(ctx)
         rows = [
             (e.last_access_s, e.hits, e.entry_id, e.task_id is None, e.tokens) for e in candidates
