@@ -63,6 +63,13 @@ def main() -> int:
     same = _same(fast, step)
     print(f"identical results: {same}")
     print(f"speed-up of fast over step mode: {ts / tf:.1f}x wall, {cs / cf:.1f}x CPU")
+    # every fast-mode event (an admission, a prefill step's end, a call's end, a tool's
+    # end) is also an event of step mode, and costs at least a plain decode step
+    print(
+        f"step-mode events per fast-mode event: {step.events / fast.events:.1f} "
+        f"(the speed-up if a fast-mode event cost what a step-mode event costs); "
+        f"CPU per event: fast {1e6 * cf / fast.events:.0f} us, step {1e6 * cs / step.events:.0f} us"
+    )
     if hasattr(os, "getloadavg"):
         print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0 if same else 1
