@@ -49,6 +49,9 @@ def test_idle_workers_steal_waiting_calls_with_their_kv() -> None:
     ]
     moves = [e for e in log.events if e.kind == "call_migrate"]
     assert moves and all(e.worker == 1 for e in moves)
+    assert fast.migrations == step.migrations == len(moves)
+    assert fast.migrated_tokens == sum(e.tokens or 0 for e in moves) > 0
+    assert fast.summary()["migrations"] == len(moves)
     starts = {(e.task_id, e.step): e for e in log.events if e.kind == "call_start"}
     warm = [e for e in moves if e.tokens]
     assert warm  # some second steps moved with their cached context

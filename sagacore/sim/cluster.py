@@ -346,6 +346,8 @@ class Simulation:
             end_s=end,
             sim_wall_seconds=wall,
             events=self.events,
+            migrations=self.migrations,
+            migrated_tokens=self.migrated_tokens,
         )
 
     def _check_end(self) -> None:

@@ -148,6 +148,8 @@ _SIM_COUNTERS = (
     "swapped_out_tokens",
     "swapped_in_tokens",
     "dropped_tokens",
+    "migrations",
+    "migrated_tokens",
     "batch_steps",
     "kv_utilization",
 )
@@ -204,6 +206,10 @@ class SimResult(RunMetrics):
     """Wall-clock time the simulation took."""
     events: int
     """Events the simulator processed."""
+    migrations: int = 0
+    """Waiting calls moved between instances by work stealing."""
+    migrated_tokens: int = 0
+    """Tokens of KV copied between instances with them."""
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary ``sagacore simulate --json`` writes per stack."""
