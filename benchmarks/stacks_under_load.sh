@@ -44,7 +44,7 @@ d = json.load(open(sys.argv[1]))
 comps = d["comparisons"]
 print(f"{'stack':<14}{'TCT mean':>9}{'p99':>9}{'geomean':>9}{'SLO':>7}{'KV util':>8}"
       f"{'preempt':>8}{'evicted':>9}{'swapout':>8}{'prefill':>8}{'tasks/min':>10}"
-      "  ratio vs vllm-apc [95% CI]  p")
+      f"{'migr':>6}  ratio vs vllm-apc [95% CI]  p")
 for k, v in d["stacks"].items():
     t = v["tct"]; c = comps.get(k)
     cs = (f"  {c['ratio']:.3f}x [{c['ci_low']:.3f}, {c['ci_high']:.3f}]  p={c['p_value']:.2g}"
@@ -52,6 +52,7 @@ for k, v in d["stacks"].items():
     print(f"{k:<14}{t['mean']:>9,.0f}{t['p99']:>9,.0f}{t['geomean']:>9,.0f}"
           f"{v['slo_attainment']:>7.1%}{v['kv_utilization']:>8.1%}{v['preemptions']:>8,}"
           f"{v['evicted_blocks'] / 1e3:>8.0f}k{v['swapped_out_tokens'] / 1e6:>7.1f}M"
-          f"{v['prefill_tokens_computed'] / 1e6:>7.1f}M{v['throughput_tasks_per_min']:>10.2f}{cs}")
+          f"{v['prefill_tokens_computed'] / 1e6:>7.1f}M{v['throughput_tasks_per_min']:>10.2f}"
+          f"{v.get('migrations', 0):>6,}{cs}")
 PYEOF
 done
