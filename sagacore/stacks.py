@@ -137,6 +137,12 @@ def _astraea_sched(ctx: BuildContext) -> Scheduler:
     return Astraea(cfg, predictor=ctx.predictor)
 
 
+def _affinity_without_stealing(ctx: BuildContext) -> Router:
+    from sagacore.route.saga import SagaAffinity
+
+    return SagaAffinity(steal=False)
+
+
 def _justitia(ctx: BuildContext) -> Scheduler:
     from sagacore.sched.justitia import Justitia
 
@@ -242,12 +248,13 @@ STACKS: dict[str, Stack] = {
         ),
         Stack(
             "sagacore-best",
-            router="saga-affinity",
+            # chosen a priori as affinity with SAGA's load guard; work stealing came later
+            router=_affinity_without_stealing,
             scheduler="autellix",
             cache="next-use",
             uses_predictor=True,
-            description="saga-affinity routing, Autellix PLAS ordering, next-use (predicted "
-            "Belady) eviction",
+            description="saga-affinity routing without work stealing, Autellix PLAS ordering, "
+            "next-use (predicted Belady) eviction",
         ),
     )
 }
