@@ -536,6 +536,17 @@ class PrefixStore:
         bs = self.block_size
         return min(h, cap_tokens // bs) * bs
 
+    def deepest_node(self, ids: Sequence[int], ends: Sequence[int]) -> CacheEntry:
+        """The deepest node whose whole span the sequence matches, cached (root if none).
+
+        Read-only: for a session's waiting call it is the node of the session's cached
+        context (see :meth:`detach_session`).
+        """
+        if not self.caching:
+            return self.root
+        path = self._walk(ids, ends)[0]
+        return path[-1] if path else self.root
+
     def lease_cost(self, ids: Sequence[int], ends: Sequence[int], cap_tokens: int) -> tuple[int, int]:
         """What :meth:`acquire` would do now, read-only: ``(hit_tokens, pinned_evictable)``.
 

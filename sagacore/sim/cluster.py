@@ -579,6 +579,13 @@ class Simulation:
         ts = call.task
         ts.wait_s += now - call.enqueued_s
         self._release_hold(ts, now)  # the session leaves src
+        # the KV moves: src frees the session's own blocks once they are copied (shared
+        # prefixes stay); until then they are in transit
+        moved = 0
+        if tokens:
+            store = src.store
+            moved = store.detach_session(store.deepest_node(call.ids, call.ends), ts.task.id, now)
+            store.reserve_transit(moved)
         self.migrations += 1
         self.migrated_tokens += tokens
         self.router.observe_migration(ts.task.id, src.worker_id, dst.worker_id, now)
@@ -588,6 +595,10 @@ class Simulation:
 
         def arrive(t: float) -> None:
             ts.wait_s += t - now  # the transfer is waiting time too
+            if moved:
+                src.sync(t)  # steps started before the copy ended did not have its blocks
+                src.store.release_transit(moved)
+                src.poke(t)
             if tokens and dst.store.caching:
                 self._install(call, dst, tokens, t)
             dst.enqueue(call, t)
