@@ -91,3 +91,18 @@ def test_rebalance_interval_is_validated() -> None:
 
     with pytest.raises(ConfigError, match="rebalance_interval_s"):
         simulate(workload(), Stack("zero", lambda c: Zero(), "fcfs", "lru"), cluster())
+
+
+def test_the_kv_moves_the_source_frees_the_sessions_own_blocks() -> None:
+    from sagacore.sim.cluster import Simulation
+    from sagacore.sim.config import SimConfig
+
+    log = EventLog()
+    sim = Simulation(workload(), STEAL, cluster(), SimConfig(checked=True), observers=[log])
+    sim.run()
+    warm = {e.task_id for e in log.events if e.kind == "call_migrate" and e.tokens}
+    assert warm
+    src_owners = {n.task_id for n in sim.workers[0].store.entries()}
+    dst_owners = {n.task_id for n in sim.workers[1].store.entries()}
+    assert not warm & src_owners  # no private context left behind on worker 0
+    assert warm <= dst_owners
