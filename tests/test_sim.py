@@ -140,3 +140,18 @@ def test_call_larger_than_the_cache_is_an_error() -> None:
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_call_waits_are_measured() -> None:
+    """Alone, a call starts when it is ready; behind a full batch, it waits."""
+    c = ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b",
+                                engine=EngineConfig(max_num_seqs=1))
+    one = Task(TaskId("a"), (Step(0, (Segment(1, 500),), 40, 2),))
+    alone = simulate(Workload((one,)), "vllm-apc", c)
+    assert alone.call_wait_mean_s == alone.call_wait_max_s == 0.0
+    two = Task(TaskId("b"), (Step(0, (Segment(3, 500),), 40, 4),))
+    both = simulate(Workload((one, two)), "vllm-apc", c)
+    # the second call waits for the whole first call (max_num_seqs=1)
+    assert both.call_wait_max_s == pytest.approx(both.tasks[0].tct_s)
+    assert both.call_wait_mean_s == pytest.approx(both.call_wait_max_s / 2)
+    assert both.summary()["call_wait_p99_s"] <= both.call_wait_max_s

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
+
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
 from sagacore.policy import CacheContext, CachePolicy, Retention, Router, Scheduler
@@ -226,6 +228,8 @@ class Simulation:
         self._retains = [_overrides(p, CachePolicy, "retention") for p in self.cache_policies]
         self.migrations = 0
         self.migrated_tokens = 0
+        self._waits: list[float] = []
+        """Each call's wait from becoming ready to its first admission."""
         every = self.router.rebalance_interval_s
         if every is not None and not (isinstance(every, int | float) and every > 0):
             raise ConfigError(
@@ -348,6 +352,9 @@ class Simulation:
             events=self.events,
             migrations=self.migrations,
             migrated_tokens=self.migrated_tokens,
+            call_wait_mean_s=float(np.mean(self._waits)) if self._waits else 0.0,
+            call_wait_p99_s=float(np.percentile(self._waits, 99)) if self._waits else 0.0,
+            call_wait_max_s=max(self._waits, default=0.0),
         )
 
     def _check_end(self) -> None:
@@ -651,6 +658,7 @@ class Simulation:
         ts.wait_s += now - call.enqueued_s
         if not call.admitted:
             call.admitted = True
+            self._waits.append(now - call.ready_s)
             for d in call.spec.deps:
                 if not ts.done[d]:
                     raise InvariantError(

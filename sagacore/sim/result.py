@@ -150,6 +150,9 @@ _SIM_COUNTERS = (
     "dropped_tokens",
     "migrations",
     "migrated_tokens",
+    "call_wait_mean_s",
+    "call_wait_p99_s",
+    "call_wait_max_s",
     "batch_steps",
     "kv_utilization",
 )
@@ -210,6 +213,12 @@ class SimResult(RunMetrics):
     """Waiting calls moved between instances by work stealing."""
     migrated_tokens: int = 0
     """Tokens of KV copied between instances with them."""
+    call_wait_mean_s: float = 0.0
+    """Mean wait of an LLM call from becoming ready to its first admission (queueing)."""
+    call_wait_p99_s: float = 0.0
+    """99th percentile of that wait."""
+    call_wait_max_s: float = 0.0
+    """Its maximum."""
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary ``sagacore simulate --json`` writes per stack."""
