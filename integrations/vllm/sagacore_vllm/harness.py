@@ -190,9 +190,14 @@ class TwinRun(RunMetrics):
 
 
 def _router(router: RouterName | str | PolicyRouter) -> tuple[PolicyRouter, str]:
-    if isinstance(router, PolicyRouter):
-        return router, router.name
-    return make_router(router), router
+    r = router if isinstance(router, PolicyRouter) else make_router(router)
+    if r.rebalance_interval_s is not None:
+        raise ConfigError(
+            f"router {r.name!r} steals work (rebalance_interval_s="
+            f"{r.rebalance_interval_s!r}); the twin runs only routing: use a router "
+            "without work stealing (for saga-affinity: SagaAffinity(steal=False))"
+        )
+    return r, (router.name if isinstance(router, PolicyRouter) else router)
 
 
 def run_twin(

@@ -184,3 +184,15 @@ def test_module_examples() -> None:
     for module in (harness, fidelity):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_a_router_that_steals_work_is_refused() -> None:
+    from sagacore.errors import ConfigError
+    from sagacore.route.saga import SagaAffinity
+
+    w = load_workload("webarena", tasks=2, rate=60, seed=0)
+    c = ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b")
+    with pytest.raises(ConfigError, match="steals work"):
+        run_twin(w, c, router=SagaAffinity())
+    with pytest.raises(ConfigError, match="steals work"):
+        run_twin(w, c, router="saga-affinity")
