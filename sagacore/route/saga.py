@@ -18,8 +18,8 @@ Where the paper is silent (our choices):
 **Work stealing** (SAGA): when a worker's queue has been empty for ``idle_s`` (100 ms)
 or the max/min load ratio exceeds ``steal_ratio`` (2.0), the idle worker takes the
 oldest pending session from a random overloaded worker; the KV migrates (the
-simulator copies the cached prompt at the cost model's ``migration_seconds``) and the
-affinity moves with it (:meth:`SagaAffinity.observe_migration`). Our reading of what
+simulator moves the call's cached prompt KV in the cost model's ``migration_seconds``)
+and the affinity moves with it (:meth:`SagaAffinity.observe_migration`). Our reading of what
 the paper leaves open:
 
 - the mechanism asks every ``idle_s`` seconds (:meth:`SagaAffinity.rebalance`); a
