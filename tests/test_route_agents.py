@@ -155,3 +155,46 @@ def test_sessions_are_forgotten(name: str) -> None:
         r.observe_task_end(f"t{i}", float(i))
     assert isinstance(r, SagaAffinity | AutellixLB)
     assert r.homes == {}
+
+
+def test_saga_stealing_needs_an_idle_thief_and_an_overloaded_victim() -> None:
+    r = SagaAffinity()
+    busy = [W(0, 0.9, queued_calls=2), W(1, 0.85, queued_calls=0), W(2, 0.6, queued_calls=1)]
+    # worker 1's queue is empty, but its load is above the threshold: not a thief; the
+    # loads are within 2x of each other: no skew
+    assert r.rebalance(busy, 0.0) == [] and r.rebalance(busy, 0.2) == []
+    calm = [W(0, 0.9, queued_calls=1), W(1, 0.5, queued_calls=0), W(2, 0.6, queued_calls=1)]
+    r = SagaAffinity()
+    assert r.rebalance(calm, 0.0) == []  # empty, but not yet for 100 ms
+    # worker 2 waits but is below the threshold and within 2x of the thief: not a victim
+    assert r.rebalance(calm, 0.1) == [(0, 1)]
+    calm[0].queued_calls = 0
+    assert r.rebalance(calm, 0.2) == []  # worker 2 is the only one waiting: not overloaded
+
+
+def test_saga_stealing_one_call_per_thief_and_no_more_than_waits() -> None:
+    r = SagaAffinity()
+    ws = [W(0, 1.0, queued_calls=1), W(1, 0.1), W(2, 0.1), W(3, 0.1)]
+    r.rebalance(ws, 0.0)
+    pairs = r.rebalance(ws, 0.1)
+    assert pairs == [(0, 1)]  # one call waits: the first thief takes it
+    ws[0].queued_calls = 5
+    assert r.rebalance(ws, 0.2) == [(0, 1), (0, 2), (0, 3)]
+
+
+def test_saga_stealing_is_seeded_and_can_be_off() -> None:
+    def run(seed: int) -> list[list[tuple[int, int]]]:
+        r = SagaAffinity(seed=seed)
+        ws = [W(0, 0.9, queued_calls=3), W(1, 0.95, queued_calls=3), W(2, 0.0), W(3, 0.0)]
+        return [r.rebalance(ws, 0.1 * k) for k in range(6)]
+
+    assert run(1) == run(1)
+    assert {src for pairs in run(1) for src, _ in pairs} == {0, 1}
+    off = SagaAffinity(steal=False)
+    assert off.rebalance_interval_s is None
+    assert off.rebalance([W(0, 1.0, queued_calls=3), W(1, 0.0)], 1.0) == []
+    assert SagaAffinity().rebalance_interval_s == 0.1
+    with pytest.raises(ConfigError, match="idle_s"):
+        SagaAffinity(idle_s=0)
+    with pytest.raises(ConfigError, match="steal_ratio"):
+        SagaAffinity(steal_ratio=0.5)
