@@ -293,6 +293,19 @@ class PrefixStore:
         """Blocks holding KV (tree, private and in transit to the host)."""
         return self._tree + self._private + self._transit
 
+    def context(self, now: float) -> CacheContext:
+        """What this cache's policy may read at ``now`` (:class:`~sagacore.policy.CacheContext`)."""
+        bs = self.block_size
+        return CacheContext(
+            now=now,
+            capacity_tokens=self.capacity_blocks * bs,
+            used_tokens=self.in_use_blocks * bs,
+            cached_free_tokens=self._evictable * bs,
+            predictor=self.predictor,
+            swap_seconds_per_token=self.swap_seconds_per_token,
+            recompute_seconds_per_token=self.recompute_seconds_per_token,
+        )
+
     @property
     def in_use_blocks(self) -> int:
         """Blocks a lease, a hold or a transfer references: used but not evictable."""
@@ -682,16 +695,7 @@ class PrefixStore:
                 cands = list(self._leaves)
                 if not cands:
                     raise InvariantError(f"reclaim: {blocks} blocks short, nothing evictable")
-                ctx = CacheContext(
-                    now=now,
-                    capacity_tokens=self.capacity_blocks * self.block_size,
-                    used_tokens=self.in_use_blocks * self.block_size,
-                    cached_free_tokens=self._evictable * self.block_size,
-                    predictor=self.predictor,
-                    swap_seconds_per_token=self.swap_seconds_per_token,
-                    recompute_seconds_per_token=self.recompute_seconds_per_token,
-                )
-                i = self.policy.victim(cands, ctx)
+                i = self.policy.victim(cands, self.context(now))
                 self.stats.victim_calls += 1
                 if not isinstance(i, int) or not 0 <= i < len(cands):
                     raise InvariantError(

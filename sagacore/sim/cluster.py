@@ -25,7 +25,7 @@ import numpy as np
 
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
-from sagacore.policy import CacheContext, CachePolicy, Retention, Router, Scheduler
+from sagacore.policy import CachePolicy, Retention, Router, Scheduler
 from sagacore.sim.config import ClusterConfig, SimConfig
 from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
@@ -453,16 +453,7 @@ class Simulation:
         store = worker.store
         session = _Session(ts.task.id, ts.task.agent_type, spec.index, spec.tool, call.kv,
                            bool(ts.succ[spec.index]))
-        ctx = CacheContext(
-            now=now,
-            capacity_tokens=store.capacity_blocks * store.block_size,
-            used_tokens=store.in_use_blocks * store.block_size,
-            cached_free_tokens=store.evictable_blocks * store.block_size,
-            predictor=self.predictor,
-            swap_seconds_per_token=store.swap_seconds_per_token,
-            recompute_seconds_per_token=store.recompute_seconds_per_token,
-        )
-        decision = store.policy.retention(session, ctx)
+        decision = store.policy.retention(session, store.context(now))
         action = decision.action
         if action is Retention.KEEP:
             if decision.ttl_s is None or node is store.root:
