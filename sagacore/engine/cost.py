@@ -513,11 +513,36 @@ class CostModel:
         ...     cost.step_seconds(512, 4096, 64, 96000))
         True
         """
-        o, lin, att, comm = self._terms(
-            float(prefill_tokens), float(prefill_context_tokens), float(decode_seqs),
-            float(decode_context_tokens), float(prefill_attention_pairs),
-        )
-        return o + lin + att + comm
+        # _terms and roofline inlined, the same operations in the same order (integer
+        # sums of token counts are exact in floats, so they may be added as ints)
+        lin, lm, weights, pair, kv, comm_fixed, comm_tok, r, inv_r, o = self._trusted
+        d = decode_seqs
+        tokens = prefill_tokens + d
+        c = lin * tokens + lm * d
+        if c > weights:
+            big, small = c, weights
+        else:
+            big, small = weights, c
+        if big > 0.0 and inv_r:
+            big = big * float((1.0 + (small / big) ** r) ** inv_r)
+        total = o + big
+        c = pair * (prefill_attention_pairs + decode_context_tokens + d)
+        m = kv * (prefill_context_tokens + prefill_tokens + decode_context_tokens + d)
+        if c > m:
+            big, small = c, m
+        else:
+            big, small = m, c
+        if big > 0.0 and inv_r:
+            big = big * float((1.0 + (small / big) ** r) ** inv_r)
+        return total + big + (comm_fixed + comm_tok * tokens)
+
+    @cached_property
+    def _trusted(
+        self,
+    ) -> tuple[float, float, float, float, float, float, float, float, float, float]:
+        """:attr:`_coefficients`, the roofline exponent, its inverse (0: infinite) and the overhead."""
+        r = self.roofline_exponent
+        return (*self._coefficients, r, 0.0 if math.isinf(r) else 1.0 / r, self.step_overhead_s)
 
     def step_seconds(
         self,

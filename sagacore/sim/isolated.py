@@ -157,13 +157,27 @@ def isolated_completion(
     finish: list[float] = []
     keys = context_keys(task) if keys is None else keys
     cached_all = _cached_tokens(task, keys, engine.block_size) if prefix_caching else None
-    coef = cost.decode_cost_coefficients(1)
+    icpt, slope = cost.decode_cost_coefficients(1)
+    budget = engine.max_num_batched_tokens
+    price = cost.step_seconds_trusted
+    # call_seconds inlined: the same step times, added in the same order
     for step, (_ids, ends) in zip(task.steps, keys, strict=True):
-        t = max((finish[d] for d in step.deps), default=t0)
-        cached = cached_all[step.index] if cached_all is not None else 0
+        deps = step.deps
+        if not deps:
+            t = t0
+        elif len(deps) == 1:
+            t = finish[deps[0]]
+        else:
+            t = max([finish[d] for d in deps])
+        kv = cached_all[step.index] if cached_all is not None else 0
         p_tokens = ends[-2] if len(ends) > 1 else 0
-        for dt in call_seconds(cost, engine, p_tokens, step.output_tokens, cached, decode=coef):
-            t = t + dt
+        while kv < p_tokens:
+            n = min(p_tokens - kv, budget)
+            t = t + price(n, kv, 0, 0, n * kv + n * (n + 1) / 2)
+            kv += n
+        out = step.output_tokens
+        if out > 1:
+            t = t + run_seconds(icpt, slope, 1, p_tokens, out - 1)
         if step.tool is not None:
             t = t + step.tool_seconds
         finish.append(t)

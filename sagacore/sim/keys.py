@@ -2,8 +2,9 @@
 
 The store takes a sequence as ``(ids, ends)`` (:func:`~sagacore.cache.store.segment_key`).
 A ReAct step's prompt is the previous step's context plus new segments, so the keys of
-step ``k`` extend those of step ``k - 1``: building them that way costs the new segments
-(and a tuple copy) rather than a walk over the whole prompt.
+step ``k`` extend those of step ``k - 1``: building them that way costs the new segments,
+a tuple copy and a comparison with the previous prompt (whose segment objects the prompt
+shares, so each compares by identity) rather than a walk over the whole prompt.
 
 Examples
 --------
@@ -21,32 +22,37 @@ from sagacore.workload.model import Segment, Task
 __all__ = ["context_keys"]
 
 
-def _extend(
-    ids: tuple[int, ...], ends: tuple[int, ...], segs: tuple[Segment, ...]
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    total = ends[-1] if ends else 0
-    new_ids = []
-    new_ends = []
-    for s in segs:
-        total += s.tokens
-        new_ids.append(s.id)
-        new_ends.append(total)
-    return ids + tuple(new_ids), ends + tuple(new_ends)
-
-
 def context_keys(task: Task) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """``(ids, ends)`` of each step's context (prompt then output segment)."""
     out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-    prev_ctx: tuple[Segment, ...] = ()
+    ids: tuple[int, ...] = ()
+    ends: tuple[int, ...] = ()
+    prev: tuple[Segment, ...] | None = None  # the previous step's prompt
+    out_id = out_tokens = 0  # and its output segment
     for step in task.steps:
         prompt = step.prompt
-        m = len(prev_ctx)
-        if out and len(prompt) > m and prompt[:m] == prev_ctx:
-            ids, ends = _extend(*out[-1], prompt[m:])
-        else:
-            ids, ends = _extend((), (), prompt)
-        ctx = step.output_segment
-        ids, ends = (*ids, ctx.id), (*ends, ends[-1] + ctx.tokens)
+        new: tuple[Segment, ...] = prompt
+        if prev is not None:
+            m = len(prev)
+            if len(prompt) > m + 1:
+                s = prompt[m]
+                # the prompt extends the previous context (prompt, then output segment)
+                if s.id == out_id and s.tokens == out_tokens and prompt[:m] == prev:
+                    new = prompt[m + 1:]
+        if new is prompt:
+            ids = ends = ()
+        total = ends[-1] if ends else 0
+        new_ids = [s.id for s in new]
+        new_ends = []
+        for s in new:
+            total += s.tokens
+            new_ends.append(total)
+        out_id = step.output_id
+        out_tokens = step.output_tokens
+        new_ids.append(out_id)
+        new_ends.append(total + out_tokens)
+        ids = ids + tuple(new_ids)
+        ends = ends + tuple(new_ends)
         out.append((ids, ends))
-        prev_ctx = (*prompt, ctx)
+        prev = prompt
     return out
