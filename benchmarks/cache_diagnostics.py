@@ -12,9 +12,11 @@ Experiments (the first argument):
     On an agent trace (default: the bundled SWE-bench trace), ``lru``, ``walru``,
     ``next-use`` and ``next-use (oracle)`` -- ``next-use`` fed the exact time of each
     live session's next LLM call, everything else unchanged -- each with the library's
-    store (a chosen victim is drained block by block until it is gone, in use or has a
-    child; only then is the policy asked again) and with a store that asks the policy
-    for a victim at every allocation that must evict (``re-rank``).
+    store (the policy is asked for a victim at every allocation that must evict) and
+    with a store that drains a chosen victim block by block until it is gone, in use
+    or has a child, asking the policy again only then (``drain``: the library's rule
+    for every allocation until per-allocation re-ranking replaced it; a decode step's
+    next block still follows it in the simulator).
     ``--policies`` also takes ``lookup``, the ``exact next lookup`` ranking below. Also
     prints ``next-use``'s gap model after the replay (its coefficients ``theta`` and the
     residual spread ``sigma`` of the log gap).
@@ -58,7 +60,7 @@ from sagacore.cache import make_cache_policy
 from sagacore.cache._common import next_call
 from sagacore.cache.next_use import NextUse, NextUseConfig
 from sagacore.cache.replay import ReplayConfig, replay
-from sagacore.cache.store import PrefixStore
+from sagacore.cache.store import Lease, PrefixStore
 from sagacore.data import bundled_trace
 from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
 from sagacore.workload.model import TaskId, Workload
@@ -205,19 +207,19 @@ class AuditedNextUse(NextUse):
         return i
 
 
-# --- a store that re-ranks at every allocation ------------------------------------------
-class ReRankingStore(PrefixStore):
-    """:class:`PrefixStore` that forgets the drained victim at every reclaim.
+# --- a store that drains its victim across allocations ----------------------------------
+class DrainingStore(PrefixStore):
+    """:class:`PrefixStore` whose every allocation drains the victim last chosen.
 
-    The library's store reclaims a chosen entry until it is gone, in use or has grown a
-    child, asking the policy again only then; this one asks the policy for a victim at
-    every allocation that must evict (the leaf chosen then is still drained within that
-    allocation).
+    The library's store asks the policy for a victim at every allocation that must
+    evict (``rerank=True``, the default of :meth:`PrefixStore.grow`); this one treats
+    every allocation as a decode block (``rerank=False``): a chosen entry is reclaimed
+    until it is gone, in use or has grown a child, and only then is the policy asked
+    again.
     """
 
-    def _reclaim(self, blocks: int, now: float) -> None:
-        self._draining = None
-        super()._reclaim(blocks, now)
+    def grow(self, lease: Lease, kv_tokens: int, now: float, *, rerank: bool = True) -> bool:
+        return super().grow(lease, kv_tokens, now, rerank=False)
 
 
 @contextmanager
@@ -288,7 +290,7 @@ def _named(name: str) -> PolicyFactory:
 
 
 def run_agent(trace: Trace, caps: list[int], policies: list[str]) -> None:
-    """Experiments (a) and (b): the oracle, and the store re-ranking at every allocation."""
+    """Experiments (a) and (b): the oracle, and the store draining its victim."""
     per_step = step_starts(trace.workload)
     starts = call_starts(per_step)
     times = lookup_times(trace.workload, per_step) if "lookup" in policies else {}
@@ -308,23 +310,24 @@ def run_agent(trace: Trace, caps: list[int], policies: list[str]) -> None:
             makers[name] = next_use
         else:
             makers[name] = _named(name)
-    drain: dict[str, list[float]] = {n: [] for n in makers}
     rerank: dict[str, list[float]] = {n: [] for n in makers}
+    drain: dict[str, list[float]] = {n: [] for n in makers}
     for cap in caps:
         for n, make in makers.items():
-            drain[n].append(trace.ratio(cap, make))
-            rerank[n].append(trace.ratio(cap, make, ReRankingStore))
+            rerank[n].append(trace.ratio(cap, make))
+            drain[n].append(trace.ratio(cap, make, DrainingStore))
     _table(
-        f"{trace.path.name}: cost / FOO-L, the library's store (drains its victim)",
-        caps,
-        trace,
-        drain,
-    )
-    _table(
-        f"{trace.path.name}: cost / FOO-L, re-ranking at every allocation that evicts",
+        f"{trace.path.name}: cost / FOO-L, the library's store (re-ranks at every "
+        "allocation that evicts)",
         caps,
         trace,
         rerank,
+    )
+    _table(
+        f"{trace.path.name}: cost / FOO-L, a store that drains its victim across allocations",
+        caps,
+        trace,
+        drain,
     )
     if made:
         g = made[-1].gaps
@@ -411,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run one experiment."""
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     sub = p.add_subparsers(dest="experiment", required=True)
-    a = sub.add_parser("agent", help="the next-call oracle and per-allocation re-ranking")
+    a = sub.add_parser("agent", help="the next-call oracle, with the store re-ranking and draining")
     a.add_argument("path", nargs="?", help="agent trace (default: the bundled SWE-bench trace)")
     a.add_argument("--capacity-tokens", default="65536,131072,196608")
     a.add_argument(

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sagacore.cache.lru import LRU
-from sagacore.cache.store import CacheEntry, PrefixStore, segment_key
+from sagacore.cache.store import CacheEntry, Lease, PrefixStore, segment_key
 from sagacore.errors import ConfigError
 from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
 from sagacore.workload.model import Segment, TaskId
@@ -106,12 +106,45 @@ def test_lru_evicts_the_oldest_session_block_by_block() -> None:
     assert store.grow(lease, 12, 2.0)  # 3 blocks: 2 free + 1 reclaimed from a's tail
     assert store.stats.evicted_blocks == 1 and store.stats.victim_calls == 1
     assert store.match((1,), (16,), 16) == 12  # a keeps 3 of its 4 blocks
-    assert store.grow(lease, 20, 2.0)  # 2 more: still a's (the victim being reclaimed)
+    # a decode block (no re-rank) takes the rest of the victim being reclaimed
+    assert store.grow(lease, 16, 2.0, rerank=False)
     assert store.stats.victim_calls == 1
+    assert store.match((1,), (16,), 16) == 8
+    # a new allocation asks the policy again (LRU still picks a, the older)
+    assert store.grow(lease, 20, 2.0)
+    assert store.stats.victim_calls == 2
     assert store.match((1,), (16,), 16) == 4
     assert store.match((2,), (16,), 16) == 16
     assert not store.grow(lease, 80, 2.0)  # impossible: nothing changes
     assert store.used_blocks == 10
+
+
+class _Largest(LRU):
+    """Evicts the largest leaf (the newer on a tie): its choice moves as a leaf drains."""
+
+    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        return max(range(len(candidates)),
+                   key=lambda i: (candidates[i].tokens, candidates[i].last_access_s))
+
+
+def test_each_new_allocation_asks_the_policy_but_decode_blocks_drain() -> None:
+    def fill() -> tuple[PrefixStore, Lease]:
+        store = PrefixStore(10, _Largest(), block_size=B, checked=True)
+        run(store, (1,), (16,), 0.0, "a")  # 4 blocks
+        run(store, (2,), (16,), 1.0, "b")  # 4 blocks, newer
+        lease = store.acquire((3,), (12,), 11, 2.0, owner=TaskId("c"))
+        assert store.grow(lease, 12, 2.0)  # 2 free + 1 from b (a tie: the newer)
+        assert store.match((2,), (16,), 16) == 12
+        return store, lease
+
+    store, lease = fill()
+    assert store.grow(lease, 16, 2.0, rerank=False)  # a decode block: b drains further
+    assert store.match((2,), (16,), 16) == 8 and store.match((1,), (16,), 16) == 16
+    assert store.stats.victim_calls == 1
+    store, lease = fill()
+    assert store.grow(lease, 16, 2.0)  # a new allocation: a (4 blocks) is now the largest
+    assert store.match((2,), (16,), 16) == 12 and store.match((1,), (16,), 16) == 12
+    assert store.stats.victim_calls == 2
 
 
 def test_pinned_blocks_are_never_evicted() -> None:

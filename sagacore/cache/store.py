@@ -25,9 +25,12 @@ computed blocks join the tree (deduplicated against what is already there), and 
 releases, its path becomes evictable. Only nodes no lease or hold references, with no
 children, are offered to :meth:`CachePolicy.victim
 <sagacore.policy.CachePolicy.victim>` (never one whose removal would orphan a cached
-suffix). The chosen entry is then reclaimed block by block from its tail as memory is
-needed (vLLM reclaims single blocks; a partly reclaimed entry stays usable) and the
-policy is asked again once it is used up or in use again.
+suffix). The chosen entry is reclaimed block by block from its tail (vLLM reclaims single
+blocks; a partly reclaimed entry stays usable). Every allocation that must evict for a
+new call, a prefill chunk or a replayed request asks the policy afresh, so a victim is
+not a commitment to a whole session; a decode step's next block (and a decode run
+advanced in closed form) first takes the rest of the victim last chosen, and the policy
+is asked again once that is used up or in use again.
 
 **Utilisation.** The store integrates, over time, the blocks that hold KV that is used:
 private blocks of running calls, tree blocks while a call uses them, and the idle
@@ -636,11 +639,16 @@ class PrefixStore:
             self.check()
         return lease
 
-    def grow(self, lease: Lease, kv_tokens: int, now: float) -> bool:
+    def grow(self, lease: Lease, kv_tokens: int, now: float, *, rerank: bool = True) -> bool:
         """Make the lease hold blocks for ``kv_tokens`` tokens, evicting as needed.
 
         Returns False, changing nothing, when even evicting every evictable block
         would not make room (vLLM's ``allocate_slots`` returning None).
+
+        With ``rerank`` (the default: an admission, a prefill chunk, a replayed request)
+        an allocation that must evict asks the policy for a victim afresh; without it (a
+        decode step's next block) it first takes the rest of the victim last chosen, as
+        a decode run jumped over in closed form does (:meth:`grow_bulk`).
         """
         bs = self.block_size
         need = -(-kv_tokens // bs) - lease.tree_blocks - lease.private
@@ -650,6 +658,8 @@ class PrefixStore:
         if need > free + self._evictable:
             return False
         if need > free:
+            if rerank:
+                self._draining = None
             self._reclaim(need - free, now)
         self._account(now)
         lease.private += need

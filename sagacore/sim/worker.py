@@ -600,7 +600,8 @@ class Worker:
                 continue  # loading, or preempted earlier in this loop
             lease = call.lease
             assert lease is not None
-            ok = store.grow(lease, call.kv + chunk, now)
+            rerank = st != DECODE  # a decode block drains the last victim first
+            ok = store.grow(lease, call.kv + chunk, now, rerank=rerank)
             while not ok:
                 self._flush(now)
                 victim = self._victim(now)
@@ -609,7 +610,7 @@ class Worker:
                 preempted = True
                 if victim is call:
                     break
-                ok = store.grow(lease, call.kv + chunk, now)
+                ok = store.grow(lease, call.kv + chunk, now, rerank=rerank)
             if not ok:
                 if by_key:
                     # vLLM's priority policy preempted the call itself, of lowest
