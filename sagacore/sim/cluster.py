@@ -19,7 +19,7 @@ import heapq
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +42,7 @@ __all__ = ["Simulation", "TaskState"]
 
 _ARRIVAL, _TOOL_END, _TIMER, _BOUNDARY = range(4)
 _PRIO = {_ARRIVAL: 0, _TOOL_END: 0, _TIMER: 1, _BOUNDARY: 2}
+_PRIO_BOUNDARY = _PRIO[_BOUNDARY]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,8 @@ class Simulation:
                        checked=self.config.checked,
                        capacity_tokens=capacity // engine.block_size * engine.block_size)
             )
+        self._block_size = engine.block_size
+        self._capacity_blocks = self.workers[0].store.capacity_blocks if self.workers else 0
         self.tasks: dict[TaskId, TaskState] = {}
         self.records: list[TaskRecord] = []
         self._call_seq = 0
@@ -256,7 +259,9 @@ class Simulation:
 
     def schedule_boundary(self, worker: Worker, t: float) -> None:
         """Schedule ``worker``'s next step boundary at ``t`` (supersedes earlier ones)."""
-        self._push(t, _BOUNDARY, worker.worker_id, worker, worker.event_token)
+        self._seq += 1
+        heapq.heappush(self._heap, (t, _PRIO_BOUNDARY, worker.worker_id, self._seq, _BOUNDARY,
+                                    worker, worker.event_token))
 
     def _timer(self, t: float, fn: Callable[[float], None]) -> None:
         self._push(t, _TIMER, 0, fn, 0)
@@ -280,38 +285,47 @@ class Simulation:
         total = len(self.workload.tasks)
         progress = self.progress
         checked = self.config.checked
-        while heap:
-            t, prio, tie, _seq, kind, obj, arg = pop(heap)
-            if limit is not None and t > limit:
-                break
-            self.cur_prio = prio
-            self.cur_tie = tie
-            if kind == _BOUNDARY:
-                w = cast(Worker, obj)
-                if arg != w.event_token:
-                    continue
-                self.now = t
-                self.events += 1
-                finished = w.boundary(t)
-                for call in finished:
-                    self._call_finished(call, w, t)
-                w.plan(t, bool(finished))
-                if checked:
-                    w.check()
-            elif kind == _TOOL_END:
-                self.now = t
-                self.events += 1
-                self._tool_end(cast(TaskState, obj), arg, t)
-            elif kind == _ARRIVAL:
-                self.now = t
-                self.events += 1
-                self._arrival(cast(Task, obj), t)
-            else:
-                self.now = t
-                self.events += 1
-                obj(t)  # type: ignore[operator]
-            if progress is not None and not self.events & 1023:
-                progress(len(self.records), total)
+        events = self.events
+        boundary = _BOUNDARY
+        call_finished = self._call_finished
+        try:
+            while heap:
+                t, prio, tie, _seq, kind, obj, arg = pop(heap)
+                if limit is not None and t > limit:
+                    break
+                if kind == boundary:
+                    w: Worker = obj  # type: ignore[assignment]
+                    if arg != w.event_token:
+                        continue  # superseded
+                    self.cur_prio = prio
+                    self.cur_tie = tie
+                    self.now = t
+                    events += 1
+                    finished = w.boundary(t)
+                    if finished:
+                        for call in finished:
+                            call_finished(call, w, t)
+                        w.plan(t, True)
+                    else:
+                        w.plan(t, False)
+                    if checked:
+                        w.check()
+                else:
+                    self.cur_prio = prio
+                    self.cur_tie = tie
+                    self.now = t
+                    events += 1
+                    if kind == _TOOL_END:
+                        self._tool_end(obj, arg, t)  # type: ignore[arg-type]
+                    elif kind == _ARRIVAL:
+                        self._arrival(obj, t)  # type: ignore[arg-type]
+                    else:
+                        obj(t)  # type: ignore[operator]
+                if progress is not None and not events & 1023:
+                    self.events = events
+                    progress(len(self.records), total)
+        finally:
+            self.events = events
         if progress is not None:
             progress(len(self.records), total)
         if limit is None and len(self.records) != total:
@@ -397,9 +411,9 @@ class Simulation:
         ids, ends = ts.keys[index]
         self._call_seq += 1
         call = Call(ts, spec, ids, ends, now, self._call_seq)
-        bs = self.cluster.engine.block_size
+        bs = self._block_size
         need = -(-ends[-1] // bs)
-        cap = self.workers[0].store.capacity_blocks
+        cap = self._capacity_blocks
         if need > cap:
             raise ConfigError(
                 f"task {ts.task.id} step {index} needs {ends[-1]} tokens of KV; an instance "

@@ -326,19 +326,30 @@ class Worker:
         x0 = self.run_x
         # solve S(x0 + l) = now - t0 for l, then settle on the exact comparison
         n = len(self.run_calls)
-        a = self.run_icpt + self.run_slope * self.run_c0
-        b = self.run_slope * n
-        target = now - self.run_t0
+        icpt, slope, c0, t0 = self.run_icpt, self.run_slope, self.run_c0, self.run_t0
+        a = icpt + slope * c0
+        b = slope * n
+        target = now - t0
         qa, qb = b / 2, a - b / 2
         if qa > 0:
             x = int((-qb + math.sqrt(qb * qb + 4 * qa * max(target, 0.0))) / (2 * qa))
         else:
             x = int(target / qb) if qb > 0 else x0
         lo = min(max(x - x0, 0), k - 1)
-        passed = self._passed
-        while lo > 0 and not passed(self._run_time(x0 + lo), now):
+        # _passed(_run_time(x0 + l), now), inlined
+        sim = self.sim
+        late = sim.cur_prio == 2 and sim.cur_tie > self.worker_id
+        while lo > 0:
+            y = x0 + lo
+            t = t0 + (y * icpt + slope * (y * c0 + n * y * (y - 1) / 2))
+            if t < now or (t == now and late):
+                break
             lo -= 1
-        while lo < k - 1 and passed(self._run_time(x0 + lo + 1), now):
+        while lo < k - 1:
+            y = x0 + lo + 1
+            t = t0 + (y * icpt + slope * (y * c0 + n * y * (y - 1) / 2))
+            if not (t < now or (t == now and late)):
+                break
             lo += 1
         return lo
 
@@ -396,34 +407,39 @@ class Worker:
         k = self.win_k
         bs = self.block_size
         x0 = self.run_x
-        n = len(self.run_calls)
+        calls = self.run_calls
+        n = len(calls)
         icpt, slope, c0, t0 = self.run_icpt, self.run_slope, self.run_c0, self.run_t0
         adopt = self.store.adopt
         finished: list[Call] = []
         total = 0
-        tsum = 0.0
-        for call in self.run_calls:
+        sx = sxx = 0  # sums of the crossing steps' indices and their squares (exact ints)
+        for call in calls:
             old = call.kv
-            call.kv = old + k
-            call.generated += k
-            c = (old + k - 1) // bs - old // bs
+            new = old + k
+            call.kv = new
+            g = call.generated + k
+            call.generated = g
+            c = (new - 1) // bs - old // bs
             if c:
-                assert call.lease is not None
-                adopt(call.lease, c)
+                lease = call.lease
+                assert lease is not None
+                adopt(lease, c)
                 total += c
-                # crossings at local steps f, f + bs, ...: sum of their start times
-                f = -old % bs or bs
-                first = x0 + f
-                sx = c * first + bs * c * (c - 1) / 2
-                sxx = (c * first * first + first * bs * c * (c - 1)
-                       + bs * bs * (c - 1) * c * (2 * c - 1) / 6)
-                tsum += c * t0 + icpt * sx + slope * (c0 * sx + n * (sxx - sx) / 2)
-            if call.generated == call.output_tokens:
+                # crossings at run steps y = first, first + bs, ..., first + (c - 1) bs
+                first = x0 + (-old % bs or bs)
+                cc = c * (c - 1)
+                sx += c * first + bs * cc // 2
+                sxx += c * first * first + first * bs * cc + bs * bs * cc * (2 * c - 1) // 6
+            if g == call.output_tokens:
                 finished.append(call)
         rest = total - self.win_m
         if rest < 0 or (self.checked and self.win_alloc and
                         self.win_m != self._crossings(self.win_alloc)):
             raise InvariantError(f"worker {self.worker_id}: window blocks out of step")
+        # the sum of the crossings' start times t0 + S(y), S(y) = y icpt + slope (y c0 +
+        # n y (y - 1) / 2)
+        tsum = total * t0 + icpt * sx + slope * (c0 * sx + n * (sxx - sx) / 2)
         store = self.store
         if rest:
             store.grow_bulk(rest, now)
@@ -461,6 +477,7 @@ class Worker:
                 self.event_token += 1
                 self.sim.schedule_boundary(self, self._run_time(self.run_x + l_next))
 
+    # --- completing a step ---------------------------------------------------------------
     def boundary(self, now: float) -> list[Call]:
         """Process the step boundary at ``now``: finish the step, plan the next.
 
@@ -469,10 +486,6 @@ class Worker:
         """
         self.processing = True
         self.pending = False
-        return self._complete(now)
-
-    # --- completing a step ---------------------------------------------------------------
-    def _complete(self, now: float) -> list[Call]:
         finished: list[Call] = []
         kind = self.kind
         if kind == MIXED:
@@ -522,17 +535,17 @@ class Worker:
             self.win_k = 0
             self.win_alloc = 0
         self.kind = IDLE
-        for call in finished:
-            self._finish(call, now)
+        if finished:
+            store = self.store
+            running = self.running
+            for call in finished:
+                lease = call.lease
+                assert lease is not None
+                store.commit(lease, call.ids, call.ends, call.kv, now)
+                call.state = DONE
+                running.remove(call)
+                self.kv_sum -= call.kv
         return finished
-
-    def _finish(self, call: Call, now: float) -> None:
-        lease = call.lease
-        assert lease is not None
-        self.store.commit(lease, call.ids, call.ends, call.kv, now)
-        call.state = DONE
-        self.running.remove(call)
-        self.kv_sum -= call.kv
 
     def release(self, call: Call, now: float) -> None:
         """Release a finished call's lease (after the cluster read its context node)."""
@@ -543,22 +556,26 @@ class Worker:
     # --- planning the next step ----------------------------------------------------------
     def _flush(self, now: float) -> None:
         """Report the run's service since the last scheduling point."""
-        dx = self.run_x - self.flush_x
-        if dx > 0 and self.run_calls:
-            n = len(self.run_calls)
+        x = self.run_x
+        fx = self.flush_x
+        if x == fx:
+            return
+        calls = self.run_calls
+        if calls and x > fx:
+            dx = x - fx
+            n = len(calls)
             icpt, slope, c0 = self.run_icpt, self.run_slope, self.run_c0
             secs = (
-                run_seconds(icpt, slope, n, c0, self.run_x)
-                - run_seconds(icpt, slope, n, c0, self.flush_x)
+                run_seconds(icpt, slope, n, c0, x) - run_seconds(icpt, slope, n, c0, fx)
             ) / n
             observe = self.sim.observe_service
-            for call in self.run_calls:
+            for call in calls:
                 t = call.task
                 t.attained_s += secs
                 t.attained_tokens += dx
                 if observe is not None:
                     observe(call, dx, secs, now)
-        self.flush_x = self.run_x
+        self.flush_x = x
 
     def _keys(self, calls: list[Call], now: float) -> None:
         key = self.scheduler.key
@@ -582,6 +599,7 @@ class Worker:
         preempted = False
         running = self.running
         by_key = self.scheduler.victim_by_key or self.scheduler.preemptive
+        k_fin = 0  # the fewest decode steps left to a call of ``decode``
         for call in list(running) if running else ():
             st = call.state
             if st == DECODE:
@@ -590,6 +608,9 @@ class Worker:
                     continue
                 if call.kv % bs:
                     decode.append(call)
+                    left = call.output_tokens - call.generated
+                    if left < k_fin or not k_fin:
+                        k_fin = left
                     budget -= 1
                     continue
             elif st == PREFILL:
@@ -619,6 +640,9 @@ class Worker:
                 break  # vLLM's FCFS schedules no further running call
             if st == DECODE:
                 decode.append(call)
+                left = call.output_tokens - call.generated
+                if left < k_fin or not k_fin:
+                    k_fin = left
             else:
                 prefill.append(call)
                 chunks.append(chunk)
@@ -697,7 +721,12 @@ class Worker:
         self.win_cumle = []
         self.win_static = True
         if self.fast:
-            k = 1 if self.poked else self._window(decode)
+            if self.poked:
+                k = 1
+            else:
+                if preempted or admitted:  # calls may have left ``decode`` since
+                    k_fin = min([c.output_tokens - c.generated for c in decode])
+                k = self._window(decode, k_fin)
         else:
             k = 1
             self._check_step_price()
@@ -745,9 +774,11 @@ class Worker:
             return chunks.pop(i)
         return 0
 
-    def _window(self, decode: list[Call]) -> int:
-        """Steps of the run that can pass with nothing to decide (fast mode)."""
-        k_fin = min([c.output_tokens - c.generated for c in decode])
+    def _window(self, decode: list[Call], k_fin: int) -> int:
+        """Steps of the run that can pass with nothing to decide (fast mode).
+
+        ``k_fin``: the fewest steps left to a call of ``decode`` (the window's longest).
+        """
         if k_fin <= 1:
             return 1
         bs = self.block_size
@@ -784,29 +815,37 @@ class Worker:
         max_seqs = self.engine.max_num_seqs
         admitted = False
         waiting = self.waiting
+        checked = self.checked
         while waiting and budget > 0 and len(self.running) < max_seqs:
             call = waiting[0]
-            cap = call.target - 1
-            hit, pinned = store.lease_cost(call.ids, call.ends, cap)
-            restore = sim.restorable(call, self, hit) if call.task.swap is not None else 0
-            loading = restore > hit
-            kv0 = restore if loading else hit
-            chunk = 0 if loading else min(call.target - kv0, budget)
+            target = call.target
+            cap = target - 1
+            swap = call.task.swap is not None
             # vLLM 0.33 admits a call only if its whole input sequence fits
             # (scheduler_reserve_full_isl), though it allocates only the first chunk
-            need = -(-call.target // bs) - hit // bs
-            if need > store.free_blocks + store.evictable_blocks - pinned:
-                if self.scheduler.preemptive and self._preempt_for(
-                    call, need, pinned, now, prefill, chunks, decode
-                ):
-                    continue
-                break
+            if not checked and -(-target // bs) <= store.free_blocks:
+                hit = -1  # it fits whatever it hits: the lease tells (one walk, not two)
+            else:
+                hit, pinned = store.lease_cost(call.ids, call.ends, cap)
+                need = -(-target // bs) - hit // bs
+                if need > store.free_blocks + store.evictable_blocks - pinned:
+                    if self.scheduler.preemptive and self._preempt_for(
+                        call, need, pinned, now, prefill, chunks, decode
+                    ):
+                        continue
+                    break
             waiting.pop(0)
             self.queued_tokens -= call.prompt_tokens
             lease = store.acquire(call.ids, call.ends, cap, now, owner=call.task.task.id,
                                   step=call.spec.index)
-            if lease.hit_tokens != hit:
+            if hit < 0:
+                hit = lease.hit_tokens
+            elif lease.hit_tokens != hit:
                 raise InvariantError(f"lease hit {lease.hit_tokens} != predicted {hit}")
+            restore = sim.restorable(call, self, hit) if swap else 0
+            loading = restore > hit
+            kv0 = restore if loading else hit
+            chunk = 0 if loading else min(target - kv0, budget)
             call.lease = lease
             if not store.grow(lease, kv0 + chunk, now):
                 raise InvariantError(f"worker {self.worker_id}: admission check disagreed")
