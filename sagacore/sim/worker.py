@@ -709,9 +709,12 @@ class Worker:
             self._flush(now)
             self.run_calls = decode
             self.run_t0 = now
-            c0 = 0
-            for c in decode:
-                c0 += c.kv
+            if len(decode) == len(running):
+                c0 = self.kv_sum  # every running call decodes
+            else:
+                c0 = 0
+                for c in decode:
+                    c0 += c.kv
             self.run_c0 = c0
             self.run_icpt, self.run_slope = self.sim.decode_coefficients(len(decode))
             self.run_x = 0
@@ -912,6 +915,8 @@ class Worker:
     def check(self) -> None:
         """Checked-mode invariants of the worker and its store."""
         self.store.check()
+        if self.kv_sum != sum(c.kv for c in self.running):
+            raise InvariantError(f"worker {self.worker_id}: kv_sum {self.kv_sum} out of step")
         for c in self.running:
             if c.state not in (LOADING, PREFILL, DECODE) or c.lease is None:
                 raise InvariantError(f"worker {self.worker_id}: bad running call {c!r}")
