@@ -13,10 +13,10 @@ section 5). This policy evicts the candidate whose **predicted time until next u
    - once :class:`GapModel` has ``min_gap_samples`` observations, ``r`` is the expected
      residual ``E[G - e | G > e]`` of a log-normal gap ``G`` whose log-mean is a
      regression, learned online, on what the session showed when it entered its tool
-     (:meth:`NextUse.retention`): how much its context grew in its last step (output
-     plus the previous observation: a long output means a long LLM call, which the gap
-     includes in cache-only replay), its context length, and its own mean gap so far;
-     ``e`` is the time since the tool started;
+     (:meth:`NextUse.retention`): the output and prompt lengths of the LLM call that
+     just ended (from the predictor: a long output means a long LLM call, which the gap
+     includes in cache-only replay) and its own mean gap so far; ``e`` is the time
+     since the tool started;
    - before that, the session's own EMA of its gaps minus the elapsed time, else the
      tool's expected residual (:meth:`~sagacore.workload.predictor.Predictor.next_step`);
    - a session not in a tool (its last step called none: in a ReAct agent, the final
@@ -38,7 +38,7 @@ section 5). This policy evicts the candidate whose **predicted time until next u
 
 Ties go to the least recently used entry. The policy keeps KV cached unpinned while
 tools run (pins would only restrict the ranking); :meth:`NextUse.retention` only
-records the session's context length. The learned state is per policy object: use one
+records the session's features. The learned state is per policy object: use one
 object per cache.
 
 Examples
@@ -236,17 +236,17 @@ class GapModel:
     """Online log-linear model of a live session's gap before its next LLM call.
 
     ``log G = theta . x + N(0, sigma^2)`` with features
-    ``x = (1, log(1 + growth), log(1 + context), log(mean gap))``: the tokens the
-    session's context grew by in its last step, its context length, and its own mean
-    gap so far (all known when the session enters its tool). ``theta`` is the ridge
+    ``x = (1, log(1 + output), log(1 + prompt), log(mean gap))``: the output and prompt
+    tokens of the session's LLM call that just ended and its own mean gap so far (all
+    known when the session enters its tool). ``theta`` is the ridge
     least-squares fit of all observations so far, ``sigma`` its residual standard
     deviation; both are refitted every ``refresh_every`` observations from running sums.
 
     Examples
     --------
     >>> m = GapModel(NextUseConfig(min_gap_samples=10, refresh_every=1))
-    >>> for growth in (10, 100, 1000) * 20:  # the gap grows with the output
-    ...     m.add(GapModel.features(growth, 5000, 2.0), growth / 50)
+    >>> for output in (10, 100, 1000) * 20:  # the gap grows with the output
+    ...     m.add(GapModel.features(output, 5000, 2.0), output / 50)
     >>> short = m.fit(GapModel.features(10, 5000, 2.0))
     >>> long = m.fit(GapModel.features(1000, 5000, 2.0))
     >>> short is not None and long is not None and short.mean() < 1.0 < 10.0 < long.mean()
@@ -267,13 +267,13 @@ class GapModel:
         self.sigma = 1.0
 
     @staticmethod
-    def features(growth: float, context: float, mean_gap: float) -> npt.NDArray[np.float64]:
-        """The feature vector of a session (negative growth counts as 0)."""
+    def features(output: float, prompt: float, mean_gap: float) -> npt.NDArray[np.float64]:
+        """The feature vector of a session (negative token counts count as 0)."""
         return np.array(
             [
                 1.0,
-                math.log1p(max(growth, 0.0)),
-                math.log1p(max(context, 0.0)),
+                math.log1p(max(output, 0.0)),
+                math.log1p(max(prompt, 0.0)),
                 math.log(max(mean_gap, 1e-6)),
             ]
         )
@@ -374,13 +374,16 @@ class NextUse(CachePolicy):
         context = session.context_tokens
         growth = context - self._context.get(task, 0)
         self._context[task] = context
+        p = ctx.predictor
+        seen = p.step_tokens(task, session.step) if p is not None else None
+        # without the predictor's record, the context's growth stands in for the output
+        prompt, output = seen if seen is not None else (context - growth, growth)
         mean_gap = self._gap.get(task)
         if mean_gap is None:
-            p = ctx.predictor
             mean_gap = p.tool_duration(session.tool).mean() if p is not None else 0.0
             if not mean_gap > 0:
                 mean_gap = self.config.default_gap_s
-        self._features[task] = (session.step, GapModel.features(growth, context, mean_gap))
+        self._features[task] = (session.step, GapModel.features(output, prompt, mean_gap))
         return CACHE_ONLY
 
     def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:

@@ -772,6 +772,24 @@ class Predictor:
     # ---------------------------------------------------------------------------------------
     # task-keyed queries
     # ---------------------------------------------------------------------------------------
+    def step_tokens(self, task_id: TaskId, step: int) -> tuple[int, int] | None:
+        """``(prompt_tokens, output_tokens)`` of an observed LLM call of a live task.
+
+        None when the task is not tracked (never started, or ended) or the step was
+        not observed (:meth:`observe_llm_call`).
+
+        Examples
+        --------
+        >>> p = Predictor()
+        >>> p.observe_task_start(TaskId("t"), "agent")
+        >>> p.observe_llm_call(TaskId("t"), 0, prompt_tokens=900, output_tokens=40, tool="bash")
+        >>> p.step_tokens(TaskId("t"), 0), p.step_tokens(TaskId("t"), 1)
+        ((900, 40), None)
+        """
+        ts = self._tasks.get(task_id)
+        ob = ts.steps.get(step) if ts is not None else None
+        return None if ob is None else (ob.prompt_tokens, ob.output_tokens)
+
     @property
     def active_tasks(self) -> tuple[TaskId, ...]:
         """Tasks started and not yet ended, in start order."""
