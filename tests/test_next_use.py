@@ -70,6 +70,31 @@ def test_a_session_that_grew_more_is_predicted_to_return_later() -> None:
     assert plain.victim([b, a], live) == 0  # then the least recently used goes
 
 
+def test_the_gap_model_reads_the_ended_calls_output_from_the_predictor() -> None:
+    pol = NextUse(NextUseConfig(min_gap_samples=10, refresh_every=1))
+    pred = Predictor()
+    ctx = CacheContext(now=0.0, capacity_tokens=10**6, used_tokens=10**6, predictor=pred)
+    # history: the gap is the output's latency, while every context has the same size
+    for k in range(30):
+        t = TaskId(f"old{k}")
+        out = 50 if k % 2 else 3000
+        pred.observe_task_start(t, "swe")
+        pred.observe_llm_call(t, 0, prompt_tokens=4000 - out, output_tokens=out, tool="bash")
+        pol.retention(Session(t, "swe", 0, "bash", 4000, True), ctx)
+        pol.observe_tool_end(t, "bash", out / 100, 1.0)
+    assert pol.gaps.theta is not None and pol.gaps.theta[1] > 0.5  # the output's weight
+    live = CacheContext(now=10.0, capacity_tokens=10**6, used_tokens=10**6, predictor=pred)
+    for t, out in (("a", 3000), ("b", 50)):
+        pred.observe_task_start(TaskId(t), "swe")
+        pred.observe_llm_call(TaskId(t), 0, prompt_tokens=4000 - out, output_tokens=out,
+                              tool="bash")
+        pol.retention(Session(TaskId(t), "swe", 0, "bash", 4000, True), live)
+    a = entry(1, task_id=TaskId("a"), step=0, tool="bash", tool_started_s=9.5, last_access_s=9.5)
+    b = entry(2, task_id=TaskId("b"), step=0, tool="bash", tool_started_s=9.0, last_access_s=9.0)
+    assert pol.predicted_wait(a, live) > 5 * pol.predicted_wait(b, live)
+    assert pol.victim([b, a], live) == 1  # a, although used more recently
+
+
 def test_a_session_after_its_final_answer_goes_before_one_in_a_tool() -> None:
     pred = bash_predictor("a", "b")
     pred.observe_tool_call(TaskId("b"), 0, 2.0)
