@@ -84,6 +84,7 @@ class TaskState:
     __slots__ = (
         "attained_s",
         "attained_tokens",
+        "chain",
         "done",
         "finished_steps",
         "hold",
@@ -104,6 +105,8 @@ class TaskState:
         self.task = task
         self.pending = [len(s.deps) for s in task.steps]
         self.succ = task.successors()
+        self.chain = task.is_chain()
+        """Every step after the first depends on its predecessor alone."""
         self.steps_done = 0
         self.finished_steps = 0
         self.started_steps = [False] * len(task.steps)
@@ -598,6 +601,9 @@ class Simulation:
             store = src.store
             moved = store.detach_session(store.deepest_node(call.ids, call.ends), ts.task.id, now)
             store.reserve_transit(moved)
+        # src's queue (and maybe its memory) changed: a scheduling point at its next step,
+        # in both modes (its next waiting call may now be admitted)
+        src.poke(now)
         self.migrations += 1
         self.migrated_tokens += tokens
         self.router.observe_migration(ts.task.id, src.worker_id, dst.worker_id, now)

@@ -16,8 +16,8 @@ scheduling iteration of vLLM V1:
    budget, ``max_num_seqs`` and memory allow (a call joins only if its whole input
    fits, though it is allocated only its first chunk: vLLM 0.33's
    ``scheduler_reserve_full_isl``); the first that does not fit stops the admission
-   (head-of-line, as vLLM), unless a preemptive scheduler evicts running calls of
-   larger key for it (vLLM never does);
+   (head-of-line, as vLLM), unless, at a scheduling point, a preemptive scheduler evicts
+   running calls of larger key for it (vLLM never does);
 3. the batch step is priced by the cost model.
 
 **Decode runs.** A *run* is a maximal sequence of decode-only steps of the same calls.
@@ -30,6 +30,14 @@ boundary. In ``step`` mode every step is an event, priced alone by the cost mode
 checked against the run's closed form (to 1e-9); both modes place step boundaries at
 ``t0 + S(x)``, so they give identical results, and step mode also checks, step by
 step, what fast mode assumes (nothing is admitted between scheduling points).
+
+**Folded mixed steps.** In ``fast`` mode a mixed step whose end decides nothing (every
+running call is in it, each prefill completes its prompt, no call finishes, none needs a
+new block for the next step, nobody waits, the scheduler observes no service and every
+call's task is a chain) is planned together with the decode run after it: one event
+instead of two (:meth:`Worker._fold`). Its completion is applied at the window's end
+with the mixed step's end as its time, and the views (``load``) count it once that time
+has passed, as they would in step mode; a poke before it unfolds the step.
 
 **Scheduling points.** The waiting queue is re-sorted, and the scheduler's
 ``observe_service`` is called with the service since the previous point, at *scheduling
@@ -244,6 +252,11 @@ class Worker:
         self.win_cumle: list[int] = []
         self.win_static = True
         """The window's blocks all come from free memory: the tree stays as it is."""
+        # a mixed step folded into the decode run after it (fast mode): it ends at
+        # fold_end, where its completion is due (applied at the window's end)
+        self.folded = False
+        self.fold_end = 0.0
+        self.fold_tokens = 0
         self._sb_key: tuple[float, int, int, int] = (-1.0, 0, 0, 0)
         self._sb_val = 0
         # counters
@@ -258,8 +271,12 @@ class Worker:
     def load(self) -> float:
         """KV tokens of running calls plus prompt tokens of waiting calls, over capacity."""
         extra = 0
-        if self.kind == RUN and self.win_k > 1:
-            extra = len(self.run_calls) * self._started_before(self.sim.now)
+        if self.kind == RUN:
+            now = self.sim.now
+            if self.win_k > 1:
+                extra = len(self.run_calls) * self._started_before(now)
+            if self.folded and self._passed(self.fold_end, now):
+                extra += self.fold_tokens  # the folded mixed step has ended
         return (self.kv_sum + extra + self.queued_tokens) / self.capacity_tokens
 
     @property
@@ -470,6 +487,9 @@ class Worker:
                 self.event_token += 1
                 self.sim.schedule_boundary(self, now)
             return
+        if self.kind == RUN and self.folded and not self._passed(self.fold_end, now):
+            self._unfold()  # the mixed step ends as planned; the next step is planned then
+            return
         if self.kind == RUN and self.win_k > 1:
             l_next = self._started_before(now) + 1
             if l_next < self.win_k:
@@ -478,6 +498,39 @@ class Worker:
                 self.sim.schedule_boundary(self, self._run_time(self.run_x + l_next))
 
     # --- completing a step ---------------------------------------------------------------
+    def _complete_mixed(self, now: float, finished: list[Call]) -> None:
+        """The mixed step in flight ends at ``now``: apply it; append the calls that finish."""
+        store = self.store
+        dur = self.step_seconds
+        batch_tokens = self.batch_tokens
+        total = sum(batch_tokens)
+        observe = self.sim.observe_service
+        for call, tok in zip(self.batch, batch_tokens, strict=True):
+            secs = dur * tok / total
+            t = call.task
+            t.attained_s += secs
+            t.attained_tokens += tok
+            if observe is not None:
+                observe(call, tok, secs, now)
+            if call.state == PREFILL:
+                call.kv += tok
+                if call.kv == call.target:
+                    call.generated += 1
+                    call.state = DECODE
+                    assert call.lease is not None
+                    store.commit(call.lease, call.ids, call.ends, call.kv, now)
+                    if call.generated == call.output_tokens:
+                        finished.append(call)
+            else:
+                call.kv += 1
+                call.generated += 1
+                if call.generated == call.output_tokens:
+                    finished.append(call)
+            self.kv_sum += tok
+        self.batch = []
+        self.batch_tokens = []
+        self.steps += 1
+
     def boundary(self, now: float) -> list[Call]:
         """Process the step boundary at ``now``: finish the step, plan the next.
 
@@ -489,37 +542,14 @@ class Worker:
         finished: list[Call] = []
         kind = self.kind
         if kind == MIXED:
-            store = self.store
-            dur = self.step_seconds
-            batch_tokens = self.batch_tokens
-            total = sum(batch_tokens)
-            observe = self.sim.observe_service
-            for call, tok in zip(self.batch, batch_tokens, strict=True):
-                secs = dur * tok / total
-                t = call.task
-                t.attained_s += secs
-                t.attained_tokens += tok
-                if observe is not None:
-                    observe(call, tok, secs, now)
-                if call.state == PREFILL:
-                    call.kv += tok
-                    if call.kv == call.target:
-                        call.generated += 1
-                        call.state = DECODE
-                        assert call.lease is not None
-                        store.commit(call.lease, call.ids, call.ends, call.kv, now)
-                        if call.generated == call.output_tokens:
-                            finished.append(call)
-                else:
-                    call.kv += 1
-                    call.generated += 1
-                    if call.generated == call.output_tokens:
-                        finished.append(call)
-                self.kv_sum += tok
-            self.batch = []
-            self.batch_tokens = []
-            self.steps += 1
+            self._complete_mixed(now, finished)
         elif kind == RUN:
+            if self.folded:
+                # the folded mixed step ended at fold_end, where nothing finished
+                self.folded = False
+                self._complete_mixed(self.fold_end, finished)
+                if finished:
+                    raise InvariantError(f"worker {self.worker_id}: a folded step finished calls")
             k = self.win_k
             if k > 1:
                 finished = self._end_window(now)
@@ -656,7 +686,7 @@ class Worker:
                 self._flush(now)
                 self._keys(self.waiting, now)
                 self.waiting.sort(key=_wait_order)
-            admitted = self._admit(now, budget, prefill, chunks, decode)
+            admitted = self._admit(now, budget, prefill, chunks, decode, resorted)
             if admitted and not resorted and self.checked:
                 raise InvariantError(
                     f"worker {self.worker_id} admitted a call between scheduling points at {now}"
@@ -690,6 +720,11 @@ class Worker:
             self.flush_x = self.run_x = 0
             self.event_token += 1
             self.pending = True
+            if (self.fast and not self.poked and not self.waiting
+                    and len(self.batch) == len(running) <= self.engine.max_num_batched_tokens
+                    and self.sim.observe_service is None
+                    and self._fold(now + dur, prefill, chunks, p + len(decode))):
+                return
             self.sim.schedule_boundary(self, now + dur)
             return
         if not decode:
@@ -738,6 +773,73 @@ class Worker:
         self.event_token += 1
         self.pending = True
         self.sim.schedule_boundary(self, self._run_time(self.run_x + k))
+
+    def _fold(self, t1: float, prefill: list[Call], chunks: list[int], tokens: int) -> bool:
+        """Plan the decode run after the mixed step just planned, if nothing is decided at
+        its end ``t1`` (fast mode); return whether it was folded.
+
+        The caller checked that every running call is in the step, the run's first step
+        has the budget for all, nobody waits, no poke is due and the scheduler observes no
+        service. The boundary at ``t1`` then decides nothing when, besides, every prefill
+        completes its prompt there, no call finishes there, none needs a new block for
+        the run's first step and every call's task is a chain (the service reported at
+        ``t1`` is read by nobody before the window's end). So the run is planned now as
+        the boundary at ``t1`` would plan it: the worker's memory and views cannot change
+        before ``t1`` without poking it, and a poke before ``t1`` unfolds
+        (:meth:`_unfold`). The mixed step's completion (``tokens`` tokens) is applied at
+        the window's end, at ``t1``; the views see it once ``t1`` has passed.
+        """
+        for c, chunk in zip(prefill, chunks, strict=True):
+            if c.kv + chunk != c.target:
+                return False
+        bs = self.block_size
+        running = self.running
+        cnt = [0] * bs
+        k_fin = 0
+        for c in running:
+            kv = c.target if c.state == PREFILL else c.kv + 1  # after the mixed step
+            left = c.output_tokens - c.generated - 1
+            if left <= 0 or not kv % bs or not c.task.chain:
+                return False
+            if left < k_fin or not k_fin:
+                k_fin = left
+            cnt[-kv % bs] += 1
+        cumle = [0] * bs
+        acc = 0
+        for r in range(1, bs):
+            acc += cnt[r]
+            cumle[r] = acc
+        run = list(running)
+        self.folded = True
+        self.fold_end = t1
+        self.fold_tokens = tokens
+        self.kind = RUN
+        self.kind_prev_mixed = False
+        self.run_calls = run
+        self.run_t0 = t1
+        self.run_c0 = self.kv_sum + tokens
+        self.run_icpt, self.run_slope = self.sim.decode_coefficients(len(run))
+        self.run_x = self.flush_x = 0
+        self.win_cumle = cumle  # of the kv after the mixed step, which the calls lack yet
+        self.win_static = True
+        k = self._window(run, k_fin)
+        self.win_k = k
+        self.win_alloc = 0
+        self.sim.schedule_boundary(self, self._run_time(k))
+        return True
+
+    def _unfold(self) -> None:
+        """A poke before the folded mixed step's end: it ends there, as a plain mixed step."""
+        self.folded = False
+        self.kind = MIXED
+        self.kind_prev_mixed = True
+        self.run_calls = []
+        self.flush_x = self.run_x = 0
+        self.win_k = 0
+        self.win_alloc = 0
+        self.win_cumle = []
+        self.event_token += 1
+        self.sim.schedule_boundary(self, self.fold_end)
 
     def _victim(self, now: float) -> Call:
         """The running call to preempt when memory runs out.
@@ -810,8 +912,16 @@ class Worker:
         return lo
 
     def _admit(
-        self, now: float, budget: int, prefill: list[Call], chunks: list[int], decode: list[Call]
+        self, now: float, budget: int, prefill: list[Call], chunks: list[int], decode: list[Call],
+        point: bool,
     ) -> bool:
+        """Admit waiting calls in key order (see the module notes); return whether any was.
+
+        A preemptive scheduler evicts running calls for the head call only at a scheduling
+        ``point``: between points keys are not evaluated (in step mode, whose every step
+        tries to admit, re-evaluating them would also advance a scheduler's clock, such as
+        AFS's epochs, at times fast mode never visits).
+        """
         store = self.store
         sim = self.sim
         bs = self.block_size
@@ -832,7 +942,7 @@ class Worker:
                 hit, pinned = store.lease_cost(call.ids, call.ends, cap)
                 need = -(-target // bs) - hit // bs
                 if need > store.free_blocks + store.evictable_blocks - pinned:
-                    if self.scheduler.preemptive and self._preempt_for(
+                    if point and self.scheduler.preemptive and self._preempt_for(
                         call, need, pinned, now, prefill, chunks, decode
                     ):
                         continue
