@@ -2,7 +2,8 @@
 
 A mixed step whose end decides nothing is planned with the decode run that follows it
 (:meth:`sagacore.sim.worker.Worker._fold`); these tests pin when it folds, that a poke
-before its end unfolds it, and that results stay those of step mode.
+before its end unfolds it, and that results stay those of step mode (with two cases of
+fast != step found while measuring them, and fixed).
 """
 
 from __future__ import annotations
@@ -67,9 +68,22 @@ def test_a_call_arriving_during_the_folded_step_or_its_run(second: float) -> Non
     _agree(w, "vllm-apc")
 
 
-@pytest.mark.parametrize("stack", ["vllm-apc", "sglang", "vllm", "saga"])
-def test_real_trace_under_memory_pressure(stack: str) -> None:
-    w = with_poisson_arrivals(read_workload(bundled_trace()).head(8), 30.0, seed=4)
+@pytest.mark.parametrize(
+    ("stack", "tasks", "seed", "capacity"),
+    [
+        ("vllm-apc", 8, 4, 100_000),
+        ("sglang", 8, 4, 100_000),
+        ("vllm", 8, 4, 100_000),
+        # work stealing: a migration pokes its source (its queue changed)
+        ("saga", 8, 4, 100_000),
+        # AFS preempts for a waiting call only at scheduling points: in step mode its
+        # keys were evaluated between them, moving its epochs to other times
+        ("saga", 12, 3, 110_000),
+    ],
+)
+def test_real_trace_under_memory_pressure(stack: str, tasks: int, seed: int,
+                                          capacity: int) -> None:
+    w = with_poisson_arrivals(read_workload(bundled_trace()).head(tasks), 30.0, seed=seed)
     c = ClusterConfig.from_gpus(2, tp=1, model="llama-3-8b",
-                                engine=EngineConfig(kv_capacity_tokens=100_000))
+                                engine=EngineConfig(kv_capacity_tokens=capacity))
     _agree(w, stack, c)
