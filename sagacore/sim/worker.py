@@ -49,6 +49,7 @@ keys are not re-evaluated, in either mode.
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from sagacore.cache.store import Lease, PrefixStore
@@ -377,12 +378,8 @@ class Worker:
             cnt = [0] * bs
             for c in self.run_calls:
                 cnt[-c.kv % bs] += 1
-            cumle = [0] * bs
-            acc = 0
-            for r in range(1, bs):
-                acc += cnt[r]
-                cumle[r] = acc
-            self.win_cumle = cumle
+            cnt[0] = 0  # calls on a block boundary cross at step bs, never at 1..bs-1
+            self.win_cumle = list(accumulate(cnt))
         return self.win_cumle
 
     def _crossings(self, j: int) -> int:
@@ -804,11 +801,7 @@ class Worker:
             if left < k_fin or not k_fin:
                 k_fin = left
             cnt[-kv % bs] += 1
-        cumle = [0] * bs
-        acc = 0
-        for r in range(1, bs):
-            acc += cnt[r]
-            cumle[r] = acc
+        cumle = list(accumulate(cnt))  # cnt[0] == 0: no call is on a block boundary
         run = list(running)
         self.folded = True
         self.fold_end = t1
