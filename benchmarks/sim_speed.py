@@ -2,9 +2,10 @@
 
 Runs the 64-GPU SWE-bench workload (the bundled real trace: 198 tasks, 15,881 LLM calls,
 Poisson arrivals at ``sagacore simulate``'s default rate, seed 0; 16 instances of
-Llama-3-70B, tensor parallel 4, on A100-80GB) once in each mode, checks that both give
-the same results, and prints simulated LLM calls per wall-clock second for each mode
-and their ratio. Not a timed test: the figures depend on the machine.
+Llama-3-70B, tensor parallel 4, on A100-80GB) once in each mode (after a two-task
+warm-up of each), checks that both give the same results, and prints simulated LLM
+calls per wall-clock second for each mode and their ratio. Not a timed test: the
+figures depend on the machine.
 
 Usage::
 
@@ -66,8 +67,9 @@ def main() -> int:
     same = _same(fast, step)
     print(f"identical results: {same}")
     print(f"speed-up of fast over step mode: {ts / tf:.1f}x wall, {cs / cf:.1f}x CPU")
-    # every fast-mode event (an admission, a prefill step's end, a call's end, a tool's
-    # end) is also an event of step mode, and costs at least a plain decode step
+    # every fast-mode event (an admission, a call's end, a tool's end, a prefill step's
+    # end that decides something) is also an event of step mode, and costs at least a
+    # plain decode step
     print(
         f"step-mode events per fast-mode event: {step.events / fast.events:.1f} "
         f"(the speed-up if a fast-mode event cost what a step-mode event costs); "
