@@ -1,10 +1,11 @@
-"""The store's eviction rule in the simulator: asking the policy at every allocation or not.
+"""The store's eviction rule in the simulator: asking the policy at each admission or not.
 
 ``PrefixStore`` asks the cache policy for a victim at every allocation that must evict
-for a new call or a prefill chunk (a decode step's next block takes the rest of the last
-victim). Before commit 92dc20d every allocation drained the last victim until it was
-gone, in use or had a child. Cache-only replay gains from the per-allocation rule
-(``docs/caching.md``, Section 5); this script measures what it does in the simulator:
+for a new call (its admission); a running call's further blocks (a later prefill chunk,
+a decode step's next block) take the rest of the last victim. Before commit 92dc20d
+every allocation drained the last victim until it was gone, in use or had a child.
+Cache-only replay gains from asking at each request (``docs/caching.md``, Section 5);
+this script measures what the rule does in the simulator:
 each stack with the library's store and with a store whose every allocation drains
 (``DrainingStore``, defined here, not part of the library), on the bundled SWE-bench
 trace, 4 instances of Llama-3-70B (tensor parallel 4, 16 A100-80GB), at the given
@@ -68,7 +69,7 @@ def main() -> int:
         print(f"{'stack':<16}{'store':<18}{'TCT mean':>9}{'ratio':>8}{'  95% CI':<18}"
               f"{'prefill':>9}{'evicted':>9}")
         for name in args.stacks.split(","):
-            for label, cls in (("per allocation", PrefixStore), ("draining", DrainingStore)):
+            for label, cls in (("per admission", PrefixStore), ("draining", DrainingStore)):
                 with store_class(cls):
                     r: SimResult = simulate(w, name, cluster, isolated=iso)
                 c = compare(r.tct_by_task(), ref.tct_by_task())

@@ -27,10 +27,11 @@ children, are offered to :meth:`CachePolicy.victim
 <sagacore.policy.CachePolicy.victim>` (never one whose removal would orphan a cached
 suffix). The chosen entry is reclaimed block by block from its tail (vLLM reclaims single
 blocks; a partly reclaimed entry stays usable). Every allocation that must evict for a
-new call, a prefill chunk or a replayed request asks the policy afresh, so a victim is
-not a commitment to a whole session; a decode step's next block (and a decode run
-advanced in closed form) first takes the rest of the victim last chosen, and the policy
-is asked again once that is used up or in use again.
+new call (its admission) or a replayed request asks the policy afresh, so a victim is
+not a commitment to a whole session; a running call's further blocks (a later prefill
+chunk, a decode step's next block, a decode run advanced in closed form) first take the
+rest of the victim last chosen, and the policy is asked again once that is used up or
+in use again.
 
 **Utilisation.** The store integrates, over time, the blocks that hold KV that is used:
 private blocks of running calls, tree blocks while a call uses them, and the idle
@@ -645,10 +646,11 @@ class PrefixStore:
         Returns False, changing nothing, when even evicting every evictable block
         would not make room (vLLM's ``allocate_slots`` returning None).
 
-        With ``rerank`` (the default: an admission, a prefill chunk, a replayed request)
-        an allocation that must evict asks the policy for a victim afresh; without it (a
-        decode step's next block) it first takes the rest of the victim last chosen, as
-        a decode run jumped over in closed form does (:meth:`grow_bulk`).
+        With ``rerank`` (the default: a call's admission, a replayed request) an
+        allocation that must evict asks the policy for a victim afresh; without it (a
+        running call's later prefill chunk or next decode block) it first takes the rest
+        of the victim last chosen, as a decode run jumped over in closed form does
+        (:meth:`grow_bulk`).
         """
         bs = self.block_size
         need = -(-kv_tokens // bs) - lease.tree_blocks - lease.private

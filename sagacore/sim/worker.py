@@ -648,8 +648,9 @@ class Worker:
                 continue  # loading, or preempted earlier in this loop
             lease = call.lease
             assert lease is not None
-            rerank = st != DECODE  # a decode block drains the last victim first
-            ok = store.grow(lease, call.kv + chunk, now, rerank=rerank)
+            # a running call's further blocks (a later prefill chunk, a decode block)
+            # drain the last victim first; the policy is asked afresh at admissions
+            ok = store.grow(lease, call.kv + chunk, now, rerank=False)
             while not ok:
                 self._flush(now)
                 victim = self._victim(now)
@@ -658,7 +659,7 @@ class Worker:
                 preempted = True
                 if victim is call:
                     break
-                ok = store.grow(lease, call.kv + chunk, now, rerank=rerank)
+                ok = store.grow(lease, call.kv + chunk, now, rerank=False)
             if not ok:
                 if by_key:
                     # vLLM's priority policy preempted the call itself, of lowest
