@@ -12,11 +12,11 @@ Experiments (the first argument):
     On an agent trace (default: the bundled SWE-bench trace), ``lru``, ``walru``,
     ``next-use`` and ``next-use (oracle)`` -- ``next-use`` fed the exact time of each
     live session's next LLM call, everything else unchanged -- each with the library's
-    store (the policy is asked for a victim at every allocation that must evict) and
+    store (the policy is asked for a victim at every request that must evict) and
     with a store that drains a chosen victim block by block until it is gone, in use
     or has a child, asking the policy again only then (``drain``: the library's rule
-    for every allocation until per-allocation re-ranking replaced it; a decode step's
-    next block still follows it in the simulator).
+    for every allocation before commit 92dc20d; a running call's later prefill chunks
+    and decode blocks still follow it in the simulator).
     ``--policies`` also takes ``lookup``, the ``exact next lookup`` ranking below. Also
     prints ``next-use``'s gap model after the replay (its coefficients ``theta`` and the
     residual spread ``sigma`` of the log gap).
@@ -317,8 +317,8 @@ def run_agent(trace: Trace, caps: list[int], policies: list[str]) -> None:
             rerank[n].append(trace.ratio(cap, make))
             drain[n].append(trace.ratio(cap, make, DrainingStore))
     _table(
-        f"{trace.path.name}: cost / FOO-L, the library's store (re-ranks at every "
-        "allocation that evicts)",
+        f"{trace.path.name}: cost / FOO-L, the library's store (asks the policy at "
+        "every request that evicts)",
         caps,
         trace,
         rerank,
