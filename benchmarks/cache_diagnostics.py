@@ -53,6 +53,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import sagacore.cache.replay as replay_module
 from sagacore.bounds import FooSolver, load_cache_trace
@@ -223,15 +224,18 @@ class DrainingStore(PrefixStore):
 
 
 @contextmanager
-def store_class(cls: type[PrefixStore]) -> Iterator[None]:
-    """Make :func:`sagacore.cache.replay.replay` build its store from ``cls``."""
-    name = PrefixStore.__name__  # the global that replay() instantiates
-    saved = getattr(replay_module, name)
-    setattr(replay_module, name, cls)
+def store_class(cls: type[PrefixStore], module: ModuleType = replay_module) -> Iterator[None]:
+    """Make ``module`` (default: :mod:`sagacore.cache.replay`) build its stores from ``cls``.
+
+    :mod:`sagacore.sim.cluster` is the other module that instantiates ``PrefixStore``.
+    """
+    name = PrefixStore.__name__  # the global that the module instantiates
+    saved = getattr(module, name)
+    setattr(module, name, cls)
     try:
         yield
     finally:
-        setattr(replay_module, name, saved)
+        setattr(module, name, saved)
 
 
 # --- running -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ every allocation drained the last victim until it was gone, in use or had a chil
 Cache-only replay gains from asking at each request (``docs/caching.md``, Section 5);
 this script measures what the rule does in the simulator:
 each stack with the library's store and with a store whose every allocation drains
-(``DrainingStore``, defined here, not part of the library), on the bundled SWE-bench
+(``DrainingStore`` of ``benchmarks/cache_diagnostics.py``, not part of the library), on the bundled SWE-bench
 trace, 4 instances of Llama-3-70B (tensor parallel 4, 16 A100-80GB), at the given
 Poisson rates (default: 2.83 and 4 tasks/min, 100% and 141% of ``vllm-apc``'s peak
 sustainable rate; ``docs/stacks.md``). Fast mode, seed 0. Ratios are geometric means of
@@ -22,35 +22,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from cache_diagnostics import DrainingStore, store_class  # the script beside this one
 
 import sagacore.sim.cluster as cluster_module
-from sagacore.cache.store import Lease, PrefixStore
+from sagacore.cache.store import PrefixStore
 from sagacore.cli.simulate import load_workload
 from sagacore.metrics import compare
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import ClusterConfig
 from sagacore.sim.result import SimResult
-
-
-class DrainingStore(PrefixStore):
-    """:class:`PrefixStore` whose every allocation drains the victim last chosen."""
-
-    def grow(self, lease: Lease, kv_tokens: int, now: float, *, rerank: bool = True) -> bool:
-        return super().grow(lease, kv_tokens, now, rerank=False)
-
-
-@contextmanager
-def store_class(cls: type[PrefixStore]) -> Iterator[None]:
-    """Make the simulator build its instances' stores from ``cls``."""
-    name = PrefixStore.__name__  # the global that Simulation instantiates
-    saved = getattr(cluster_module, name)
-    setattr(cluster_module, name, cls)
-    try:
-        yield
-    finally:
-        setattr(cluster_module, name, saved)
 
 
 def main() -> int:
@@ -70,7 +51,7 @@ def main() -> int:
               f"{'prefill':>9}{'evicted':>9}")
         for name in args.stacks.split(","):
             for label, cls in (("per admission", PrefixStore), ("draining", DrainingStore)):
-                with store_class(cls):
+                with store_class(cls, cluster_module):
                     r: SimResult = simulate(w, name, cluster, isolated=iso)
                 c = compare(r.tct_by_task(), ref.tct_by_task())
                 print(f"{name:<16}{label:<18}{r.tct.mean:>9,.0f}{c.ratio:>7.3f}x"
