@@ -13,6 +13,7 @@ import importlib
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -334,3 +335,47 @@ def test_reuse_model_kaplan_meier() -> None:
     assert math.isinf(m.expected_wait(200.0))
     with pytest.raises(ConfigError):
         NextUseConfig(horizon_s=0.0)
+
+
+_OBS = st.lists(
+    st.tuples(st.floats(0.0, 5000.0, allow_nan=False), st.booleans()), min_size=1, max_size=60
+)
+
+
+@given(obs=_OBS)
+def test_reuse_model_size_classes_with_equal_data_keep_the_pooled_estimate(
+    obs: list[tuple[float, bool]],
+) -> None:
+    """Proportional hazards: size classes that saw the same observations have hazard
+    ratio exactly 1 (the Nelson-Aalen identity: observed = expected reuses), so each
+    gets the pooled Kaplan-Meier estimate, whatever the prior."""
+    cfg = NextUseConfig(refresh_every=10_000, size_prior=0.5)
+    pooled, split = ReuseModel(cfg), ReuseModel(cfg, size_classes=3)
+    for secs, reused in obs:
+        pooled.add(secs, reused=reused)
+        pooled.add(secs, reused=reused)
+        split.add(secs, reused=reused, size_class=0)
+        split.add(secs, reused=reused, size_class=2)
+    pooled.refresh()
+    split.refresh()
+    idle = np.array([0.0, 0.01, 0.5, 3.0, 40.0, 900.0, 4000.0])
+    want = pooled.expected_waits(idle)
+    for c in (0, 1, 2):  # class 1 has no data: ratio (0 + prior) / (0 + prior) = 1
+        got = split.expected_waits(idle, np.full(idle.size, c))
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_reuse_model_size_class_reused_more_often_waits_less() -> None:
+    cfg = NextUseConfig(refresh_every=10_000, size_prior=1.0)
+    m = ReuseModel(cfg, size_classes=2)
+    for k in range(200):
+        secs = 1.0 + k % 10
+        m.add(secs, reused=k % 5 != 0, size_class=0)  # 80% reused
+        m.add(secs, reused=k % 5 == 0, size_class=1)  # 20% reused, at the same times
+    m.refresh()
+    for idle in (0.0, 2.0, 5.0):
+        assert m.expected_wait(idle, size_class=0) < m.expected_wait(idle, size_class=1)
+    with pytest.raises(ConfigError):
+        ReuseModel(cfg, size_classes=0)
+    with pytest.raises(ConfigError):
+        NextUseConfig(size_prior=0.0)
