@@ -21,11 +21,14 @@ Experiments (the first argument):
     prints ``next-use``'s gap model after the replay (its coefficients ``theta`` and the
     residual spread ``sigma`` of the log gap).
 ``mooncake``
-    On a Mooncake-style trace, ``next-use`` and two rankings that read the future: by
-    the exact time of each entry's next lookup (``exact next lookup``), and by whether
-    the entry is looked up again at all, never-again first, then least recently used
-    (``whether reused``); and the share of ``next-use``'s victims that a later request
-    looks up again.
+    On a Mooncake-style trace, ``next-use``; ``next-use`` without its size classes
+    (``no size``); ``next-use (trained)``, whose reuse models start from those a first
+    replay of the whole trace at the same capacity learned (what better estimates of
+    the same classes would give); and two rankings that read the future: by the exact
+    time of each entry's next lookup (``exact next lookup``), and by whether the entry
+    is looked up again at all, never-again first, then least recently used (``whether
+    reused``). Then the share of ``next-use``'s victims that a later request looks up
+    again, overall and by size class (how well the size separates them).
 ``variant``
     ``next-use`` with :class:`~sagacore.cache.next_use.NextUseConfig` fields changed
     (each ``--set NAME=VALUE[,NAME=VALUE...]`` is one variant) against its defaults, on
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import copy
 import dataclasses
 import math
 import sys
@@ -59,7 +63,7 @@ import sagacore.cache.replay as replay_module
 from sagacore.bounds import FooSolver, load_cache_trace
 from sagacore.cache import make_cache_policy
 from sagacore.cache._common import next_call
-from sagacore.cache.next_use import NextUse, NextUseConfig
+from sagacore.cache.next_use import NextUse, NextUseConfig, _size_class
 from sagacore.cache.replay import ReplayConfig, replay
 from sagacore.cache.store import Lease, PrefixStore
 from sagacore.data import bundled_trace
@@ -195,6 +199,7 @@ class AuditedNextUse(NextUse):
         self._times = times
         self.evicted = {"fresh": 0, "shared": 0}
         self.reused = {"fresh": 0, "shared": 0}
+        self.fresh_by_size: dict[int, list[int]] = {}  # size class -> [evicted, reused]
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
         """``next-use``'s victim, recorded."""
@@ -203,8 +208,12 @@ class AuditedNextUse(NextUse):
         kind = "fresh" if e.task_id is not None else "shared"
         ids = getattr(e, "ids", ())
         self.evicted[kind] += 1
-        if ids and math.isfinite(_after(self._times.get(ids[0], ()), ctx.now)):
-            self.reused[kind] += 1
+        again = bool(ids) and math.isfinite(_after(self._times.get(ids[0], ()), ctx.now))
+        self.reused[kind] += again
+        if kind == "fresh":
+            tally = self.fresh_by_size.setdefault(_size_class(e.tokens), [0, 0])
+            tally[0] += 1
+            tally[1] += again
         return i
 
 
@@ -261,6 +270,17 @@ class Trace:
         if capacity not in self._foo:
             self._foo[capacity] = self._solver.solve(capacity).lower
         return self._foo[capacity]
+
+    def trained_next_use(self, capacity: int) -> NextUse:
+        """``next-use`` whose reuse models are those learned by a replay of the whole
+        trace at ``capacity`` (a diagnostic: it has seen the trace)."""
+        first = NextUse()
+        replay(self.workload, first, self.config(capacity))
+        second = NextUse()
+        second._models = copy.deepcopy(first._models)
+        for m in second._models.values():
+            m.refresh()
+        return second
 
     def ratio(
         self, capacity: int, make: PolicyFactory, store: type[PrefixStore] = PrefixStore
@@ -351,15 +371,17 @@ def run_mooncake(trace: Trace, caps: list[int]) -> None:
         audits.append(AuditedNextUse(times))
         return audits[-1]
 
-    makers: dict[str, PolicyFactory] = {
-        "next-use": audited,
-        "exact next lookup": lambda: LookupOracle(times),
-        "whether reused": lambda: ReuseOracle(times),
+    makers: dict[str, Callable[[int], CachePolicy]] = {
+        "next-use": lambda cap: audited(),
+        "next-use (no size)": lambda cap: NextUse(NextUseConfig(size_classes=False)),
+        "next-use (trained)": trace.trained_next_use,
+        "exact next lookup": lambda cap: LookupOracle(times),
+        "whether reused": lambda cap: ReuseOracle(times),
     }
     cols: dict[str, list[float]] = {n: [] for n in makers}
     for cap in caps:
         for n, make in makers.items():
-            cols[n].append(trace.ratio(cap, make))
+            cols[n].append(trace.ratio(cap, lambda make=make, cap=cap: make(cap)))  # type: ignore[misc]
     _table(f"{trace.path.name}: cost / FOO-L", caps, trace, cols)
     print("\nnext-use's victims that a later request looks up again:")
     for cap, audit in zip(caps, audits, strict=True):
@@ -369,6 +391,11 @@ def run_mooncake(trace: Trace, caps: list[int]) -> None:
             share = f"{audit.reused[kind] / count:.0%}" if count else "-"
             parts.append(f"{kind} entries {count:,} evicted, {share} reused later")
         print(f"  {cap:,} tokens: " + "; ".join(parts))
+        sizes = []
+        for c, (count, again) in sorted(audit.fresh_by_size.items()):
+            lo = 0 if c == 0 else 256 << c
+            sizes.append(f">= {lo:,}: {count:,} ({again / count:.0%})")
+        print("    fresh by size (tokens): " + ", ".join(sizes))
     print("  (fresh: owned by the one request that created it; shared: by several)")
 
 
