@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sagacore.cli.generate",
     "sagacore.cli.cost",
     "sagacore.cli.verify",
+    "sagacore.cli.sweep",
+    "sagacore.cli.plot",
 )
 
 
