@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,6 +133,13 @@ class EngineConfig:
     """Report, per admission, the prefix-cache hit blocks that were idle (cached, no
     request referencing them) and since when (:attr:`Admission.reused_idle`), for
     KV-utilisation accounting; costs a walk over a request's blocks when it ends."""
+    scheduler_cls: str | None = None
+    """Qualified name of the scheduler class (``--scheduler-cls``), resolved by vLLM's own
+    ``SchedulerConfig.get_scheduler_cls``; None: vLLM's ``Scheduler``. For example
+    ``"sagacore_vllm.plugin.SagaScheduler"`` (:mod:`sagacore_vllm.plugin`)."""
+    additional_config: Mapping[str, Any] = field(default_factory=dict)
+    """vLLM's ``additional_config`` (``--additional-config``), e.g.
+    ``{"sagacore": {"stack": "saga"}}`` for the plug-in."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -158,6 +165,16 @@ class EngineConfig:
             )
         if self.policy not in _POLICIES:
             raise ConfigError(f"policy must be one of {_POLICIES}, got {self.policy!r}")
+        if self.scheduler_cls is not None and (
+            not isinstance(self.scheduler_cls, str) or "." not in self.scheduler_cls
+        ):
+            raise ConfigError(
+                f"scheduler_cls must be a qualified name 'module.Class', got {self.scheduler_cls!r}"
+            )
+        if not isinstance(self.additional_config, Mapping):
+            raise ConfigError(
+                f"additional_config must be a mapping, got {self.additional_config!r}"
+            )
         threshold = self.long_prefill_token_threshold
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
             raise ConfigError(
@@ -289,6 +306,8 @@ class StepRecord:
     num_waiting: int
     num_running: int
     num_blocks_used_in_step: int = 0
+    duration_s: float = 0.0
+    """The step's duration, when :meth:`VllmEngine.step` was given a price (else 0)."""
 
     @property
     def num_scheduled_tokens(self) -> int:
@@ -414,6 +433,7 @@ class VllmEngine:
         # requests, and the cached blocks nobody references: id -> (hash, step, at_end)
         self._req_blocks: dict[str, list[Any]] = {}
         self._idle: dict[int, tuple[Any, int, bool]] = {}
+        self._now = 0.0
         self._build()
 
     # -- construction ---------------------------------------------------------------
@@ -429,7 +449,6 @@ class VllmEngine:
         )
         from vllm.utils.hashing import get_hash_fn_by_name
         from vllm.v1.core.kv_cache_utils import get_request_block_hasher, init_none_hash
-        from vllm.v1.core.sched.scheduler import Scheduler
         from vllm.v1.kv_cache_interface import (
             FullAttentionSpec,
             KVCacheConfig,
@@ -456,6 +475,7 @@ class VllmEngine:
             policy=c.policy,
             async_scheduling=False,
             scheduler_reserve_full_isl=c.scheduler_reserve_full_isl,
+            scheduler_cls=c.scheduler_cls,
         )
         cache_config = CacheConfig(
             block_size=c.block_size, enable_prefix_caching=c.enable_prefix_caching
@@ -466,6 +486,7 @@ class VllmEngine:
             cache_config=cache_config,
             scheduler_config=scheduler_config,
             device_config=DeviceConfig(device="cpu"),
+            additional_config=dict(c.additional_config),
         )
         self._check_survived(vllm_config)
         kv_cache_config = KVCacheConfig(
@@ -486,13 +507,18 @@ class VllmEngine:
         hash_fn = get_hash_fn_by_name(vllm_config.cache_config.prefix_caching_hash_algo)
         init_none_hash(hash_fn)
         self._block_hasher = get_request_block_hasher(c.block_size, hash_fn)
-        self._scheduler = Scheduler(
+        # the class vLLM's EngineCore would build: its own resolver reads scheduler_cls
+        scheduler_cls = vllm_config.scheduler_config.get_scheduler_cls()
+        self._scheduler = scheduler_cls(
             vllm_config=vllm_config,
             kv_cache_config=kv_cache_config,
             structured_output_manager=StructuredOutputManager(vllm_config),
             block_size=c.block_size,
             log_stats=False,
         )
+        if hasattr(self._scheduler, "sagacore_clock"):
+            # the plug-in's clock: this engine's (simulated) time
+            self._scheduler.sagacore_clock = self.now
 
     def _check_survived(self, vllm_config: Any) -> None:
         """vLLM's config post-processing must not have changed what we asked for."""
@@ -529,6 +555,7 @@ class VllmEngine:
         priority: int = 0,
         session_id: str | None = None,
         output_token_ids: Sequence[int] | None = None,
+        extra_args: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue a request; it produces exactly ``max_tokens`` output tokens.
 
@@ -552,6 +579,9 @@ class VllmEngine:
             The tokens the synthetic sampler produces for this request, in order
             (``max_tokens`` of them), so that a later prompt repeating this output hits
             its KV; default: :attr:`EngineConfig.output_token_id` each time.
+        extra_args
+            The request's ``vllm_xargs`` (vLLM's ``SamplingParams.extra_args``), e.g. the
+            program metadata of :class:`sagacore_vllm.client.ProgramMetadata`.
 
         Raises
         ------
@@ -592,7 +622,12 @@ class VllmEngine:
                     f"request {request_id!r}: output_token_ids must hold max_tokens="
                     f"{max_tokens} ids in [0, {c.vocab_size}), got {len(script)} ids"
                 )
-        params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0)
+        params = SamplingParams(
+            max_tokens=max_tokens,
+            ignore_eos=True,
+            temperature=0.0,
+            extra_args=dict(extra_args) if extra_args is not None else None,
+        )
         request = Request(
             request_id=request_id,
             prompt_token_ids=prompt,
@@ -628,8 +663,26 @@ class VllmEngine:
         """True while some request is waiting or running."""
         return bool(self._scheduler.has_unfinished_requests())
 
-    def step(self) -> StepRecord:
+    def now(self) -> float:
+        """The engine's clock: the start of the step being scheduled, then its end once
+        priced (see :meth:`step`); the plug-in's ``sagacore_clock``."""
+        return self._now
+
+    def step(
+        self, now: float | None = None, price: Callable[[StepRecord], float] | None = None
+    ) -> StepRecord:
         """Run one scheduler iteration and return what it did.
+
+        Parameters
+        ----------
+        now
+            The step's start time (the engine's clock during ``schedule()``); default: the
+            clock as it is.
+        price
+            The duration of a non-empty step from its record (only its chunks are set when
+            it is called). The clock then moves to the step's end before vLLM's
+            ``update_from_output``, as a model runner's output returns at the end of the
+            forward pass; :attr:`StepRecord.duration_s` holds it.
 
         Returns
         -------
@@ -639,6 +692,9 @@ class VllmEngine:
         """
         from vllm.v1.outputs import ModelRunnerOutput
 
+        if now is not None:
+            self._now = float(now)
+        start = self._now
         sched = self._scheduler
         # schedule() changes no request's token counts, only num_computed_tokens; a
         # request was waiting before it exactly when it was not running
@@ -685,6 +741,13 @@ class VllmEngine:
             else:
                 sampled.append([])
 
+        duration = 0.0
+        if price is not None and chunks:
+            duration = price(
+                StepRecord(self._step, tuple(chunks), tuple(admissions), (), preempted, (),
+                           0, 0, 0, 0, 0)
+            )
+            self._now = start + duration
         runner_output = ModelRunnerOutput(
             req_ids=req_ids,
             req_id_to_index={rid: i for i, rid in enumerate(req_ids)},
@@ -716,6 +779,7 @@ class VllmEngine:
             num_waiting=num_waiting,
             num_running=num_running,
             num_blocks_used_in_step=used_in_step,
+            duration_s=duration,
         )
         self._step += 1
         return record

@@ -1,0 +1,844 @@
+"""sagacore's policies inside vLLM 0.33: the ``--scheduler-cls`` plug-in.
+
+::
+
+    vllm serve MODEL --enable-prefix-caching \\
+        --scheduler-cls sagacore_vllm.plugin.SagaAsyncScheduler \\
+        --additional-config '{"sagacore": {"stack": "saga"}}'
+
+:class:`SagaScheduler` subclasses vLLM's ``Scheduler`` (async scheduling off) and
+:class:`SagaAsyncScheduler` its ``AsyncScheduler``; both carry :class:`SagaMixin`, which
+adapts vLLM requests to sagacore's read-only views (:class:`sagacore.policy.CallView`,
+:class:`~sagacore.policy.SessionView`, :class:`~sagacore.policy.CacheContext`) and
+drives the stack's engine-agnostic policies:
+
+- **the Scheduler's key** orders the waiting queue (re-evaluated at every ``schedule()``,
+  ties by arrival) and, when the scheduler's victim is by key (``victim_by_key`` or
+  ``preemptive``), chooses the preemption victim: the plug-in runs vLLM's ``priority``
+  preemption path and sets each running request's ``priority`` to the rank of its key
+  before every ``schedule()``, so vLLM's ``max(running, key=(priority, arrival))`` is the
+  largest key. Otherwise vLLM's FCFS victim (the request admitted last) stays;
+- **its hooks** see programs: ``observe_task_arrival`` at a program's first call,
+  ``observe_call_start`` at each admission, ``observe_service`` after each step (tokens
+  and the step's share of time, by tokens), ``observe_call_end``, ``observe_task_end``
+  when the call flagged last finishes (or after ``program_idle_s`` without a call);
+- **the CachePolicy's retention** when a call ends before a tool: ``KEEP`` with a TTL pins
+  the call's blocks (``BlockPool.touch``: they leave the free queue, so nothing evicts
+  them) until the TTL ends, the program's next call is admitted, or a waiting request
+  would otherwise be refused (pins are released, the nearest expiry first, before
+  vLLM's admission check fails: a TTL never blocks scheduling, as vLLM RFC #52113
+  asks); ``DROP`` evicts the blocks the call added to the cache; ``SWAP`` drops the GPU
+  copy when a KV connector is configured (vLLM's offloading connector keeps the host copy
+  and restores it on the next hit), and keeps the KV cached unpinned otherwise;
+- **the shared predictor** (stacks that use one) is fed as sagacore's simulator feeds it.
+
+Program metadata comes from vLLM's ``session_id`` and ``vllm_xargs``
+(:mod:`sagacore_vllm.client`); a request without it is a program of one call.
+
+What vLLM's public surface cannot express, and the plug-in does not do:
+
+- **eviction order**: vLLM evicts free cached blocks LRU (its free block queue); a policy's
+  ``victim`` (WA-LRU, next-use, KVFlow's steps-to-execution) is not consulted. Pins and
+  drops are the plug-in's only say over what stays;
+- **preemption on behalf of a waiting request** (``Scheduler.preemptive``): vLLM 0.33
+  never preempts a running request to admit a waiting one; the plug-in does not either
+  (such a scheduler gets its victim by key only);
+- **work stealing** and routing: a plug-in sees one instance (use sagacore's routers in
+  front of several instances);
+- one scheduler and one cache policy per instance (the simulator shares one scheduler and
+  one predictor across a cluster).
+
+Examples
+--------
+>>> PluginConfig.from_additional_config({"sagacore": {"stack": "continuum"}}).stack
+'continuum'
+>>> PluginConfig(stack="")
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: sagacore plug-in: stack must be a stack name, got ''
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+from vllm.v1.core.sched.request_queue import RequestQueue, SchedulingPolicy
+from vllm.v1.core.sched.scheduler import Scheduler as VllmScheduler
+from vllm.v1.request import Request, RequestStatus
+
+from sagacore.engine import CostModel
+from sagacore.errors import ConfigError
+from sagacore.policy import (
+    CacheContext,
+    CachePolicy,
+    Retention,
+    RetentionDecision,
+)
+from sagacore.policy import Scheduler as PolicyScheduler
+from sagacore.stacks import BuildContext, Stack, get_stack
+from sagacore.workload.model import Segment, Step, Task, TaskId, TenantId
+from sagacore_vllm.client import ProgramMetadata
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vllm.v1.core.sched.output import SchedulerOutput
+    from vllm.v1.engine import EngineCoreOutputs
+    from vllm.v1.outputs import ModelRunnerOutput
+
+    from sagacore.workload.predictor import Predictor
+
+__all__ = [
+    "KeyedRequestQueue",
+    "PluginConfig",
+    "PluginStats",
+    "SagaAsyncScheduler",
+    "SagaMixin",
+    "SagaScheduler",
+]
+
+_log = logging.getLogger(__name__)
+
+_FINISHED_OK = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """The plug-in's settings: ``--additional-config '{"sagacore": {...}}'``.
+
+    Examples
+    --------
+    >>> PluginConfig(program_idle_s=0)
+    Traceback (most recent call last):
+    ...
+    sagacore.errors.ConfigError: sagacore plug-in: program_idle_s must be > 0, got 0
+    """
+
+    stack: str = "saga"
+    """The sagacore stack (:data:`sagacore.stacks.STACKS`) whose scheduler and cache
+    policy run in this instance (its router and work stealing do not)."""
+    model: str = "llama-3-8b"
+    """Model preset of sagacore's cost model (prices in policies' build context, and the
+    swap and recompute prices a retention decision reads)."""
+    gpu: str = "a100-80gb"
+    """GPU preset of the cost model."""
+    tp: int = 1
+    """Tensor-parallel GPUs of this instance (cost model)."""
+    instances: int = 1
+    """Instances in the deployment (policies that scale with the cluster read it)."""
+    release_pins_under_pressure: bool = True
+    """Release TTL pins (nearest expiry first) before a waiting request would be refused
+    for lack of blocks. False: a pin holds until its TTL or the program's next call, as
+    in sagacore's simulator."""
+    program_idle_s: float = 600.0
+    """Forget a program that has sent no call for this long without flagging its last
+    call (its scheduler state ends with ``observe_task_end``)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stack, str) or not self.stack:
+            raise ConfigError(f"sagacore plug-in: stack must be a stack name, got {self.stack!r}")
+        for name in ("tp", "instances"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"sagacore plug-in: {name} must be an integer >= 1, got {v!r}")
+        idle = self.program_idle_s
+        if isinstance(idle, bool) or not isinstance(idle, int | float) or not idle > 0:
+            raise ConfigError(f"sagacore plug-in: program_idle_s must be > 0, got {idle!r}")
+        if not isinstance(self.release_pins_under_pressure, bool):
+            raise ConfigError(
+                "sagacore plug-in: release_pins_under_pressure must be true or false, got "
+                f"{self.release_pins_under_pressure!r}"
+            )
+
+    @classmethod
+    def from_additional_config(cls, additional: Mapping[str, Any] | Any) -> PluginConfig:
+        """Read the ``"sagacore"`` entry of vLLM's ``additional_config`` (defaults if absent).
+
+        Raises
+        ------
+        ConfigError
+            On an unknown key or a bad value.
+        """
+        raw = additional.get("sagacore", {}) if isinstance(additional, Mapping) else {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"sagacore plug-in: additional_config.sagacore must be an "
+                              f"object, got {raw!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"sagacore plug-in: unknown setting(s) {unknown}; known: "
+                              f"{sorted(known)}")
+        return cls(**dict(raw))
+
+    def build_context(self, kv_capacity_tokens: int) -> BuildContext:
+        """The :class:`~sagacore.stacks.BuildContext` of this instance (predictor not set)."""
+        cost = CostModel.from_presets(self.model, self.gpu, tp=self.tp)
+        return BuildContext(cost, self.instances, kv_capacity_tokens)
+
+
+@dataclass
+class PluginStats:
+    """What the plug-in did (counters, for tests and logs)."""
+
+    programs: int = 0
+    """Programs seen."""
+    pins: int = 0
+    """TTL pins taken."""
+    pins_expired: int = 0
+    """Pins released when their TTL ended."""
+    pins_reused: int = 0
+    """Pins released because the program's next call was admitted."""
+    pins_released_for_pressure: int = 0
+    """Pins released early so that a waiting request could be admitted."""
+    drops: int = 0
+    """Retention decisions DROP (or SWAP with a KV connector) applied."""
+    swaps_kept: int = 0
+    """SWAP decisions kept cached unpinned (no KV connector configured)."""
+    dropped_blocks: int = 0
+    """Blocks evicted from the prefix cache by DROP/SWAP."""
+
+
+class KeyedRequestQueue(RequestQueue):
+    """vLLM's waiting queue, in the order a sagacore scheduler's key says.
+
+    A list sorted by ``(key, arrival sequence)`` when :meth:`sort` is called (at the
+    start of every ``schedule()``); between sorts new requests join at the back and
+    preempted ones at the front, as in vLLM's FCFS queue.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[Request] = []
+
+    def sort(self, key: Callable[[Request], Any]) -> None:
+        """Re-sort by ``key`` (stable)."""
+        self._items.sort(key=key)
+
+    def add_request(self, request: Request) -> None:
+        self._items.append(request)
+
+    def pop_request(self) -> Request:
+        return self._items.pop(0)
+
+    def peek_request(self) -> Request:
+        if not self._items:
+            raise IndexError("peek from an empty queue")
+        return self._items[0]
+
+    def prepend_request(self, request: Request) -> None:
+        self._items.insert(0, request)
+
+    def prepend_requests(self, requests: Iterable[Request]) -> None:
+        self._items[:0] = list(requests)
+
+    def remove_request(self, request: Request) -> None:
+        self._items.remove(request)
+
+    def remove_requests(self, requests: Iterable[Request]) -> None:
+        gone = set(requests)
+        self._items = [r for r in self._items if r not in gone]
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Request]:
+        return iter(list(self._items))
+
+
+class _Program:
+    """A program (agent task) in flight on this instance."""
+
+    __slots__ = (
+        "agent_type",
+        "arrival_s",
+        "attained_s",
+        "attained_tokens",
+        "calls",
+        "first_hit_blocks",
+        "last_end_s",
+        "last_seen_s",
+        "last_step",
+        "last_tool",
+        "pid",
+        "pin",
+        "steps_done",
+        "tenant",
+        "tool_s",
+        "wait_s",
+    )
+
+    def __init__(self, pid: str, meta: ProgramMetadata, arrival_s: float) -> None:
+        self.pid = pid
+        self.tenant = meta.tenant
+        self.agent_type = meta.agent_type
+        self.arrival_s = arrival_s
+        self.attained_s = 0.0
+        self.attained_tokens = 0
+        self.wait_s = 0.0
+        self.tool_s = 0.0
+        self.steps_done = 0
+        self.calls = 0
+        self.last_end_s: float | None = None
+        self.last_tool: str | None = None
+        self.last_step = -1
+        self.last_seen_s = arrival_s
+        self.pin: _Pin | None = None
+        self.first_hit_blocks = -1
+
+
+@dataclass
+class _Pin:
+    blocks: list[Any]
+    expires_s: float
+
+
+class _Call:
+    """A vLLM request as a :class:`sagacore.policy.CallView`."""
+
+    __slots__ = ("_mixin", "enqueued_s", "meta", "program", "request", "seq", "step")
+
+    def __init__(self, mixin: SagaMixin, request: Request, program: _Program,
+                 meta: ProgramMetadata, step: int, seq: int) -> None:
+        self._mixin = mixin
+        self.request = request
+        self.program = program
+        self.meta = meta
+        self.step = step
+        self.seq = seq
+        self.enqueued_s = float(request.arrival_time)
+
+    @property
+    def task_id(self) -> TaskId:
+        return TaskId(self.program.pid)
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.program.tenant)
+
+    @property
+    def agent_type(self) -> str:
+        return self.program.agent_type
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.request.num_prompt_tokens)
+
+    @property
+    def task_arrival_s(self) -> float:
+        return self.program.arrival_s
+
+    @property
+    def ready_s(self) -> float:
+        return float(self.request.arrival_time)
+
+    @property
+    def task_attained_s(self) -> float:
+        return self.program.attained_s
+
+    @property
+    def task_attained_tokens(self) -> int:
+        return self.program.attained_tokens
+
+    @property
+    def task_wait_s(self) -> float:
+        return self.program.wait_s
+
+    @property
+    def task_tool_s(self) -> float:
+        return self.program.tool_s
+
+    @property
+    def steps_done(self) -> int:
+        return self.program.steps_done
+
+    @property
+    def cached_tokens(self) -> int:
+        return self._mixin.sagacore_cached_tokens(self.request)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """The :class:`~sagacore.policy.SessionView` of a call that ended before a tool."""
+
+    task_id: TaskId
+    agent_type: str
+    step: int
+    tool: str
+    context_tokens: int
+    has_successor: bool
+
+
+def _overrides(obj: object, base: type, name: str) -> bool:
+    return getattr(type(obj), name) is not getattr(base, name)
+
+
+class SagaMixin:
+    """The adapter between vLLM's V1 scheduler and sagacore's policies (module notes).
+
+    Mixed into a vLLM ``Scheduler`` subclass ahead of it; call :meth:`sagacore_setup`
+    at the end of ``__init__``. The attributes below are the plug-in's; everything else
+    is vLLM's.
+    """
+
+    # vLLM's attributes the mixin uses (declared for type checkers)
+    requests: dict[str, Request]
+    running: list[Request]
+    waiting: Any
+    policy: SchedulingPolicy
+    kv_cache_manager: Any
+    connector: Any
+    vllm_config: Any
+    block_size: int
+
+    sagacore_clock: Callable[[], float]
+    """The plug-in's clock (``time.time``, the clock of vLLM's ``arrival_time``; the twin
+    sets a simulated one)."""
+    sagacore_config: PluginConfig
+    sagacore_stats: PluginStats
+
+    def sagacore_setup(self) -> None:
+        """Read the settings and build the stack's policies (end of ``__init__``)."""
+        self.sagacore_clock = time.time
+        self.sagacore_stats = PluginStats()
+        self.sagacore_config = PluginConfig.from_additional_config(
+            self.vllm_config.additional_config
+        )
+        cap = self._usable_blocks() * self.block_size
+        self.sagacore_use(get_stack(self.sagacore_config.stack),
+                          self.sagacore_config.build_context(cap))
+
+    def sagacore_use(self, stack: Stack, ctx: BuildContext) -> None:
+        """Run ``stack``'s scheduler and cache policy (fresh objects) from now on.
+
+        The twin calls it to run a stack object (for example one built for an experiment)
+        with its cluster's cost model; ``vllm serve`` gets the stack named in its settings.
+        Must be called before any request arrives.
+        """
+        if self.requests:
+            raise ConfigError("sagacore plug-in: change policies only before requests arrive")
+        predictor: Predictor | None = ctx.predictor
+        if predictor is None and stack.uses_predictor:
+            from sagacore.workload.predictor import Predictor
+
+            predictor = Predictor()
+        ctx = BuildContext(ctx.cost, ctx.instances, ctx.kv_capacity_tokens, predictor)
+        self.sagacore_stack = stack
+        self.sagacore_predictor = predictor
+        self.sagacore_policy: PolicyScheduler = stack.build_scheduler(ctx)
+        self.sagacore_cache: CachePolicy = stack.build_cache(ctx)
+        sched = self.sagacore_policy
+        self._by_key = bool(sched.victim_by_key or sched.preemptive)
+        self.policy = SchedulingPolicy.PRIORITY if self._by_key else SchedulingPolicy.FCFS
+        old = list(self.waiting) if getattr(self, "waiting", None) is not None else []
+        self.waiting = KeyedRequestQueue()
+        for r in old:
+            self.waiting.add_request(r)
+        self._retains = _overrides(self.sagacore_cache, CachePolicy, "retention")
+        self._tool_end_hook = _overrides(self.sagacore_cache, CachePolicy, "observe_tool_end")
+        self._observe_service = _overrides(sched, PolicyScheduler, "observe_service")
+        self._swap_pt = 2 * ctx.cost.swap_seconds(1)
+        self._recompute_pt = ctx.cost.prefill_seconds(2048) / 2048
+        self._programs: dict[str, _Program] = {}
+        self._calls: dict[str, _Call] = {}
+        self._seq = 0
+        self._inflight: list[tuple[Any, float]] = []
+        self._last_update_s = -math.inf
+        self._next_idle_check = 0.0
+        self._cached_probe: dict[str, tuple[int, int]] = {}
+
+    # -- vLLM's entry points ----------------------------------------------------------
+
+    def add_request(self, request: Request) -> None:
+        """vLLM's ``add_request``, after recording the call's program."""
+        self._sagacore_arrive(request)
+        super().add_request(request)  # type: ignore[misc]
+
+    def schedule(self, throttle_prefills: bool = False) -> SchedulerOutput:
+        """vLLM's ``schedule()``, with the waiting queue and victims ordered by key."""
+        now = self.sagacore_clock()
+        self._sagacore_before(now)
+        running_before = {r.request_id for r in self.running}
+        out: SchedulerOutput = super().schedule(throttle_prefills)  # type: ignore[misc]
+        self._sagacore_admitted(now, running_before, out.preempted_req_ids or ())
+        self._inflight.append((out, now))
+        return out
+
+    def update_from_output(
+        self, scheduler_output: SchedulerOutput, model_runner_output: ModelRunnerOutput
+    ) -> dict[int, EngineCoreOutputs]:
+        """vLLM's ``update_from_output``, after charging the step's service."""
+        self._sagacore_service(scheduler_output)
+        result: dict[int, EngineCoreOutputs] = super().update_from_output(  # type: ignore[misc]
+            scheduler_output, model_runner_output
+        )
+        return result
+
+    def _free_blocks(self, request: Request) -> None:
+        """vLLM's ``_free_blocks`` for a finished request, with the retention decision."""
+        rid = request.request_id
+        call = self._calls.pop(rid, None)
+        if call is None:
+            super()._free_blocks(request)  # type: ignore[misc]
+            return
+        now = self.sagacore_clock()
+        decision, blocks = self._sagacore_call_end(call, request, now)
+        pin_blocks: list[Any] = []
+        if decision is not None and decision.action is Retention.KEEP and blocks:
+            pin_blocks = [b for b in blocks if b.block_hash is not None and not b.is_null]
+            if pin_blocks and decision.ttl_s is not None and decision.ttl_s > 0:
+                self.kv_cache_manager.block_pool.touch(pin_blocks)
+                self._release_pin(call.program, "replaced")
+                call.program.pin = _Pin(pin_blocks, now + decision.ttl_s)
+                self.sagacore_stats.pins += 1
+        super()._free_blocks(request)  # type: ignore[misc]
+        if decision is not None and decision.action is not Retention.KEEP and blocks:
+            if decision.action is Retention.SWAP and self.connector is None:
+                self.sagacore_stats.swaps_kept += 1
+            else:
+                self._drop(call.program, blocks)
+        if call.meta.last:
+            self._sagacore_program_end(call.program, now)
+
+    # -- program bookkeeping -------------------------------------------------------------
+
+    def _sagacore_arrive(self, request: Request) -> None:
+        meta = ProgramMetadata.parse(
+            request.request_id,
+            request.session_id,
+            request.sampling_params.extra_args if request.sampling_params is not None else None,
+        )
+        now = float(request.arrival_time)
+        prog = self._programs.get(meta.program_id)
+        if prog is None:
+            prog = _Program(meta.program_id, meta, now)
+            self._programs[meta.program_id] = prog
+            self.sagacore_stats.programs += 1
+            task = Task(
+                TaskId(prog.pid),
+                (Step(0, (Segment(0, max(int(request.num_prompt_tokens), 1)),),
+                      max(int(request.max_tokens), 1), 0),),
+                TenantId(prog.tenant),
+                max(now, 0.0),
+                prog.agent_type,
+            )
+            self.sagacore_policy.observe_task_arrival(task, now)
+            if self.sagacore_predictor is not None:
+                self.sagacore_predictor.observe_task_start(TaskId(prog.pid), prog.agent_type)
+        elif prog.last_end_s is not None:
+            # the tool of the previous call ran from its end until this call
+            gap = max(now - prog.last_end_s, 0.0)
+            prog.tool_s += gap
+            tool = prog.last_tool
+            if tool is not None:
+                if self._tool_end_hook:
+                    self.sagacore_cache.observe_tool_end(TaskId(prog.pid), tool, gap, now)
+                if self.sagacore_predictor is not None:
+                    try:
+                        self.sagacore_predictor.observe_tool_call(TaskId(prog.pid),
+                                                                  prog.last_step, gap)
+                    except Exception as exc:  # a step the predictor never saw
+                        _log.warning("sagacore: predictor ignored a tool of %s: %s",
+                                     prog.pid, exc)
+            prog.last_end_s = None
+        step = meta.step if meta.step is not None else prog.calls
+        prog.calls += 1
+        prog.last_seen_s = now
+        self._seq += 1
+        self._calls[request.request_id] = _Call(self, request, prog, meta, step, self._seq)
+
+    def _sagacore_call_end(
+        self, call: _Call, request: Request, now: float
+    ) -> tuple[RetentionDecision | None, list[Any]]:
+        prog = call.program
+        if request.status not in _FINISHED_OK:
+            return None, []
+        out_tokens = int(request.num_output_tokens)
+        prog.steps_done += 1
+        self.sagacore_policy.observe_call_end(call, out_tokens, now)
+        meta = call.meta
+        tool = meta.tool
+        if self.sagacore_predictor is not None:
+            try:
+                self.sagacore_predictor.observe_llm_call(
+                    TaskId(prog.pid), call.step, prompt_tokens=call.prompt_tokens,
+                    output_tokens=out_tokens, tool=tool,
+                )
+            except Exception as exc:  # a step seen twice: a client error, not ours
+                _log.warning("sagacore: predictor ignored call %s: %s", request.request_id, exc)
+        prog.last_end_s = now
+        prog.last_tool = tool
+        prog.last_step = call.step
+        prog.last_seen_s = now
+        if tool is None or not self._retains or not self.kv_cache_manager.enable_caching:
+            return None, []
+        blocks = list(self.kv_cache_manager.get_blocks(request.request_id).blocks[0])
+        session = _Session(TaskId(prog.pid), prog.agent_type, call.step, tool,
+                           int(request.num_computed_tokens), not meta.last)
+        decision = self.sagacore_cache.retention(session, self._context(now))
+        return decision, blocks
+
+    def _sagacore_program_end(self, prog: _Program, now: float) -> None:
+        self._release_pin(prog, "end")
+        if self._programs.pop(prog.pid, None) is None:
+            return
+        self.sagacore_policy.observe_task_end(TaskId(prog.pid), now)
+        if self.sagacore_predictor is not None:
+            try:
+                self.sagacore_predictor.observe_task_end(TaskId(prog.pid))
+            except Exception as exc:  # pragma: no cover - defensive
+                _log.warning("sagacore: predictor ignored the end of %s: %s", prog.pid, exc)
+
+    def _context(self, now: float) -> CacheContext:
+        usable = self._usable_blocks()
+        free = int(self.kv_cache_manager.block_pool.get_num_free_blocks())
+        bs = self.block_size
+        return CacheContext(
+            now=now,
+            capacity_tokens=usable * bs,
+            used_tokens=(usable - free) * bs,
+            predictor=self.sagacore_predictor,
+            swap_seconds_per_token=self._swap_pt,
+            recompute_seconds_per_token=self._recompute_pt,
+        )
+
+    def _usable_blocks(self) -> int:
+        return int(self.kv_cache_manager.block_pool.num_gpu_blocks) - 1
+
+    # -- pins ------------------------------------------------------------------------------
+
+    def _release_pin(self, prog: _Program, why: str) -> None:
+        pin = prog.pin
+        if pin is None:
+            return
+        prog.pin = None
+        # tail first to the front of the LRU order, as vLLM frees a request's blocks
+        self.kv_cache_manager.block_pool.free_blocks(reversed(pin.blocks))
+        st = self.sagacore_stats
+        if why == "expired":
+            st.pins_expired += 1
+        elif why == "reused":
+            st.pins_reused += 1
+        elif why == "pressure":
+            st.pins_released_for_pressure += 1
+
+    def _drop(self, prog: _Program, blocks: list[Any]) -> None:
+        """Evict the call's blocks beyond those its program first hit from others."""
+        keep = max(prog.first_hit_blocks, 0)
+        ids = {b.block_id for b in blocks[keep:]
+               if b.ref_cnt == 0 and b.block_hash is not None and not b.is_null}
+        if ids:
+            self.kv_cache_manager.block_pool.evict_blocks(ids)
+        self.sagacore_stats.drops += 1
+        self.sagacore_stats.dropped_blocks += len(ids)
+
+    def _relieve_pressure(self) -> None:
+        """Release pins until the head waiting request fits (or no pin is left)."""
+        pinned = [p for p in self._programs.values() if p.pin is not None]
+        if not pinned or not self.waiting:
+            return
+        head = self.waiting.peek_request()
+        head_call = self._calls.get(head.request_id)
+        need = self._blocks_needed(head)
+        pool = self.kv_cache_manager.block_pool
+        if need <= pool.get_num_free_blocks():
+            return
+        pinned.sort(key=lambda p: p.pin.expires_s if p.pin is not None else math.inf)
+        for prog in pinned:
+            if head_call is not None and prog is head_call.program:
+                continue  # the head's own context: releasing it would only cost a hit
+            self._release_pin(prog, "pressure")
+            need = self._blocks_needed(head)
+            if need <= pool.get_num_free_blocks():
+                return
+
+    def _blocks_needed(self, request: Request) -> int:
+        """Blocks ``request`` must take from the free queue to be admitted whole."""
+        bs = self.block_size
+        total = -(-int(request.num_tokens) // bs)
+        if request.num_computed_tokens or not self.kv_cache_manager.enable_caching:
+            return total
+        hit_blocks, _ = self._hit(request)
+        # hit blocks with no reference come out of the free queue too
+        return total - sum(1 for b in hit_blocks if b.ref_cnt > 0)
+
+    def _hit(self, request: Request) -> tuple[list[Any], int]:
+        manager = self.kv_cache_manager
+        if not request.block_hashes:
+            return [], 0
+        blocks, n = manager.coordinator.find_longest_cache_hit(
+            request.block_hashes, int(request.num_tokens) - 1
+        )[:2]
+        return list(blocks[0]), int(n)
+
+    def sagacore_cached_tokens(self, request: Request) -> int:
+        """Prompt tokens of ``request`` its prefix cache would hit now (no LRU update)."""
+        if not self.kv_cache_manager.enable_caching:
+            return 0
+        return self._hit(request)[1]
+
+    # -- each step ---------------------------------------------------------------------------
+
+    def _sagacore_before(self, now: float) -> None:
+        # pins whose TTL ended
+        for prog in list(self._programs.values()):
+            pin = prog.pin
+            if pin is not None and pin.expires_s <= now:
+                self._release_pin(prog, "expired")
+        if now >= self._next_idle_check:
+            self._next_idle_check = now + 1.0
+            idle = self.sagacore_config.program_idle_s
+            active = {c.program.pid for c in self._calls.values()}
+            for prog in list(self._programs.values()):
+                if prog.pid not in active and now - prog.last_seen_s > idle:
+                    self._sagacore_program_end(prog, now)
+        key = self.sagacore_policy.key
+        calls = self._calls
+        keys: dict[str, tuple[tuple[float, ...], int]] = {}
+
+        def order(r: Request) -> tuple[tuple[float, ...], int]:
+            k = keys.get(r.request_id)
+            if k is None:
+                c = calls.get(r.request_id)
+                k = (key(c, now), c.seq) if c is not None else ((-math.inf,), 0)
+                keys[r.request_id] = k
+            return k
+
+        if self.waiting:
+            assert isinstance(self.waiting, KeyedRequestQueue)
+            self.waiting.sort(order)
+        if self._by_key and self.running:
+            ranked = sorted(self.running, key=order)
+            for rank, r in enumerate(ranked):
+                r.priority = rank
+        if self.sagacore_config.release_pins_under_pressure and self.waiting:
+            self._relieve_pressure()
+
+    def _sagacore_admitted(self, now: float, running_before: set[str],
+                           preempted: Iterable[str]) -> None:
+        for rid in preempted:
+            c = self._calls.get(rid)
+            if c is not None:
+                c.enqueued_s = now  # it waits again from now
+        for r in self.running:
+            rid = r.request_id
+            if rid in running_before:
+                continue
+            call = self._calls.get(rid)
+            if call is None:
+                continue
+            prog = call.program
+            prog.wait_s += max(now - call.enqueued_s, 0.0)
+            if prog.first_hit_blocks < 0:
+                prog.first_hit_blocks = int(r.num_computed_tokens) // self.block_size
+            if prog.pin is not None:
+                self._release_pin(prog, "reused")  # the call references its blocks now
+            self.sagacore_policy.observe_call_start(call, now)
+
+    def _sagacore_service(self, scheduler_output: SchedulerOutput) -> None:
+        now = self.sagacore_clock()
+        start = now
+        for i, (out, t) in enumerate(self._inflight):
+            if out is scheduler_output:
+                start = t
+                del self._inflight[: i + 1]
+                break
+        start = max(start, min(self._last_update_s, now))
+        self._last_update_s = now
+        counts: Mapping[str, int] = scheduler_output.num_scheduled_tokens
+        total = sum(counts.values())
+        if not total:
+            return
+        seconds = max(now - start, 0.0)
+        observe = self._observe_service
+        policy = self.sagacore_policy
+        for rid, n in counts.items():
+            call = self._calls.get(rid)
+            if call is None:
+                continue
+            share = seconds * n / total
+            prog = call.program
+            prog.attained_s += share
+            prog.attained_tokens += n
+            if observe:
+                policy.observe_service(call, n, share, now)
+
+
+class SagaScheduler(SagaMixin, VllmScheduler):
+    """vLLM's synchronous ``Scheduler`` driven by a sagacore stack (module notes).
+
+    ``--scheduler-cls sagacore_vllm.plugin.SagaScheduler`` (async scheduling off).
+    """
+
+    plugin_name: ClassVar[str] = "sagacore"
+
+    def __init__(
+        self,
+        vllm_config: Any,
+        kv_cache_config: Any,
+        structured_output_manager: Any,
+        block_size: int,
+        hash_block_size: int | None = None,
+        mm_registry: Any = None,
+        include_finished_set: bool = False,
+        log_stats: bool = False,
+    ) -> None:
+        if mm_registry is None:
+            from vllm.multimodal import MULTIMODAL_REGISTRY
+
+            mm_registry = MULTIMODAL_REGISTRY
+        VllmScheduler.__init__(
+            self,
+            vllm_config=vllm_config,
+            kv_cache_config=kv_cache_config,
+            structured_output_manager=structured_output_manager,
+            block_size=block_size,
+            hash_block_size=hash_block_size,
+            mm_registry=mm_registry,
+            include_finished_set=include_finished_set,
+            log_stats=log_stats,
+        )
+        self.sagacore_setup()
+
+
+class SagaAsyncScheduler(SagaMixin, AsyncScheduler):
+    """vLLM's ``AsyncScheduler`` driven by a sagacore stack (module notes).
+
+    ``--scheduler-cls sagacore_vllm.plugin.SagaAsyncScheduler``: scheduling of step N+1
+    overlaps step N's forward pass; a step's service is charged when its output returns.
+    """
+
+    plugin_name: ClassVar[str] = "sagacore"
+
+    def __init__(
+        self,
+        vllm_config: Any,
+        kv_cache_config: Any,
+        structured_output_manager: Any,
+        block_size: int,
+        hash_block_size: int | None = None,
+        mm_registry: Any = None,
+        include_finished_set: bool = False,
+        log_stats: bool = False,
+    ) -> None:
+        if mm_registry is None:
+            from vllm.multimodal import MULTIMODAL_REGISTRY
+
+            mm_registry = MULTIMODAL_REGISTRY
+        AsyncScheduler.__init__(
+            self,
+            vllm_config=vllm_config,
+            kv_cache_config=kv_cache_config,
+            structured_output_manager=structured_output_manager,
+            block_size=block_size,
+            hash_block_size=hash_block_size,
+            mm_registry=mm_registry,
+            include_finished_set=include_finished_set,
+            log_stats=log_stats,
+        )
+        self.sagacore_setup()
