@@ -188,7 +188,8 @@ class Scheduler(ABC):
     call whose key is larger than a waiting call's that cannot otherwise be admitted.
     When a running call cannot grow, the mechanism preempts the running call of largest
     key if :attr:`victim_by_key` or :attr:`preemptive` is true (vLLM's priority policy),
-    else the one admitted last (vLLM's FCFS).
+    else the one admitted last (vLLM's FCFS). :meth:`admit` (admission control) may defer
+    a call that fits.
     """
 
     name: ClassVar[str] = "scheduler"
@@ -198,6 +199,20 @@ class Scheduler(ABC):
     @abstractmethod
     def key(self, call: CallView, now: float) -> tuple[float, ...]:
         """Sort key of ``call`` at time ``now`` (smaller is served first)."""
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        """Admission control: may ``call``, which fits in memory, join ``worker``'s batch?
+
+        The mechanism asks at a scheduling point, for each waiting call in key order
+        that fits (its whole input, after evicting what the cache policy offers). False
+        *defers* the call: it stays waiting and the mechanism tries the next one (a
+        deferred call does not stop the admission as a call that does not fit does).
+        Between scheduling points nothing is admitted, so a decision holds until the
+        next point. Default: always (no admission control). A policy that defers must
+        guarantee progress itself (for example never defer on a worker that runs
+        nothing: its next scheduling point comes when a running call ends).
+        """
+        return True
 
     def observe_task_arrival(self, task: Task, now: float) -> None:  # noqa: B027
         """A task arrived (a deployable policy reads only its arrival, tenant, type)."""

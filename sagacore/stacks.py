@@ -143,6 +143,14 @@ def _affinity_without_stealing(ctx: BuildContext) -> Router:
     return SagaAffinity(steal=False)
 
 
+def _sagacore_sched(ctx: BuildContext) -> Scheduler:
+    from sagacore.sched.admission import SagacoreScheduler
+
+    p, o = _token_prices(ctx)
+    return SagacoreScheduler(ctx.predictor, seconds_per_prompt_token=p,
+                             seconds_per_output_token=o)
+
+
 def _justitia(ctx: BuildContext) -> Scheduler:
     from sagacore.sched.justitia import Justitia
 
@@ -245,6 +253,15 @@ STACKS: dict[str, Stack] = {
             scheduler="lpm",
             cache="lru",
             description="Preble: E2 prefix-aware routing against load, longest prefix match, LRU",
+        ),
+        Stack(
+            "sagacore",
+            router="session-affinity",
+            scheduler=_sagacore_sched,
+            cache="continuum-ttl",
+            uses_predictor=True,
+            description="sagacore: session affinity, predicted-SRPT with aging and "
+            "working-set admission control, tool-time TTL retention",
         ),
         Stack(
             "sagacore-best",

@@ -14,7 +14,7 @@ from sagacore.workload import Workload, read_workload
 from sagacore.workload.generators import multi_tenant
 
 AGENT_STACKS = ["saga", "justitia", "astraea", "autellix", "continuum", "kvflow",
-                "infercept", "vtc", "preble", "sagacore-best"]
+                "infercept", "vtc", "preble", "sagacore", "sagacore-best"]
 
 
 @pytest.fixture(scope="module")

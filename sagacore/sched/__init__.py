@@ -25,6 +25,8 @@ SCHEDULERS: dict[str, str] = {
     "vtc": "sagacore.sched.vtc:VTC",
     "autellix": "sagacore.sched.autellix:Autellix",
     "srpt-oracle": "sagacore.sched.srpt:SRPTOracle",
+    "srpt-aging": "sagacore.sched.srpt_aging:SRPTAging",
+    "sagacore": "sagacore.sched.admission:SagacoreScheduler",
 }
 
 

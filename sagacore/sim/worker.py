@@ -17,7 +17,10 @@ scheduling iteration of vLLM V1:
    fits, though it is allocated only its first chunk: vLLM 0.33's
    ``scheduler_reserve_full_isl``); the first that does not fit stops the admission
    (head-of-line, as vLLM), unless, at a scheduling point, a preemptive scheduler evicts
-   running calls of larger key for it (vLLM never does);
+   running calls of larger key for it (vLLM never does). A scheduler with admission
+   control (:meth:`~sagacore.policy.Scheduler.admit`) may defer a call that fits: it
+   stays waiting and the next is tried; such a scheduler admits only at scheduling
+   points, in both modes;
 3. the batch step is priced by the cost model.
 
 **Decode runs.** A *run* is a maximal sequence of decode-only steps of the same calls.
@@ -216,6 +219,8 @@ class Worker:
         self.engine = engine
         self.store = store
         self.scheduler = scheduler
+        self.gated = type(scheduler).admit is not Scheduler.admit
+        """The scheduler does admission control (:meth:`~sagacore.policy.Scheduler.admit`)."""
         self.fast = fast
         self.checked = checked
         self.block_size = store.block_size
@@ -923,8 +928,12 @@ class Worker:
         admitted = False
         waiting = self.waiting
         checked = self.checked
-        while waiting and budget > 0 and len(self.running) < max_seqs:
-            call = waiting[0]
+        gate = self.scheduler.admit if self.gated else None
+        if gate is not None and not point:
+            return False  # the scheduler's admission decisions hold until the next point
+        i = 0  # waiting[:i] were deferred by the scheduler at this point
+        while i < len(waiting) and budget > 0 and len(self.running) < max_seqs:
+            call = waiting[i]
             target = call.target
             cap = target - 1
             swap = call.task.swap is not None
@@ -941,7 +950,10 @@ class Worker:
                     ):
                         continue
                     break
-            waiting.pop(0)
+            if gate is not None and not gate(call, self, now):
+                i += 1
+                continue
+            waiting.pop(i)
             self.queued_tokens -= call.prompt_tokens
             lease = store.acquire(call.ids, call.ends, cap, now, owner=call.task.task.id,
                                   step=call.spec.index)
