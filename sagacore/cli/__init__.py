@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sagacore.cli.verify",
     "sagacore.cli.sweep",
     "sagacore.cli.plot",
+    "sagacore.cli.reproduce",
 )
 
 
