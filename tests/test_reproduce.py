@@ -42,8 +42,8 @@ def test_reproduce_quick_writes_the_page_with_plots(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "sagacore", "reproduce", "--quick", "-o",
                             str(page)], capture_output=True, text=True, timeout=900, check=False)
     assert again.returncode == 0, again.stderr
-    strip = (lambda s: re.sub(r"in [\d.]+ min of wall time", "", s))
-    assert strip(page.read_text()) == strip(text)
+    wall = re.compile(r"in [\d.]+ min of wall time")
+    assert wall.sub("", page.read_text()) == wall.sub("", text)
 
 
 def test_reproduce_refuses_a_missing_folder(tmp_path: Path) -> None:
