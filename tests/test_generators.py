@@ -37,7 +37,8 @@ from sagacore.workload.native import dumps, loads, read_native, write_native
 REPO = Path(__file__).resolve().parent.parent
 
 # Small sizes keep this file fast; SWE-bench tasks average 80 calls.
-SIZES = {"swe-bench": 8, "webarena": 30, "task-parallel": 30, "multi-tenant": 20}
+SIZES = {"swe-bench": 8, "webarena": 30, "task-parallel": 30, "multi-tenant": 20,
+         "long-context": 4, "long-tools": 30}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(GENERATORS))
@@ -319,7 +320,7 @@ def test_bad_tasks_and_seed(tasks: int) -> None:
 
 def test_registry_lookup() -> None:
     assert generator("webarena") is webarena
-    with pytest.raises(UnknownNameError, match="known: multi-tenant"):
+    with pytest.raises(UnknownNameError, match="known: long-context, long-tools, multi-tenant"):
         generator("web-arena")
 
 

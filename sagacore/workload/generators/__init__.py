@@ -13,6 +13,8 @@ name                function               tasks
 ``webarena``        :func:`webarena`       browser agents: <= 30 steps, flat prompts
 ``task-parallel``   :func:`task_parallel`  planner, K parallel calls, reduce (Justitia)
 ``multi-tenant``    :func:`multi_tenant`   SAGA's 10 tenants of SWE-bench and WebArena
+``long-context``    :func:`long_context`   coding agents past 100K tokens, sub-agents
+``long-tools``      :func:`long_tools`     WebArena agents with 5-120 s waits
 ==================  =====================  ===============================================
 
 Segment ids are deterministic and unique within a workload; system prompts are shared on
@@ -22,14 +24,14 @@ purpose (one segment per agent type). Details and the measured calibration:
 Examples
 --------
 >>> sorted(GENERATORS)
-['multi-tenant', 'swe-bench', 'task-parallel', 'webarena']
+['long-context', 'long-tools', 'multi-tenant', 'swe-bench', 'task-parallel', 'webarena']
 >>> w = GENERATORS["webarena"](tasks=4, seed=1, arrivals=PoissonArrivals(rate_per_min=2.0))
 >>> len(w), w.name
 (4, 'webarena')
 >>> generator("nope")
 Traceback (most recent call last):
 ...
-sagacore.errors.UnknownNameError: unknown generator 'nope'; known: multi-tenant, swe-bench, task-parallel, webarena
+sagacore.errors.UnknownNameError: unknown generator 'nope'; known: long-context, long-tools, multi-tenant, swe-bench, task-parallel, webarena
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from sagacore.workload.generators.arrivals import (
     parse_arrivals,
 )
 from sagacore.workload.generators.calibration import QuantileTable, SweBenchFit, fit_swe_bench
+from sagacore.workload.generators.long_context import LongContextConfig, long_context
 from sagacore.workload.generators.multi_tenant import (
     DEFAULT_TENANT_CLASSES,
     MultiTenantConfig,
@@ -60,16 +63,23 @@ from sagacore.workload.generators.task_parallel import (
     TaskParallelConfig,
     task_parallel,
 )
-from sagacore.workload.generators.webarena import WebArenaConfig, webarena
+from sagacore.workload.generators.webarena import (
+    LONG_TOOLS,
+    WebArenaConfig,
+    long_tools,
+    webarena,
+)
 from sagacore.workload.model import Workload
 
 __all__ = [
     "DEFAULT_RATE_PER_MIN",
     "DEFAULT_TENANT_CLASSES",
     "GENERATORS",
+    "LONG_TOOLS",
     "PATTERNS",
     "Arrivals",
     "GeneratorFunc",
+    "LongContextConfig",
     "MultiTenantConfig",
     "Pattern",
     "PoissonArrivals",
@@ -83,6 +93,8 @@ __all__ = [
     "arrival_times",
     "fit_swe_bench",
     "generator",
+    "long_context",
+    "long_tools",
     "multi_tenant",
     "parse_arrivals",
     "swe_bench",
@@ -106,6 +118,8 @@ GENERATORS: dict[str, GeneratorFunc] = {
     "webarena": webarena,
     "task-parallel": task_parallel,
     "multi-tenant": multi_tenant,
+    "long-context": long_context,
+    "long-tools": long_tools,
 }
 """Generator name -> function."""
 

@@ -71,6 +71,7 @@ SHARED_SEGMENT_IDS: dict[str, int] = {
     "task-parallel/map-reduce": 3,
     "task-parallel/parallel-search": 4,
     "task-parallel/self-consistency": 5,
+    "long-context/system": 6,
 }
 """Ids of the segments deliberately shared by many tasks (all below ``SEGMENT_BLOCK``)."""
 

@@ -22,6 +22,14 @@ Choices the description leaves open (each a :class:`WebArenaConfig` field):
 - Page load: log-normal, median 1.0 s, log-sd 0.7, capped at 30 s (Playwright's default
   navigation timeout); the tool time is 2 s + the load time.
 
+**Long tools** (``long_wait_fraction > 0``; the ``long-tools`` generator,
+:func:`long_tools`): each tool call is, with that probability, a long wait instead of a
+page load: a human-in-the-loop confirmation or a slow browser operation (a download, a
+form that runs a job), log-uniform on ``[long_wait_min_s, long_wait_max_s]`` (5-120 s,
+median about 24.5 s), named ``long_wait_tool`` (``human``) so that tool-aware policies
+see two tool types. With ``long_wait_fraction = 0`` (WebArena's default) no extra random
+draw is made: ``webarena`` output is unchanged by these fields.
+
 Examples
 --------
 >>> w = webarena(tasks=5, seed=0)
@@ -34,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +65,7 @@ from sagacore.workload.generators._common import (
 from sagacore.workload.generators.arrivals import Arrivals
 from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
 
-__all__ = ["WebArenaConfig", "webarena"]
+__all__ = ["LONG_TOOLS", "WebArenaConfig", "long_tools", "webarena"]
 
 _OWNER = "WebArenaConfig"
 
@@ -107,6 +116,14 @@ class WebArenaConfig:
     """Log-sd of the page load time; >= 0."""
     page_load_max_s: float = 30.0
     """Cap on the page load time (a navigation timeout), seconds; > 0."""
+    long_wait_fraction: float = 0.0
+    """Share of tool calls that are long waits (module notes); in [0, 1]."""
+    long_wait_min_s: float = 5.0
+    """Shortest long wait, seconds; > 0."""
+    long_wait_max_s: float = 120.0
+    """Longest long wait, seconds; >= ``long_wait_min_s``."""
+    long_wait_tool: str = "human"
+    """Tool type named on a long wait."""
     tool: str = "browser"
     """Tool type named on each tool call."""
     agent_type: str = "webarena"
@@ -147,7 +164,24 @@ class WebArenaConfig:
             self.min_output_tokens,
             f"an integer in [1, max_output_tokens={self.max_output_tokens}]",
         )
-        require_all(self, o, ("tool", "agent_type"), is_text, "a non-empty string")
+        f = self.long_wait_fraction
+        require(is_nonneg(f) and f <= 1, o, "long_wait_fraction", f, "a number in [0, 1]")
+        require(is_pos(self.long_wait_min_s), o, "long_wait_min_s", self.long_wait_min_s,
+                "a finite number > 0")  # fmt: skip
+        require(
+            is_pos(self.long_wait_max_s) and self.long_wait_max_s >= self.long_wait_min_s,
+            o,
+            "long_wait_max_s",
+            self.long_wait_max_s,
+            f"a finite number >= long_wait_min_s={self.long_wait_min_s}",
+        )
+        require_all(
+            self, o, ("tool", "agent_type", "long_wait_tool"), is_text, "a non-empty string"
+        )
+
+
+LONG_TOOLS = WebArenaConfig(long_wait_fraction=0.5, agent_type="long-tools")
+"""The ``long-tools`` shape: WebArena agents half of whose tool calls wait 5-120 s."""
 
 
 def webarena_task(
@@ -173,14 +207,18 @@ def webarena_task(
             rng, c.output_median_tokens, c.output_sigma, c.min_output_tokens, c.max_output_tokens
         )
         load = lognormal(rng, c.page_load_median_s, c.page_load_sigma, 0.0, c.page_load_max_s)
+        tool, seconds = c.tool, c.action_pause_s + load
+        if c.long_wait_fraction > 0 and float(rng.random()) < c.long_wait_fraction:
+            lo, hi = math.log(c.long_wait_min_s), math.log(c.long_wait_max_s)
+            tool, seconds = c.long_wait_tool, math.exp(float(rng.uniform(lo, hi)))
         steps.append(
             Step(
                 index=k,
                 prompt=(shared, Segment(ids.new(), obs)),
                 output_tokens=out,
                 output_id=ids.new(),
-                tool=None if last else c.tool,
-                tool_seconds=0.0 if last else round(c.action_pause_s + load, 3),
+                tool=None if last else tool,
+                tool_seconds=0.0 if last else round(seconds, 3),
                 deps=(k - 1,) if k else (),
             )
         )
@@ -219,6 +257,49 @@ def webarena(
     cfg = WebArenaConfig() if config is None else config
     return generate(
         "webarena",
+        tasks,
+        seed,
+        arrivals,
+        lambda i, rng, arrival_s: webarena_task(cfg, rng, task_no=i, arrival_s=arrival_s),
+    )
+
+
+def long_tools(
+    *,
+    tasks: int = 100,
+    seed: Seed = None,
+    arrivals: Arrivals | None = None,
+    config: WebArenaConfig | None = None,
+) -> Workload:
+    """Generate WebArena-like agents with long tool calls (human or slow browser waits).
+
+    :func:`webarena` with :data:`LONG_TOOLS` by default: half of the tool calls are long
+    waits, log-uniform on 5-120 s, of tool type ``human`` (module notes).
+
+    Parameters
+    ----------
+    tasks
+        Number of tasks (>= 1).
+    seed
+        Seed (int >= 0, Generator or None meaning 0). Task ``i`` depends only on the seed
+        and ``i``.
+    arrivals
+        Arrival process; default Poisson at 8 tasks per minute.
+    config
+        Task shape; default :data:`LONG_TOOLS`.
+
+    Examples
+    --------
+    >>> w = long_tools(tasks=30, seed=0)
+    >>> w.name, sorted({s.tool for t in w for s in t.steps if s.tool})
+    ('long-tools', ['browser', 'human'])
+    >>> waits = [s.tool_seconds for t in w for s in t.steps if s.tool == "human"]
+    >>> 5.0 <= min(waits) and max(waits) <= 120.0
+    True
+    """
+    cfg = LONG_TOOLS if config is None else config
+    return generate(
+        "long-tools",
         tasks,
         seed,
         arrivals,
