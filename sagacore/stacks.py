@@ -17,8 +17,9 @@ stack           router               scheduler              KV cache
 ==============  ===================  =====================  =====================
 
 The agent-aware stacks (``saga``, ``justitia``, ``astraea``, ``autellix``,
-``continuum``, ``kvflow``, ``infercept``, ``vtc``, ``preble``, ``sagacore-best``) are
-tabled, with their sources and measurements, in ``docs/stacks.md``.
+``continuum``, ``kvflow``, ``infercept``, ``vtc``, ``preble``) and sagacore's recommended
+configuration, ``sagacore`` (``sagacore-best`` is an alias of it), are tabled, with
+their sources and measurements, in ``docs/stacks.md``.
 
 Examples
 --------
@@ -35,7 +36,7 @@ sagacore.errors.UnknownNameError: unknown stack 'nope'; known: astraea, autellix
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sagacore.cache import make_cache_policy
@@ -258,24 +259,20 @@ STACKS: dict[str, Stack] = {
             "sagacore",
             router="session-affinity",
             scheduler=_sagacore_sched,
-            cache="continuum-ttl",
+            cache="sagacore",
             uses_predictor=True,
-            description="sagacore: session affinity, predicted-SRPT with aging and "
-            "working-set admission control, tool-time TTL retention",
-        ),
-        Stack(
-            "sagacore-best",
-            # chosen a priori as affinity with SAGA's load guard; work stealing came later
-            router=_affinity_without_stealing,
-            scheduler="autellix",
-            cache="next-use",
-            uses_predictor=True,
-            description="saga-affinity routing without work stealing, Autellix PLAS ordering, "
-            "next-use (predicted Belady) eviction",
+            description="sagacore (recommended): session affinity, predicted-SRPT with aging "
+            "and working-set admission control, next-use eviction with break-even "
+            "keep/swap retention",
         ),
     )
 }
 """The stacks by name."""
+
+STACKS["sagacore-best"] = replace(
+    STACKS["sagacore"], name="sagacore-best",
+    description="alias of sagacore (the former name of the recommended stack)",
+)
 
 BASELINES: tuple[str, ...] = ("vllm", "vllm-apc", "sglang")
 """The baseline stacks ``sagacore simulate`` compares by default."""

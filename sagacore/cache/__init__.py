@@ -23,6 +23,7 @@ CACHE_POLICIES: dict[str, str] = {
     "infercept": "sagacore.cache.infercept:InferCept",
     "astraea": "sagacore.cache.astraea:Astraea",
     "next-use": "sagacore.cache.next_use:NextUse",
+    "sagacore": "sagacore.cache.sagacore:SagacoreCache",
 }
 
 
