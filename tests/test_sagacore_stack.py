@@ -1,0 +1,172 @@
+"""The ``sagacore`` stack and its pieces: SRPT with aging, working-set admission control
+(the Scheduler.admit hook in the simulator), break-even retention."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sagacore.cli.simulate import load_workload
+from sagacore.policy import CacheContext, CallView, Retention, Scheduler, WorkerView
+from sagacore.sched.admission import AdmissionConfig, SagacoreScheduler, with_admission
+from sagacore.sched.fcfs import FCFS
+from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
+from sagacore.sim import simulate
+from sagacore.sim.config import ClusterConfig
+from sagacore.stacks import STACKS, BuildContext, get_stack
+from sagacore.testing.fairness import SimpleCall
+from sagacore.workload.model import TaskId
+from sagacore.workload.predictor import Predictor
+
+SMALL = ClusterConfig.from_gpus(1, tp=1, model="llama-2-7b", gpu="a100-80gb")
+"""One instance of 113,936 KV tokens: generated SWE agents (contexts to ~40K) contend."""
+
+
+@dataclasses.dataclass
+class _Worker:
+    worker_id: int = 0
+    running_calls: int = 1
+    capacity_tokens: int = 100_000
+
+
+class Counting(SagacoreScheduler):
+    """Counts the admission decisions."""
+
+    def __init__(self, predictor: Predictor | None) -> None:
+        super().__init__(predictor)
+        self.deferred = 0
+        self.admitted = 0
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        ok = super().admit(call, worker, now)
+        self.deferred += not ok
+        self.admitted += ok
+        return ok
+
+
+def test_registered_and_alias() -> None:
+    s, best = get_stack("sagacore"), get_stack("sagacore-best")
+    assert s.cache == "sagacore" and s.uses_predictor and s.prefix_caching
+    assert (best.router, best.scheduler, best.cache) == (s.router, s.scheduler, s.cache)
+    assert "sagacore" in STACKS
+
+
+def test_low_load_equals_vllm_apc_per_task() -> None:
+    """Where nothing competes (a large cache, tasks rarely overlap), the same schedule."""
+    w = load_workload("swe-bench", tasks=10, rate=0.2, seed=1)
+    cluster = ClusterConfig.from_gpus(2, tp=1, model="llama-3-8b")
+    a = simulate(w, "vllm-apc", cluster).tct_by_task()
+    b = simulate(w, "sagacore", cluster).tct_by_task()
+    assert a.keys() == b.keys()
+    for t in a:
+        assert b[t] == pytest.approx(a[t], rel=0.01), t
+
+
+def test_admission_defers_under_pressure_and_fast_equals_step() -> None:
+    """In overload the gate defers new programs; fast and step mode still agree exactly,
+    and every task completes; recomputation falls well below vllm-apc's."""
+    w = load_workload("swe-bench", tasks=9, rate=20.0, seed=0)
+    made: list[Counting] = []
+
+    def build(ctx: BuildContext) -> Scheduler:
+        made.append(Counting(ctx.predictor))
+        return made[-1]
+
+    stack = dataclasses.replace(get_stack("sagacore"), name="counting", scheduler=build)
+    fast = simulate(w, stack, SMALL, mode="fast", checked=True)
+    step = simulate(w, stack, SMALL, mode="step", checked=True)
+    assert made[0].deferred > 0 and made[0].deferred == made[1].deferred
+    assert fast.tct_by_task() == step.tct_by_task()
+    assert fast.tasks_completed == len(w)
+    apc = simulate(w, "vllm-apc", SMALL)
+    assert fast.prefill_tokens_computed < 0.5 * apc.prefill_tokens_computed
+
+
+def test_admission_rules() -> None:
+    a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+    w = _Worker(capacity_tokens=50_000)
+    assert a.admit(SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600), w, 0.0)
+    reserved = a.working_set(0)
+    assert 30_000 < reserved < 50_000  # the prior's peak: 1.6K + ~75 calls x 430 tokens
+    # a second new program would not fit: deferred, and so is any later new one then
+    assert not a.admit(SimpleCall(task_id=TaskId("q"), prompt_tokens=100), w, 1.0)
+    assert not a.admit(SimpleCall(task_id=TaskId("r"), prompt_tokens=100), _Worker(0, 1, 10**9), 1.0)
+    # ... but at another scheduling point a program that fits is admitted
+    assert a.admit(SimpleCall(task_id=TaskId("r"), prompt_tokens=100), _Worker(0, 1, 10**9), 2.0)
+    # a started program always resumes; an idle worker never defers (rule i)
+    assert a.admit(SimpleCall(task_id=TaskId("p"), step=1, prompt_tokens=2_000), w, 3.0)
+    assert a.admit(SimpleCall(task_id=TaskId("s"), prompt_tokens=1_600), _Worker(0, 0, 1), 4.0)
+    # the reservations leave with their programs
+    for t in ("p", "r", "s"):
+        a.observe_task_end(TaskId(t), 5.0)
+    assert a.working_set(0) == 0.0
+
+
+def test_growth_share_orders_the_reservation() -> None:
+    call = SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600)
+    res = []
+    for g in (0.0, 0.5, 1.0):
+        a = with_admission(FCFS(), AdmissionConfig(growth_share=g))
+        a.admit(call, _Worker(), 0.0)
+        res.append(a.working_set(0))
+    assert res[0] == 1_600 and res[0] < res[1] < res[2]
+    with pytest.raises(Exception, match="growth_share"):
+        AdmissionConfig(growth_share=1.5)
+
+
+@given(
+    remaining=st.lists(st.integers(0, 200), min_size=1, max_size=6),
+    fresh_prompt=st.integers(1, 50_000),
+)
+def test_aging_overtakes_every_fresh_program(remaining: list[int], fresh_prompt: int) -> None:
+    """No starvation: once a program waited longer than any key of a fresh program, it
+    comes before every program that has not waited (the module's argument)."""
+    s = SRPTAging()
+    for i, done in enumerate(remaining):
+        for k in range(done):
+            s.observe_call_end(SimpleCall(task_id=TaskId(f"t{i}"), step=k), 90, 0.0)
+    fresh = [SimpleCall(task_id=TaskId(f"t{i}"), prompt_tokens=fresh_prompt)
+             for i in range(len(remaining))]
+    r_max = max(s.remaining_seconds(c) for c in fresh)
+    assert all(s.key(c, 0.0)[0] >= 0 for c in fresh)
+    old = SimpleCall(task_id=TaskId("old"), prompt_tokens=fresh_prompt, task_wait_s=r_max + 1e6)
+    assert all(s.key(old, 0.0) < s.key(c, 0.0) for c in fresh)
+
+
+def test_srpt_prefers_the_program_nearer_its_end() -> None:
+    s = SRPTAging(SRPTAgingConfig(aging=1.0))
+    for k in range(60):
+        s.observe_call_end(SimpleCall(task_id=TaskId("a"), step=k), 90, 0.0)
+    near = SimpleCall(task_id=TaskId("a"), step=60, prompt_tokens=26_000, ready_s=5.0)
+    new = SimpleCall(task_id=TaskId("b"), prompt_tokens=1_600, ready_s=0.0)
+    assert s.key(near, 5.0) < s.key(new, 5.0)  # although it became ready later
+    assert SRPTAging.victim_by_key
+
+
+@pytest.mark.parametrize("used", [0.0, 0.5, 0.9, 0.99])
+def test_sagacore_retention_pin_shrinks_with_pressure(used: float) -> None:
+    from sagacore.cache.sagacore import SagacoreCache
+
+    p = Predictor()
+    for d in (1.0, 3.0, 10.0, 30.0, 2.0, 5.0, 20.0, 8.0, 4.0, 15.0):
+        p.observe_tool_duration("t", d)
+    sess = type("S", (), dict(task_id="x", agent_type="a", step=0, tool="t",
+                              context_tokens=40_000, has_successor=True))()
+
+    def ttl(u: float) -> float:
+        d = SagacoreCache().retention(sess, CacheContext(
+            0.0, 100_000, int(u * 100_000), p, 2e-5, 1e-4))
+        return d.ttl_s if d.ttl_s is not None else 0.0
+
+    assert ttl(0.0) >= ttl(used) >= 0.0
+    low = SagacoreCache().retention(sess, CacheContext(0.0, 100_000, 0, p, 2e-5, 1e-4))
+    assert low.action is Retention.KEEP and low.ttl_s is not None and low.ttl_s > 10.0
+    d = SagacoreCache().retention(sess, CacheContext(0.0, 100_000, int(used * 100_000), p,
+                                                     2e-5, 1e-4))
+    if d.action is Retention.SWAP:  # only when what is free cannot hold the session's KV
+        assert 40_000 > (1 - used) * 100_000
+    assert not math.isnan(ttl(used))
