@@ -1,7 +1,11 @@
-"""The one exception family of sagacore.
+"""The exception families of sagacore: bad input apart from bugs.
 
-Every error sagacore raises on purpose derives from :class:`SagacoreError`. The CLI turns
-any of them into a single line on stderr starting with ``error:`` and exit status 2.
+Every error about its input that sagacore raises on purpose derives from
+:class:`SagacoreError`; the CLI turns any of them into a single line on stderr starting
+with ``error:`` and exit status 2. A violated internal invariant is a bug in sagacore,
+never bad input: it derives from :class:`InternalError` (not from
+:class:`SagacoreError`), and the CLI reports it in a few lines with a pointer to file an
+issue, exit status 1.
 
 Examples
 --------
@@ -16,6 +20,7 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "InternalError",
     "InvariantError",
     "SagacoreError",
     "SolverError",
@@ -26,7 +31,20 @@ __all__ = [
 
 
 class SagacoreError(Exception):
-    """Base class of every error sagacore raises deliberately."""
+    """Base class of every error about its input that sagacore raises deliberately."""
+
+
+class InternalError(Exception):
+    """Base class of the errors that mean a bug in sagacore, never bad input.
+
+    Deliberately not a :class:`SagacoreError`: code that catches input errors to report
+    them as such must not swallow a bug.
+
+    Examples
+    --------
+    >>> issubclass(InvariantError, SagacoreError), issubclass(InvariantError, InternalError)
+    (False, True)
+    """
 
 
 class ConfigError(SagacoreError, ValueError):
@@ -86,5 +104,5 @@ class SolverError(SagacoreError, RuntimeError):
     """An optimisation solver failed or returned a status other than optimal."""
 
 
-class InvariantError(SagacoreError, AssertionError):
+class InvariantError(InternalError, AssertionError):
     """A checked-mode invariant of a mechanism was violated (a bug, never bad input)."""

@@ -32,8 +32,8 @@ def test_bound_json_keys_and_chain(mooncake: Path, capsys: pytest.CaptureFixture
     assert out["lookup_tokens"] == 1024 + 600 + 1500 + 1000
     assert out["foo_lower"] <= out["exact"] + 1e-6 <= out["foo_upper"] + 1e-6
     assert out["exact"] <= out["belady"]
-    # an empty cache reuses nothing; a large one everything but first uses
-    assert main(["bound", str(mooncake), "--capacity-tokens", "0", "--json"]) == 0
+    # a cache smaller than a block reuses nothing; a large one everything but first uses
+    assert main(["bound", str(mooncake), "--capacity-tokens", "1", "--json"]) == 0
     zero = json.loads(capsys.readouterr().out)
     assert zero["exact"] == zero["foo_upper"] == zero["lookup_tokens"]
 
@@ -62,6 +62,8 @@ def test_bound_exact_null_when_too_large(
 
 
 def test_bound_errors(mooncake: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bound", str(mooncake), "--capacity-tokens", "-5"]) == 2
-    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # refused by the argument parser
+        main(["bound", str(mooncake), "--capacity-tokens", "-5"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: argument --capacity-tokens:")
     assert main(["bound", str(mooncake.parent / "missing.jsonl"), "--capacity-tokens", "5"]) == 2

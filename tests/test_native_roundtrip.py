@@ -29,8 +29,13 @@ seconds = st.floats(min_value=0, max_value=1e9, allow_nan=False) | st.sampled_fr
     [0.0, -0.0, 5e-324]
 )
 # A small pool of segments that tasks share (equal ids always hold equal tokens).
-POOL = [Segment(i, 1 + (i * 37) % 500) for i in range(-3, 12)]
-segments = st.sampled_from(POOL) | st.builds(Segment, ids, st.integers(1, 10**12))
+# Every segment's tokens are a function of its id, as the format requires.
+def _tokens(i: int) -> int:
+    return 1 + (i * 37) % 500 if -3 <= i < 12 else 1 + abs(i) % 10**12
+
+
+POOL = [Segment(i, _tokens(i)) for i in range(-3, 12)]
+segments = st.sampled_from(POOL) | st.builds(lambda i: Segment(i, _tokens(i)), ids)
 names = st.text(min_size=1, max_size=6)
 
 
@@ -54,12 +59,13 @@ def tasks(draw: st.DrawFn, task_id: str, tenants: list[str]) -> Task:
             prompt.extend(ctx[: draw(st.integers(1, len(ctx)))])
         prompt.extend(draw(st.lists(segments, min_size=0 if prompt else 1, max_size=3)))
         tool = draw(st.none() | st.sampled_from(["bash", "search"]) | st.text(max_size=4))
+        output_id = draw(st.sampled_from([s.id for s in POOL]) | ids)
         steps.append(
             Step(
                 index=i,
                 prompt=tuple(prompt),
-                output_tokens=draw(st.integers(1, 10**6)),
-                output_id=draw(st.sampled_from([s.id for s in POOL]) | ids),
+                output_tokens=_tokens(output_id),
+                output_id=output_id,
                 tool=tool,
                 tool_seconds=draw(seconds) if tool is not None else 0.0,
                 deps=deps,

@@ -72,7 +72,7 @@ def test_minimal_columns(tmp_path: Path) -> None:
         ("r,a,0,10,1,11,,,,,,\n", 2, "cached_tokens", "exceed"),
         ("r,a,0,10,1,,,-1,,,,\n", 2, "llm_latency_s", "negative"),
         ("r,a,0,10,1,,,,-3,,,\n", 2, "tool_duration_s", "negative"),
-        ("r,a,0,0,1,,,,,,,\n", 2, "prompt_tokens", "below 1"),
+        ("r,a,0,-1,1,,,,,,,\n", 2, "prompt_tokens", "negative"),
         ("r, ,0,10,1,,,,,,,\n", 2, "instance_id", "empty"),
         ("r,a,0,10,1,,x,,,,,\n", 2, "llm_start_ts", "'x'"),
     ],

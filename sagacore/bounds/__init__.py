@@ -15,11 +15,46 @@ Examples
 True
 """
 
-from sagacore.bounds.foo import FooResult, FooSolver, foo_bounds, top_fill
-from sagacore.bounds.intervals import Intervals, reuse_intervals
-from sagacore.bounds.offline_min import belady, next_lookup
-from sagacore.bounds.opt import exact, exact_dp, exact_ip
-from sagacore.bounds.trace import CacheTrace, call_times, load_cache_trace
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sagacore.bounds.foo import FooResult, FooSolver, foo_bounds, top_fill
+    from sagacore.bounds.intervals import Intervals, reuse_intervals
+    from sagacore.bounds.offline_min import belady, next_lookup
+    from sagacore.bounds.opt import exact, exact_dp, exact_ip
+    from sagacore.bounds.trace import CacheTrace, call_times, load_cache_trace
+
+# Imported on first use, so that importing sagacore.bounds (or sagacore.bounds.trace)
+# does not load cvxpy, which takes over a second.
+_LAZY: dict[str, str] = {
+    "FooResult": "foo",
+    "FooSolver": "foo",
+    "foo_bounds": "foo",
+    "top_fill": "foo",
+    "Intervals": "intervals",
+    "reuse_intervals": "intervals",
+    "belady": "offline_min",
+    "next_lookup": "offline_min",
+    "exact": "opt",
+    "exact_dp": "opt",
+    "exact_ip": "opt",
+    "CacheTrace": "trace",
+    "call_times": "trace",
+    "load_cache_trace": "trace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CacheTrace",

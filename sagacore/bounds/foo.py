@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from sagacore.bounds._highs import highs_options
 from sagacore.bounds.intervals import Intervals, reuse_intervals
 from sagacore.bounds.trace import CacheTrace
 from sagacore.errors import ConfigError, SolverError
@@ -237,7 +238,7 @@ class FooSolver:
             if self._ws_rhs is not None:
                 self._ws_rhs.value = self.request_room(capacity_tokens)[1:-1]
             try:
-                self._problem.solve(solver=cp.HIGHS)  # type: ignore[no-untyped-call]
+                self._problem.solve(solver=cp.HIGHS, **highs_options())  # type: ignore[no-untyped-call]
             except cp.error.SolverError as exc:
                 raise SolverError(f"HiGHS failed on the FOO LP: {exc}") from None
             status = str(self._problem.status)

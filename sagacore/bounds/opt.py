@@ -19,23 +19,21 @@ Examples
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from sagacore.bounds._highs import highs_options
 from sagacore.bounds.intervals import Intervals, reuse_intervals
+from sagacore.bounds.limits import DP_MAX_NODES, IP_MAX_VARIABLES
 from sagacore.bounds.trace import CacheTrace
 from sagacore.errors import ConfigError, SolverError
 
 __all__ = ["DP_MAX_NODES", "IP_MAX_VARIABLES", "exact", "exact_dp", "exact_ip"]
 
-DP_MAX_NODES = 22
-"""Largest number of blocks :func:`exact_dp` accepts."""
-
-IP_MAX_VARIABLES = 20_000
-"""Largest number of interval variables :func:`exact` hands to the integer program."""
 
 
 def _check_capacity(capacity_tokens: int) -> None:
@@ -97,7 +95,7 @@ def exact_ip(
     if len(child):
         cons.append(x[child] <= x[iv.parent[child]])
     prob = cp.Problem(cp.Maximize(iv.size.astype(float) @ x), cons)
-    opts: dict[str, float] = {}
+    opts: dict[str, Any] = highs_options()
     if time_limit_s is not None:
         opts["time_limit"] = float(time_limit_s)
     try:

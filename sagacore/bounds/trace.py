@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,9 @@ from sagacore.workload.model import Segment, Task, Workload
 __all__ = ["CacheTrace", "call_times", "load_cache_trace"]
 
 IntArray = npt.NDArray[np.int64]
+
+MAX_NODE_TOKENS = 2**62
+"""Largest total of block sizes a :class:`CacheTrace` holds (sums stay within int64)."""
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -159,6 +163,11 @@ class CacheTrace:
             ptr.append(len(nodes))
             lookup.append(len(prompt))
             times.append(float(time))
+        if size and (max(size) > MAX_NODE_TOKENS or sum(size) > MAX_NODE_TOKENS):
+            raise WorkloadError(
+                f"cache trace: {max(size) if max(size) > MAX_NODE_TOKENS else sum(size)} "
+                f"tokens exceed the bounds' limit of {MAX_NODE_TOKENS} (2**62)"
+            )
         return cls(
             parent=np.asarray(parent, dtype=np.int64),
             size=np.asarray(size, dtype=np.int64),
@@ -280,6 +289,7 @@ def load_cache_trace(
     format: str = "auto",
     cache_outputs: bool | None = None,
     head: int | None = None,
+    on_bad_lines: Any = "error",
 ) -> tuple[CacheTrace, Workload]:
     """Read a trace file into a :class:`CacheTrace` (and the workload it came from).
 
@@ -295,11 +305,14 @@ def load_cache_trace(
         blocks are cached), true for agent traces (the KV cache holds the context).
     head
         Keep only the first ``head`` tasks by arrival.
+    on_bad_lines
+        ``error``, ``warn``, ``skip`` or a :class:`~sagacore.workload.readers.BadLines`
+        (see :func:`~sagacore.workload.readers.read_workload`).
     """
     from sagacore.workload.readers import detect_format, read_workload
 
     fmt = detect_format(path) if format == "auto" else format
-    workload = read_workload(path, fmt)
+    workload = read_workload(path, fmt, on_bad_lines=on_bad_lines)
     if head is not None:
         workload = workload.head(head)
     outputs = (fmt != "mooncake") if cache_outputs is None else cache_outputs

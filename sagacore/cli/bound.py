@@ -4,7 +4,10 @@ With ``--json`` prints one object with the keys ``foo_lower``, ``foo_upper``,
 ``belady``, ``exact`` (``null`` when not computed or the trace is too large for the
 integer program), all in prefill tokens, and ``solve_seconds`` (total), plus
 ``capacity_tokens``, ``working_set``, ``lookup_tokens``, ``cold_tokens``, ``requests``,
-``blocks`` and the LP size. The problem is defined in ``docs/caching.md``; by default a
+``blocks`` and the LP size. The timing fields, which differ between identical runs, are
+``solve_seconds``, ``foo_seconds``, ``belady_seconds`` and ``exact_seconds``; every
+other field is the same for the same arguments (and ``exact`` is ``null`` when the
+integer program hits ``--exact-time-limit``, which depends on the machine). The problem is defined in ``docs/caching.md``; by default a
 running request's context must fit beside what the cache keeps (``--no-working-set``:
 the classical model without that constraint).
 """
@@ -13,16 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from sagacore.bounds import FooSolver, belady, exact, load_cache_trace
-from sagacore.bounds.opt import IP_MAX_VARIABLES
+from sagacore.bounds.limits import IP_MAX_VARIABLES
+from sagacore.cli._args import add_on_bad_lines, int_at_least, positive_float
 from sagacore.data import bundled_trace
 from sagacore.errors import ConfigError
-from sagacore.workload.readers import FORMATS
+from sagacore.workload.readers import FORMATS, BadLines
 
 __all__ = ["register", "run_bounds"]
 
@@ -35,17 +39,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "path", nargs="?", help="trace file (default: the bundled SWE-bench agent trace)"
     )
-    p.add_argument("--capacity-tokens", type=int, required=True, help="cache capacity, tokens")
+    p.add_argument("--capacity-tokens", type=int_at_least(1), required=True,
+                   help="cache capacity, tokens (>= 1)")
     p.add_argument("--method", choices=METHODS, default="all")
     p.add_argument("--format", default="auto", choices=FORMATS)
-    p.add_argument("--head", type=int, default=None, help="only the first N tasks")
+    p.add_argument("--head", type=int_at_least(1), default=None, metavar="N",
+                   help="only the first N tasks (N >= 1)")
     p.add_argument(
         "--exact-max-variables",
-        type=int,
+        type=int_at_least(0),
         default=IP_MAX_VARIABLES,
-        help="largest integer program attempted (default %(default)s)",
+        help="largest integer program attempted (0: none; default %(default)s)",
     )
-    p.add_argument("--exact-time-limit", type=float, default=60.0, help="seconds")
+    p.add_argument("--exact-time-limit", type=positive_float, default=60.0,
+                   help="seconds (> 0; default 60)")
     p.add_argument(
         "--working-set",
         action=argparse.BooleanOptionalAction,
@@ -54,6 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--no-working-set gives the classical bypass model, whose bounds are weaker",
     )
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    add_on_bad_lines(p)
     p.set_defaults(func=_run)
 
 
@@ -67,13 +75,22 @@ def run_bounds(
     exact_max_variables: int = IP_MAX_VARIABLES,
     exact_time_limit_s: float = 60.0,
     working_set: bool = True,
+    on_bad_lines: BadLines | str = "error",
 ) -> dict[str, Any]:
     """What ``sagacore bound --json`` prints, as a dict."""
-    if capacity_tokens < 0:
-        raise ConfigError(f"--capacity-tokens must be >= 0, got {capacity_tokens}")
+    from sagacore.bounds import FooSolver, belady, exact, load_cache_trace
+
+    if capacity_tokens < 1:
+        raise ConfigError(f"--capacity-tokens must be >= 1, got {capacity_tokens}")
     if method not in METHODS:
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    trace, _ = load_cache_trace(path, format=format, head=head)
+    if head is not None and head < 1:
+        raise ConfigError(f"--head must be >= 1, got {head}")
+    if exact_max_variables < 0:
+        raise ConfigError(f"--exact-max-variables must be >= 0, got {exact_max_variables}")
+    if not (math.isfinite(exact_time_limit_s) and exact_time_limit_s > 0):
+        raise ConfigError(f"--exact-time-limit must be a number > 0, got {exact_time_limit_s}")
+    trace, _ = load_cache_trace(path, format=format, head=head, on_bad_lines=on_bad_lines)
     out: dict[str, Any] = {
         "trace": str(path),
         "capacity_tokens": capacity_tokens,
@@ -119,6 +136,7 @@ def run_bounds(
 
 def _run(args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path else bundled_trace()
+    bad = BadLines(args.on_bad_lines)
     res = run_bounds(
         path,
         args.capacity_tokens,
@@ -128,7 +146,10 @@ def _run(args: argparse.Namespace) -> int:
         exact_max_variables=args.exact_max_variables,
         exact_time_limit_s=args.exact_time_limit,
         working_set=args.working_set,
+        on_bad_lines=bad,
     )
+    if bad.skipped:
+        sys.stderr.write(bad.summary(path) + "\n")
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -8,6 +8,10 @@ prefix-cache store run by one policy and reports ``miss_cost_tokens``, ``hit_tok
 ``sagacore cache table TRACE [TRACE ...] --capacity-tokens N1,N2,...`` prints every
 policy's cost divided by FOO-L (working-set model), with FOO-U and Belady's MIN as
 references: the table of ``docs/caching.md``.
+
+Timing fields (they differ between identical runs; every other field is the same for
+the same arguments): ``requests_per_second`` and ``wall_seconds`` in ``cache replay
+--json``; ``bound_seconds`` and each policy's ``seconds`` in ``cache table --json``.
 """
 
 from __future__ import annotations
@@ -16,15 +20,22 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sagacore.bounds import FooSolver, belady, load_cache_trace
 from sagacore.cache import CACHE_POLICIES
 from sagacore.cache.replay import ReplayConfig, replay
+from sagacore.cli._args import (
+    add_on_bad_lines,
+    add_quiet,
+    finite_float_at_least,
+    int_at_least,
+)
+from sagacore.cli._progress import Progress
 from sagacore.data import bundled_trace
 from sagacore.errors import ConfigError, UnknownNameError
-from sagacore.workload.readers import FORMATS, detect_format
+from sagacore.workload.readers import FORMATS, BadLines, detect_format
 
 __all__ = ["ratio_table", "register"]
 
@@ -36,8 +47,8 @@ def _capacities(text: str) -> list[int]:
         raise ConfigError(
             f"--capacity-tokens must be integers separated by commas, got {text!r}"
         ) from None
-    if not caps or min(caps) < 0:
-        raise ConfigError(f"--capacity-tokens must be non-negative integers, got {text!r}")
+    if not caps or min(caps) < 1:
+        raise ConfigError(f"--capacity-tokens must be integers >= 1, got {text!r}")
     return caps
 
 
@@ -50,7 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rp = csub.add_parser("replay", help="replay a trace through one cache policy")
     rp.add_argument("path", nargs="?", help="trace file (default: the bundled SWE-bench trace)")
     rp.add_argument("--policy", default="lru", help="cache policy (see 'cache policies')")
-    rp.add_argument("--capacity-tokens", type=int, required=True, help="cache capacity, tokens")
+    rp.add_argument("--capacity-tokens", type=int_at_least(1), required=True,
+                    help="cache capacity, tokens (>= 1)")
     _common(rp)
     rp.add_argument("--json", action="store_true", help="print a JSON object")
     rp.set_defaults(func=_replay)
@@ -61,6 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tb.add_argument("--policies", default=",".join(CACHE_POLICIES), help="comma separated")
     _common(tb)
     tb.add_argument("--json", action="store_true", help="print JSON rows instead of Markdown")
+    add_quiet(tb)
     tb.set_defaults(func=_table)
 
     ls = csub.add_parser("policies", help="list the cache policies")
@@ -69,10 +82,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="auto", choices=FORMATS)
-    p.add_argument("--head", type=int, default=None, help="only the first N tasks")
+    p.add_argument("--head", type=int_at_least(1), default=None, metavar="N",
+                   help="only the first N tasks (N >= 1)")
     p.add_argument(
         "--block-tokens",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="KV block size in tokens (default: 512 for Mooncake hash-id traces, whose "
         "reuse is per block; 1, token granularity, for agent traces)",
@@ -82,7 +96,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="hold a call's KV for its LLM latency (concurrent calls compete for memory)",
     )
-    p.add_argument("--default-llm-seconds", type=float, default=0.0)
+    p.add_argument("--default-llm-seconds", type=finite_float_at_least(0.0), default=0.0,
+                   help="LLM latency of calls whose trace has none (>= 0; default 0)")
+    add_on_bad_lines(p)
 
 
 def _config(args: argparse.Namespace, capacity: int, fmt: str) -> ReplayConfig:
@@ -99,8 +115,13 @@ def _replay(args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path else bundled_trace()
     if args.policy not in CACHE_POLICIES:
         raise UnknownNameError("cache policy", args.policy, list(CACHE_POLICIES))
+    from sagacore.bounds.trace import load_cache_trace
+
     fmt = detect_format(path) if args.format == "auto" else args.format
-    _, workload = load_cache_trace(path, format=fmt, head=args.head)
+    bad = BadLines(args.on_bad_lines)
+    _, workload = load_cache_trace(path, format=fmt, head=args.head, on_bad_lines=bad)
+    if bad.skipped:
+        sys.stderr.write(bad.summary(path) + "\n")
     res = replay(workload, args.policy, _config(args, args.capacity_tokens, fmt))
     out = res.to_json()
     out["trace"] = str(path)
@@ -125,17 +146,27 @@ def ratio_table(
     *,
     head: int | None = None,
     format: str = "auto",
+    on_bad_lines: str = "error",
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (trace, capacity): FOO-L, FOO-U, Belady and each policy's cost.
 
     ``make_config(capacity, fmt)`` returns the :class:`ReplayConfig`. Costs are
     single-tier (prefill plus swap-in tokens) so that FOO-L bounds them; ratios are
-    over FOO-L of the working-set model.
+    over FOO-L of the working-set model. ``progress(done, total)`` is called after each
+    bound and each replay.
     """
+    from sagacore.bounds import FooSolver, belady, load_cache_trace
+
     rows: list[dict[str, Any]] = []
+    total = len(paths) * len(capacities) * (1 + len(policies))
+    done = 0
     for path in paths:
         fmt = detect_format(path) if format == "auto" else format
-        trace, workload = load_cache_trace(path, format=fmt, head=head)
+        bad = BadLines(on_bad_lines)  # type: ignore[arg-type]
+        trace, workload = load_cache_trace(path, format=fmt, head=head, on_bad_lines=bad)
+        if bad.skipped:
+            sys.stderr.write(bad.summary(path) + "\n")
         solver = FooSolver(trace, working_set=True)
         for cap in capacities:
             t0 = time.perf_counter()
@@ -151,6 +182,9 @@ def ratio_table(
                 "bound_seconds": time.perf_counter() - t0,
                 "policies": {},
             }
+            done += 1
+            if progress is not None:
+                progress(done, total)
             for name in policies:
                 res = replay(workload, name, make_config(cap, fmt))
                 row["policies"][name] = {
@@ -160,6 +194,9 @@ def ratio_table(
                     "ratio": res.single_tier_cost_tokens / r.lower if r.lower else 1.0,
                     "seconds": res.wall_seconds,
                 }
+                done += 1
+                if progress is not None:
+                    progress(done, total)
             rows.append(row)
     return rows
 
@@ -171,14 +208,20 @@ def _table(args: argparse.Namespace) -> int:
     for name in policies:
         if name not in CACHE_POLICIES:
             raise UnknownNameError("cache policy", name, list(CACHE_POLICIES))
-    rows = ratio_table(
-        paths,
-        caps,
-        policies,
-        lambda cap, fmt: _config(args, cap, fmt),
-        head=args.head,
-        format=args.format,
-    )
+    bar = Progress("cache table", quiet=args.quiet, unit="solves and replays")
+    try:
+        rows = ratio_table(
+            paths,
+            caps,
+            policies,
+            lambda cap, fmt: _config(args, cap, fmt),
+            head=args.head,
+            format=args.format,
+            on_bad_lines=args.on_bad_lines,
+            progress=bar,
+        )
+    finally:
+        bar.close()
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")

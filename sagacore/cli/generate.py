@@ -2,8 +2,8 @@
 
 ``sagacore generate NAME --tasks N --seed S [--rate TASKS_PER_MIN]
 [--arrivals poisson|replay:PATH] -o OUT.jsonl`` writes the same bytes for the same
-arguments, in any process. ``NAME`` is one of
-:data:`~sagacore.workload.generators.GENERATORS`; ``-o -`` writes to standard output.
+arguments, in any process (the output has no timing fields). ``NAME`` is one of
+``sagacore.workload.generators.GENERATORS``; ``-o -`` writes to standard output.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sagacore.errors import ConfigError
+from sagacore.cli._args import check_output, int_at_least, positive_float
 from sagacore.workload.generators import DEFAULT_RATE_PER_MIN, GENERATORS, generator
 from sagacore.workload.generators.arrivals import parse_arrivals
-from sagacore.workload.native import iter_lines, write_native
+from sagacore.workload.native import iter_lines
 
-__all__ = ["register"]
+__all__ = ["MAX_TASKS", "register"]
+
+MAX_TASKS = 10_000_000
+"""Most tasks ``generate`` writes in one file."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,11 +31,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=f"Generate a seeded synthetic workload. Generators: {names}.",
     )
     p.add_argument("generator", metavar="GENERATOR", help=f"one of: {names}")
-    p.add_argument("--tasks", type=int, required=True, help="number of tasks (>= 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed (integer >= 0; default 0)")
+    p.add_argument("--tasks", type=int_at_least(1, MAX_TASKS), required=True,
+                   help=f"number of tasks (1 to {MAX_TASKS:,})")
+    p.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="seed (integer >= 0; default 0)")
     p.add_argument(
         "--rate",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="TASKS_PER_MIN",
         help=f"mean arrival rate in tasks per minute (Poisson default {DEFAULT_RATE_PER_MIN:g}; "
@@ -51,17 +56,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     func = generator(args.generator)
-    if args.tasks < 1:
-        raise ConfigError(f"--tasks must be >= 1, got {args.tasks}")
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    check_output("--output", args.output, dash=True)
     arrivals = parse_arrivals(args.arrivals, rate_per_min=args.rate)
     workload = func(tasks=args.tasks, seed=args.seed, arrivals=arrivals)
     if args.output == "-":
         for line in iter_lines(workload):
             sys.stdout.write(line + "\n")
     else:
-        write_native(workload, args.output)
+        with open(args.output, "w", encoding="utf-8", newline="\n") as f:
+            for line in iter_lines(workload):
+                f.write(line + "\n")
         sys.stderr.write(
             f"wrote {args.output}: {len(workload)} tasks, {workload.llm_calls} LLM calls\n"
         )

@@ -1,10 +1,18 @@
 """``sagacore simulate``: run stacks on a workload and compare them.
 
 With no arguments: the bundled real SWE-bench trace (198 tasks, 15,881 LLM calls) with
-seeded Poisson arrivals at :data:`DEFAULT_RATE_PER_MIN`, on SAGA's evaluation cluster
+seeded Poisson arrivals at 8 tasks per minute, on SAGA's evaluation cluster
 (16 instances of Llama-3-70B, tensor parallel 4, on 64 A100-80GB), under the baseline
 stacks; a table of their metrics and the geometric-mean TCT ratio of each stack to the
 first, with a bootstrap confidence interval and a paired test.
+
+Columns: ``done`` tasks completed; TCT (task completion time, seconds) mean, median,
+p99 and geometric mean; ``SLO`` the share of tasks within 1.5 x their isolated TCT;
+``KV util`` the time-averaged share of KV memory in use; ``prefill`` the prompt tokens
+computed and ``reused`` those served from the prefix cache; ``tasks/min`` the
+throughput (completed tasks per simulated minute); ``wall s`` and ``events`` the
+simulator's own cost. ``wall s`` (``sim_wall_seconds`` in ``--json``) is the only field
+that differs between identical runs.
 """
 
 from __future__ import annotations
@@ -12,19 +20,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from sagacore.cli._args import (
+    add_on_bad_lines,
+    add_quiet,
+    check_output,
+    int_at_least,
+    positive_float,
+)
+from sagacore.cli._progress import Progress
 from sagacore.data import bundled_trace
 from sagacore.errors import ConfigError
 from sagacore.metrics import compare
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.arrivals import with_poisson_arrivals
-from sagacore.sim.config import CLUSTERS, DEFAULT_CLUSTER, ClusterConfig, get_cluster
+from sagacore.sim.config import (
+    CLUSTERS,
+    DEFAULT_CLUSTER,
+    MAX_INSTANCES,
+    ClusterConfig,
+    get_cluster,
+)
 from sagacore.sim.result import SimResult
 from sagacore.stacks import BASELINES, STACKS, get_stack
 from sagacore.workload.model import Workload
+
+if TYPE_CHECKING:
+    from sagacore.workload.readers import OnBadLines
 
 __all__ = ["DEFAULT_RATE_PER_MIN", "DEFAULT_WORKLOAD", "load_workload", "register"]
 
@@ -59,40 +83,64 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--cluster", metavar="PRESET", help=f"one of {', '.join(sorted(CLUSTERS))} "
                    f"(default {DEFAULT_CLUSTER}); or give --gpus/--tp/--model/--gpu")
-    p.add_argument("--gpus", type=int, help="GPUs in the cluster")
-    p.add_argument("--tp", type=int, help="tensor-parallel GPUs per instance")
+    p.add_argument("--gpus", type=int_at_least(1),
+                   help=f"GPUs in the cluster (at most {MAX_INSTANCES:,} instances)")
+    p.add_argument("--tp", type=int_at_least(1, 64), help="tensor-parallel GPUs per instance")
     p.add_argument("--model", help="model preset (for example llama-3-70b)")
     p.add_argument("--gpu", help="GPU preset (for example a100-80gb)")
     p.add_argument(
         "--rate",
-        type=float,
+        type=positive_float,
         metavar="TASKS_PER_MIN",
         help=f"Poisson arrival rate (default {DEFAULT_RATE_PER_MIN:g}); a trace file's own "
         "timestamps are replaced",
     )
-    p.add_argument("--tasks", type=int, metavar="N", help="use the first N tasks")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="arrival seed (default 0)")
+    p.add_argument("--tasks", type=int_at_least(1), metavar="N", help="use the first N tasks")
+    p.add_argument("--seed", type=int_at_least(0), default=0, metavar="S",
+                   help="arrival seed (integer >= 0; default 0)")
     p.add_argument("--mode", choices=("fast", "step"), default="fast",
                    help="fast (closed-form decode runs, default) or step (every batch step)")
     p.add_argument("--checked", action="store_true", help="assert invariants while running")
     p.add_argument(
         "--peak",
-        type=float,
+        type=_slo_target,
         nargs="?",
         const=0.9,
         metavar="SLO_TARGET",
         help="also search each stack's peak sustainable rate: the highest Poisson rate "
         "with at least SLO_TARGET (default 0.9) of tasks within their SLO (many runs)",
     )
-    p.add_argument("--json", metavar="OUT", help="write per-stack results as JSON")
+    p.add_argument("--json", metavar="OUT", help="write per-stack results as JSON ('-': stdout, "
+                   "and the table goes to stderr)")
+    add_on_bad_lines(p)
+    add_quiet(p)
     p.set_defaults(func=_run)
 
 
-def load_workload(spec: str, *, tasks: int | None, rate: float | None, seed: int) -> Workload:
+def _slo_target(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
+    return value
+
+
+def load_workload(
+    spec: str,
+    *,
+    tasks: int | None,
+    rate: float | None,
+    seed: int,
+    on_bad_lines: OnBadLines = "error",
+) -> Workload:
     """The workload of ``--workload``: the bundled trace, a generator or a trace file.
 
     Traces are re-timed with Poisson arrivals at ``rate`` (default
     :data:`DEFAULT_RATE_PER_MIN`); generators draw their own Poisson arrivals.
+    ``on_bad_lines`` (``error``, ``warn``, ``skip``) applies to a trace file; with
+    ``warn`` or ``skip`` a count of skipped lines goes to stderr.
     """
     from sagacore.workload.generators import GENERATORS, PoissonArrivals
 
@@ -110,7 +158,14 @@ def load_workload(spec: str, *, tasks: int | None, rate: float | None, seed: int
             f"--workload {spec!r} is neither {DEFAULT_WORKLOAD}, a generator "
             f"({', '.join(sorted(GENERATORS))}) nor an existing file"
         )
-    w = read_workload(path)
+    from sagacore.workload.readers import BadLines
+
+    bad = BadLines(on_bad_lines)
+    w = read_workload(path, on_bad_lines=bad)
+    if bad.skipped:
+        sys.stderr.write(bad.summary(path) + "\n")
+    if len(w) == 0:
+        raise ConfigError(f"--workload {spec}: no tasks")
     if tasks is not None:
         w = w.head(tasks)
     return with_poisson_arrivals(w, rate_v, seed=seed)
@@ -129,37 +184,6 @@ def _cluster(args: argparse.Namespace) -> ClusterConfig:
             gpu=args.gpu if args.gpu is not None else base[3],
         )
     return get_cluster(args.cluster or DEFAULT_CLUSTER)
-
-
-class _Progress:
-    """A one-line progress bar on stderr, shown on a terminal once a run passes 2 s."""
-
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.t0 = time.perf_counter()
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.tty:
-            return
-        elapsed = time.perf_counter() - self.t0
-        if elapsed < 2.0:
-            return
-        width = 30
-        filled = width * done // max(total, 1)
-        self.stream.write(
-            f"\r{self.label:<12} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{done}/{total} tasks {elapsed:5.1f}s"
-        )
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * 79 + "\r")
-            self.stream.flush()
 
 
 def _fmt(x: float, digits: int = 1) -> str:
@@ -188,8 +212,13 @@ def _run(args: argparse.Namespace) -> int:
     names = args.stack or list(BASELINES)
     stacks = [get_stack(n) for n in names]
     cluster = _cluster(args)
-    workload = load_workload(args.workload, tasks=args.tasks, rate=args.rate, seed=args.seed)
-    out = sys.stdout
+    to_stdout = args.json == "-"
+    if args.json is not None:
+        check_output("--json", args.json, dash=True)
+    workload = load_workload(args.workload, tasks=args.tasks, rate=args.rate, seed=args.seed,
+                             on_bad_lines=args.on_bad_lines)
+    cluster.check_fits(workload)
+    out = sys.stderr if to_stdout else sys.stdout
     rate = DEFAULT_RATE_PER_MIN if args.rate is None else args.rate
     out.write(
         f"workload: {args.workload}: {len(workload)} tasks, {workload.llm_calls:,} LLM calls, "
@@ -200,8 +229,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     isolated = isolated_tcts(workload, cluster)
     results: list[SimResult] = []
-    for st in stacks:
-        bar = _Progress(st.name, sys.stderr)
+    for k, st in enumerate(stacks):
+        label = st.name if len(stacks) == 1 else f"{st.name} {k + 1}/{len(stacks)}"
+        bar = Progress(label, quiet=args.quiet)
         try:
             r = simulate(workload, st, cluster, mode=args.mode, checked=args.checked,
                          progress=bar, isolated=isolated)
@@ -242,7 +272,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"  {st.name:<12} {pk.rate_per_min:8.2f} tasks/min (attainment "
                 f"{pk.attainment:.1%}, {len(pk.tried)} runs)\n"
             )
-    if args.json:
+    if args.json is not None:
         doc = {
             "workload": args.workload,
             "tasks": len(workload),
@@ -256,6 +286,19 @@ def _run(args: argparse.Namespace) -> int:
             },
             "comparisons": comparisons,
         }
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(doc, indent=2) + "\n"
+        if to_stdout:
+            sys.stdout.write(text)
+            return 0
+        try:
+            with open(args.json, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            # never lose a finished run: the results go to stdout instead
+            sys.stdout.write(text)
+            raise ConfigError(
+                f"--json {args.json}: cannot write ({exc.strerror}); the JSON was printed "
+                "to stdout instead"
+            ) from None
         sys.stderr.write(f"wrote {args.json}\n")
     return 0

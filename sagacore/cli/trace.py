@@ -1,15 +1,28 @@
-"""``sagacore trace``: statistics and conversion of agent traces."""
+"""``sagacore trace``: statistics and conversion of agent traces.
+
+``trace stats`` reads the whole file and reports every class of problem it finds, with
+counts: with ``--on-bad-lines error`` (the default) as one ``error:`` line, exit status
+2; with ``warn`` or ``skip`` the statistics of the valid lines, and the problems under
+``problems`` in ``--json``. ``trace stats --json`` has no timing fields: identical runs
+print identical bytes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from sagacore.cli._args import add_on_bad_lines, check_output
 from sagacore.data import bundled_trace
-from sagacore.workload.native import write_native
-from sagacore.workload.readers import FORMATS, read_workload
+from sagacore.errors import TraceFormatError
+from sagacore.workload.native import iter_lines
+from sagacore.workload.readers import FORMATS, BadLines, read_workload
+from sagacore.workload.readers._common import problem_class
 from sagacore.workload.stats import Distribution, trace_stats
 
 __all__ = ["register"]
@@ -21,7 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tsub = p.add_subparsers(dest="trace_command", metavar="ACTION")
     tsub.required = True
 
-    st = tsub.add_parser("stats", help="summary statistics of a trace")
+    st = tsub.add_parser(
+        "stats",
+        help="summary statistics of a trace",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     st.add_argument(
         "path",
         nargs="?",
@@ -29,12 +47,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     st.add_argument("--format", default="auto", choices=FORMATS)
     st.add_argument("--json", action="store_true", help="print a JSON object")
+    add_on_bad_lines(st)
     st.set_defaults(func=_stats)
 
     cv = tsub.add_parser("convert", help="convert a trace to the native JSONL format")
     cv.add_argument("path", help="trace file")
-    cv.add_argument("-o", "--output", required=True, help="output .jsonl path")
+    cv.add_argument("-o", "--output", required=True, help="output .jsonl path ('-': stdout)")
     cv.add_argument("--format", default="auto", choices=FORMATS)
+    add_on_bad_lines(cv)
     cv.set_defaults(func=_convert)
 
 
@@ -42,11 +62,70 @@ def _fmt(d: Distribution) -> str:
     return f"median {d.median:>10.4g}  p90 {d.p90:>10.4g}  p99 {d.p99:>10.4g}  max {d.max:>10.4g}"
 
 
+def problems(bad: BadLines) -> list[dict[str, Any]]:
+    """The problems ``bad`` collected, one entry per class: count and first location."""
+    counts: Counter[tuple[str | None, str]] = Counter()
+    first: dict[tuple[str | None, str], TraceFormatError] = {}
+    for e in bad.skipped:
+        key = (_field_class(e.field), problem_class(e.message))
+        counts[key] += 1
+        first.setdefault(key, e)
+    return [
+        {
+            "field": key[0],
+            "problem": key[1],
+            "count": n,
+            "first_line": first[key].line,
+            "example": first[key].message,
+        }
+        for key, n in counts.most_common()
+    ]
+
+
+def _field_class(field: str | None) -> str | None:
+    """``hash_ids[3]`` and ``hash_ids[7]`` are one field."""
+    if field is None:
+        return None
+    return re.sub(r"\[\d+\]", "[]", field)
+
+
 def _stats(args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path else bundled_trace()
-    st = trace_stats(read_workload(path, args.format))
+    # read every line, collecting every problem (and a missing step) to report them all
+    bad = BadLines("skip", strict=args.on_bad_lines == "error")
+    try:
+        workload = read_workload(path, args.format, on_bad_lines=bad)
+    except TraceFormatError:
+        if not bad.skipped:
+            raise
+        workload = None  # every line was bad
+    found = problems(bad)
+    if found and (args.on_bad_lines == "error" or workload is None):
+        total = sum(p["count"] for p in found)
+        if total == 1:
+            raise bad.skipped[0]
+        parts = "; ".join(
+            f"{p['count']} x {'field ' + p['field'] + ': ' if p['field'] else ''}"
+            f"{p['example'] if p['count'] == 1 else p['problem']} (first on line "
+            f"{p['first_line']})"
+            for p in found
+        )
+        raise TraceFormatError(
+            path, f"{total} invalid line{'s' if total != 1 else ''} in {len(found)} "
+            f"class{'es' if len(found) != 1 else ''}: {parts}"
+        )
+    if args.on_bad_lines == "warn":
+        for e in bad.skipped:
+            sys.stderr.write(f"warning: skipped {e}\n")
+    if bad.skipped:
+        sys.stderr.write(bad.summary(path) + "\n")
+    assert workload is not None
+    st = trace_stats(workload)
     if args.json:
-        json.dump(st.to_json(), sys.stdout, indent=2)
+        doc = st.to_json()
+        if args.on_bad_lines != "error":
+            doc["problems"] = found
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     out = sys.stdout
@@ -59,12 +138,26 @@ def _stats(args: argparse.Namespace) -> int:
         out.write(
             f"provider-reported cached fraction:          {st.observed_cached_fraction:.4f}\n"
         )
+    for p in found:
+        where = f"field {p['field']}: " if p["field"] else ""
+        out.write(f"skipped {p['count']:>6} x {where}{p['problem']} (first on line "
+                  f"{p['first_line']})\n")
     return 0
 
 
 def _convert(args: argparse.Namespace) -> int:
-    workload = read_workload(args.path, args.format)
-    write_native(workload, args.output)
+    check_output("--output", args.output, dash=True)
+    bad = BadLines(args.on_bad_lines)
+    workload = read_workload(args.path, args.format, on_bad_lines=bad)
+    if bad.skipped:
+        sys.stderr.write(bad.summary(args.path) + "\n")
+    if args.output == "-":
+        for line in iter_lines(workload):
+            sys.stdout.write(line + "\n")
+        return 0
+    with open(args.output, "w", encoding="utf-8", newline="\n") as f:
+        for line in iter_lines(workload):
+            f.write(line + "\n")
     sys.stderr.write(
         f"wrote {args.output}: {len(workload)} tasks, {workload.llm_calls} LLM calls\n"
     )

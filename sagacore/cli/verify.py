@@ -8,13 +8,18 @@ itself is plain files, not a package. ``verify`` finds the folder, in order: ``-
 DIR``; ``$SAGACORE_PROOFS``; ``proofs/`` in the current directory or any parent; the
 ``proofs/`` beside the source checkout the package was imported from (an editable or
 in-place install). A wheel does not ship ``proofs/``: clone the repository to run it.
+The checkers need ``hypothesis`` (``z3-solver`` for the SMT proofs, which are skipped
+without it): ``pip install 'sagacore[test]'``; without hypothesis ``verify`` says so in
+one line.
 
 For each theorem it prints the statement, the proof's path in the docs and the result of
 each check (instances enumerated, Hypothesis examples tried, SMT paths proved,
 tightness witnesses, the recorded counterexample of a refuted claim). The exit status is
 1 when a check finds a counterexample to a theorem marked as holding (or a refuted
 claim's counterexample no longer reproduces) or a checker fails to load, else 0; 2 for
-usage errors.
+usage errors (and a missing ``proofs/`` folder or checker dependency). A progress bar on
+stderr counts the theorems checked (on a terminal, without ``--quiet``). In ``--json``
+the timing fields are each report's ``seconds`` and each check's ``seconds``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sagacore.cli._args import add_quiet, int_at_least
+from sagacore.cli._progress import Progress
 from sagacore.errors import ConfigError, UnknownNameError
 
 __all__ = ["find_proofs", "load_theorems", "register"]
@@ -50,9 +57,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-smt", action="store_true", help="skip the z3 proofs")
     p.add_argument("--list", action="store_true", help="list the theorems and exit")
     p.add_argument("--proofs", help="the proofs/ folder (default: found automatically)")
-    p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+    p.add_argument("--jobs", type=int_at_least(1, 256), default=min(4, os.cpu_count() or 1),
                    help="checker processes (default: up to 4, one per core)")
+    add_quiet(p)
     p.set_defaults(func=_verify)
+
+
+def _check_dependencies() -> None:
+    """One line naming what to install when a checker dependency is missing.
+
+    ``z3-solver`` is optional: without it the SMT checks report ``skipped``.
+    """
+    if importlib.util.find_spec("hypothesis") is None:
+        raise ConfigError(
+            "sagacore verify needs hypothesis: pip install 'sagacore[test]' (or hypothesis; "
+            "add z3-solver for the SMT proofs)"
+        )
 
 
 def _is_proofs(d: Path) -> bool:
@@ -158,6 +178,7 @@ def _text(rep: dict[str, Any], out: Any) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     proofs = find_proofs(args.proofs)
+    _check_dependencies()
     errors: list[str] = []
     theorems = _select(load_theorems(proofs, errors), args.name)
     for e in errors:
@@ -166,21 +187,23 @@ def _verify(args: argparse.Namespace) -> int:
         for folder, th in theorems:
             sys.stdout.write(f"{th.name:<26} {th.claim:<8} {folder}/  {th.title}\n")
         return 1 if errors else 0
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     jobs = [(str(proofs), f, t.name, args.thorough, not args.no_smt) for f, t in theorems]
     t0 = time.perf_counter()
     reports: list[dict[str, Any]] = []
     pool = ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 and len(jobs) > 1 else None
+    bar = Progress("verify", quiet=args.quiet, unit="theorems")
     try:
         results = (pool.map(_run_one, *zip(*jobs, strict=True)) if pool is not None
                    else (_run_one(*j) for j in jobs))
         for rep in results:  # in order, each printed as soon as it is ready
             reports.append(rep)
+            bar.close()
             if not args.json:
                 _text(rep, sys.stdout)
                 sys.stdout.flush()
+            bar(len(reports), len(jobs))
     finally:
+        bar.close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     failed = [r["name"] for r in reports if r["verdict"] == "FAILED"]

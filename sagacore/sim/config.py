@@ -21,19 +21,28 @@ sagacore.errors.ConfigError: ClusterConfig: gpus=10 is not a multiple of tp=4
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sagacore.engine import CostModel
 from sagacore.errors import ConfigError, UnknownNameError
 
+if TYPE_CHECKING:
+    from sagacore.workload.model import Workload
+
 __all__ = [
     "CLUSTERS",
     "DEFAULT_CLUSTER",
+    "MAX_INSTANCES",
     "ClusterConfig",
     "EngineConfig",
     "SimConfig",
     "get_cluster",
 ]
+
+
+MAX_INSTANCES = 10_000
+"""Most engine instances a simulated cluster may have (each is a worker in memory;
+40,000 GPUs at tensor parallel 4)."""
 
 
 def _pos_int(owner: str, name: str, value: object) -> None:
@@ -94,6 +103,11 @@ class ClusterConfig:
 
     def __post_init__(self) -> None:
         _pos_int("ClusterConfig", "instances", self.instances)
+        if self.instances > MAX_INSTANCES:
+            raise ConfigError(
+                f"ClusterConfig: {self.instances} instances; the simulator models at most "
+                f"{MAX_INSTANCES}"
+            )
         if not isinstance(self.cost, CostModel):
             raise ConfigError(f"ClusterConfig.cost must be a CostModel, got {self.cost!r}")
         if self.cost.block_size != self.engine.block_size:
@@ -117,6 +131,11 @@ class ClusterConfig:
         _pos_int("ClusterConfig", "tp", tp)
         if gpus % tp:
             raise ConfigError(f"ClusterConfig: gpus={gpus} is not a multiple of tp={tp}")
+        if gpus // tp > MAX_INSTANCES:
+            raise ConfigError(
+                f"ClusterConfig: gpus={gpus} with tp={tp} is {gpus // tp} instances; the "
+                f"simulator models at most {MAX_INSTANCES}"
+            )
         eng = engine if engine is not None else EngineConfig()
         from sagacore.engine import get_gpu, get_model
 
@@ -130,6 +149,29 @@ class ClusterConfig:
             bs = self.engine.block_size
             return self.engine.kv_capacity_tokens // bs * bs
         return self.cost.kv_capacity_tokens()
+
+    def check_fits(self, workload: Workload) -> None:
+        """Refuse a workload with a call whose context cannot fit in one instance's KV.
+
+        Such a call could never run. Checked before any work (the simulator checks it
+        too, but only when the call becomes ready).
+
+        Raises
+        ------
+        ConfigError
+            Naming the first such task and step, its tokens and the capacity.
+        """
+        bs = self.engine.block_size
+        cap_blocks = self.kv_capacity_tokens // bs - 1
+        for task in workload.tasks:
+            for step in task.steps:
+                need = step.prompt_tokens + step.output_tokens
+                if -(-need // bs) > cap_blocks:
+                    raise ConfigError(
+                        f"task {task.id} step {step.index} needs {need} tokens of KV; an "
+                        f"instance holds {cap_blocks * bs} (one block of its capacity is "
+                        "vLLM's null block)"
+                    )
 
     def describe(self) -> str:
         """A one-line description."""

@@ -43,7 +43,16 @@ from typing import Any
 
 from sagacore.errors import TraceFormatError
 from sagacore.workload.model import Segment, Step, Task, TaskId, Tenant, TenantId, Workload
-from sagacore.workload.readers._common import iter_json_lines, req_float, req_int, req_str
+from sagacore.workload.readers._common import (
+    MAX_TOKENS,
+    BadLines,
+    OnBadLines,
+    as_bad_lines,
+    iter_json_lines,
+    req_float,
+    req_int,
+    req_str,
+)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "dumps", "loads", "read_native", "write_native"]
 
@@ -131,7 +140,12 @@ def write_native(workload: Workload, path: str | Path) -> None:
             f.write("\n")
 
 
-def _segments(raw: Any, path: str | Path, line: int, where: str) -> list[Segment]:
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _segments(
+    raw: Any, path: str | Path, line: int, where: str, seen: _Seen
+) -> list[Segment]:
     if not isinstance(raw, list):
         raise TraceFormatError(path, "expected a list of [id, tokens]", line=line, field=where)
     out: list[Segment] = []
@@ -147,19 +161,58 @@ def _segments(raw: Any, path: str | Path, line: int, where: str) -> list[Segment
                 line=line,
                 field=f"{where}[{k}]",
             )
-        if item[1] <= 0:
+        if not 0 < item[1] <= MAX_TOKENS:
             raise TraceFormatError(
                 path,
-                f"segment tokens must be positive, found {item[1]}",
+                f"segment tokens must be positive, found {item[1]}"
+                if item[1] <= 0
+                else f"segment tokens {item[1]} above the limit {MAX_TOKENS}",
                 line=line,
                 field=f"{where}[{k}]",
             )
-        out.append(Segment(item[0], item[1]))
+        out.append(seen.segment(item[0], item[1], path, line, f"{where}[{k}]"))
     return out
 
 
+class _Seen:
+    """Segment ids read so far and their token counts: equal ids mean equal tokens."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[int, tuple[int, int]] = {}  # id -> (tokens, first line)
+        self.fresh: dict[int, tuple[int, int]] = {}  # first seen on the current line
+
+    def segment(self, sid: int, tokens: int, path: str | Path, line: int, where: str) -> Segment:
+        if not _INT64[0] <= sid <= _INT64[1]:
+            raise TraceFormatError(
+                path, f"segment id {sid} is not a 64-bit integer", line=line, field=where
+            )
+        known = self.tokens.get(sid) or self.fresh.get(sid)
+        if known is None:
+            self.fresh[sid] = (tokens, line)
+        elif known[0] != tokens:
+            at = "this line" if known[1] == line else f"line {known[1]}"
+            raise TraceFormatError(
+                path,
+                f"segment id {sid} has {tokens} tokens here but {known[0]} on {at} "
+                "(equal ids mean equal tokens)",
+                line=line,
+                field=where,
+            )
+        return Segment(sid, tokens)
+
+    def commit(self) -> None:
+        self.tokens.update(self.fresh)
+        self.fresh.clear()
+
+
 def _parse_step(
-    raw: Any, index: int, done: list[Step], path: str | Path, line: int, task_id: str
+    raw: Any,
+    index: int,
+    done: list[Step],
+    path: str | Path,
+    line: int,
+    task_id: str,
+    seen: _Seen,
 ) -> Step:
     where = f"steps[{index}]"
     if not isinstance(raw, dict):
@@ -192,7 +245,7 @@ def _parse_step(
                 field=f"{where}.prefix",
             )
         prompt.extend(ctx[:n])
-    prompt.extend(_segments(raw.get("append", []), path, line, f"{where}.append"))
+    prompt.extend(_segments(raw.get("append", []), path, line, f"{where}.append", seen))
     if not prompt:
         raise TraceFormatError(path, "empty prompt", line=line, field=f"{where}.append")
     deps_raw = raw.get("deps", [])
@@ -213,12 +266,15 @@ def _parse_step(
     tool_seconds = req_float(raw, "tool_seconds", path, line) if tool is not None else 0.0
     obs_llm = raw.get("observed_llm_seconds")
     obs_cached = raw.get("observed_cached_tokens")
+    output_tokens = req_int(raw, "output_tokens", path, line, minimum=1, maximum=MAX_TOKENS)
+    output_id = req_int(raw, "output_id", path, line, minimum=-(2**63))
+    seen.segment(output_id, output_tokens, path, line, f"{where}.output_id")
     try:
         return Step(
             index=index,
             prompt=tuple(prompt),
-            output_tokens=req_int(raw, "output_tokens", path, line, minimum=1),
-            output_id=req_int(raw, "output_id", path, line, minimum=-(2**63)),
+            output_tokens=output_tokens,
+            output_id=output_id,
             tool=tool,
             tool_seconds=tool_seconds,
             deps=tuple(deps_raw),
@@ -227,7 +283,7 @@ def _parse_step(
             else req_float(raw, "observed_llm_seconds", path, line),
             observed_cached_tokens=None
             if obs_cached is None
-            else req_int(raw, "observed_cached_tokens", path, line),
+            else req_int(raw, "observed_cached_tokens", path, line, maximum=MAX_TOKENS),
         )
     except TraceFormatError:
         raise
@@ -235,10 +291,36 @@ def _parse_step(
         raise TraceFormatError(path, f"task {task_id}: {exc}", line=line, field=where) from None
 
 
-def _parse(path: str | Path, text: str | None) -> Workload:
+def _parse_task(obj: Any, path: str | Path, line: int, seen: _Seen) -> Task:
+    if not isinstance(obj, dict):
+        raise TraceFormatError(path, "expected a task object", line=line)
+    task_id = req_str(obj, "id", path, line)
+    steps_raw = obj.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise TraceFormatError(path, "expected a non-empty list", line=line, field="steps")
+    done: list[Step] = []
+    for i, sr in enumerate(steps_raw):
+        done.append(_parse_step(sr, i, done, path, line, task_id, seen))
+    agent_type = obj.get("agent_type", "agent")
+    if not isinstance(agent_type, str):
+        raise TraceFormatError(
+            path, f"expected a string, found {agent_type!r}", line=line, field="agent_type"
+        )
+    return Task(
+        id=TaskId(task_id),
+        steps=tuple(done),
+        tenant=TenantId(req_str(obj, "tenant", path, line)),
+        arrival_s=req_float(obj, "arrival_s", path, line),
+        agent_type=agent_type,
+    )
+
+
+def _parse(path: str | Path, text: str | None, bad: BadLines | None = None) -> Workload:
+    bad = bad if bad is not None else BadLines()
     header: dict[str, Any] | None = None
     tasks: list[Task] = []
-    for line, obj in iter_json_lines(path, text):
+    seen = _Seen()
+    for line, obj in iter_json_lines(path, text, on_bad_lines=bad):
         if header is None:
             if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
                 raise TraceFormatError(
@@ -257,29 +339,13 @@ def _parse(path: str | Path, text: str | None) -> Workload:
                 )
             header = obj
             continue
-        if not isinstance(obj, dict):
-            raise TraceFormatError(path, "expected a task object", line=line)
-        task_id = req_str(obj, "id", path, line)
-        steps_raw = obj.get("steps")
-        if not isinstance(steps_raw, list) or not steps_raw:
-            raise TraceFormatError(path, "expected a non-empty list", line=line, field="steps")
-        done: list[Step] = []
-        for i, sr in enumerate(steps_raw):
-            done.append(_parse_step(sr, i, done, path, line, task_id))
-        agent_type = obj.get("agent_type", "agent")
-        if not isinstance(agent_type, str):
-            raise TraceFormatError(
-                path, f"expected a string, found {agent_type!r}", line=line, field="agent_type"
-            )
-        tasks.append(
-            Task(
-                id=TaskId(task_id),
-                steps=tuple(done),
-                tenant=TenantId(req_str(obj, "tenant", path, line)),
-                arrival_s=req_float(obj, "arrival_s", path, line),
-                agent_type=agent_type,
-            )
-        )
+        try:
+            tasks.append(_parse_task(obj, path, line, seen))
+        except TraceFormatError as exc:
+            seen.fresh.clear()
+            bad.handle(exc)
+            continue
+        seen.commit()
     if header is None:
         raise TraceFormatError(path, "empty file")
     tenants: list[Tenant] = []
@@ -307,15 +373,19 @@ def _parse(path: str | Path, text: str | None) -> Workload:
         raise TraceFormatError(path, str(exc)) from None
 
 
-def read_native(path: str | Path) -> Workload:
+def read_native(path: str | Path, *, on_bad_lines: OnBadLines | BadLines = "error") -> Workload:
     """Read a native workload file.
+
+    ``on_bad_lines``: ``error``, ``warn`` or ``skip`` an invalid task line (the task is
+    dropped whole), or a :class:`~sagacore.workload.readers.BadLines` recording what was
+    skipped. The header line is never skipped.
 
     Raises
     ------
     TraceFormatError
         Naming the file, the line and the field of the first problem.
     """
-    return _parse(path, None)
+    return _parse(path, None, as_bad_lines(on_bad_lines))
 
 
 def loads(text: str, name: str = "<string>") -> Workload:

@@ -1,7 +1,10 @@
 """Trace readers, one module per format, and format detection.
 
-``READERS`` maps a format name to ``"module:function"``; the function takes a path and
-returns a :class:`~sagacore.workload.model.Workload`. Modules are imported on first use.
+``READERS`` maps a format name to ``"module:function"``; the function takes a path (and
+the keyword ``on_bad_lines``) and returns a :class:`~sagacore.workload.model.Workload`.
+Modules are imported on first use. ``on_bad_lines`` (``error``, ``warn``, ``skip``, or a
+:class:`BadLines` that records what was skipped) says what to do with an invalid row or
+line; ``docs/traces.md`` states which unit each format skips.
 
 Examples
 --------
@@ -17,8 +20,16 @@ from pathlib import Path
 
 from sagacore.errors import TraceFormatError, UnknownNameError
 from sagacore.workload.model import Workload
+from sagacore.workload.readers._common import BadLines, OnBadLines, as_bad_lines
 
-__all__ = ["FORMATS", "READERS", "detect_format", "read_workload"]
+__all__ = [
+    "FORMATS",
+    "READERS",
+    "BadLines",
+    "OnBadLines",
+    "detect_format",
+    "read_workload",
+]
 
 READERS: dict[str, str] = {
     "azure": "sagacore.workload.readers.azure:read_azure",
@@ -33,13 +44,13 @@ FORMATS: tuple[str, ...] = ("auto", *sorted(READERS))
 """Names accepted by :func:`read_workload` (``auto`` detects)."""
 
 
-def _reader(name: str) -> Callable[[Path], Workload]:
+def _reader(name: str) -> Callable[..., Workload]:
     try:
         target = READERS[name]
     except KeyError:
         raise UnknownNameError("trace format", name, list(FORMATS)) from None
     module, func = target.split(":")
-    reader: Callable[[Path], Workload] = getattr(importlib.import_module(module), func)
+    reader: Callable[..., Workload] = getattr(importlib.import_module(module), func)
     return reader
 
 
@@ -88,7 +99,15 @@ def detect_format(path: str | Path) -> str:
     raise TraceFormatError(p, "cannot detect the trace format; pass --format", line=1)
 
 
-def read_workload(path: str | Path, format: str = "auto") -> Workload:
-    """Read a trace of any supported format (``auto`` detects it)."""
+def read_workload(
+    path: str | Path, format: str = "auto", *, on_bad_lines: OnBadLines | BadLines = "error"
+) -> Workload:
+    """Read a trace of any supported format (``auto`` detects it).
+
+    ``on_bad_lines``: ``error`` raises at the first invalid line; ``warn`` and ``skip``
+    drop each invalid line (``warn`` writes one line to stderr for each); pass a
+    :class:`BadLines` to learn what was dropped.
+    """
     fmt = detect_format(path) if format == "auto" else format
-    return _reader(fmt)(Path(path))
+    reader = _reader(fmt)
+    return reader(Path(path), on_bad_lines=as_bad_lines(on_bad_lines))

@@ -42,7 +42,13 @@ from pathlib import Path
 
 from sagacore.errors import TraceFormatError
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
-from sagacore.workload.readers._common import iter_csv_rows, req_int
+from sagacore.workload.readers._common import (
+    BadLines,
+    OnBadLines,
+    as_bad_lines,
+    iter_csv_rows,
+    req_tokens,
+)
 
 __all__ = ["REQUIRED_COLUMNS", "parse_timestamp", "read_azure"]
 
@@ -75,7 +81,7 @@ def parse_timestamp(text: str) -> float:
     return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
 
 
-def read_azure(path: str | Path) -> Workload:
+def read_azure(path: str | Path, *, on_bad_lines: OnBadLines | BadLines = "error") -> Workload:
     """Read an Azure LLM inference CSV into a :class:`~sagacore.workload.model.Workload`.
 
     Parameters
@@ -83,6 +89,9 @@ def read_azure(path: str | Path) -> Workload:
     path
         The CSV file (columns ``TIMESTAMP``, ``ContextTokens``, ``GeneratedTokens``;
         others are ignored).
+    on_bad_lines
+        ``error``, ``warn`` or ``skip`` an invalid row (a request), or a
+        :class:`~sagacore.workload.readers.BadLines` recording what was skipped.
 
     Returns
     -------
@@ -97,14 +106,18 @@ def read_azure(path: str | Path) -> Workload:
     """
     p = Path(path)
     rows: list[tuple[float, int, int]] = []
-    for line, row in iter_csv_rows(p, REQUIRED_COLUMNS):
-        raw_ts = row["TIMESTAMP"]
+    bad = as_bad_lines(on_bad_lines)
+    for line, row in iter_csv_rows(p, REQUIRED_COLUMNS, on_bad_lines=bad):
         try:
-            ts = parse_timestamp(raw_ts)
-        except ValueError as exc:
-            raise TraceFormatError(p, str(exc), line=line, field="TIMESTAMP") from None
-        context = max(1, req_int(row, "ContextTokens", p, line))
-        generated = max(1, req_int(row, "GeneratedTokens", p, line))
+            try:
+                ts = parse_timestamp(row["TIMESTAMP"])
+            except (ValueError, OverflowError) as exc:
+                raise TraceFormatError(p, str(exc), line=line, field="TIMESTAMP") from None
+            context = max(1, req_tokens(row, "ContextTokens", p, line, text=True))
+            generated = max(1, req_tokens(row, "GeneratedTokens", p, line, text=True))
+        except TraceFormatError as exc:
+            bad.handle(exc)
+            continue
         rows.append((ts, context, generated))
     if not rows:
         raise TraceFormatError(p, "no data rows")

@@ -24,7 +24,8 @@ Zero counts: an LLM call reads at least one token and produces at least one, so 
 ``input_length`` or ``output_length`` of 0 is read as 1.
 
 Errors (:class:`~sagacore.errors.TraceFormatError`, naming file, line and field):
-missing key, a count that is not a non-negative integer, ``hash_ids`` that is not a
+missing key, a count that is not a non-negative integer (a JSON number; ``"12"`` is
+refused) at most :data:`~sagacore.workload.readers._common.MAX_TOKENS`, ``hash_ids`` that is not a
 list of integers in ``[0, 2**48)``, an ``input_length`` too short for its blocks
 (at most ``block_size * (len(hash_ids) - 1)``), and one hash id used with two
 different block lengths (a partial last block elsewhere used as a full block).
@@ -50,7 +51,14 @@ from pathlib import Path
 
 from sagacore.errors import ConfigError, TraceFormatError
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
-from sagacore.workload.readers._common import iter_json_lines, req_float, req_int
+from sagacore.workload.readers._common import (
+    BadLines,
+    OnBadLines,
+    as_bad_lines,
+    iter_json_lines,
+    req_float,
+    req_tokens,
+)
 
 __all__ = ["BLOCK_SIZE", "HASH_ID_OFFSET", "MAX_HASH_ID", "read_mooncake"]
 
@@ -64,7 +72,12 @@ MAX_HASH_ID = (1 << 48) - 1
 """Largest hash id accepted."""
 
 
-def read_mooncake(path: str | Path, *, block_size: int = BLOCK_SIZE) -> Workload:
+def read_mooncake(
+    path: str | Path,
+    *,
+    block_size: int = BLOCK_SIZE,
+    on_bad_lines: OnBadLines | BadLines = "error",
+) -> Workload:
     """Read a Mooncake JSONL trace into a :class:`~sagacore.workload.model.Workload`.
 
     Parameters
@@ -73,6 +86,9 @@ def read_mooncake(path: str | Path, *, block_size: int = BLOCK_SIZE) -> Workload
         The ``.jsonl`` file.
     block_size
         Tokens per hashed block (512 in the published traces).
+    on_bad_lines
+        ``error``, ``warn`` or ``skip`` an invalid line (a request), or a
+        :class:`~sagacore.workload.readers.BadLines` recording what was skipped.
 
     Returns
     -------
@@ -90,49 +106,61 @@ def read_mooncake(path: str | Path, *, block_size: int = BLOCK_SIZE) -> Workload
     next_id = 1
     blocks: dict[int, tuple[Segment, int]] = {}  # hash id -> (segment, first line)
     raw: list[tuple[float, tuple[Segment, ...], int, int]] = []
-    for line, obj in iter_json_lines(p):
-        if not isinstance(obj, dict):
-            raise TraceFormatError(p, "expected a JSON object", line=line)
-        ms = req_float(obj, "timestamp", p, line)
-        input_length = max(1, req_int(obj, "input_length", p, line))
-        output_length = max(1, req_int(obj, "output_length", p, line))
-        hashes = obj.get("hash_ids")
-        if "hash_ids" not in obj:
-            raise TraceFormatError(p, "missing", line=line, field="hash_ids")
-        if not isinstance(hashes, list):
-            raise TraceFormatError(
-                p, f"expected a list of integers, found {hashes!r}", line=line, field="hash_ids"
-            )
-        n = len(hashes)
-        if n and input_length <= block_size * (n - 1):
-            raise TraceFormatError(
-                p,
-                f"{input_length} tokens cannot fill {n} blocks of {block_size}",
-                line=line,
-                field="input_length",
-            )
-        prompt: list[Segment] = []
-        for k, h in enumerate(hashes):
-            if type(h) is not int or not 0 <= h <= MAX_HASH_ID:
+    bad = as_bad_lines(on_bad_lines)
+    for line, obj in iter_json_lines(p, on_bad_lines=bad):
+        fresh: dict[int, tuple[Segment, int]] = {}  # blocks first seen on this line
+        try:
+            if not isinstance(obj, dict):
+                raise TraceFormatError(p, "expected a JSON object", line=line)
+            ms = req_float(obj, "timestamp", p, line)
+            input_length = max(1, req_tokens(obj, "input_length", p, line))
+            output_length = max(1, req_tokens(obj, "output_length", p, line))
+            hashes = obj.get("hash_ids")
+            if "hash_ids" not in obj:
+                raise TraceFormatError(p, "missing", line=line, field="hash_ids")
+            if not isinstance(hashes, list):
                 raise TraceFormatError(
                     p,
-                    f"expected an integer in [0, {MAX_HASH_ID}], found {h!r}",
+                    f"expected a list of integers, found {hashes!r}",
                     line=line,
-                    field=f"hash_ids[{k}]",
+                    field="hash_ids",
                 )
-            tokens = min(block_size, input_length - block_size * k)
-            known = blocks.get(h)
-            if known is None:
-                known = blocks[h] = (Segment(HASH_ID_OFFSET + h, tokens), line)
-            elif known[0].tokens != tokens:
+            n = len(hashes)
+            if n and input_length <= block_size * (n - 1):
                 raise TraceFormatError(
                     p,
-                    f"hash id {h} is a block of {tokens} tokens here but of "
-                    f"{known[0].tokens} on line {known[1]}",
+                    f"{input_length} tokens cannot fill {n} blocks of {block_size}",
                     line=line,
-                    field=f"hash_ids[{k}]",
+                    field="input_length",
                 )
-            prompt.append(known[0])
+            prompt: list[Segment] = []
+            for k, h in enumerate(hashes):
+                if type(h) is not int or not 0 <= h <= MAX_HASH_ID:
+                    raise TraceFormatError(
+                        p,
+                        f"expected an integer in [0, {MAX_HASH_ID}], found {h!r}",
+                        line=line,
+                        field=f"hash_ids[{k}]",
+                    )
+                tokens = min(block_size, input_length - block_size * k)
+                known = blocks.get(h)
+                if known is None:
+                    known = fresh.get(h)
+                if known is None:
+                    known = fresh[h] = (Segment(HASH_ID_OFFSET + h, tokens), line)
+                elif known[0].tokens != tokens:
+                    raise TraceFormatError(
+                        p,
+                        f"hash id {h} is a block of {tokens} tokens here but of "
+                        f"{known[0].tokens} on line {known[1]}",
+                        line=line,
+                        field=f"hash_ids[{k}]",
+                    )
+                prompt.append(known[0])
+        except TraceFormatError as exc:
+            bad.handle(exc)
+            continue
+        blocks.update(fresh)
         rest = input_length - block_size * n
         if rest > 0:
             prompt.append(Segment(next_id, rest))

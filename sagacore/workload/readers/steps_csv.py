@@ -7,8 +7,8 @@ column              required  meaning
 ==================  ========  ======================================================
 instance_id         yes       the task (with ``run``: a task is a (run, instance_id))
 step                yes       0-based index of the LLM call in its task
-prompt_tokens       yes       prompt tokens of the call (>= 1)
-completion_tokens   yes       generated tokens (>= 1)
+prompt_tokens       yes       prompt tokens of the call (>= 0; 0 is read as 1)
+completion_tokens   yes       generated tokens (>= 0; 0 is read as 1)
 run                 no        the run the task belongs to (default empty)
 cached_tokens       no        prompt tokens the provider served from its cache
 llm_start_ts        no        call start, seconds (step 0's gives the task's arrival)
@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from sagacore.errors import TraceFormatError, WorkloadError
@@ -61,7 +62,15 @@ from sagacore.workload.model import (
     TenantId,
     Workload,
 )
-from sagacore.workload.readers._common import iter_csv_rows, req_float, req_int
+from sagacore.workload.readers._common import (
+    BadLines,
+    OnBadLines,
+    as_bad_lines,
+    iter_csv_rows,
+    req_float,
+    req_int,
+    req_tokens,
+)
 
 __all__ = ["REQUIRED_COLUMNS", "read_steps_csv"]
 
@@ -83,10 +92,77 @@ def _opt_float(row: dict[str, str], key: str, path: Path, line: int) -> float | 
     raw = row.get(key, "")
     if raw is None or not raw.strip():
         return None
-    return req_float(row, key, path, line, minimum=-math.inf)
+    return req_float(row, key, path, line, minimum=-math.inf, text=True)
 
 
-def read_steps_csv(path: str | Path, *, clock_skew_tolerance_s: float = 2.0) -> Workload:
+@dataclass(slots=True)
+class _Row:
+    line: int
+    step: int
+    prompt: int
+    output: int
+    cached: int | None
+    latency: float | None
+    tool_s: float | None
+    tool: str | None
+    tenant: str
+    model: str
+    start: float | None
+
+
+def _parse_row(
+    row: dict[str, str], p: Path, line: int, tolerance: float
+) -> tuple[tuple[str, str], _Row]:
+    key = (row.get("run", "").strip(), row["instance_id"].strip())
+    if not key[1]:
+        raise TraceFormatError(p, "empty instance id", line=line, field="instance_id")
+    step = req_int(row, "step", p, line, text=True)
+    prompt_tokens = max(1, req_tokens(row, "prompt_tokens", p, line, text=True))
+    output_tokens = max(1, req_tokens(row, "completion_tokens", p, line, text=True))
+    cached = (
+        req_tokens(row, "cached_tokens", p, line, text=True)
+        if row.get("cached_tokens", "").strip()
+        else None
+    )
+    if cached is not None and cached > prompt_tokens:
+        raise TraceFormatError(
+            p,
+            f"cached tokens {cached} exceed prompt tokens {prompt_tokens}",
+            line=line,
+            field="cached_tokens",
+        )
+    latency = _opt_float(row, "llm_latency_s", p, line)
+    if latency is not None and latency < 0:
+        raise TraceFormatError(p, f"negative value {latency}", line=line, field="llm_latency_s")
+    tool_s = _opt_float(row, "tool_duration_s", p, line)
+    if tool_s is not None and tool_s < 0:
+        if tool_s < -tolerance:
+            raise TraceFormatError(
+                p, f"negative value {tool_s}", line=line, field="tool_duration_s"
+            )
+        tool_s = 0.0
+    tool = (row.get("tool", "") or "").strip() or ("bash" if tool_s is not None else None)
+    return key, _Row(
+        line=line,
+        step=step,
+        prompt=prompt_tokens,
+        output=output_tokens,
+        cached=cached,
+        latency=latency,
+        tool_s=tool_s,
+        tool=tool,
+        tenant=(row.get("tenant", "") or "").strip(),
+        model=(row.get("model", "") or "").strip(),
+        start=_opt_float(row, "llm_start_ts", p, line),
+    )
+
+
+def read_steps_csv(
+    path: str | Path,
+    *,
+    clock_skew_tolerance_s: float = 2.0,
+    on_bad_lines: OnBadLines | BadLines = "error",
+) -> Workload:
     """Read a steps CSV into a :class:`~sagacore.workload.model.Workload`.
 
     Parameters
@@ -95,32 +171,64 @@ def read_steps_csv(path: str | Path, *, clock_skew_tolerance_s: float = 2.0) -> 
         The CSV file.
     clock_skew_tolerance_s
         Negative tool durations down to minus this are clamped to zero.
+    on_bad_lines
+        ``error``, ``warn`` or ``skip`` an invalid row (one LLM call), or a
+        :class:`~sagacore.workload.readers.BadLines` recording what was skipped. A
+        skipped row's task keeps its other calls, chained in ``step`` order (the chain
+        closes over the missing call); a repeated step number is an invalid row.
 
     Raises
     ------
     TraceFormatError
         Naming the file, line and field: missing column, non-numeric or negative token
-        count, duplicate step, empty file, undecodable bytes.
+        count, duplicate or (with ``error``) missing step, empty file, undecodable bytes.
     """
     p = Path(path)
-    rows: dict[tuple[str, str], list[tuple[int, int, dict[str, str]]]] = defaultdict(list)
-    for line, row in iter_csv_rows(p, REQUIRED_COLUMNS):
-        key = (row.get("run", "").strip(), row["instance_id"].strip())
-        if not key[1]:
-            raise TraceFormatError(p, "empty instance id", line=line, field="instance_id")
-        rows[key].append((req_int(row, "step", p, line), line, row))
-    if not rows:
+    bad = as_bad_lines(on_bad_lines)
+    rows: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+    for line, raw_row in iter_csv_rows(p, REQUIRED_COLUMNS, on_bad_lines=bad):
+        try:
+            key, r = _parse_row(raw_row, p, line, clock_skew_tolerance_s)
+        except TraceFormatError as exc:
+            bad.handle(exc)
+            continue
+        rows[key].append(r)
+
+    chains: dict[tuple[str, str], list[_Row]] = {}
+    for key in sorted(rows):
+        calls = sorted(rows[key], key=lambda c: (c.step, c.line))
+        kept: list[_Row] = []
+        for r in calls:
+            if kept and kept[-1].step == r.step:
+                bad.handle(
+                    TraceFormatError(
+                        p,
+                        f"duplicate step {r.step} of task {'/'.join(key)}",
+                        line=r.line,
+                        field="step",
+                    )
+                )
+                continue
+            if bad.strict and r.step != (kept[-1].step + 1 if kept else 0):
+                bad.handle(
+                    TraceFormatError(
+                        p,
+                        f"missing step before step {r.step} of task {'/'.join(key)}",
+                        line=r.line,
+                        field="step",
+                    )
+                )
+            kept.append(r)
+        chains[key] = kept
+    if not chains:
         raise TraceFormatError(p, "no data rows")
 
     # Shared system prompt per model: the most common non-zero step-0 cache hit.
     step0: dict[str, Counter[int]] = defaultdict(Counter)
-    for calls in rows.values():
-        first = min(calls, key=lambda c: c[0])
-        _, line, row = first
-        if first[0] == 0 and row.get("cached_tokens", "").strip():
-            cached = req_int(row, "cached_tokens", p, line)
-            if cached > 0:
-                step0[row.get("model", "").strip()][cached] += 1
+    for calls in chains.values():
+        first = calls[0]
+        if first.step == 0 and first.cached:
+            step0[first.model][first.cached] += 1
     ids = _Ids()
     system: dict[str, Segment] = {}
     for model in sorted(step0):
@@ -129,79 +237,43 @@ def read_steps_csv(path: str | Path, *, clock_skew_tolerance_s: float = 2.0) -> 
 
     starts: dict[tuple[str, str], float] = {}
     tasks: list[Task] = []
-    for key in sorted(rows):
-        calls = sorted(rows[key], key=lambda c: (c[0], c[1]))
+    for key, calls in chains.items():
         steps: list[Step] = []
         tenant = DEFAULT_TENANT
-        for pos, (k, line, row) in enumerate(calls):
-            if k != pos:
-                what = "duplicate" if pos and calls[pos - 1][0] == k else "missing step before"
-                raise TraceFormatError(
-                    p, f"{what} step {k} of task {'/'.join(key)}", line=line, field="step"
-                )
-            prompt_tokens = req_int(row, "prompt_tokens", p, line, minimum=1)
-            output_tokens = req_int(row, "completion_tokens", p, line, minimum=1)
-            cached_k = (
-                req_int(row, "cached_tokens", p, line)
-                if row.get("cached_tokens", "").strip()
-                else None
-            )
-            if cached_k is not None and cached_k > prompt_tokens:
-                raise TraceFormatError(
-                    p,
-                    f"cached tokens {cached_k} exceed prompt tokens {prompt_tokens}",
-                    line=line,
-                    field="cached_tokens",
-                )
-            latency = _opt_float(row, "llm_latency_s", p, line)
-            if latency is not None and latency < 0:
-                raise TraceFormatError(
-                    p, f"negative value {latency}", line=line, field="llm_latency_s"
-                )
-            tool_s = _opt_float(row, "tool_duration_s", p, line)
-            if tool_s is not None and tool_s < 0:
-                if tool_s < -clock_skew_tolerance_s:
-                    raise TraceFormatError(
-                        p, f"negative value {tool_s}", line=line, field="tool_duration_s"
-                    )
-                tool_s = 0.0
-            tool = (row.get("tool", "") or "").strip() or ("bash" if tool_s is not None else None)
-            if row.get("tenant", "").strip():
-                tenant = TenantId(row["tenant"].strip())
+        for pos, r in enumerate(calls):
+            if r.tenant:
+                tenant = TenantId(r.tenant)
             if pos == 0:
-                start = _opt_float(row, "llm_start_ts", p, line)
-                if start is not None:
-                    starts[key] = start
-                sys_seg = system.get(row.get("model", "").strip())
-                if sys_seg is not None and sys_seg.tokens < prompt_tokens:
+                if r.start is not None:
+                    starts[key] = r.start
+                sys_seg = system.get(r.model)
+                if sys_seg is not None and sys_seg.tokens < r.prompt:
                     prompt: tuple[Segment, ...] = (
                         sys_seg,
-                        Segment(ids.new(), prompt_tokens - sys_seg.tokens),
+                        Segment(ids.new(), r.prompt - sys_seg.tokens),
                     )
                 else:
-                    prompt = (Segment(ids.new(), prompt_tokens),)
+                    prompt = (Segment(ids.new(), r.prompt),)
             else:
-                prompt = _grow(steps[-1].context, prompt_tokens, ids)
+                prompt = _grow(steps[-1].context, r.prompt, ids)
             steps.append(
                 Step(
                     index=pos,
                     prompt=prompt,
-                    output_tokens=output_tokens,
+                    output_tokens=r.output,
                     output_id=ids.new(),
-                    tool=tool,
-                    tool_seconds=tool_s if tool_s is not None else 0.0,
+                    tool=r.tool,
+                    tool_seconds=r.tool_s if r.tool_s is not None else 0.0,
                     deps=(pos - 1,) if pos else (),
-                    observed_llm_seconds=latency,
-                    observed_cached_tokens=cached_k,
+                    observed_llm_seconds=r.latency,
+                    observed_cached_tokens=r.cached,
                 )
             )
         task_id = TaskId(f"{key[0]}/{key[1]}" if key[0] else key[1])
         tasks.append(Task(task_id, tuple(steps), tenant, 0.0, "swe-agent"))
     t0 = min(starts.values()) if starts else 0.0
     try:
-        tasks = [
-            t.with_arrival(starts.get(k, t0) - t0) for k, t in zip(sorted(rows), tasks, strict=True)
-        ]
+        tasks = [t.with_arrival(starts.get(k, t0) - t0) for k, t in zip(chains, tasks, strict=True)]
         return Workload(tuple(tasks), name=p.stem, source=str(p))
     except WorkloadError as exc:  # start times too far apart; run/instance ids that collide
         field = "llm_start_ts" if "arrival" in str(exc) else "instance_id"

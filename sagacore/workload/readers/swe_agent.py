@@ -80,7 +80,7 @@ from typing import Any, TypeAlias
 
 from sagacore.errors import ConfigError, TraceFormatError
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
-from sagacore.workload.readers._common import read_text
+from sagacore.workload.readers._common import BadLines, OnBadLines, as_bad_lines, read_text
 
 __all__ = ["estimate_tokens", "read_swe_agent"]
 
@@ -407,7 +407,11 @@ def _read_file(path: Path, contents: _Contents, chars_per_token: float, calibrat
 
 
 def read_swe_agent(
-    path: str | Path, *, chars_per_token: float = 4.0, calibrate: bool = True
+    path: str | Path,
+    *,
+    chars_per_token: float = 4.0,
+    calibrate: bool = True,
+    on_bad_lines: OnBadLines | BadLines = "error",
 ) -> Workload:
     """Read SWE-agent ``.traj`` files into a :class:`~sagacore.workload.model.Workload`.
 
@@ -421,6 +425,9 @@ def read_swe_agent(
     calibrate
         Rescale the estimates to the totals of ``info.model_stats`` when they cover
         every call.
+    on_bad_lines
+        ``error``, ``warn`` or ``skip`` an invalid file of a directory (one task), or a
+        :class:`~sagacore.workload.readers.BadLines` recording what was skipped.
 
     Returns
     -------
@@ -444,5 +451,13 @@ def read_swe_agent(
         files = [p]
         name = p.name[: -len(".traj")] if p.name.endswith(".traj") else p.stem
     contents = _Contents()
-    tasks = tuple(_read_file(f, contents, chars_per_token, calibrate) for f in files)
-    return Workload(tasks, name=name, source=str(p))
+    bad = as_bad_lines(on_bad_lines)
+    tasks: list[Task] = []
+    for f in files:
+        try:
+            tasks.append(_read_file(f, contents, chars_per_token, calibrate))
+        except TraceFormatError as exc:
+            bad.handle(exc)
+    if not tasks:
+        raise TraceFormatError(p, "no valid .traj file")
+    return Workload(tuple(tasks), name=name, source=str(p))

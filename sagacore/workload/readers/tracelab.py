@@ -98,7 +98,16 @@ from sagacore.workload.model import (
     TenantId,
     Workload,
 )
-from sagacore.workload.readers._common import iter_json_lines, req_float, req_int, req_str
+from sagacore.workload.readers._common import (
+    BadLines,
+    OnBadLines,
+    as_bad_lines,
+    iter_json_lines,
+    req_float,
+    req_int,
+    req_str,
+    req_tokens,
+)
 
 __all__ = ["Reuse", "read_tracelab"]
 
@@ -125,7 +134,7 @@ class _Round:
 def _opt_int(obj: Mapping[str, Any], key: str, path: Path, line: int) -> int | None:
     if obj.get(key) is None:
         return None
-    return req_int(obj, key, path, line)
+    return req_tokens(obj, key, path, line)
 
 
 def _opt_str(obj: Mapping[str, Any], key: str, path: Path, line: int) -> str | None:
@@ -193,7 +202,7 @@ def _parse_round(
             line=line,
             field="prefix_tokens",
         )
-    output = req_int(obj, "output_tokens", path, line)
+    output = req_tokens(obj, "output_tokens", path, line)
     reasoning = _opt_int(obj, "reasoning_output_tokens", path, line) or 0
     provider = _opt_str(obj, "provider", path, line) or "tracelab"
     model = _opt_str(obj, "model", path, line) or ""
@@ -303,6 +312,7 @@ def read_tracelab(
     reuse: Reuse = "reported",
     shared_system_prompt: bool = True,
     tenant_field: str | None = None,
+    on_bad_lines: OnBadLines | BadLines = "error",
 ) -> Workload:
     """Read a TraceLab JSONL trace into a :class:`~sagacore.workload.model.Workload`.
 
@@ -320,6 +330,11 @@ def read_tracelab(
     tenant_field
         Name of the field giving a session's tenant (``None``: every task is in tenant
         ``default``).
+    on_bad_lines
+        ``error``, ``warn`` or ``skip`` an invalid line (one round), or a
+        :class:`~sagacore.workload.readers.BadLines` recording what was skipped. A
+        session keeps its other rounds, chained in ``round_index`` order (the chain
+        closes over a skipped round).
 
     Returns
     -------
@@ -335,10 +350,15 @@ def read_tracelab(
         raise ConfigError(f"reuse must be 'reported' or 'history', got {reuse!r}")
     p = Path(path)
     sessions: dict[str, list[_Round]] = {}
-    for line, obj in iter_json_lines(p):
-        session, rnd = _parse_round(
-            obj, p, line, shared_system_prompt=shared_system_prompt, tenant_field=tenant_field
-        )
+    bad = as_bad_lines(on_bad_lines)
+    for line, obj in iter_json_lines(p, on_bad_lines=bad):
+        try:
+            session, rnd = _parse_round(
+                obj, p, line, shared_system_prompt=shared_system_prompt, tenant_field=tenant_field
+            )
+        except TraceFormatError as exc:
+            bad.handle(exc)
+            continue
         sessions.setdefault(session, []).append(rnd)
     if not sessions:
         raise TraceFormatError(p, "no rounds")
