@@ -410,3 +410,18 @@ def test_quiet_flag_on_long_commands() -> None:
                  ["verify", "--help"]):
         r = sagacore(*args, env=env)
         assert r.returncode == 0 and "--quiet" in r.stdout
+
+
+def test_isolated_time_refuses_a_call_beyond_kv_before_pricing_it() -> None:
+    # 2**40 prompt tokens would take 10**8 prefill chunks to price; refused at once
+    from sagacore.errors import ConfigError
+    from sagacore.sim import simulate
+    from sagacore.sim.config import ClusterConfig
+    from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
+
+    w = Workload((Task(TaskId("t"), (Step(0, (Segment(1, 2**40),), 5, 2),)),))
+    cluster = ClusterConfig.from_gpus(8, tp=8, model="llama-3-8b", gpu="a100-80gb")
+    with pytest.raises(ConfigError, match="needs 1099511627781 tokens of KV"):
+        simulate(w, "vllm", cluster)
+    with pytest.raises(ConfigError, match="needs 1099511627781 tokens of KV"):
+        cluster.check_fits(w)

@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 from sagacore.engine import CostModel
+from sagacore.errors import ConfigError
 from sagacore.sim.config import EngineConfig
 from sagacore.sim.keys import context_keys
 from sagacore.sim.worker import run_seconds
@@ -160,6 +161,19 @@ def isolated_completion(
     icpt, slope = cost.decode_cost_coefficients(1)
     budget = engine.max_num_batched_tokens
     price = cost.step_seconds_trusted
+    # a call that no instance can hold never runs (the simulator refuses it when it is
+    # ready); refuse it here first, so that a huge prompt is never priced chunk by chunk
+    bs = engine.block_size
+    capacity = engine.kv_capacity_tokens if engine.kv_capacity_tokens is not None else (
+        cost.kv_capacity_tokens()
+    )
+    room = (capacity // bs - 1) * bs
+    for step, (_ids, ends) in zip(task.steps, keys, strict=True):
+        if ends[-1] > room:
+            raise ConfigError(
+                f"task {task.id} step {step.index} needs {ends[-1]} tokens of KV; an "
+                f"instance holds {room} (one block of its capacity is vLLM's null block)"
+            )
     # call_seconds inlined: the same step times, added in the same order
     for step, (_ids, ends) in zip(task.steps, keys, strict=True):
         deps = step.deps
