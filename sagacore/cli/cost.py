@@ -2,7 +2,8 @@
 
 Prints the KV bytes per token, the KV-cache capacity, the time to prefill a prompt and
 the time of one decode step of a batch, for a model preset on ``tp`` GPUs of a GPU
-preset, with the cost model's default (calibrated) parameters.
+preset, with the cost model's default (calibrated) parameters. ``--json`` has no
+timing fields: identical runs print identical bytes.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import argparse
 import json
 import sys
 
+from sagacore.cli._args import int_at_least
 from sagacore.engine import GPUS, MODELS, CostModel
-from sagacore.errors import ConfigError
+from sagacore.workload.readers._common import MAX_TOKENS
 
 __all__ = ["register"]
 
@@ -30,20 +32,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--gpu", required=True, metavar="G", help=f"GPU preset ({', '.join(sorted(GPUS))})"
     )
-    p.add_argument("--tp", type=int, default=1, metavar="N", help="tensor-parallel degree (1)")
+    p.add_argument("--tp", type=int_at_least(1, 64), default=1, metavar="N",
+                   help="tensor-parallel degree (1)")
     p.add_argument(
         "--prompt-tokens",
-        type=int,
+        type=int_at_least(0, MAX_TOKENS),
         default=2048,
         metavar="P",
         help="prompt tokens to prefill, none cached (2048)",
     )
     p.add_argument(
-        "--batch", type=int, default=32, metavar="B", help="decoding sequences in the step (32)"
+        "--batch", type=int_at_least(0, 10**6), default=32, metavar="B",
+        help="decoding sequences in the step (32)"
     )
     p.add_argument(
         "--context",
-        type=int,
+        type=int_at_least(0, MAX_TOKENS),
         default=2048,
         metavar="C",
         help="cached tokens of each decoding sequence (2048)",
@@ -53,10 +57,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for name in ("prompt_tokens", "batch", "context"):
-        value = getattr(args, name)
-        if value < 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
     cost = CostModel.from_presets(args.model, args.gpu, args.tp)
     result: dict[str, str | int | float] = {
         "model": args.model,
