@@ -229,6 +229,7 @@ def twin_tasks(workload: Workload, table: SegmentTokens | None = None) -> list[A
                     step.output_tokens,
                     delay,
                     PromptTokens(tab, (step.output_segment,)),
+                    tool=step.tool,
                 )
             )
             delay = step.tool_seconds

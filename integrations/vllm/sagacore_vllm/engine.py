@@ -514,6 +514,7 @@ class VllmEngine:
             kv_cache_config=kv_cache_config,
             structured_output_manager=StructuredOutputManager(vllm_config),
             block_size=c.block_size,
+            hash_block_size=c.block_size,
             log_stats=False,
         )
         if hasattr(self._scheduler, "sagacore_clock"):
@@ -667,6 +668,14 @@ class VllmEngine:
         """The engine's clock: the start of the step being scheduled, then its end once
         priced (see :meth:`step`); the plug-in's ``sagacore_clock``."""
         return self._now
+
+    def next_event_s(self) -> float | None:
+        """When the scheduler next changes on its own (a plug-in's pin expires), if ever."""
+        f = getattr(self._scheduler, "sagacore_next_event_s", None)
+        if f is None:
+            return None
+        t = f()
+        return None if t is None else float(t)
 
     def step(
         self, now: float | None = None, price: Callable[[StepRecord], float] | None = None

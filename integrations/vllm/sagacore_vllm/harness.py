@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -43,12 +44,17 @@ from sagacore.sim.config import ClusterConfig
 from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
 from sagacore.sim.result import RunMetrics, TaskRecord
+from sagacore.stacks import BuildContext, Stack
 from sagacore.workload.model import Workload
 from sagacore_vllm.bridge import SegmentTokens, max_sequence_tokens, twin_tasks
 from sagacore_vllm.engine import EngineConfig, SchedulingPolicy, StepRecord
 from sagacore_vllm.twin import Twin, TwinResult
 
-__all__ = ["TwinRun", "TwinTask", "engine_config", "run_twin", "stack_name"]
+__all__ = ["PLUGIN_CLS", "TwinRun", "TwinTask", "engine_config", "run_twin", "stack_name"]
+
+PLUGIN_CLS = "sagacore_vllm.plugin.SagaScheduler"
+"""The class ``vllm serve --scheduler-cls`` loads (synchronous variant), which the twin's
+engines run when given a stack."""
 
 RouterName = Literal["round-robin", "session-affinity", "least-loaded", "cache-aware"]
 
@@ -172,6 +178,9 @@ class TwinRun(RunMetrics):
     """Events the twin processed (calls becoming ready, step ends)."""
     result: TwinResult
     """The twin's own result (per call timings and hits)."""
+    plugin_stats: dict[str, int] | None = None
+    """With a stack: what the plug-in did, summed over the instances
+    (:class:`sagacore_vllm.plugin.PluginStats` fields); None without."""
 
     @property
     def tasks_submitted(self) -> int:
@@ -204,12 +213,14 @@ def run_twin(
     workload: Workload,
     cluster: ClusterConfig,
     *,
-    router: RouterName | str | PolicyRouter = "session-affinity",
+    router: RouterName | str | PolicyRouter | None = None,
     policy: SchedulingPolicy = "fcfs",
     prefix_caching: bool = True,
     track_block_reuse: bool = True,
     table: SegmentTokens | None = None,
     adjust: Callable[[EngineConfig], EngineConfig] | None = None,
+    stack: Stack | None = None,
+    plugin_settings: dict[str, object] | None = None,
 ) -> TwinRun:
     """Replay ``workload`` through one vLLM 0.33 scheduler per instance of ``cluster``.
 
@@ -222,11 +233,13 @@ def run_twin(
         Instances, cost model, KV capacity and scheduler limits.
     router
         A sagacore router name (:data:`sagacore.route.ROUTERS`) or object: the same
-        class the simulator's stack uses places the calls.
+        class the simulator's stack uses places the calls. Default: the stack's router
+        (built with the cluster's context) with ``stack``, else ``session-affinity``.
     policy
-        vLLM's ``fcfs`` or ``priority`` (priority: the task's rank by arrival).
+        vLLM's ``fcfs`` or ``priority`` (priority: the task's rank by arrival); ignored
+        with ``stack`` (the plug-in chooses).
     prefix_caching
-        vLLM's automatic prefix caching.
+        vLLM's automatic prefix caching (with ``stack``: the stack's).
     track_block_reuse
         Account idle cached blocks that are reused in ``kv_utilization`` (else that
         metric counts referenced blocks only).
@@ -236,6 +249,15 @@ def run_twin(
         Changes the instances' configuration after it is derived from the cluster
         (for ablations, e.g. ``lambda c: dataclasses.replace(c,
         scheduler_reserve_full_isl=False)``).
+    stack
+        Run the stack's scheduler and cache policy inside vLLM through the plug-in
+        (:data:`PLUGIN_CLS`, the class ``vllm serve --scheduler-cls`` loads), built with
+        the cluster's cost model and KV capacity and one predictor shared by the
+        instances (as the simulator shares it). Its router must not steal work.
+    plugin_settings
+        Extra plug-in settings (:class:`sagacore_vllm.plugin.PluginConfig` fields, as
+        in ``--additional-config``), for example ``{"release_pins_under_pressure":
+        False}``.
 
     Returns
     -------
@@ -249,8 +271,19 @@ def run_twin(
         If a call's KV cannot fit an instance.
     """
     wall0 = time.perf_counter()
-    route, rname = _router(router)
     cost = cluster.cost
+    ctx: BuildContext | None = None
+    if stack is not None:
+        predictor = None
+        if stack.uses_predictor:
+            from sagacore.workload.predictor import Predictor
+
+            predictor = Predictor()
+        ctx = BuildContext(cost, cluster.instances, cluster.kv_capacity_tokens, predictor)
+        prefix_caching = stack.prefix_caching
+        if router is None:
+            router = stack.build_router(ctx)
+    route, rname = _router(router if router is not None else "session-affinity")
     bs = cluster.engine.block_size
     longest = max_sequence_tokens(workload)
     config = engine_config(
@@ -260,6 +293,15 @@ def run_twin(
         prefix_caching=prefix_caching,
         track_block_reuse=track_block_reuse,
     )
+    if stack is not None:
+        from sagacore.stacks import STACKS
+
+        settings: dict[str, object] = dict(plugin_settings or {})
+        settings.setdefault("stack", stack.name if stack.name in STACKS else "vllm-apc")
+        settings["instances"] = cluster.instances
+        config = dataclasses.replace(
+            config, scheduler_cls=PLUGIN_CLS, additional_config={"sagacore": settings}
+        )
     if adjust is not None:
         config = adjust(config)
     if -(-longest // bs) > config.num_usable_blocks:
@@ -272,13 +314,24 @@ def run_twin(
     def price(record: StepRecord) -> float:
         return cost.step_seconds(**record.cost_arguments())
 
+    configs = [config] * cluster.instances
+    if stack is not None:
+        configs = [
+            dataclasses.replace(config, additional_config={
+                "sagacore": {**config.additional_config["sagacore"], "worker_id": i}})
+            for i in range(cluster.instances)
+        ]
     twin = Twin(
-        [config] * cluster.instances,
+        configs,
         router=route,
         price=price,
         capacity_tokens=cluster.kv_capacity_tokens,
         keep_steps=False,
     )
+    if stack is not None:
+        assert ctx is not None
+        for engine in twin.engines:
+            engine.scheduler.sagacore_use(stack, ctx)
     result = twin.run(tasks)
     records: list[TwinTask] = []
     for task, res in zip(workload.tasks, result.tasks, strict=True):
@@ -302,7 +355,8 @@ def run_twin(
     capacity_blocks = cluster.kv_capacity_tokens // bs * cluster.instances
     used = sum(s.used_block_seconds for s in stats)
     return TwinRun(
-        stack=stack_name(policy, prefix_caching, rname),
+        stack=(f"twin:plugin:{stack.name}/{rname}" if stack is not None
+               else stack_name(policy, prefix_caching, rname)),
         cluster=cluster.describe(),
         instances=cluster.instances,
         tasks=tuple(records),
@@ -318,4 +372,13 @@ def run_twin(
         sim_wall_seconds=time.perf_counter() - wall0,
         events=result.events,
         result=result,
+        plugin_stats=_plugin_stats(twin) if stack is not None else None,
     )
+
+
+def _plugin_stats(twin: Twin) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for engine in twin.engines:
+        for k, v in dataclasses.asdict(engine.scheduler.sagacore_stats).items():
+            total[k] = total.get(k, 0) + int(v)
+    return total

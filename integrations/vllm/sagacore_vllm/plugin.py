@@ -17,7 +17,10 @@ drives the stack's engine-agnostic policies:
   ``preemptive``), chooses the preemption victim: the plug-in runs vLLM's ``priority``
   preemption path and sets each running request's ``priority`` to the rank of its key
   before every ``schedule()``, so vLLM's ``max(running, key=(priority, arrival))`` is the
-  largest key. Otherwise vLLM's FCFS victim (the request admitted last) stays;
+  largest key. Otherwise vLLM's FCFS victim (the request admitted last) stays. A
+  ``preemptive`` scheduler (SAGA's AFS) also preempts running requests of larger key
+  when the head of the queue does not fit, before vLLM schedules: vLLM 0.33 never does
+  that on its own, so the subclass does it (with vLLM's ``_preempt_request``);
 - **its hooks** see programs: ``observe_task_arrival`` at a program's first call,
   ``observe_call_start`` at each admission, ``observe_service`` after each step (tokens
   and the step's share of time, by tokens), ``observe_call_end``, ``observe_task_end``
@@ -40,9 +43,6 @@ What vLLM's public surface cannot express, and the plug-in does not do:
 - **eviction order**: vLLM evicts free cached blocks LRU (its free block queue); a policy's
   ``victim`` (WA-LRU, next-use, KVFlow's steps-to-execution) is not consulted. Pins and
   drops are the plug-in's only say over what stays;
-- **preemption on behalf of a waiting request** (``Scheduler.preemptive``): vLLM 0.33
-  never preempts a running request to admit a waiting one; the plug-in does not either
-  (such a scheduler gets its victim by key only);
 - **work stealing** and routing: a plug-in sees one instance (use sagacore's routers in
   front of several instances);
 - one scheduler and one cache policy per instance (the simulator shares one scheduler and
@@ -77,6 +77,7 @@ from sagacore.errors import ConfigError
 from sagacore.policy import (
     CacheContext,
     CachePolicy,
+    CallView,
     Retention,
     RetentionDecision,
 )
@@ -137,6 +138,9 @@ class PluginConfig:
     program_idle_s: float = 600.0
     """Forget a program that has sent no call for this long without flagging its last
     call (its scheduler state ends with ``observe_task_end``)."""
+    worker_id: int = 0
+    """This instance's index among ``instances`` (what a scheduler's admission control
+    sees as ``WorkerView.worker_id``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.stack, str) or not self.stack:
@@ -145,6 +149,12 @@ class PluginConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"sagacore plug-in: {name} must be an integer >= 1, got {v!r}")
+        w = self.worker_id
+        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w < self.instances:
+            raise ConfigError(
+                f"sagacore plug-in: worker_id must be an integer in [0, instances="
+                f"{self.instances}), got {w!r}"
+            )
         idle = self.program_idle_s
         if isinstance(idle, bool) or not isinstance(idle, int | float) or not idle > 0:
             raise ConfigError(f"sagacore plug-in: program_idle_s must be > 0, got {idle!r}")
@@ -200,6 +210,10 @@ class PluginStats:
     """SWAP decisions kept cached unpinned (no KV connector configured)."""
     dropped_blocks: int = 0
     """Blocks evicted from the prefix cache by DROP/SWAP."""
+    preemptions_for_waiting: int = 0
+    """Running requests a preemptive scheduler preempted to admit a waiting one."""
+    deferred: int = 0
+    """Times the scheduler's admission control deferred a waiting request in a step."""
 
 
 class KeyedRequestQueue(RequestQueue):
@@ -207,26 +221,66 @@ class KeyedRequestQueue(RequestQueue):
 
     A list sorted by ``(key, arrival sequence)`` when :meth:`sort` is called (at the
     start of every ``schedule()``); between sorts new requests join at the back and
-    preempted ones at the front, as in vLLM's FCFS queue.
+    preempted ones at the front, as in vLLM's FCFS queue. During one ``schedule()`` a
+    *gate* (a scheduler's admission control, :meth:`sagacore.policy.Scheduler.admit`)
+    may defer requests: vLLM's admission loop then does not see them (they stay queued
+    and count as waiting).
     """
 
     def __init__(self) -> None:
         self._items: list[Request] = []
+        self._gate: Callable[[Request], bool] | None = None
+        self._deferred: set[str] = set()
+        self._passed: set[str] = set()
 
     def sort(self, key: Callable[[Request], Any]) -> None:
         """Re-sort by ``key`` (stable)."""
         self._items.sort(key=key)
 
+    def open_pass(self, gate: Callable[[Request], bool] | None) -> None:
+        """Start a scheduling pass whose admissions ``gate`` may defer."""
+        self._gate = gate
+        self._deferred.clear()
+        self._passed.clear()
+
+    def close_pass(self) -> set[str]:
+        """End the pass; return the ids the gate deferred."""
+        deferred = set(self._deferred)
+        self._gate = None
+        self._deferred.clear()
+        self._passed.clear()
+        return deferred
+
+    def _first(self) -> int:
+        gate = self._gate
+        for i, r in enumerate(self._items):
+            rid = r.request_id
+            if gate is None:
+                return i
+            if rid in self._deferred:
+                continue
+            if rid not in self._passed:
+                if not gate(r):
+                    self._deferred.add(rid)
+                    continue
+                self._passed.add(rid)
+            return i
+        return -1
+
     def add_request(self, request: Request) -> None:
         self._items.append(request)
 
     def pop_request(self) -> Request:
-        return self._items.pop(0)
+        i = self._first()
+        if i < 0:
+            raise IndexError("pop from an empty queue")
+        return self._items.pop(i)
 
     def peek_request(self) -> Request:
-        if not self._items:
+        i = self._first()
+        if i < 0:
             raise IndexError("peek from an empty queue")
-        return self._items[0]
+        return self._items[i]
 
     def prepend_request(self, request: Request) -> None:
         self._items.insert(0, request)
@@ -242,7 +296,7 @@ class KeyedRequestQueue(RequestQueue):
         self._items = [r for r in self._items if r not in gone]
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return self._first() >= 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -374,6 +428,45 @@ class _Session:
     has_successor: bool
 
 
+class _InstanceView:
+    """This vLLM instance as a :class:`sagacore.policy.WorkerView` (for ``admit``)."""
+
+    def __init__(self, mixin: SagaMixin) -> None:
+        self._m = mixin
+
+    @property
+    def worker_id(self) -> int:
+        return self._m.sagacore_config.worker_id
+
+    @property
+    def capacity_tokens(self) -> int:
+        return int(self._m.kv_cache_manager.block_pool.num_gpu_blocks) * self._m.block_size
+
+    @property
+    def load(self) -> float:
+        m = self._m
+        tokens = sum(int(r.num_computed_tokens) for r in m.running)
+        tokens += sum(int(r.num_prompt_tokens) for r in m.waiting)
+        return tokens / self.capacity_tokens
+
+    @property
+    def queued_calls(self) -> int:
+        return len(self._m.waiting)
+
+    @property
+    def running_calls(self) -> int:
+        return len(self._m.running)
+
+    @property
+    def free_tokens(self) -> int:
+        m = self._m
+        return int(m.kv_cache_manager.block_pool.get_num_free_blocks()) * m.block_size
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        r = getattr(call, "request", None)
+        return self._m.sagacore_cached_tokens(r) if r is not None else 0
+
+
 def _overrides(obj: object, base: type, name: str) -> bool:
     return getattr(type(obj), name) is not getattr(base, name)
 
@@ -434,6 +527,9 @@ class SagaMixin:
         self.sagacore_cache: CachePolicy = stack.build_cache(ctx)
         sched = self.sagacore_policy
         self._by_key = bool(sched.victim_by_key or sched.preemptive)
+        self._preemptive = bool(sched.preemptive)
+        self._gated = _overrides(sched, PolicyScheduler, "admit")
+        self._view = _InstanceView(self)
         self.policy = SchedulingPolicy.PRIORITY if self._by_key else SchedulingPolicy.FCFS
         old = list(self.waiting) if getattr(self, "waiting", None) is not None else []
         self.waiting = KeyedRequestQueue()
@@ -464,7 +560,13 @@ class SagaMixin:
         now = self.sagacore_clock()
         self._sagacore_before(now)
         running_before = {r.request_id for r in self.running}
-        out: SchedulerOutput = super().schedule(throttle_prefills)  # type: ignore[misc]
+        queue = self.waiting
+        assert isinstance(queue, KeyedRequestQueue)
+        queue.open_pass(self._gate_for(now) if self._gated else None)
+        try:
+            out: SchedulerOutput = super().schedule(throttle_prefills)  # type: ignore[misc]
+        finally:
+            self.sagacore_stats.deferred += len(queue.close_pass())
         self._sagacore_admitted(now, running_before, out.preempted_req_ids or ())
         self._inflight.append((out, now))
         return out
@@ -580,7 +682,9 @@ class SagaMixin:
         blocks = list(self.kv_cache_manager.get_blocks(request.request_id).blocks[0])
         session = _Session(TaskId(prog.pid), prog.agent_type, call.step, tool,
                            int(request.num_computed_tokens), not meta.last)
-        decision = self.sagacore_cache.retention(session, self._context(now))
+        # as the simulator asks: after the call released its blocks
+        freed = sum(1 for b in blocks if b.ref_cnt == 1 and not b.is_null)
+        decision = self.sagacore_cache.retention(session, self._context(now, freed))
         return decision, blocks
 
     def _sagacore_program_end(self, prog: _Program, now: float) -> None:
@@ -594,9 +698,9 @@ class SagaMixin:
             except Exception as exc:  # pragma: no cover - defensive
                 _log.warning("sagacore: predictor ignored the end of %s: %s", prog.pid, exc)
 
-    def _context(self, now: float) -> CacheContext:
+    def _context(self, now: float, freed: int = 0) -> CacheContext:
         usable = self._usable_blocks()
-        free = int(self.kv_cache_manager.block_pool.get_num_free_blocks())
+        free = int(self.kv_cache_manager.block_pool.get_num_free_blocks()) + freed
         bs = self.block_size
         return CacheContext(
             now=now,
@@ -676,6 +780,27 @@ class SagaMixin:
         )[:2]
         return list(blocks[0]), int(n)
 
+    def _gate_for(self, now: float) -> Callable[[Request], bool]:
+        """The admission gate of one pass: ``admit`` asked for a request that fits."""
+        admit = self.sagacore_policy.admit
+        view = self._view
+        pool = self.kv_cache_manager.block_pool
+
+        def gate(r: Request) -> bool:
+            call = self._calls.get(r.request_id)
+            if call is None or r.num_computed_tokens:
+                return True
+            if self._blocks_needed(r) > pool.get_num_free_blocks():
+                return True  # it does not fit: vLLM stops the admission, admit is not asked
+            return bool(admit(call, view, now))
+
+        return gate
+
+    def sagacore_next_event_s(self) -> float | None:
+        """The earliest pin expiry (None: no pin), when scheduling may change on its own."""
+        times = [p.pin.expires_s for p in self._programs.values() if p.pin is not None]
+        return min(times) if times else None
+
     def sagacore_cached_tokens(self, request: Request) -> int:
         """Prompt tokens of ``request`` its prefix cache would hit now (no LRU update)."""
         if not self.kv_cache_manager.enable_caching:
@@ -718,6 +843,33 @@ class SagaMixin:
                 r.priority = rank
         if self.sagacore_config.release_pins_under_pressure and self.waiting:
             self._relieve_pressure()
+        if self._preemptive and self.waiting and self.running:
+            self._preempt_for_head(order)
+
+    def _preempt_for_head(self, order: Callable[[Request], tuple[tuple[float, ...], int]]) -> None:
+        """A preemptive scheduler: running requests of larger key than the head waiting
+        request are preempted (largest first) until the head fits (what vLLM 0.33's
+        scheduler never does on its own; the simulator's ``Worker._preempt_for``)."""
+        head = self.waiting.peek_request()
+        pool = self.kv_cache_manager.block_pool
+        need = self._blocks_needed(head)
+        if need <= pool.get_num_free_blocks():
+            return
+        head_key = order(head)
+        cands = sorted((r for r in self.running if order(r) > head_key), key=order)
+        preempted = False
+        while cands and need > pool.get_num_free_blocks():
+            victim = cands.pop()
+            if not self._request_blocks_can_be_freed(victim):  # type: ignore[attr-defined]
+                continue
+            self.running.remove(victim)
+            self._preempt_request(victim, time.monotonic())  # type: ignore[attr-defined]
+            self.sagacore_stats.preemptions_for_waiting += 1
+            preempted = True
+            need = self._blocks_needed(head)
+        if preempted:
+            assert isinstance(self.waiting, KeyedRequestQueue)
+            self.waiting.sort(order)  # the victims were put at the front
 
     def _sagacore_admitted(self, now: float, running_before: set[str],
                            preempted: Iterable[str]) -> None:

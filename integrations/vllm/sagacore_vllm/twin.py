@@ -50,6 +50,7 @@ from sagacore.errors import ConfigError, InvariantError, WorkloadError
 from sagacore.policy import CallView, WorkerView
 from sagacore.policy import Router as PolicyRouter
 from sagacore.workload.model import DEFAULT_TENANT, TaskId, TenantId
+from sagacore_vllm.client import ProgramMetadata
 from sagacore_vllm.engine import EngineConfig, StepRecord, VllmEngine
 
 __all__ = [
@@ -102,12 +103,16 @@ class LLMCall:
         The tokens the call "samples", in order (``output_tokens`` of them), so that a
         later prompt that repeats them hits their KV; None: the engine's
         ``output_token_id`` each time.
+    tool
+        The tool the call's answer invokes (None: none), sent as program metadata
+        (:class:`sagacore_vllm.client.ProgramMetadata`) for the plug-in's retention.
     """
 
     prompt_token_ids: Sequence[int]
     output_tokens: int
     tool_delay_s: float = 0.0
     output_token_ids: Sequence[int] | None = None
+    tool: str | None = None
 
     def __post_init__(self) -> None:
         if not len(self.prompt_token_ids):
@@ -467,6 +472,8 @@ class _Instance:
         self.engine = VllmEngine(config)
         self.capacity_tokens = capacity_tokens
         self.busy = False
+        self.sleep_until: float | None = None
+        """Could schedule nothing; retry at this time or when a call arrives."""
         self.in_flight: StepRecord | None = None
         self.steps: list[tuple[float, float, StepRecord]] = []
         self.starts: list[float] = []
@@ -598,6 +605,7 @@ class WorkerAdapter:
 # Event kinds; at equal times a step's end is handled before calls becoming ready.
 _STEP_END = 0
 _CALL_READY = 1
+_WAKE = 2  # an instance that could schedule nothing may retry (a plug-in's pin expires)
 
 
 @dataclass(order=True)
@@ -678,6 +686,11 @@ class Twin:
         self._used = False
         self._events = 0
 
+    @property
+    def engines(self) -> tuple[VllmEngine, ...]:
+        """The instances' engines (for example to bind a plug-in's policies before a run)."""
+        return tuple(inst.engine for inst in self._instances)
+
     def run(self, tasks: Sequence[AgentTask], max_time_s: float = math.inf) -> TwinResult:
         """Replay ``tasks`` to completion.
 
@@ -736,10 +749,15 @@ class Twin:
                 if ev.kind == _CALL_READY:
                     ti, ci = ev.payload
                     self._issue(tasks, ti, ci, now, calls, previous_instance, results)
+                elif ev.kind == _WAKE:
+                    woken = self._instances[ev.payload[0]]
+                    if woken.sleep_until is not None and now >= woken.sleep_until:
+                        woken.sleep_until = None
                 else:
                     self._end_step(ev.payload[0], now, tasks, calls, results, push)
             for inst in self._instances:
-                if not inst.busy and inst.engine.has_unfinished_requests():
+                if (not inst.busy and inst.sleep_until is None
+                        and inst.engine.has_unfinished_requests()):
                     self._start_step(inst, now, calls, push)
 
         unfinished = [
@@ -810,6 +828,14 @@ class Twin:
         index = self._route(task, ci, now, previous_instance[ti], results[ti])
         inst = self._instances[index]
         rid = f"{task.task_id}#{ci}"
+        meta = ProgramMetadata(
+            task.task_id,
+            step=ci,
+            tenant=task.tenant,
+            agent_type=task.agent_type,
+            tool=call.tool if call.tool is not None else "",
+            last=ci == len(task.calls) - 1,
+        )
         try:
             inst.engine.add_request(
                 rid,
@@ -819,11 +845,13 @@ class Twin:
                 priority=task.priority,
                 session_id=task.task_id,
                 output_token_ids=call.output_token_ids,
+                extra_args=meta.xargs(),
             )
         except ConfigError as exc:
             raise WorkloadError(f"task {task.task_id!r} call {ci}: {exc}") from exc
         calls[rid] = _CallState(ti, ci, index, now)
         previous_instance[ti] = index
+        inst.sleep_until = None  # new work: try to schedule again
 
     def _start_step(
         self,
@@ -832,7 +860,7 @@ class Twin:
         calls: dict[str, _CallState],
         push: Callable[[float, int, tuple[int, int]], None],
     ) -> None:
-        record = inst.engine.step()
+        record = inst.engine.step(now, self._price)
         for adm in record.admissions:
             state = calls[adm.request_id]
             if state.admitted_s is None:
@@ -845,6 +873,16 @@ class Twin:
         for rid in record.preempted:
             calls[rid].preemptions += 1
         inst.preemptions += len(record.preempted)
+        if record.is_empty and not record.preempted:
+            wake = inst.engine.next_event_s()
+            if wake is not None and wake > now:
+                # nothing fits until the plug-in's next event (a pin's expiry) or new work
+                inst.starts.append(now)
+                inst.ends.append(now)
+                inst.hold(now, record.num_blocks_used_in_step)
+                inst.sleep_until = wake
+                push(wake, _WAKE, (inst.index, record.step))
+                return
         if record.is_empty:
             if not record.preempted:
                 raise InvariantError(
@@ -854,7 +892,7 @@ class Twin:
             # Preemption without work: a zero-length step, retried at once.
             duration = 0.0
         else:
-            duration = self._price(record)
+            duration = record.duration_s
             if not (math.isfinite(duration) and duration > 0):
                 raise ConfigError(
                     f"step_seconds returned {duration!r} for a non-empty step "
