@@ -170,6 +170,10 @@ def test_output_paths_checked_before_work(tmp_path: Path, small_trace: Path, whe
         (["simulate", "--tasks", "0"], "--tasks"),
         (["simulate", "--peak", "2"], "--peak"),
         (["verify", "--jobs", "0"], "--jobs"),
+        (["simulate", "--workload", "webarena", "--tasks", "1000000000"], "--tasks"),
+        (["generate", "webarena", "--tasks", "1000000000", "-o", "-"], "--tasks"),
+        (["cost", "--model", "llama-3-8b", "--gpu", "a100-80gb", "--batch", str(10**21)],
+         "--batch"),
     ],
 )
 def test_bad_flags_are_one_line_naming_the_flag(

@@ -18,8 +18,9 @@ from sagacore.workload.native import iter_lines
 
 __all__ = ["MAX_TASKS", "register"]
 
-MAX_TASKS = 10_000_000
-"""Most tasks ``generate`` writes in one file."""
+MAX_TASKS = 100_000
+"""Most tasks ``generate`` writes in one file (and ``simulate`` draws from a generator):
+about 1 GB of native JSONL for SWE-bench-like agents."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

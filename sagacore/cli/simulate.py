@@ -148,7 +148,11 @@ def load_workload(
     if tasks is not None and tasks < 1:
         raise ConfigError(f"--tasks must be >= 1, got {tasks}")
     if spec in GENERATORS:
+        from sagacore.cli.generate import MAX_TASKS
+
         n = 200 if tasks is None else tasks
+        if n > MAX_TASKS:
+            raise ConfigError(f"--tasks {n}: a generated workload has at most {MAX_TASKS:,} tasks")
         return GENERATORS[spec](tasks=n, seed=seed, arrivals=PoissonArrivals(rate_per_min=rate_v))
     from sagacore.workload.readers import read_workload
 
