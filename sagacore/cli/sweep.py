@@ -128,13 +128,13 @@ def summary_table(points: list[Any], out: TextIO) -> None:
     for (w, c), ps in by.items():
         out.write(f"\n{w} on {c}:\n")
         out.write(f"{'load':>9} {'stack':<20}{'rate':>8}{'geomean':>10}{'floor':>9}"
-                  f"{'ratio [95% CI]':>24}{'SLO':>7}{'goodput':>9}{'headroom':>10}\n")
+                  f"{'ratio [95% CI]':>26}{'SLO':>7}{'goodput':>9}{'headroom':>10}\n")
         for p in ps:
             ratio = (f"{p.ratio:.3f}x [{p.ratio_lo:.3f}, {p.ratio_hi:.3f}]"
                      if math.isfinite(p.ratio) else "-")
             head = f"{p.headroom:+.0%}" if math.isfinite(p.headroom) else "-"
             out.write(f"{p.label:>9} {p.stack:<20}{p.rate_per_min:>8.2f}{p.geomean:>10,.0f}"
-                      f"{p.floor:>9,.0f}{ratio:>24}{p.slo_attainment:>7.1%}"
+                      f"{p.floor:>9,.0f}{ratio:>26}{p.slo_attainment:>7.1%}"
                       f"{p.goodput:>9.2f}{head:>10}\n")
 
 
