@@ -31,7 +31,7 @@ from sagacore.sweep.analysis import Point, load_label, load_points
 from sagacore.sweep.driver import SweepResult, run_sweep
 from sagacore.sweep.spec import REGIMES, RelRate
 
-__all__ = ["FULL", "QUICK", "Plan", "reproduce"]
+__all__ = ["FULL", "QUICK", "Plan", "reproduce", "summary"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,54 @@ def _headroom_sentences(name: str, points: Sequence[Point], loads: list[float]) 
         elif best is not None:
             s += "; no stack beats vllm-apc"
         out.append(s + ".")
+    return out
+
+
+def summary(points: Sequence[Point]) -> list[str]:
+    """Sentences on where agent-aware scheduling can win, by at most how much, and where not.
+
+    Loads at or below 1x of ``vllm-apc``'s peak are "below the peak", from 1.5x "in
+    overload". The headroom at a load is ``vllm-apc``'s geometric-mean TCT over the best
+    ideal's (else the floor's); a stack's gain is ``1 / ratio``.
+    """
+    out: list[str] = []
+    at = {(p.workload, p.cluster, p.load, p.stack): p for p in points}
+    cells = sorted({(p.workload, p.cluster, p.load) for p in points if p.rel_to})
+
+    def room(w: str, c: str, ld: float) -> float | None:
+        ref = at.get((w, c, ld, "vllm-apc"))
+        if ref is None:
+            return None
+        ideal = next((at[(w, c, ld, s)] for s in ("ideal:both", "ideal:infinite-kv",
+                                                   "ideal:zero-prefill")
+                      if (w, c, ld, s) in at), None)
+        return ref.geomean / (ideal.geomean if ideal else ref.floor)
+
+    def gains(sel: list[tuple[str, str, float]]) -> list[Point]:
+        return [p for p in points if (p.workload, p.cluster, p.load) in set(sel)
+                and not p.stack.startswith("ideal:") and math.isfinite(p.ratio)]
+
+    for label, sel in (("at or below vllm-apc's SLO peak (<= 1x)",
+                        [x for x in cells if x[2] <= 1.0]),
+                       ("in overload (>= 1.5x)", [x for x in cells if x[2] >= 1.5])):
+        rooms = [r for x in sel if (r := room(*x)) is not None]
+        if not rooms:
+            continue
+        best = min(gains(sel), key=lambda p: p.ratio, default=None)
+        s = (f"{label[0].upper()}{label[1:]}, vllm-apc is within {min(rooms):.2f}x-"
+             f"{max(rooms):.2f}x of the ideal reference over the {len({x[:2] for x in sel})} "
+             "regimes swept")
+        if best is not None:
+            s += (f"; the largest gain of any stack is {1 / best.ratio:.2f}x ({best.stack}, "
+                  f"{best.workload}, {best.label})")
+        out.append(s + ".")
+        mine = [p for p in gains(sel) if p.stack == "sagacore"]
+        if mine:
+            lo = min(mine, key=lambda p: p.ratio)
+            hi = max(mine, key=lambda p: p.ratio)
+            out.append(f"The sagacore stack {label}: from {1 / hi.ratio:.2f}x "
+                       f"({hi.workload}, {hi.label}) to {1 / lo.ratio:.2f}x ({lo.workload}, "
+                       f"{lo.label}) lower geometric-mean TCT than vllm-apc.")
     return out
 
 
@@ -339,7 +387,11 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
         w.write("\n## Where agent-aware scheduling can win\n\nThe headroom at each load is "
                 "vllm-apc's geometric-mean TCT over the ideal reference's (vllm-apc with "
                 "unbounded KV memory and free prefill, when swept; else the isolated "
-                "floor): no policy can gain more than that.\n\n")
+                "floor): no policy can gain more than that by memory or prefill alone "
+                "(the ideals keep FCFS order; see docs/sweeps.md).\n\n")
+        for line in summary(all_points):
+            w.write(f"{line}\n\n")
+        w.write("At each load:\n\n")
         for line in sentences:
             w.write(f"- {line}\n")
         w.write("\n## Load curves by regime\n")
