@@ -210,7 +210,7 @@ def summary(points: Sequence[Point]) -> list[str]:
         best = min(gains(sel), key=lambda p: p.ratio, default=None)
         s = (f"{label[0].upper()}{label[1:]}, vllm-apc is within {min(rooms):.2f}x-"
              f"{max(rooms):.2f}x of the ideal reference over the {len({x[:2] for x in sel})} "
-             "regimes swept")
+             "regime(s) swept")
         if best is not None:
             s += (f"; the largest gain of any stack is {1 / best.ratio:.2f}x ({best.stack}, "
                   f"{best.workload}, {best.label})")
