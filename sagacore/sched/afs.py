@@ -52,8 +52,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-import numpy as np
-
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
 from sagacore.sched._base import TaskBook, TaskRecord, positive
@@ -158,10 +156,12 @@ class SagaAFS(Scheduler):
     Incremental bookkeeping. A task's remaining work changes only when one of its calls
     ends, so it is kept per task and recomputed (at the next epoch, as before, so that the
     predictor is asked at the same moments) only for tasks whose calls ended. An epoch's
-    urgencies ``remaining / max(deadline - now, epoch)`` all change with ``now`` and are
-    recomputed together, vectorised, with the per-tenant sums accumulated in task order
-    (the same additions in the same order as a loop over the tasks, so the results are
-    identical to the bit); a task's share is computed when a key first asks for it.
+    urgencies ``remaining / max(deadline - now, epoch)`` all change with ``now``, so they
+    are recomputed together in one tight pass over flat per-task tables, with the
+    per-tenant sums accumulated in task order: the same floating-point operations in the
+    same order as before, hence identical results (per-tenant sums kept across epochs
+    cannot be: every term changes with ``now``, and a running sum would round
+    differently). A task's share is computed when a key first asks for it.
     ``tests/test_afs_incremental.py`` checks keys, shares and whole simulations against
     the straightforward implementation, ``benchmarks/afs_speed.py`` measures the gain.
     """
@@ -252,14 +252,19 @@ class SagaAFS(Scheduler):
             for tid in sorted(self._dirty, key=self._seq.__getitem__):
                 rem[tid] = self._remaining_s(tasks[tid])
             self._dirty.clear()
-        n = len(self._rem)
-        left = np.fromiter(self._due.values(), dtype=np.float64, count=n) - now
-        u = np.fromiter(self._rem.values(), dtype=np.float64, count=n) / np.maximum(left, c.epoch_s)
-        self.urgency = dict(zip(self._rem, u.tolist(), strict=True))
-        no = np.fromiter(self._tenant_no.values(), dtype=np.intp, count=n)
-        # bincount adds each task's urgency to its tenant's sum in task order, from 0.0:
-        # the same sums, bit for bit, as a loop over the tasks.
-        sums = np.bincount(no, weights=u, minlength=len(self._tenants)).tolist()
+        # One pass in task order: the same operations, in the same order, as a loop that
+        # recomputes every task (max(x, eps) is x unless eps > x), so the same bits.
+        eps = c.epoch_s
+        sums = [0.0] * len(self._tenants)
+        urgencies: list[float] = []
+        append = urgencies.append
+        tables = (self._rem.values(), self._due.values(), self._tenant_no.values())
+        for r, d, k in zip(*tables, strict=True):
+            x = d - now
+            u = r / (x if x >= eps else eps)
+            append(u)
+            sums[k] += u
+        self.urgency = dict(zip(self._rem, urgencies, strict=True))
         names = self._tenants
         tenant_u = {names[i]: sums[i] for i in dict.fromkeys(self._tenant_no.values())}
         self._tenant_u = tenant_u
