@@ -25,6 +25,7 @@ from sagacore.workload.generators import (
     MultiTenantConfig,
     PoissonArrivals,
     TenantClass,
+    long_context,
     long_tools,
     multi_tenant,
 )
@@ -154,6 +155,7 @@ def test_whole_simulations_are_identical() -> None:
     workloads = [
         multi_tenant(tasks=24, seed=1, arrivals=PoissonArrivals(rate_per_min=30.0)),
         long_tools(tasks=30, seed=2, arrivals=PoissonArrivals(rate_per_min=40.0)),
+        long_context(tasks=4, seed=3, arrivals=PoissonArrivals(rate_per_min=4.0)),  # sub-agents
     ]
     for w in workloads:
         for waterfill in (False, True):
