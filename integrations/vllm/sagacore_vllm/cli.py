@@ -166,16 +166,40 @@ def _twin(args: argparse.Namespace) -> int:
 
     cluster = _cluster(args)
     w, rate = _workload(args)
-    caching = args.prefix_caching == "on"
-    router = args.router or ("session-affinity" if caching else "round-robin")
     out = sys.stdout
-    out.write(
-        _header(args, w, rate, cluster)
-        + f"twin:     vLLM 0.33 schedulers, policy {args.policy}, prefix caching "
-        f"{args.prefix_caching}, router {router}; TCT in seconds; "
-        "SLO: TCT <= 1.5 x isolated TCT\n\n"
-    )
-    r = run_twin(w, cluster, router=router, policy=args.policy, prefix_caching=caching)
+    if args.stack is not None:
+        from sagacore_vllm.fidelity import fidelity_stack
+
+        stack, plugin = fidelity_stack(args.stack)
+        if not plugin:
+            from sagacore_vllm.fidelity import twin_settings
+
+            router, policy, caching = twin_settings(stack)
+            desc = f"stack {args.stack} (vLLM's own {policy} policy)"
+            run = lambda: run_twin(w, cluster, router=router, policy=policy,  # noqa: E731
+                                   prefix_caching=caching)
+        else:
+            settings = {"release_pins_under_pressure": args.pins == "release"}
+            desc = (f"stack {args.stack} inside vLLM through sagacore_vllm.plugin "
+                    f"(work stealing off, pins: {args.pins})")
+            run = lambda: run_twin(w, cluster, stack=stack,  # noqa: E731
+                                   plugin_settings=settings)
+        out.write(
+            _header(args, w, rate, cluster)
+            + f"twin:     vLLM 0.33 schedulers, {desc}; TCT in seconds; "
+            "SLO: TCT <= 1.5 x isolated TCT\n\n"
+        )
+        r = run()
+    else:
+        caching = args.prefix_caching == "on"
+        router = args.router or ("session-affinity" if caching else "round-robin")
+        out.write(
+            _header(args, w, rate, cluster)
+            + f"twin:     vLLM 0.33 schedulers, policy {args.policy}, prefix caching "
+            f"{args.prefix_caching}, router {router}; TCT in seconds; "
+            "SLO: TCT <= 1.5 x isolated TCT\n\n"
+        )
+        r = run_twin(w, cluster, router=router, policy=args.policy, prefix_caching=caching)
     t = r.tct
     out.write(
         f"{'stack':<32}{'done':>6}{'TCT mean':>10}{'p50':>9}{'p99':>9}{'geomean':>9}"
@@ -222,7 +246,7 @@ def _fidelity(args: argparse.Namespace) -> int:
     out.write(_header(args, w, rate, cluster) + "error: |sim - twin| / twin per task\n\n")
     if args.ablate:
         out.write(f"ablations: {', '.join(args.ablate)}\n\n")
-    rows = compare(w, cluster, stacks, args.ablate or ())
+    rows = compare(w, cluster, stacks, args.ablate or (), release_pins=args.pins == "release")
     out.write(format_table(rows) + "\n")
     if args.json:
         doc = _doc(args, w, rate, cluster)
@@ -230,6 +254,17 @@ def _fidelity(args: argparse.Namespace) -> int:
         doc["stacks"] = {r.stack: r.summary() for r in rows}
         _write_json(args.json, doc)
     return 0
+
+
+def _add_pins_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pins",
+        choices=("release", "hold"),
+        default="release",
+        help="plug-in TTL pins under memory pressure: release them before a waiting "
+        "request would be refused (the plug-in's default) or hold them until they expire "
+        "(as sagacore's simulator does)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,9 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="sagacore router (default: session-affinity with prefix "
         "caching, round-robin without, as the vllm-apc and vllm stacks)",
     )
-    twin.set_defaults(func=_twin)
+    from sagacore_vllm.fidelity import stack_names
 
-    from sagacore_vllm.fidelity import FIDELITY_STACKS
+    names = stack_names()
+    twin.add_argument(
+        "--stack",
+        choices=names,
+        metavar="NAME",
+        help="run a sagacore stack (its scheduler and cache policy inside vLLM through the "
+        "plug-in, its router in front; work stealing off); overrides --policy, "
+        "--prefix-caching and --router. One of: " + ", ".join(names),
+    )
+    _add_pins_arg(twin)
+    twin.set_defaults(func=_twin)
 
     fid = sub.add_parser(
         "fidelity",
@@ -290,9 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument(
         "--stack",
         action="append",
-        choices=sorted(FIDELITY_STACKS),
-        help="stack to compare (repeat; default: vllm and vllm-apc)",
+        choices=names,
+        metavar="NAME",
+        help="stack to compare (repeat; default: vllm and vllm-apc); vllm, vllm-apc, "
+        "vllm-priority and vllm-apc-priority run vLLM's own policies, the others run "
+        "inside vLLM through the plug-in. One of: " + ", ".join(names),
     )
+    _add_pins_arg(fid)
     from sagacore_vllm.ablations import ABLATIONS
 
     fid.add_argument(

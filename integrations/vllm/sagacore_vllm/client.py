@@ -186,8 +186,8 @@ class ProgramMetadata:
         if not explicit:
             return cls(request_id, step, tenant, agent, tool, True, explicit=False)
         assert isinstance(pid, str)
-        if raw_tool is None and not last:
-            tool = DEFAULT_TOOL
+        if not isinstance(raw_tool, str) and not last:
+            tool = DEFAULT_TOOL  # not given (or unusable): a tool of unknown type
         return cls(pid, step, tenant, agent, tool, last)
 
 

@@ -567,7 +567,7 @@ class SagaMixin:
             out: SchedulerOutput = super().schedule(throttle_prefills)  # type: ignore[misc]
         finally:
             self.sagacore_stats.deferred += len(queue.close_pass())
-        self._sagacore_admitted(now, running_before, out.preempted_req_ids or ())
+        self._sagacore_admitted(now, running_before, out)
         self._inflight.append((out, now))
         return out
 
@@ -872,8 +872,9 @@ class SagaMixin:
             self.waiting.sort(order)  # the victims were put at the front
 
     def _sagacore_admitted(self, now: float, running_before: set[str],
-                           preempted: Iterable[str]) -> None:
-        for rid in preempted:
+                           out: SchedulerOutput) -> None:
+        scheduled: Mapping[str, int] = out.num_scheduled_tokens
+        for rid in out.preempted_req_ids or ():
             c = self._calls.get(rid)
             if c is not None:
                 c.enqueued_s = now  # it waits again from now
@@ -886,8 +887,9 @@ class SagaMixin:
                 continue
             prog = call.program
             prog.wait_s += max(now - call.enqueued_s, 0.0)
-            if prog.first_hit_blocks < 0:
-                prog.first_hit_blocks = int(r.num_computed_tokens) // self.block_size
+            if prog.first_hit_blocks < 0:  # what its first call hit (shared with others)
+                hit = int(r.num_computed_tokens) - int(scheduled.get(rid, 0))
+                prog.first_hit_blocks = max(hit, 0) // self.block_size
             if prog.pin is not None:
                 self._release_pin(prog, "reused")  # the call references its blocks now
             self.sagacore_policy.observe_call_start(call, now)

@@ -1,4 +1,5 @@
-"""Test setup for the vLLM twin: vLLM's caches go to a fresh temporary directory.
+"""Test setup for the vLLM twin: vLLM's caches go to a fresh temporary directory; the
+Hypothesis CI profile.
 
 vLLM caches the answer of its model-inspection subprocess under ``$VLLM_CACHE_ROOT``
 (``~/.cache/vllm`` by default). A cached answer hides a package that the subprocess
@@ -16,3 +17,25 @@ import tempfile
 _CACHE = tempfile.mkdtemp(prefix="sagacore-vllm-cache-")
 os.environ["VLLM_CACHE_ROOT"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+# Hypothesis: the repository's deterministic CI profile (tests/conftest.py's), unless
+# HYPOTHESIS_PROFILE names another registered one.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+else:
+    settings.register_profile(
+        "ci",
+        derandomize=True,
+        max_examples=60,
+        deadline=None,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile(
+        "nightly", max_examples=2000, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
