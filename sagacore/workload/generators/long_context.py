@@ -38,7 +38,8 @@ result. Every main call but the last is followed by a ``bash`` tool call, except
 
 Calls per session (main and sub-agent calls together, compaction excluded) are
 log-normal with median ``calls_median`` (the published 43), clipped to
-``[min_calls, max_calls]``; sub-agent calls are taken from that number. The initial
+``[min_calls, max_calls]``; sub-agent calls are taken from that number (the main chain
+keeps at least two calls per delegation plus two, which may add calls). The initial
 context, tool results and outputs are log-normal with the medians and log-sds of
 :class:`LongContextConfig`; ``initial_context_median_tokens`` and
 ``observation_median_tokens`` were set so that the pooled median input is the published
