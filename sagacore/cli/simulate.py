@@ -10,7 +10,8 @@ Columns: ``done`` tasks completed; TCT (task completion time, seconds) mean, med
 p99 and geometric mean; ``SLO`` the share of tasks within 1.5 x their isolated TCT;
 ``KV util`` the time-averaged share of KV memory in use; ``prefill`` the prompt tokens
 computed and ``reused`` those served from the prefix cache; ``tasks/min`` the
-throughput (completed tasks per simulated minute); ``wall s`` and ``events`` the
+throughput (tasks completed per minute of simulated time, from the first arrival to the
+last completion); ``wall s`` and ``events`` the
 simulator's own cost. ``wall s`` (``sim_wall_seconds`` in ``--json``) is the only field
 that differs between identical runs.
 """
