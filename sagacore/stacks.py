@@ -152,6 +152,12 @@ def _sagacore_sched(ctx: BuildContext) -> Scheduler:
                              seconds_per_output_token=o)
 
 
+def _sagacore_cache(ctx: BuildContext) -> CachePolicy:
+    from sagacore.cache.sagacore import SagacoreCache, SagacoreCacheConfig
+
+    return SagacoreCache(SagacoreCacheConfig(pin=True))
+
+
 def _justitia(ctx: BuildContext) -> Scheduler:
     from sagacore.sched.justitia import Justitia
 
@@ -259,11 +265,11 @@ STACKS: dict[str, Stack] = {
             "sagacore",
             router="session-affinity",
             scheduler=_sagacore_sched,
-            cache="sagacore",
+            cache=_sagacore_cache,
             uses_predictor=True,
             description="sagacore (recommended): session affinity, predicted-SRPT with aging "
             "and working-set admission control, next-use eviction with break-even "
-            "keep/swap retention",
+            "pins through tools",
         ),
     )
 }

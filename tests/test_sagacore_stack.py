@@ -50,7 +50,7 @@ class Counting(SagacoreScheduler):
 
 def test_registered_and_alias() -> None:
     s, best = get_stack("sagacore"), get_stack("sagacore-best")
-    assert s.cache == "sagacore" and s.uses_predictor and s.prefix_caching
+    assert s.uses_predictor and s.prefix_caching
     assert (best.router, best.scheduler, best.cache) == (s.router, s.scheduler, s.cache)
     assert "sagacore" in STACKS
 
@@ -149,7 +149,11 @@ def test_srpt_prefers_the_program_nearer_its_end() -> None:
 
 @pytest.mark.parametrize("used", [0.0, 0.5, 0.9, 0.99])
 def test_sagacore_retention_pin_shrinks_with_pressure(used: float) -> None:
-    from sagacore.cache.sagacore import SagacoreCache
+    from sagacore.cache.sagacore import SagacoreCache as Plain
+    from sagacore.cache.sagacore import SagacoreCacheConfig
+
+    def SagacoreCache() -> Plain:
+        return Plain(SagacoreCacheConfig(pin=True, swap=True))
 
     p = Predictor()
     for d in (1.0, 3.0, 10.0, 30.0, 2.0, 5.0, 20.0, 8.0, 4.0, 15.0):
@@ -170,3 +174,7 @@ def test_sagacore_retention_pin_shrinks_with_pressure(used: float) -> None:
     if d.action is Retention.SWAP:  # only when what is free cannot hold the session's KV
         assert 40_000 > (1 - used) * 100_000
     assert not math.isnan(ttl(used))
+    # the registry's policy (cache-only replay) neither pins nor swaps
+    plain = Plain().retention(sess, CacheContext(0.0, 100_000, int(used * 100_000), p,
+                                                 2e-5, 1e-4))
+    assert plain.action is Retention.KEEP and plain.ttl_s is None

@@ -4,27 +4,33 @@
 next use; in LRU order wherever it has not learned enough), the online policy closest
 to FOO-L on the agent traces (``docs/caching.md``, Section 5).
 
-**Retention across a tool call** weighs holding the session's ``n`` tokens of KV
-against recomputing them, with the shared predictor's distribution ``D`` of the tool's
-duration (its log-normal fit):
+**Retention across a tool call** (with :attr:`SagacoreCacheConfig.pin`, as in the
+``sagacore`` stack) weighs holding the session's ``n`` tokens of KV against recomputing
+them, with the shared predictor's distribution ``D`` of the tool's duration (its
+log-normal fit):
 
 - *keep, pinned for* ``tau``: the benefit is the prefill saved if the tool returns
   within the pin, ``F(tau) * n * r`` (``r`` seconds of prefill per token); the cost is
-  the memory held meanwhile, priced at the memory pressure ``m`` (the fraction of KV in
-  use): ``m * (n / C) * E[min(D, tau)]`` GPU-seconds (holding free memory costs nothing,
-  holding the last free block costs the whole GPU). ``tau`` maximises benefit minus
-  cost over the quantiles of ``D`` (:func:`~sagacore.cache.continuum.best_ttl`), so it
-  shrinks as pressure grows and with the tool's predicted length;
-- *swap* to host memory, when pinning is not worth it and the KV is sure to be evicted
-  otherwise (what is free, ``C - used``, cannot hold it: ``n > (1 - m) C``), and the
-  round trip costs less than recomputing (``s < r``);
+  the memory held meanwhile, priced at the memory pressure ``m`` (the fraction of KV
+  occupied, by default): ``m * (n / C) * E[min(D, tau)]`` GPU-seconds (holding free
+  memory costs nothing, holding a full cache's share costs that share of the GPU).
+  ``tau`` maximises benefit minus cost over the quantiles of ``D``
+  (:func:`break_even_ttl`, Continuum's utility in closed form): long tools and large
+  pressure shorten the pin, down to none;
+- *swap* to host memory (with :attr:`SagacoreCacheConfig.swap`), when pinning is not
+  worth it, the KV is sure to be evicted otherwise (what is free, ``(1 - m) C``, cannot
+  hold it) and the round trip costs less than recomputing (``s < r``);
 - otherwise *keep, unpinned*: the KV stays cached and eviction decides (better than
   dropping it, which frees nothing that eviction would not).
 
-So at low pressure sessions are pinned through their tools (cheap: memory is free) and
-the schedule is LRU's wherever nothing is evicted; under pressure pins shrink to the
-tools likely to end soon. Without a predictor, or for a session with no later call,
-the KV stays cached unpinned. The learned state is per policy object (one per cache).
+By default (the registry's ``sagacore``, used by ``sagacore cache replay``) the policy
+neither pins nor swaps: in cache-only replay a pin only overrides a ranking that already
+keeps sessions about to return, and a swap-in costs as much as a prefill in replay's
+single-tier cost (both measured in ``docs/stacks.md``). In the simulator the pins pay:
+with admission control (:mod:`sagacore.sched.admission`) the memory they hold is
+reserved for programs that will resume. Without a predictor, or for a session with no
+later call, the KV stays cached unpinned. The learned state is per policy object (one
+per cache).
 
 Examples
 --------
@@ -33,9 +39,11 @@ Examples
 >>> from sagacore.workload.predictor import Predictor
 >>> s = S(task_id="t", agent_type="a", step=0, tool="bash", context_tokens=20_000,
 ...       has_successor=True)
->>> pol = SagacoreCache()
 >>> calm = CacheContext(now=0.0, capacity_tokens=400_000, used_tokens=40_000,
 ...                     predictor=Predictor(), recompute_seconds_per_token=1e-4)
+>>> SagacoreCache().retention(s, calm).ttl_s is None      # the registry's: no pins
+True
+>>> pol = SagacoreCache(SagacoreCacheConfig(pin=True, swap=True))
 >>> d = pol.retention(s, calm)
 >>> d.action.value, d.ttl_s is not None and d.ttl_s > 1.0   # pinned through the tool
 ('keep', True)
@@ -55,13 +63,15 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import ClassVar
 
 from sagacore.cache._common import positive
-from sagacore.cache.continuum import best_ttl
 from sagacore.cache.next_use import NextUse, NextUseConfig
+from sagacore.errors import ConfigError
 from sagacore.policy import (
     CACHE_ONLY,
     CacheContext,
@@ -72,8 +82,61 @@ from sagacore.policy import (
     SessionView,
 )
 from sagacore.workload.model import TaskId
+from sagacore.workload.predictor import LogNormalFit
 
-__all__ = ["SagacoreCache", "SagacoreCacheConfig"]
+__all__ = ["SagacoreCache", "SagacoreCacheConfig", "break_even_ttl"]
+
+_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
+_Z = tuple(NormalDist().inv_cdf(q) for q in _GRID)
+
+
+def _phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: float,
+                   max_ttl_s: float) -> float:
+    """The pin ``tau`` maximising ``F(tau) b - c E[min(D, tau)]`` (0: do not pin).
+
+    ``tau`` ranges over 0 and the quantiles 0.1, ..., 0.99 of the positive part of ``D``
+    (capped at ``max_ttl_s``), as :func:`~sagacore.cache.continuum.best_ttl`, but in
+    closed form: for ``D`` = 0 with probability ``p0``, else ``LogNormal(mu, sigma)``,
+    ``E[min(D, tau)] = (1 - p0) (exp(mu + sigma^2 / 2) Phi(z - sigma) + tau (1 - Phi(z)))``
+    with ``z = (ln tau - mu) / sigma``.
+
+    Examples
+    --------
+    >>> f = LogNormalFit.prior(1.0, 1.0)
+    >>> break_even_ttl(f, benefit_s=0.0, hold_cost_per_s=1.0, max_ttl_s=300.0)
+    0.0
+    >>> round(break_even_ttl(f, benefit_s=10.0, hold_cost_per_s=0.0, max_ttl_s=300.0), 3)
+    10.24
+    >>> from sagacore.cache.continuum import best_ttl       # the numerical version agrees
+    >>> best_ttl(f, benefit_s=10.0, hold_cost_per_s=0.5, max_ttl_s=300.0) == break_even_ttl(
+    ...     f, benefit_s=10.0, hold_cost_per_s=0.5, max_ttl_s=300.0)
+    True
+    """
+    p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
+    if p0 >= 1.0 or benefit_s <= 0:
+        return 0.0
+    pos = 1.0 - p0
+    mean_pos = math.exp(mu + sigma * sigma / 2.0)
+    best, best_u = 0.0, 0.0
+    for z in _Z if sigma > 0 else (0.0,):
+        tau = min(math.exp(mu + sigma * z), max_ttl_s)
+        if tau <= 0:
+            continue
+        if sigma > 0:
+            zt = (math.log(tau) - mu) / sigma
+            f = _phi(zt)
+            emin = mean_pos * _phi(zt - sigma) + tau * (1.0 - f)
+        else:
+            f = 1.0 if tau >= math.exp(mu) else 0.0
+            emin = min(math.exp(mu), tau)
+        u = (p0 + pos * f) * benefit_s - hold_cost_per_s * pos * emin
+        if u > best_u + 1e-12:
+            best, best_u = tau, u
+    return best
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +149,15 @@ class SagacoreCacheConfig:
     """Host round trip seconds per token when the context gives none."""
     max_ttl_s: float = 300.0
     """Longest pin, seconds (SAGA's and Continuum's cap)."""
-    swap: bool = True
+    pin: bool = False
+    """Whether to pin sessions' KV through their tools (the stack does; cache-only replay,
+    where a pin only overrides the ranking, does not: see the module notes)."""
+    swap: bool = False
     """Whether to swap KV that would surely be evicted (see the module notes)."""
+    pressure: str = "occupied"
+    """How memory pressure ``m`` is read: ``"occupied"``, the fraction of KV holding
+    anything (in use or cached), or ``"in-use"``, only what calls, pins and transfers
+    hold (:attr:`~sagacore.policy.CacheContext.used_fraction`)."""
     next_use: NextUseConfig = field(default_factory=NextUseConfig)
     """The eviction ranking's parameters."""
 
@@ -95,6 +165,8 @@ class SagacoreCacheConfig:
         positive("recompute_s_per_token", self.recompute_s_per_token)
         positive("swap_s_per_token", self.swap_s_per_token)
         positive("max_ttl_s", self.max_ttl_s)
+        if self.pressure not in ("occupied", "in-use"):
+            raise ConfigError(f"pressure must be 'occupied' or 'in-use', got {self.pressure!r}")
 
 
 class SagacoreCache(CachePolicy):
@@ -122,19 +194,21 @@ class SagacoreCache(CachePolicy):
         """Pin for the break-even TTL, else swap what would surely be evicted, else keep."""
         self.ranking.retention(session, ctx)  # the ranking records the session's features
         c = self.config
-        if ctx.predictor is None or not session.has_successor or ctx.capacity_tokens <= 0:
+        if (not (c.pin or c.swap) or ctx.predictor is None or not session.has_successor
+                or ctx.capacity_tokens <= 0):
             return CACHE_ONLY
         n = float(session.context_tokens)
         cap = float(ctx.capacity_tokens)
-        m = min(1.0, max(0.0, ctx.used_fraction))
+        held = ctx.used_tokens + (ctx.cached_free_tokens if c.pressure == "occupied" else 0)
+        m = min(1.0, max(0.0, held / cap))
         r = ctx.recompute_seconds_per_token or c.recompute_s_per_token
-        ttl = best_ttl(
+        ttl = break_even_ttl(
             ctx.predictor.tool_duration(session.tool),
             benefit_s=n * r,
             hold_cost_per_s=m * n / cap,
             max_ttl_s=c.max_ttl_s,
         )
-        if ttl > 0:
+        if ttl > 0 and c.pin:
             return RetentionDecision(Retention.KEEP, ttl)
         s = ctx.swap_seconds_per_token or c.swap_s_per_token
         if c.swap and s < r and n > (1.0 - m) * cap:

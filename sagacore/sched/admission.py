@@ -109,16 +109,20 @@ class WorkingSetAdmission(Scheduler):
         How much a program reserves.
     predictor
         The shared predictor (None: per-type means of the tasks this scheduler saw end).
+    book
+        A task book that ``inner`` keeps and feeds (its estimates are then shared);
+        None: this scheduler keeps its own.
     """
 
     name: ClassVar[str] = "working-set-admission"
     victim_by_key: ClassVar[bool] = True
 
     def __init__(self, inner: Scheduler, config: AdmissionConfig | None = None,
-                 predictor: Predictor | None = None) -> None:
+                 predictor: Predictor | None = None, *, book: TaskBook | None = None) -> None:
         self.inner = inner
         self.config = config if config is not None else AdmissionConfig()
-        self.book = TaskBook(predictor)
+        self._own_book = book is None
+        self.book = TaskBook(predictor) if book is None else book
         self._where: dict[TaskId, int] = {}
         self._need: dict[TaskId, float] = {}
         self._sum: dict[int, float] = {}
@@ -172,7 +176,8 @@ class WorkingSetAdmission(Scheduler):
 
     def observe_task_arrival(self, task: Task, now: float) -> None:
         """Forwarded; the book opens the task."""
-        self.book.arrive(task)
+        if self._own_book:
+            self.book.arrive(task)
         self.inner.observe_task_arrival(task, now)
 
     def observe_call_start(self, call: CallView, now: float) -> None:
@@ -181,13 +186,15 @@ class WorkingSetAdmission(Scheduler):
 
     def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
         """Forwarded; the book counts the call."""
-        self.book.end(call, output_tokens)
+        if self._own_book:
+            self.book.end(call, output_tokens)
         self._last_prompt[call.task_id] = call.prompt_tokens
         self.inner.observe_call_end(call, output_tokens, now)
 
     def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """Forwarded; the program's reservation is released."""
-        self.book.finish(task_id)
+        if self._own_book:
+            self.book.finish(task_id)
         w = self._where.pop(task_id, None)
         if w is not None:
             self._sum[w] -= self._need.pop(task_id)
@@ -249,4 +256,5 @@ class SagacoreScheduler(WorkingSetAdmission):
             seconds_per_prompt_token=seconds_per_prompt_token or d.seconds_per_prompt_token,
             seconds_per_output_token=seconds_per_output_token or d.seconds_per_output_token,
         )
-        super().__init__(SRPTAging(cfg, predictor), config, predictor)
+        inner = SRPTAging(cfg, predictor)
+        super().__init__(inner, config, predictor, book=inner.book)
