@@ -683,8 +683,10 @@ class SagaMixin:
         session = _Session(TaskId(prog.pid), prog.agent_type, call.step, tool,
                            int(request.num_computed_tokens), not meta.last)
         # as the simulator asks: after the call released its blocks
-        freed = sum(1 for b in blocks if b.ref_cnt == 1 and not b.is_null)
-        decision = self.sagacore_cache.retention(session, self._context(now, freed))
+        freed = [b for b in blocks if b.ref_cnt == 1 and not b.is_null]
+        cached = sum(1 for b in freed if b.block_hash is not None)
+        decision = self.sagacore_cache.retention(
+            session, self._context(now, len(freed), cached, with_cached=True))
         return decision, blocks
 
     def _sagacore_program_end(self, prog: _Program, now: float) -> None:
@@ -698,14 +700,26 @@ class SagaMixin:
             except Exception as exc:  # pragma: no cover - defensive
                 _log.warning("sagacore: predictor ignored the end of %s: %s", prog.pid, exc)
 
-    def _context(self, now: float, freed: int = 0) -> CacheContext:
+    def _context(self, now: float, freed: int = 0, freed_cached: int = 0, *,
+                 with_cached: bool = False) -> CacheContext:
+        """What the cache policy reads; ``freed`` blocks (``freed_cached`` of them with a
+        prefix hash) count as released, as the simulator asks after the release."""
+        pool = self.kv_cache_manager.block_pool
         usable = self._usable_blocks()
-        free = int(self.kv_cache_manager.block_pool.get_num_free_blocks()) + freed
+        free = int(pool.get_num_free_blocks()) + freed
         bs = self.block_size
+        cached_free = 0
+        if with_cached and self.kv_cache_manager.enable_caching:
+            # cached KV nothing references (evictable): free blocks that keep a hash
+            cached_free = freed_cached + sum(
+                1 for b in pool.blocks
+                if b.ref_cnt == 0 and b.block_hash is not None and not b.is_null
+            )
         return CacheContext(
             now=now,
             capacity_tokens=usable * bs,
             used_tokens=(usable - free) * bs,
+            cached_free_tokens=cached_free * bs,
             predictor=self.sagacore_predictor,
             swap_seconds_per_token=self._swap_pt,
             recompute_seconds_per_token=self._recompute_pt,

@@ -9,6 +9,12 @@ preemptions, batch steps and prefill tokens computed and reused, on every stack.
 burst of tasks that share a system prompt checks prefix blocks cached at schedule
 time, and the null-block ablation checks that one block of difference shows.
 
+Every other sagacore stack runs inside vLLM through the ``--scheduler-cls`` plug-in
+(sagacore_vllm.plugin) and is held to the fidelity target: median per-task TCT error
+within 2%, or 5% where the plug-in reports a documented difference (vLLM evicts LRU; a
+SWAP kept cached without a KV offloading connector). The plug-in running vLLM's own
+policies (FCFS, priority) must equal vLLM's native ones exactly.
+
 They skip only when vLLM is not importable.
 """
 
@@ -24,13 +30,21 @@ pytest.importorskip("vllm")
 from sagacore.sim import simulate
 from sagacore.sim.config import ClusterConfig, EngineConfig
 from sagacore.sim.result import SimResult
-from sagacore.stacks import Stack
+from sagacore.stacks import STACKS, Stack
 from sagacore.workload.generators import GENERATORS, PoissonArrivals
 from sagacore.workload.generators.webarena import WebArenaConfig
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 from sagacore_vllm.bridge import SegmentTokens
 from sagacore_vllm.engine import EngineConfig as EngineConfig_
-from sagacore_vllm.fidelity import FIDELITY_STACKS, compare, format_table, twin_settings
+from sagacore_vllm.fidelity import (
+    EXACT_BOUND,
+    FIDELITY_STACKS,
+    NOTED_BOUND,
+    compare,
+    fidelity_stack,
+    format_table,
+    twin_settings,
+)
 from sagacore_vllm.harness import TwinRun, run_twin
 
 MEDIAN_BOUND = 0.02
@@ -130,3 +144,47 @@ def test_a_burst_sharing_a_system_prompt_hits_blocks_cached_at_schedule_time() -
     twin = _twin(w, c, stack)
     assert sim.prefill_tokens_reused == 2 * 1392
     _assert_exact(sim, twin)
+
+
+PLUGIN_STACKS = sorted(set(STACKS) - set(FIDELITY_STACKS))
+
+
+def test_the_required_stacks_run_through_the_plugin() -> None:
+    for name in ("saga", "continuum", "autellix", "justitia", "vtc", "sagacore"):
+        assert name in PLUGIN_STACKS
+        assert fidelity_stack(name)[1]
+
+
+@pytest.mark.parametrize("name", PLUGIN_STACKS)
+def test_every_stack_inside_vllm_agrees_with_the_simulator(name: str) -> None:
+    """Pins held until they expire, as the simulator holds them (``--pins hold``)."""
+    (row,) = compare(workload(), cluster(), [name], release_pins=False)
+    print(format_table([row]))
+    assert row.plugin and row.tasks == 20 and row.twin.tasks_completed == 20
+    assert row.bound == (NOTED_BOUND if row.notes else EXACT_BOUND)
+    assert row.error_quantile(0.5) <= row.bound, (name, row.notes)
+    assert abs(row.sim_hit_rate - row.twin_hit_rate) <= 2 * HIT_BOUND, name
+    assert not any("released" in n for n in row.notes)
+
+
+@pytest.mark.parametrize(("native", "stack"), [("vllm-apc", "vllm-apc"),
+                                                ("vllm-apc-priority", "vllm-apc-priority")])
+def test_the_plugin_running_vllms_own_policies_is_vllm(native: str, stack: str) -> None:
+    """sagacore's FCFS and priority schedulers through the plug-in make vLLM's decisions."""
+    w, c = workload(), cluster()
+    plain = _twin(w, c, FIDELITY_STACKS[native])
+    plugged = run_twin(w, c, stack=FIDELITY_STACKS[stack], table=SegmentTokens.for_workload(w))
+    assert plugged.stack.startswith("twin:plugin:") and plugged.plugin_stats is not None
+    assert plain.preemptions > 0
+    assert plain.tct_by_task() == plugged.tct_by_task()
+    assert (plain.preemptions, plain.batch_steps, plain.prefill_tokens_reused) == (
+        plugged.preemptions, plugged.batch_steps, plugged.prefill_tokens_reused)
+
+
+def test_pins_released_under_pressure_are_reported() -> None:
+    (row,) = compare(workload(), cluster(), ["continuum"])  # the plug-in's default
+    assert row.twin.plugin_stats is not None
+    released = row.twin.plugin_stats["pins_released_for_pressure"]
+    assert released > 0
+    assert any(f"{released} TTL pins released" in n for n in row.notes)
+    assert row.bound == NOTED_BOUND
