@@ -168,28 +168,25 @@ def _twin(args: argparse.Namespace) -> int:
     w, rate = _workload(args)
     out = sys.stdout
     if args.stack is not None:
-        from sagacore_vllm.fidelity import fidelity_stack
+        from sagacore_vllm.fidelity import fidelity_stack, twin_settings
 
         stack, plugin = fidelity_stack(args.stack)
-        if not plugin:
-            from sagacore_vllm.fidelity import twin_settings
-
-            router, policy, caching = twin_settings(stack)
-            desc = f"stack {args.stack} (vLLM's own {policy} policy)"
-            run = lambda: run_twin(w, cluster, router=router, policy=policy,  # noqa: E731
-                                   prefix_caching=caching)
-        else:
-            settings = {"release_pins_under_pressure": args.pins == "release"}
+        if plugin:
             desc = (f"stack {args.stack} inside vLLM through sagacore_vllm.plugin "
                     f"(work stealing off, pins: {args.pins})")
-            run = lambda: run_twin(w, cluster, stack=stack,  # noqa: E731
-                                   plugin_settings=settings)
+        else:
+            desc = f"stack {args.stack} (vLLM's own {twin_settings(stack)[1]} policy)"
         out.write(
             _header(args, w, rate, cluster)
             + f"twin:     vLLM 0.33 schedulers, {desc}; TCT in seconds; "
             "SLO: TCT <= 1.5 x isolated TCT\n\n"
         )
-        r = run()
+        if plugin:
+            r = run_twin(w, cluster, stack=stack,
+                         plugin_settings={"release_pins_under_pressure": args.pins == "release"})
+        else:
+            router, policy, caching = twin_settings(stack)
+            r = run_twin(w, cluster, router=router, policy=policy, prefix_caching=caching)
     else:
         caching = args.prefix_caching == "on"
         router = args.router or ("session-affinity" if caching else "round-robin")
