@@ -552,7 +552,8 @@ class SagaMixin:
 
     def add_request(self, request: Request) -> None:
         """vLLM's ``add_request``, after recording the call's program."""
-        self._sagacore_arrive(request)
+        if request.request_id not in self.requests:  # not a streaming session's next chunk
+            self._sagacore_arrive(request)
         super().add_request(request)  # type: ignore[misc]
 
     def schedule(self, throttle_prefills: bool = False) -> SchedulerOutput:
@@ -569,6 +570,7 @@ class SagaMixin:
             self.sagacore_stats.deferred += len(queue.close_pass())
         self._sagacore_admitted(now, running_before, out)
         self._inflight.append((out, now))
+        del self._inflight[:-8]  # outputs still in flight (async scheduling: one or two)
         return out
 
     def update_from_output(
