@@ -221,6 +221,7 @@ def run_twin(
     adjust: Callable[[EngineConfig], EngineConfig] | None = None,
     stack: Stack | None = None,
     plugin_settings: dict[str, object] | None = None,
+    plugin_cls: str = PLUGIN_CLS,
 ) -> TwinRun:
     """Replay ``workload`` through one vLLM 0.33 scheduler per instance of ``cluster``.
 
@@ -258,6 +259,9 @@ def run_twin(
         Extra plug-in settings (:class:`sagacore_vllm.plugin.PluginConfig` fields, as
         in ``--additional-config``), for example ``{"release_pins_under_pressure":
         False}``.
+    plugin_cls
+        The plug-in class (``"sagacore_vllm.plugin.SagaAsyncScheduler"`` steps in lock
+        step here: the twin does not model async scheduling's overlap).
 
     Returns
     -------
@@ -300,7 +304,7 @@ def run_twin(
         settings.setdefault("stack", stack.name if stack.name in STACKS else "vllm-apc")
         settings["instances"] = cluster.instances
         config = dataclasses.replace(
-            config, scheduler_cls=PLUGIN_CLS, additional_config={"sagacore": settings}
+            config, scheduler_cls=plugin_cls, additional_config={"sagacore": settings}
         )
     if adjust is not None:
         config = adjust(config)

@@ -181,6 +181,19 @@ def test_the_plugin_running_vllms_own_policies_is_vllm(native: str, stack: str) 
         plugged.preemptions, plugged.batch_steps, plugged.prefill_tokens_reused)
 
 
+def test_the_async_plugin_class_makes_the_same_decisions() -> None:
+    """``SagaAsyncScheduler`` (what ``vllm serve`` loads for async scheduling), stepped in
+    lock step, schedules exactly as ``SagaScheduler`` does."""
+    w, c = workload(), cluster()
+    stack, _ = fidelity_stack("saga")
+    runs = [run_twin(w, c, stack=stack, plugin_cls=f"sagacore_vllm.plugin.{cls}")
+            for cls in ("SagaScheduler", "SagaAsyncScheduler")]
+    assert runs[0].preemptions > 0
+    assert runs[0].tct_by_task() == runs[1].tct_by_task()
+    assert (runs[0].batch_steps, runs[0].plugin_stats) == (runs[1].batch_steps,
+                                                           runs[1].plugin_stats)
+
+
 def test_pins_released_under_pressure_are_reported() -> None:
     (row,) = compare(workload(), cluster(), ["continuum"])  # the plug-in's default
     assert row.twin.plugin_stats is not None
