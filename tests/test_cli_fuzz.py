@@ -177,3 +177,47 @@ def test_cli_survives_malformed_input(inv: tuple[list[str], list[str], bool, str
         assert errors == [], (argv, r.stderr)
         if use_json:
             json.loads(r.stdout)
+
+
+FLAG_ONLY: list[tuple[list[str], dict[str, list[str]], bool]] = [
+    # commands that read no trace: flags only
+    (["cost", "--model", "llama-3-8b", "--gpu", "a100-80gb"],
+     {"--tp": ["1", "2", "0", "3", "x", str(2**64)], "--batch": ["0", "32", "-1", "1e3"],
+      "--context": ["0", "2048", "-2", str(2**41)],
+      "--prompt-tokens": ["1", "nan", str(10**30)]}, True),
+    (["cost"], {"--model": ["llama-3-8b", "nope", ""], "--gpu": ["h200", "x"]}, True),
+    (["verify", "--list"], {"--proofs": ["/no/such", "."], "--jobs": ["0", "2", "x"]}, False),
+    (["verify"], {"--jobs": ["0", "-1", "x"], "--proofs": ["/no/such"]}, False),
+    (["cache", "policies"], {}, False),
+    (["generate", "webarena", "-o", "-"],
+     {"--tasks": ["1", "0", "x", str(10**9)], "--rate": ["8", "-1", "inf"],
+      "--arrivals": ["poisson", "bursty", "replay:/no/such.csv", "replay:"]}, False),
+]
+
+
+@st.composite
+def flag_invocations(draw: st.DrawFn) -> tuple[list[str], bool]:
+    head, flags, has_json = draw(st.sampled_from(FLAG_ONLY))
+    argv = list(head)
+    for f in draw(st.lists(st.sampled_from(sorted(flags)), unique=True)) if flags else []:
+        argv += [f, draw(st.sampled_from(flags[f]))]
+    use_json = has_json and draw(st.booleans())
+    return argv + (["--json"] if use_json else []), use_json
+
+
+@settings(max_examples=max(4, EXAMPLES // 2), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(inv=flag_invocations())
+def test_cli_survives_bad_flags(inv: tuple[list[str], bool]) -> None:
+    argv, use_json = inv
+    if argv[:1] == ["verify"] and "--proofs" not in argv:
+        argv = [*argv, "--proofs", "/no/such"]  # never run the (slow) checkers here
+    r = subprocess.run([sys.executable, "-m", "sagacore", *argv], capture_output=True,
+                       text=True, errors="replace", timeout=TIME_LIMIT_S)
+    assert "Traceback" not in r.stderr, (argv, r.stderr)
+    assert r.returncode in (0, 2), (argv, r.returncode, r.stderr)
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    if r.returncode == 2:
+        assert len(errors) == 1 and r.stderr.splitlines()[-1] == errors[0], (argv, r.stderr)
+    elif use_json:
+        json.loads(r.stdout)
