@@ -429,3 +429,16 @@ def test_isolated_time_refuses_a_call_beyond_kv_before_pricing_it() -> None:
         simulate(w, "vllm", cluster)
     with pytest.raises(ConfigError, match="needs 1099511627781 tokens of KV"):
         cluster.check_fits(w)
+
+
+def test_solvers_write_nothing_to_stdout() -> None:
+    # HiGHS prints its banner to file descriptor 1 at the first Highs() of a process
+    # (verify's checker processes included); the bounds swallow it and log nothing
+    code = (
+        "from sagacore.bounds import CacheTrace, exact_ip, foo_bounds\n"
+        "tr = CacheTrace.from_paths([[(1, 2), (2, 2)], [(3, 2)], [(1, 2), (2, 2)]])\n"
+        "foo_bounds(tr, 3); exact_ip(tr, 3, time_limit_s=10.0); print('{}')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "{}\n"
