@@ -442,3 +442,37 @@ def test_solvers_write_nothing_to_stdout() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "{}\n"
+
+
+@pytest.mark.parametrize(
+    "name, good, bad, unit_tasks",
+    [
+        ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9,4808,10\n"
+         "2023-11-16 18:17:04.0,3180,8\n", "2023-11-16 18:17:05.0,-3,8\n", 2),
+        ("t.jsonl", '{"provider": "c", "session_id": "s", "round_index": 0, '
+         '"input_tokens_total": 100, "output_tokens": 5}\n{"provider": "c", "session_id": "s", '
+         '"round_index": 2, "input_tokens_total": 180, "output_tokens": 5}\n',
+         '{"provider": "c", "session_id": "s", "round_index": 1, '
+         '"input_tokens_total": "140", "output_tokens": 5}\n', 1),
+        ("w.jsonl", NATIVE_HEADER + '{"id":"t","tenant":"d","arrival_s":0,"steps":'
+         '[{"append":[[1,10]],"output_tokens":3,"output_id":2}]}\n',
+         '{"id":"u","tenant":"d","arrival_s":0,"steps":[{"append":[[1,10]],'
+         '"output_tokens":-3,"output_id":4}]}\n', 1),
+    ],
+    ids=["azure", "tracelab", "native"],
+)
+def test_on_bad_lines_per_format(
+    tmp_path: Path, name: str, good: str, bad: str, unit_tasks: int
+) -> None:
+    p = tmp_path / name
+    p.write_text(good + bad)
+    assert_input_error(sagacore("trace", "convert", str(p), "-o", "-"), f"{p}:")
+    r = sagacore("trace", "convert", str(p), "-o", "-", "--on-bad-lines", "warn")
+    assert r.returncode == 0, r.stderr
+    warn, count = r.stderr.splitlines()
+    assert warn.startswith(f"warning: skipped {p}:") and "field " in warn
+    assert count.startswith(f"{p}: skipped 1 invalid line")
+    tasks = [json.loads(x) for x in r.stdout.splitlines()[1:]]
+    assert len(tasks) == unit_tasks
+    if name == "t.jsonl":  # round 1 dropped: round 2 follows round 0 directly
+        assert [s.get("deps", []) for s in tasks[0]["steps"]] == [[], [0]]
