@@ -23,11 +23,12 @@ the last call is ``g R = 2 (S / R - P) R / (R + 1)``). A program reserves its cu
 context plus ``growth_share`` of that growth: 1 reserves every peak (no active program
 can ever be evicted for another, if the predictions hold, but the peaks of programs at
 different phases never coincide and memory idles); 0 reserves only what is held now
-(programs admitted early in their growth then outgrow the memory); 0.5 is the mean
-context over the remaining life of a linearly growing context. The default, 0.35, was
-measured best on the training workloads (``docs/stacks.md``): with programs at
-independent phases the reservations then sum to about 2/3 of the peaks while the
-contexts sum to about 1/2 of them, a margin for their fluctuation. Calls of programs already active are always admitted (in the inner
+(programs admitted early in their growth then outgrow the memory); the default, 0.5,
+is the mean context over the remaining life of a linearly growing context. With
+programs at independent phases the reservations then sum to about 3/4 of the peaks
+while the contexts sum to about 1/2 of them: a margin for their fluctuation. (On the
+training workloads 0.35 and 0.5 each win some loads, ``docs/stacks.md``; the default
+is the principled value, not the fitted one.) Calls of programs already active are always admitted (in the inner
 order), so the rule never delays a program that has started; and at low load, where
 the active working sets fit, it never defers anything: the schedule is the inner
 scheduler's.
@@ -54,16 +55,16 @@ Examples
 >>> from sagacore.sched.fcfs import FCFS
 >>> from sagacore.testing.fairness import SimpleCall
 >>> a = WorkingSetAdmission(FCFS())
->>> busy = W(worker_id=0, running_calls=1, capacity_tokens=25_000)
+>>> busy = W(worker_id=0, running_calls=1, capacity_tokens=30_000)
 >>> a.admit(SimpleCall(task_id="p", prompt_tokens=1_600), busy, 0.0)   # fits: admitted
 True
->>> a.working_set(0) > 12_000     # 35% of its predicted growth (prior: 75 calls x 430)
+>>> a.working_set(0) > 15_000     # half its predicted growth (prior: 75 calls x 430)
 True
 >>> a.admit(SimpleCall(task_id="q", prompt_tokens=1_600), busy, 0.0)   # would not fit
 False
 >>> a.admit(SimpleCall(task_id="p", step=1, prompt_tokens=2_000), busy, 1.0)  # resumes
 True
->>> idle = W(worker_id=0, running_calls=0, capacity_tokens=25_000)
+>>> idle = W(worker_id=0, running_calls=0, capacity_tokens=30_000)
 >>> a.admit(SimpleCall(task_id="q", prompt_tokens=1_600), idle, 2.0)   # rule (i)
 True
 """
@@ -88,12 +89,10 @@ __all__ = ["AdmissionConfig", "SagacoreScheduler", "WorkingSetAdmission", "with_
 class AdmissionConfig:
     """Parameters of :class:`WorkingSetAdmission`."""
 
-    growth_share: float = 0.35
+    growth_share: float = 0.5
     """Share of its predicted growth an active program reserves: 0 counts its current
-    context, 1 its predicted peak, 0.5 the mean context over its remaining life when the
-    context grows linearly. The default was chosen on the training workloads (the
-    bundled SWE-bench trace at 4.25 and 8 tasks/min and the multi-tenant generator at 8
-    tasks/min, 16 GPUs) among 0, 0.25, 0.35, 0.5, 0.65 and 1 (``docs/stacks.md``)."""
+    context, 1 its predicted peak, 0.5 (default) the mean context over its remaining
+    life when the context grows linearly (``docs/stacks.md`` measures 0 to 1)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.growth_share <= 1.0:
