@@ -40,3 +40,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not beside this checkout")
     return SHARED_DATA
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say in the summary when tests were skipped because ``../shared/data`` is absent."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    n = sum(1 for rep in skipped if "../shared/data" in str(getattr(rep, "longrepr", "")))
+    if n:
+        terminalreporter.write_line(
+            f"NOTE: {n} tests skipped because ../shared/data (the real traces) is not beside "
+            f"this checkout ({SHARED_DATA}); put it there to run them.",
+            yellow=True,
+        )
