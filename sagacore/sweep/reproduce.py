@@ -54,6 +54,8 @@ class Plan:
     """First tasks of the bundled trace used by the cache and bound tables."""
     cache_policies: tuple[str, ...]
     """Cache policies of the cache table (unknown names are left out)."""
+    regime_stacks: dict[str, tuple[str, ...]] | None = None
+    """Stacks (ideals included) that replace ``stacks`` and ``ideals`` in a regime."""
 
     def __post_init__(self) -> None:
         for name, _ in self.regimes:
@@ -77,7 +79,8 @@ QUICK = Plan(
 """The smoke plan of ``sagacore reproduce --quick``."""
 
 FULL = Plan(
-    regimes=tuple((name, None) for name in REGIMES),
+    regimes=tuple((name, (0.5, 1.0, 2.0, 3.0) if name == "swe-gen-64" else None)
+                  for name in REGIMES),
     stacks=("vllm-apc", "vllm", *_PEERS, "sagacore"),
     ideals=("ideal:infinite-kv", "ideal:zero-prefill", "ideal:both"),
     peaks_for=("vllm-apc", "continuum", "saga", "sagacore"),
@@ -85,6 +88,9 @@ FULL = Plan(
     cache_capacities=(65_536, 131_072, 196_608, 262_144),
     cache_head=None,
     cache_policies=("lru", "walru", "kvflow", "next-use", "sagacore"),
+    # 600 tasks on 16 instances cost about 30-60 s per run: the main peers only
+    regime_stacks={"swe-gen-64": ("vllm-apc", "sglang", "continuum", "autellix", "preble",
+                                  "saga", "sagacore", "ideal:both")},
 )
 """The plan of docs/results.md (``sagacore reproduce``)."""
 
@@ -330,7 +336,7 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
     t0 = time.perf_counter()
     assets = page.parent / (page.stem + "-files")
     sweep_dir = assets / "sweep"
-    stacks = [s for s in plan.stacks if s in STACKS] + list(plan.ideals)
+    all_stacks = [s for s in plan.stacks if s in STACKS] + list(plan.ideals)
     peaks_for = [s for s in plan.peaks_for if s in STACKS]
     all_points: list[Point] = []
     peaks_by_regime: dict[str, list[dict[str, Any]]] = {}
@@ -338,6 +344,8 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
     for name, loads in plan.regimes:
         rg = REGIMES[name]
         tasks = (plan.tasks or {}).get(name, rg.tasks)
+        stacks = [s for s in (plan.regime_stacks or {}).get(name, all_stacks)
+                  if s in STACKS or s.startswith("ideal:")]
         res: SweepResult = run_sweep(
             workloads=[rg.workload], clusters=[rg.cluster], stacks=stacks,
             rates=[RelRate(x) for x in (loads or rg.rel_rates)], tasks=tasks,
