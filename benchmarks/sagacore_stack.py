@@ -12,11 +12,13 @@ one piece removed at a time:
 - *ordering*: admission control over FCFS instead of SRPT with aging;
 - *routing*: per-call least-loaded placement instead of session affinity.
 
-Fast mode, seed 0. Usage::
+With ``--growth-shares``, also the admission rule's ``growth_share`` (the share of its
+predicted growth a program reserves) at ``--growth-rates``. Fast mode, seed 0. Usage::
 
     python benchmarks/sagacore_stack.py [--workload swe-bench-trace] [--cluster a100-16]
         [--rates 0.7,1.4,2.83,4.25,5.66,8.5] [--peers continuum,sglang,...]
-        [--ablation-rates 2.83,5.66,8.5]
+        [--ablation-rates 2.83,5.66,8.5] [--growth-shares 0,0.35,0.5,1]
+        [--growth-rates 4.25,5.66,8.5]
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ def _admission_fcfs(ctx: BuildContext) -> Scheduler:
     from sagacore.sched.fcfs import FCFS
 
     return with_admission(FCFS(), predictor=ctx.predictor)
+
+
+def _with_growth_share(share: float) -> Stack:
+    from sagacore.sched.admission import AdmissionConfig, SagacoreScheduler
+
+    def build(ctx: BuildContext) -> Scheduler:
+        p, o = _token_prices(ctx)
+        return SagacoreScheduler(ctx.predictor, seconds_per_prompt_token=p,
+                                 seconds_per_output_token=o,
+                                 config=AdmissionConfig(growth_share=share))
+
+    return dataclasses.replace(get_stack("sagacore"), name=f"share {share:g}", scheduler=build)
 
 
 def ablations() -> list[Stack]:
@@ -83,6 +97,9 @@ def main() -> int:
     p.add_argument("--rates", default="0.7,1.4,2.83,4.25,5.66,8.5")
     p.add_argument("--peers", default=PEERS, help="comma separated ('' for none)")
     p.add_argument("--ablation-rates", default="2.83,5.66,8.5", help="'' for none")
+    p.add_argument("--growth-shares", default="", help="admission growth_share values "
+                   "to compare (e.g. 0,0.25,0.35,0.5,0.65,1; default: none)")
+    p.add_argument("--growth-rates", default="4.25,5.66,8.5", help="rates for those")
     args = p.parse_args()
     peers = [get_stack(n) for n in args.peers.split(",") if n]
     print("ratios: geometric mean of per-task TCT ratios to vllm-apc [95% bootstrap CI]")
@@ -93,6 +110,11 @@ def main() -> int:
         print("\nablation: sagacore with one piece removed")
     for rate in rates:
         _run(args.workload, args.cluster, rate, [get_stack("sagacore"), *ablations()])
+    shares = [float(x) for x in args.growth_shares.split(",") if x]
+    if shares:
+        print("\nadmission: the share of its predicted growth a program reserves")
+        for rate in (float(x) for x in args.growth_rates.split(",") if x):
+            _run(args.workload, args.cluster, rate, [_with_growth_share(g) for g in shares])
     return 0
 
 
