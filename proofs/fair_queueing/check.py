@@ -2,8 +2,11 @@
 
 Model (:func:`sagacore.sched.models.serve_agents`): agents are chains of non-preemptive
 units of service on rate-1 servers; a free server takes the ready unit with the smallest
-tag. The reference is the fluid (GPS) system of the same agents
-(:func:`sagacore.sched.fluid.fluid_schedule`). Proofs: ``docs/proofs/fair_queueing.md``.
+tag. The reference of the single-server theorems is
+:func:`sagacore.testing.reference.gps_finish`, a GPS sharing no code with the policy under test (not ``VirtualClock``, which makes
+the tags, nor ``fluid_schedule``); the refuted claims keep the model's fluid reference
+(:func:`sagacore.sched.fluid.fluid_schedule`, with gaps and rate caps). Proofs:
+``docs/proofs/fair_queueing.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction as Q
 from typing import Any
 
-from sagacore.sched.models import Agent, TagRule, serve_agents
+from sagacore.sched.models import Agent, AgentRun, TagRule, serve_agents
+from sagacore.testing.reference import gps_finish
 from sagacore.testing.strategies import unit_agents
 from sagacore.testing.theorems import Obligation, Theorem, Witness
 
@@ -35,11 +39,71 @@ def describe(agents: Instance) -> list[dict[str, Any]]:
     return out
 
 
+def _releases(agents: Instance, starts: Sequence[Sequence[Any]]) -> list[tuple[int, Any, Any]]:
+    """``(agent, release, size)`` of every unit as released in the real run."""
+    out = []
+    for j, a in enumerate(agents):
+        for k, u in enumerate(a.units):
+            if k == 0:
+                r = a.arrival
+            else:
+                r = starts[j][k - 1] + a.units[k - 1] + (a.gaps[k - 1] if a.gaps else zero_of(a))
+            out.append((j, r, u))
+    return out
+
+
+def zero_of(a: Agent) -> Any:
+    """Zero of the agent's number type (symbolic when the instance is)."""
+    return a.arrival - a.arrival
+
+
+def reference_finish(agents: Instance, run: AgentRun, tags: TagRule) -> list[Any]:
+    """Finish time of every agent in the reference, from :func:`gps_finish` alone.
+
+    ``"fluid"`` (no gaps): every agent is one packet of its whole cost at its arrival;
+    ``"unit"``: the units as the real run released them (Parekh-Gallager's setting).
+    """
+    weights = [a.weight for a in agents]
+    if tags == "unit":
+        per_unit = gps_finish(_releases(agents, run.starts), weights)
+        out, i = [], 0
+        for a in agents:
+            i += len(a.units)
+            out.append(per_unit[i - 1])
+        return out
+    return gps_finish([(j, a.arrival, a.cost) for j, a in enumerate(agents)], weights)
+
+
+def unit_obligations(agents: Instance) -> list[Obligation]:
+    """Every unit (not only an agent's last) finishes within ``L_max`` of its GPS finish,
+    the GPS fed the units as the real run released them (Parekh-Gallager per packet)."""
+    run = serve_agents(agents, tags="unit")
+    ref = gps_finish(_releases(agents, run.starts), [a.weight for a in agents])
+    out: list[Obligation] = []
+    i = 0
+    for j, a in enumerate(agents):
+        for k, u in enumerate(a.units):
+            out.append((f"agent {j} unit {k}: finish <= GPS finish + L_max",
+                        run.starts[j][k] + u, ref[i] + run.max_unit))
+            i += 1
+    return out
+
+
 def lateness_obligations(
     agents: Instance, *, servers: int = 1, tags: TagRule = "fluid"
 ) -> list[Obligation]:
-    """``finish_j <= fluid_finish_j + L_max`` for every agent ``j``."""
+    """``finish_j <= fluid_finish_j + L_max`` for every agent ``j``.
+
+    On one server with per-unit tags, or agent-level fluid tags and no gaps, the
+    reference is :func:`reference_finish` (independent of the tags' clock); otherwise
+    the model's fluid system (refuted claims only)."""
     run = serve_agents(agents, servers=servers, tags=tags)
+    if servers == 1 and (tags == "unit" or (tags == "fluid" and not any(a.gaps for a in agents))):
+        ref = reference_finish(agents, run, tags)
+        return [
+            (f"agent {j}: finish <= GPS finish + L_max", run.finish[j], ref[j] + run.max_unit)
+            for j in range(len(agents))
+        ]
     return [
         (f"agent {j}: finish <= fluid finish + L_max", run.finish[j],
          run.fluid_finish[j] + run.max_unit)
@@ -111,6 +175,26 @@ def _smt_single(shapes: Sequence[tuple[tuple[int, ...], ...]], *, gaps: bool = F
     return out
 
 
+def _targeted_agents(*, gaps: bool) -> Iterator[Instance]:
+    """Families that break fair queueing where small grids do not reach: a long backlog
+    and a late arrival with weights other than 1 (a clock that stops, ignores weights or
+    starts late), and with ``gaps`` an agent returning after a long tool call while
+    another keeps the server busy (stale tags after an idle period)."""
+    one = Q(1)
+    for n, late, t_late, w0, w1 in itertools.product(
+        (4, 6, 10), (2, 4, 8), (2, 5), (1, 2, 3), (1, 2, 3)
+    ):
+        yield [Agent(Q(0), (one,) * n, (), Q(w0)), Agent(Q(t_late), (one,) * late, (), Q(w1))]
+    if gaps:
+        for n, burst, idle, w0, w1 in itertools.product(
+            (6, 10), (3, 5), (2, 5), (1, 2), (1, 2)
+        ):
+            back = Agent(Q(0), (one,) * n, (Q(0),) * (n - 1), Q(w0))
+            ret = Agent(Q(0), (one,) * (burst + 1), (Q(idle),) + (Q(0),) * (burst - 1), Q(w1))
+            yield [back, ret]
+            yield [ret, back]
+
+
 def _tight_instance() -> Instance:
     # a unit of size L starts just before a short agent with a smaller tag arrives
     return [Agent(Q(0), (Q(1),)), Agent(Q(1, 16), (Q(1, 16),))]
@@ -133,6 +217,7 @@ WFQ_AGENT: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem-1-wfq-agent",
     obligations=lateness_obligations,
     enumerate=_enum_basic,
+    targeted=lambda thorough: _targeted_agents(gaps=False),
     strategy=lambda: unit_agents(max_agents=5, max_units=4, max_size=4, max_arrival=8),
     smt=lambda thorough: _smt_single(
         [((1, 1), (1, 1)), ((1, 1), (2, 1))]
@@ -213,13 +298,15 @@ WFQ_UNIT_GAPS: Theorem[Instance] = Theorem(
         "Agents with tool gaps as in wfq-agent-tool-gaps. Each unit gets the WFQ tag "
         "F = max(V(r), F_prev) + u / w when it is released at r, with V the virtual time "
         "of the GPS system fed the units at the times they were released in the real "
-        "system. Then every agent's last unit finishes no later than in that GPS system "
-        "plus L_max / r (Parekh-Gallager, applied to the realised release times)."
+        "system. Then every unit finishes no later than in that GPS system plus "
+        "L_max / r (Parekh-Gallager, applied to the realised release times); in "
+        "particular every agent's last unit does."
     ),
     model="single server, non-preemptive units, tool gaps, per-unit tags",
     proof=f"{PROOF}#theorem-2-wfq-unit-tool-gaps",
-    obligations=lambda agents: lateness_obligations(agents, tags="unit"),
+    obligations=unit_obligations,
     enumerate=_enum_gaps,
+    targeted=lambda thorough: _targeted_agents(gaps=True),
     strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, max_gap=4),
     smt=lambda thorough: _smt_single(
         [((1, 1), (2, 1))] + ([((1, 2), (1, 1)), ((1, 2), (2, 1))] if thorough else []),

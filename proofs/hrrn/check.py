@@ -78,6 +78,25 @@ def _enum(thorough: bool) -> Iterator[Instance]:
             yield list(combo)
 
 
+def _targeted(thorough: bool) -> Iterator[Instance]:
+    """Long backlogs that a 3-job grid does not reach: a long job (size ``L``) behind
+    short ones (size 1 or 1/2), then a stream of short jobs arriving faster than the
+    server clears them (overload ``rate`` > 1). How the long job's ratio ages against theirs decides its
+    wait, so an ageing term with the wrong power of the size shows here; equal ratios
+    arise on the integer grid of arrivals, so do wrong tie rules."""
+    for short, ahead, big, rate, count, pred in itertools.product(
+        (Q(1), Q(1, 2)), (1, 2, 3), (2, 3, 4, 6), (Q(5, 4), Q(3, 2), Q(2)), (4, 8), (None, 2)
+    ):
+        jobs = [HrrnJob(Q(0), short)] * ahead
+        jobs += [HrrnJob(Q(0), Q(big), None if pred is None else Q(big * pred))]
+        jobs += [HrrnJob(Q(i) / rate, short) for i in range(1, count + 1)]
+        yield jobs
+    for big, gap in itertools.product((2, 3, 4), (1, 2)):
+        # two long jobs and short ones arriving on a grid: ties between ratios
+        yield [HrrnJob(Q(0), Q(big)), HrrnJob(Q(0), Q(big)), HrrnJob(Q(gap), Q(1)),
+               HrrnJob(Q(gap), Q(big)), HrrnJob(Q(gap + 1), Q(1)), HrrnJob(Q(gap + 2), Q(big))]
+
+
 def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
     shapes: list[tuple[int, ...]] = [(1, 2), (2, 1), (1, 2, 3)]
     if thorough:
@@ -119,6 +138,7 @@ HRRN_WAIT: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem",
     obligations=obligations,
     enumerate=_enum,
+    targeted=_targeted,
     strategy=lambda: hrrn_jobs(max_jobs=6),
     smt=_smt,
     witnesses=(Witness("the bound is met with equality", _TIGHT, slack, Q(0)),),

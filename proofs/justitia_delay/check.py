@@ -2,7 +2,9 @@
 
 Model (:func:`sagacore.sched.models.serve_agents` with ``tags="fluid"`` and
 ``Agent.predicted`` set): Justitia computes its tags on the fluid system of the
-*predicted* costs; the real server does the *true* work. Proof:
+*predicted* costs; the real server does the *true* work. The reference ``g_hat`` comes
+from :func:`sagacore.testing.reference.gps_finish`, not from the clock that makes the
+tags. Proof:
 ``docs/proofs/justitia_delay.md``.
 """
 
@@ -14,6 +16,7 @@ from fractions import Fraction as Q
 from typing import Any
 
 from sagacore.sched.models import Agent, serve_agents
+from sagacore.testing.reference import gps_finish
 from sagacore.testing.strategies import unit_agents
 from sagacore.testing.theorems import Obligation, Theorem, Witness
 
@@ -40,13 +43,22 @@ def epsilon(agents: Instance) -> Q:
     return eps
 
 
+def predicted_gps(agents: Instance) -> list[Any]:
+    """``g_hat``: finish times in the GPS of the *predicted* costs, each agent one packet
+    at its arrival (:func:`~sagacore.testing.reference.gps_finish`, independent of the
+    ``VirtualClock`` that makes Justitia's tags)."""
+    return gps_finish([(j, a.arrival, a.predicted) for j, a in enumerate(agents)],
+                      [a.weight for a in agents])
+
+
 def obligations(agents: Instance) -> list[Obligation]:
     """``f_j <= g_hat_j + L_max + eps (g_hat_j - b_j)`` for every agent ``j``."""
     run = serve_agents(agents)
     eps = epsilon(agents)
+    g_hat = predicted_gps(agents)
     out = []
     for j in range(len(agents)):
-        g = run.tag_fluid_finish[j]
+        g = g_hat[j]
         out.append((
             f"agent {j}: finish <= g_hat + L_max + eps (g_hat - busy start)",
             run.finish[j],
@@ -73,6 +85,17 @@ def _enum(thorough: bool) -> Iterator[Instance]:
     if thorough:  # three agents on a smaller grid
         small = [a for a in per if len(a.units) == 1 and a.misprediction in (Q(1, 2), Q(2))]
         yield from (list(c) for c in itertools.product(small, repeat=3))
+
+
+def _targeted(thorough: bool) -> Iterator[Instance]:
+    """Long backlogs and late arrivals, weights other than 1, under- and
+    over-prediction: where a wrong clock or an inverted prediction shows."""
+    one = Q(1)
+    for n, late, t_late, w0, w1, r0, r1 in itertools.product(
+        (4, 8), (2, 4), (2, 5), (1, 2), (1, 3), (Q(1, 2), Q(1), Q(2)), (Q(1, 2), Q(1), Q(2))
+    ):
+        yield [Agent(Q(0), (one,) * n, (), Q(w0), r0),
+               Agent(Q(t_late), (one,) * late, (), Q(w1), r1)]
 
 
 def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
@@ -122,6 +145,7 @@ JUSTITIA_DELAY: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem",
     obligations=obligations,
     enumerate=_enum,
+    targeted=_targeted,
     strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, predicted=True),
     smt=_smt,
     witnesses=(

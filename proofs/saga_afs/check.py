@@ -97,6 +97,24 @@ def _enum(weights_choices: tuple[tuple[int, ...], ...], thorough: bool) -> Itera
                 yield (weights, list(combo))
 
 
+def _targeted(thorough: bool) -> Iterator[Instance]:
+    """Weights other than 1 and tenants at exactly their share, which a grid of equal
+    weights and two tasks does not reach: tenant 1 (weight ``w``) declares exactly its
+    share ``w / (1 + w)``, with one task or two whose urgencies differ (a rare ratio of
+    1 to 3), while tenant 0 overloads the server with 1 to 3 urgent tasks."""
+    for w, spans, heavy in itertools.product((2, 3), ((1,), (2,), (1, 3), (3, 1), (2, 3)),
+                                             (1, 2, 3)):
+        share = Q(w, 1 + w)
+        if len(spans) == 1:
+            rates = [share]
+        else:  # urgencies 1 : 3 within the share
+            rates = [share / 4, share * 3 / 4]
+        tasks = [AfsTask(1, Q(0), r * s, Q(s)) for r, s in zip(rates, spans, strict=True)]
+        tasks += [AfsTask(0, Q(0), Q(1), Q(1))] * heavy
+        yield ((1, w), tasks)
+        yield ((w, 1), [AfsTask(1 - t.tenant, t.arrival, t.work, t.deadline) for t in tasks])
+
+
 def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
     # (tenant, arrival, deadline) per task, works symbolic in (0, 4]
     shapes: list[tuple[tuple[int, int, int], ...]] = [((0, 0, 2), (1, 0, 1))]
@@ -184,6 +202,7 @@ AFS_WF: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem-2-afs-wf",
     obligations=lambda inst: _deadline_obligations(inst, "waterfill", "tenant"),
     enumerate=lambda thorough: _enum(((1, 1), (1, 2)), thorough),
+    targeted=_targeted,
     strategy=_strategy,
     smt=_smt,
     describe=describe,

@@ -74,6 +74,29 @@ def _enum(thorough: bool) -> Iterator[Instance]:
             yield (3, list(combo))
 
 
+def _targeted(thorough: bool) -> Iterator[Instance]:
+    """Families where VTC's bookkeeping matters and a 4-request grid does not reach:
+
+    - *idle then return*: one client backlogged from 0, the other arriving later with a
+      backlog (its counter must be lifted, not kept);
+    - *everyone idle, then both return*: one client served alone, the server idles, and
+      both come back, the other client's request first (it must be lifted to the last
+      leaver's counter);
+    - *mixed sizes*: long backlogs of small and large requests (counters must charge
+      tokens, not requests).
+    """
+    one = Q(1)
+    for k, t_late, m, early in itertools.product((2, 3, 4), (1, 2, 3), (2, 3, 4), (0, 1)):
+        late = 1 - early
+        yield (2, [Request(early, Q(0), one)] * k + [Request(late, Q(t_late), one)] * m)
+    for k, m in itertools.product((3, 4), (3, 4)):
+        gap = Q(k + 1)
+        yield (2, [Request(0, Q(0), one)] * k + [Request(1, gap, one)] * m
+               + [Request(0, gap, one)] * m)
+    for n, big in itertools.product((3, 4, 5, 6), (2, 3, 4)):
+        yield (2, [Request(0, Q(0), one)] * n + [Request(1, Q(0), Q(big))] * n)
+
+
 def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
     shapes = [(0, 1, 0)] + ([(0, 1, 0, 1), (0, 1, 1, 0), (0, 0, 1, 1)] if thorough else [])
     out = []
@@ -114,6 +137,7 @@ VTC_2U: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem",
     obligations=obligations,
     enumerate=_enum,
+    targeted=_targeted,
     strategy=lambda: vtc_requests(max_clients=3, max_requests=7),
     smt=_smt,
     witnesses=(

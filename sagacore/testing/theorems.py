@@ -3,6 +3,9 @@
 A :class:`Theorem` states a guarantee about an exact model (or a claim the library
 refutes), names its written proof, and says how to try to break it:
 
+- **targeted** instances: families built to stress the claim where bugs hide (long
+  backlogs, staggered arrivals, weights other than 1, clients returning after an idle
+  period, rare urgency ratios), larger than the grid reaches;
 - **enumeration** of every instance of a finite grid up to a small size;
 - **Hypothesis** search with shrinking to a minimal counterexample;
 - **SMT** (z3): symbolic execution of the same model code on real-valued inputs of a
@@ -45,7 +48,9 @@ __all__ = [
     "CheckResult",
     "Theorem",
     "TheoremReport",
+    "Violation",
     "Witness",
+    "first_violation",
     "run_theorem",
     "to_json",
     "violations",
@@ -94,6 +99,9 @@ class Theorem(Generic[InstT]):
     """The property: claims ``lhs <= rhs`` about one instance."""
     enumerate: Callable[[bool], Iterable[InstT]] | None = None
     """Every instance of a finite grid, small first (argument: thorough)."""
+    targeted: Callable[[bool], Iterable[InstT]] | None = None
+    """Instances of families built to break the claim where bugs hide (argument:
+    thorough); checked before the grid, and first in mutation testing."""
     strategy: Callable[[], Any] | None = None
     """A Hypothesis strategy of instances, shrinking towards small ones."""
     smt: Callable[[bool], Sequence[tuple[str, Callable[..., InstT]]]] | None = None
@@ -120,7 +128,7 @@ def violations(theorem: Theorem[InstT], instance: InstT) -> list[str]:
 class CheckResult:
     """Outcome of one check of a theorem."""
 
-    kind: Literal["enumerate", "hypothesis", "smt", "witness", "recorded"]
+    kind: Literal["targeted", "enumerate", "hypothesis", "smt", "witness", "recorded"]
     """Which check."""
     outcome: Outcome
     """``passed``: nothing found (searches) or reproduced (witnesses, recorded);
@@ -208,23 +216,29 @@ def _cex(theorem: Theorem[InstT], inst: InstT) -> dict[str, Any]:
     }
 
 
-def _enumerate(theorem: Theorem[InstT], thorough: bool, limit: int | None) -> CheckResult:
+def _enumerate(
+    theorem: Theorem[InstT], thorough: bool, limit: int | None,
+    kind: Literal["targeted", "enumerate"] = "enumerate",
+) -> CheckResult:
     t0 = time.perf_counter()
-    if theorem.enumerate is None:
-        return CheckResult("enumerate", "skipped", 0, 0.0, "no finite grid")
+    gen = theorem.enumerate if kind == "enumerate" else theorem.targeted
+    if gen is None:
+        return CheckResult(kind, "skipped", 0, 0.0,
+                           "no finite grid" if kind == "enumerate" else "no targeted family")
     n = 0
-    for inst in theorem.enumerate(thorough):
+    for inst in gen(thorough):
         if limit is not None and n >= limit:
             break
         n += 1
         if violations(theorem, inst):
             dt = time.perf_counter() - t0
+            where = "(smallest first)" if kind == "enumerate" else "(targeted families)"
             return CheckResult(
-                "enumerate", "counterexample", n, dt,
-                f"counterexample at instance {n} (smallest first)", _cex(theorem, inst),
+                kind, "counterexample", n, dt,
+                f"counterexample at instance {n} {where}", _cex(theorem, inst),
             )
     dt = time.perf_counter() - t0
-    return CheckResult("enumerate", "passed", n, dt, f"{n} instances, no counterexample")
+    return CheckResult(kind, "passed", n, dt, f"{n} instances, no counterexample")
 
 
 def _hypothesis(theorem: Theorem[InstT], thorough: bool, examples: int | None) -> CheckResult:
@@ -363,9 +377,81 @@ def run_theorem(
     checks: list[CheckResult] = []
     if theorem.claim == "refuted":
         checks.append(_recorded(theorem))
+    if theorem.targeted is not None:
+        checks.append(_enumerate(theorem, thorough, max_instances, "targeted"))
     checks.append(_enumerate(theorem, thorough, max_instances))
     checks.append(_hypothesis(theorem, thorough, hypothesis_examples))
     if smt:
         checks.append(_smt(theorem, thorough, smt_seconds))
     checks.extend(_witnesses(theorem))
     return TheoremReport(theorem, tuple(checks))
+
+
+@dataclass(frozen=True)
+class Violation:
+    """An instance that breaks a theorem, found by :func:`first_violation`."""
+
+    kind: Literal["targeted", "enumerate", "hypothesis", "smt", "witness"]
+    """The check that found it."""
+    instance: Any
+    """The instance as JSON-able data (:attr:`Theorem.describe`)."""
+    violated: tuple[str, ...]
+    """What it violates (``label: lhs > rhs``), or the exception the model raised."""
+    raw: Any = field(default=None, compare=False, repr=False)
+    """The instance itself (None when Hypothesis found it: only its rendering is kept)."""
+
+
+def first_violation(
+    theorem: Theorem[Any], *, smt: bool = False, smt_seconds: float = 30.0
+) -> Violation | None:
+    """The first instance that breaks ``theorem`` in default mode, or None.
+
+    Runs the checks of :func:`run_theorem` (not thorough) in the order that finds bugs
+    fastest: targeted families, the grid, Hypothesis, SMT (when ``smt``), then the
+    witnesses' instances (only as instances: a changed witness *value* is not a
+    violation). Stops at the first instance whose obligations fail or whose model
+    raises; mutation testing (:mod:`sagacore.testing.mutants`) calls it with a mutant
+    applied.
+    """
+    def check(kind: Any, res: CheckResult) -> Violation | None:
+        if res.outcome != "counterexample" or res.counterexample is None:
+            return None
+        return Violation(kind, res.counterexample["instance"],
+                         tuple(res.counterexample["violated"]))
+
+    def crashed(kind: Any, inst: Any, exc: Exception) -> Violation:
+        return Violation(kind, to_json(theorem.describe(inst)),
+                         (f"the model raised {type(exc).__name__}: {exc}",), inst)
+
+    searches: tuple[tuple[Literal["targeted", "enumerate"], Any], ...] = (
+        ("targeted", theorem.targeted), ("enumerate", theorem.enumerate))
+    for kind, gen in searches:
+        if gen is None:
+            continue
+        for inst in gen(False):
+            try:
+                bad = violations(theorem, inst)
+            except Exception as exc:  # a mutant may crash the model: that kills it
+                return crashed(kind, inst, exc)
+            if bad:
+                return Violation(kind, to_json(theorem.describe(inst)),
+                                 tuple(_cex(theorem, inst)["violated"]), inst)
+    try:
+        hit = check("hypothesis", _hypothesis(theorem, False, None))
+    except Exception as exc:
+        return Violation("hypothesis", None, (f"the model raised {type(exc).__name__}: {exc}",))
+    if hit is not None:
+        return hit
+    if smt:
+        hit = check("smt", _smt(theorem, False, smt_seconds))
+        if hit is not None:
+            return hit
+    for w in theorem.witnesses:
+        try:
+            bad = violations(theorem, w.instance)
+        except Exception as exc:
+            return crashed("witness", w.instance, exc)
+        if bad:
+            return Violation("witness", to_json(theorem.describe(w.instance)),
+                             tuple(_cex(theorem, w.instance)["violated"]), w.instance)
+    return None

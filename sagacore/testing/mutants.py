@@ -1,0 +1,423 @@
+"""Mutation testing of the fairness checkers: deliberate bugs that ``proofs/`` must catch.
+
+A checker that passes a broken scheduler proves little. Each :class:`Mutant` is a
+small, named, documented bug in the code the theorems are about (the exact models of
+:mod:`sagacore.sched.models`, the virtual clock of :mod:`sagacore.sched.fluid`): a lift
+removed, a clock frozen, weights ignored, a window off by one, a charge per request
+instead of per token. :func:`applied` installs a mutant for the duration of a ``with``
+block by swapping the code of the mutated functions in place (every reference to them,
+imported names included, runs the mutant) and restores it on exit; no file is edited.
+:func:`kill` runs the checkers of the mutant's theorems (:func:`first_violation`:
+targeted families, the grid, Hypothesis, in default mode) until one of them breaks.
+``sagacore verify --mutants`` runs the whole :data:`CATALOGUE` and exits non-zero if
+any mutant survives; ``tests/test_mutants.py`` replays each mutant's recorded killing
+instance (:attr:`Mutant.recorded`) and runs the kill check in CI.
+
+A mutant is a list of :class:`Edit` s: in the source of one function, replace a snippet
+(that must occur exactly ``count`` times, so a mutant whose target changed fails loudly
+instead of silently testing nothing) by another, recompile in the function's module and
+swap ``__code__``.
+
+Examples
+--------
+>>> from fractions import Fraction as Q
+>>> from sagacore.sched.models import Request, serve_vtc
+>>> reqs = [Request(1, Q(0), Q(1))] * 3 + [Request(0, Q(2), Q(1))] * 3
+>>> [c for _, _, c in serve_vtc(reqs, 2).segments]   # client 0 is lifted at t = 2
+[1, 1, 0, 1, 0, 0]
+>>> with applied(BY_NAME["vtc-no-lift"]):     # client 0 arrives with counter 0
+...     [c for _, _, c in serve_vtc(reqs, 2).segments]
+[1, 1, 0, 0, 0, 1]
+>>> [c for _, _, c in serve_vtc(reqs, 2).segments]   # restored
+[1, 1, 0, 1, 0, 0]
+"""
+
+from __future__ import annotations
+import __future__
+
+import importlib
+import inspect
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction as Q
+from types import FunctionType
+from typing import Any, Literal
+
+from sagacore.errors import ConfigError
+from sagacore.sched.models import AfsTask, Agent, HrrnJob, Request
+from sagacore.testing.theorems import Theorem, Violation, first_violation, to_json
+
+__all__ = [
+    "BY_NAME",
+    "CATALOGUE",
+    "Edit",
+    "KillResult",
+    "Mutant",
+    "applied",
+    "kill",
+]
+
+Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia"]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One textual change in the source of one function."""
+
+    target: str
+    """``module:qualname`` of the function, e.g. ``sagacore.sched.fluid:VirtualClock.push``."""
+    old: str
+    """Snippet of its source to replace."""
+    new: str
+    """Replacement."""
+    count: int = 1
+    """How many times ``old`` must occur (all are replaced)."""
+
+    def __post_init__(self) -> None:
+        if ":" not in self.target:
+            raise ConfigError(f"Edit target must be 'module:qualname', got {self.target!r}")
+        if self.count < 1:
+            raise ConfigError(f"Edit count must be >= 1, got {self.count}")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A deliberate bug and the theorems whose checkers must catch it."""
+
+    name: str
+    """Short identifier (``verify --mutants`` reports it)."""
+    family: Family
+    """The discipline it breaks."""
+    description: str
+    """What the bug is, and why a theorem must notice."""
+    edits: tuple[Edit, ...]
+    """The changes (applied together)."""
+    theorems: tuple[str, ...]
+    """Holding theorems whose checkers are run against it, in order."""
+    recorded: tuple[str, Any]
+    """``(theorem, instance)``: a small instance that kills it, replayed as a regression
+    test (it must violate the theorem with the mutant applied, and not without)."""
+
+
+def _resolve(target: str) -> FunctionType:
+    mod_name, qual = target.split(":")
+    obj: Any = importlib.import_module(mod_name)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, property) and obj.fget is not None:
+        obj = obj.fget
+    if not isinstance(obj, FunctionType):
+        raise ConfigError(f"{target} is not a plain function")
+    return obj
+
+
+_FLAGS = __future__.annotations.compiler_flag
+
+
+def _mutated_code(func: FunctionType, edits: Sequence[Edit], label: str) -> Any:
+    src = textwrap.dedent(inspect.getsource(func))
+    for e in edits:
+        found = src.count(e.old)
+        if found != e.count:
+            raise ConfigError(
+                f"mutant {label}: {e.target} has {found} occurrences of {e.old!r}, "
+                f"expected {e.count} (the target changed: update the mutant)"
+            )
+        src = src.replace(e.old, e.new)
+    code = compile(src, f"<mutant {label}: {func.__qualname__}>", "exec",
+                   flags=_FLAGS, dont_inherit=True)
+    ns: dict[str, Any] = {}
+    exec(code, func.__globals__, ns)
+    new = ns[func.__name__]
+    if isinstance(new, property):
+        new = new.fget
+    if new.__code__.co_freevars != func.__code__.co_freevars:
+        raise ConfigError(f"mutant {label}: {func.__qualname__} changed its closure")
+    return new.__code__
+
+
+@contextmanager
+def applied(mutant: Mutant) -> Iterator[None]:
+    """Install ``mutant`` for the ``with`` block; the original code is restored on exit."""
+    by_target: dict[str, list[Edit]] = {}
+    for e in mutant.edits:
+        by_target.setdefault(e.target, []).append(e)
+    swaps = []
+    for target, edits in by_target.items():
+        func = _resolve(target)
+        swaps.append((func, func.__code__, _mutated_code(func, edits, mutant.name)))
+    try:
+        for func, _, new in swaps:
+            func.__code__ = new
+        yield
+    finally:
+        for func, old, _ in swaps:
+            func.__code__ = old
+
+
+@dataclass(frozen=True)
+class KillResult:
+    """Outcome of :func:`kill`."""
+
+    mutant: Mutant
+    """The mutant."""
+    theorem: str | None
+    """The theorem whose checker killed it (None: it survived)."""
+    violation: Violation | None
+    """The killing instance and what it violates."""
+    seconds: float
+    """Wall time of the search."""
+
+    @property
+    def killed(self) -> bool:
+        """Whether a checker caught the mutant."""
+        return self.violation is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """As JSON-able data."""
+        v = self.violation
+        return {
+            "mutant": self.mutant.name,
+            "family": self.mutant.family,
+            "description": self.mutant.description,
+            "killed": self.killed,
+            "theorem": self.theorem,
+            "check": None if v is None else v.kind,
+            "instance": None if v is None else to_json(v.instance),
+            "violated": [] if v is None else list(v.violated[:3]),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def kill(mutant: Mutant, theorems: Sequence[Theorem[Any]], *, smt: bool = False) -> KillResult:
+    """Run the checkers of ``theorems`` (those named by the mutant, in its order) with
+    ``mutant`` applied; stop at the first that finds a violating instance."""
+    import time
+
+    t0 = time.perf_counter()
+    by_name = {t.name: t for t in theorems}
+    missing = [n for n in mutant.theorems if n not in by_name]
+    if missing:
+        raise ConfigError(f"mutant {mutant.name}: unknown theorems {missing}")
+    with applied(mutant):
+        for name in mutant.theorems:
+            v = first_violation(by_name[name], smt=smt)
+            if v is not None:
+                return KillResult(mutant, name, v, time.perf_counter() - t0)
+    return KillResult(mutant, None, None, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------
+# the catalogue
+# ---------------------------------------------------------------------------------------
+
+_M = "sagacore.sched.models"
+_F = "sagacore.sched.fluid"
+
+def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
+    return Edit(target, old, new, count)
+
+
+def _q(x: int | str) -> Q:
+    return Q(x)
+
+
+def _req(client: int, arrival: int | str, size: int | str, times: int = 1) -> list[Request]:
+    return [Request(client, _q(arrival), _q(size))] * times
+
+
+def _agent(arrival: int, units: Sequence[int], gaps: Sequence[int] = (), weight: int = 1,
+           mis: int | str | None = None) -> Agent:
+    return Agent(_q(arrival), tuple(_q(u) for u in units), tuple(_q(g) for g in gaps),
+                 _q(weight), None if mis is None else _q(mis))
+
+
+def _jobs(*spec: tuple[int | str, int | str]) -> list[HrrnJob]:
+    return [HrrnJob(_q(a), _q(s)) for a, s in spec]
+
+
+def _task(tenant: int, arrival: int, work: int | str, deadline: int) -> AfsTask:
+    return AfsTask(tenant, _q(arrival), _q(work), _q(deadline))
+
+
+_WFQ = ("wfq-agent", "wfq-unit-tool-gaps", "justitia-delay")
+_VC = f"{_F}:VirtualClock"
+_TAG_START = "start = v if prev is None or prev[0] < v else prev[0]"
+_HRRN_RATIO = "(t - x.arrival) * y.estimate > (t - y.arrival) * x.estimate"
+
+CATALOGUE: tuple[Mutant, ...] = (
+    # ----- VTC (proofs/vtc: vtc-2u)
+    Mutant(
+        "vtc-no-lift", "vtc",
+        "A client that becomes backlogged keeps its old counter instead of being lifted "
+        "to the backlogged minimum: returning after an idle period (or arriving late), "
+        "it holds the server until its counter catches up, and the other client, "
+        "backlogged all along, falls behind by more than 2U.",
+        (_e(f"{_M}:serve_vtc", "counter[c] = low\n", "pass\n"),),
+        ("vtc-2u",),
+        ("vtc-2u", (2, _req(1, 0, 1, 3) + _req(0, 2, 1, 3))),
+    ),
+    Mutant(
+        "vtc-lift-without-max", "vtc",
+        "Missing clamp: the lift sets the counter to the backlogged minimum even when "
+        "the returning client's own counter is higher (``c = low`` instead of "
+        "``c = max(c, low)``), so a client that was served ahead is served again.",
+        (_e(f"{_M}:serve_vtc", "if counter[c] < low:", "if True:"),),
+        ("vtc-2u",),
+        ("vtc-2u", (2, [*_req(0, 0, 1), *_req(0, 1, 1), *_req(0, 2, 1), *_req(1, 0, 1)])),
+    ),
+    Mutant(
+        "vtc-stale-after-idle", "vtc",
+        "Stale state after an idle period: when no client is backlogged, a returning "
+        "client keeps its own (old, low) counter instead of being lifted to the counter "
+        "of the last client to leave; after the server idles, a client that was never "
+        "served takes the server from one that was.",
+        (_e(f"{_M}:serve_vtc", "low = counter[last_left]", "low = counter[c]"),),
+        ("vtc-2u",),
+        ("vtc-2u", (2, _req(0, 0, 1, 3) + _req(1, 4, 1, 3) + _req(0, 4, 1, 3))),
+    ),
+    Mutant(
+        "vtc-per-request-charge", "vtc",
+        "Counters charged one per request instead of the request's tokens: a client of "
+        "large requests gets as many turns as one of small requests, so as much as "
+        "U/u_min times the service.",
+        (_e(f"{_M}:serve_vtc", "counter[c] = counter[c] + (e - s)",
+            "counter[c] = counter[c] + (e - s) / (e - s)"),),
+        ("vtc-2u",),
+        ("vtc-2u", (2, _req(0, 0, 1, 4) + _req(1, 0, 3, 4))),
+    ),
+    # ----- WFQ / virtual clock (proofs/fair_queueing, proofs/justitia_delay)
+    Mutant(
+        "wfq-frozen-virtual-time", "wfq",
+        "Agent-level WFQ with a frozen virtual time: every agent's tag is computed as if "
+        "it arrived at time 0 (``F = C / w``), so a late agent with a smaller cost "
+        "overtakes one the fluid system has been serving since long before.",
+        (_e(f"{_M}:serve_agents", "weight=a.weight, now=a.arrival)",
+            "weight=a.weight, now=zero)"),),
+        _WFQ,
+        ("wfq-agent", [_agent(0, [1] * 4), _agent(2, [1] * 8, weight=3)]),
+    ),
+    Mutant(
+        "wfq-clock-ignores-weights", "wfq",
+        "The virtual clock grows at capacity / (number of active sessions) instead of "
+        "capacity / (sum of their weights): V runs at the wrong speed whenever weights "
+        "differ from 1, and late arrivals get tags that do not match the GPS.",
+        (_e(f"{_VC}.advance", "total_w = active[0][1]\n", "total_w = active[0][1] / active[0][1]\n"),
+         _e(f"{_VC}.advance", "total_w = total_w + w\n", "total_w = total_w + w / w\n"),
+         _e(f"{_VC}.time_at", "total_w = active[0][1]\n", "total_w = active[0][1] / active[0][1]\n"),
+         _e(f"{_VC}.time_at", "total_w = total_w + w\n", "total_w = total_w + w / w\n")),
+        _WFQ,
+        ("wfq-agent", [_agent(0, [1] * 6, weight=2), _agent(2, [1] * 2, weight=2)]),
+    ),
+    Mutant(
+        "wfq-tags-ignore-weights", "wfq",
+        "Tags ``F = S + C`` instead of ``S + C / w``: a heavy agent is ordered as if its "
+        "weight were 1.",
+        (_e(f"{_VC}.push", "tag = start + work / weight", "tag = start + work"),),
+        _WFQ,
+        ("wfq-agent", [_agent(0, [1] * 4), _agent(2, [1] * 2, weight=3)]),
+    ),
+    Mutant(
+        "wfq-stale-tag-after-idle", "wfq",
+        "Missing clamp / stale state after an idle period: a unit's tag starts from the "
+        "session's previous tag even when the virtual time has passed it "
+        "(``S = F_prev`` instead of ``max(V, F_prev)``); an agent back from a long tool "
+        "call jumps ahead of everyone with the credit of its idle time.",
+        (_e(f"{_VC}.push", _TAG_START, "start = v if prev is None else prev[0]"),),
+        ("wfq-unit-tool-gaps", "wfq-agent", "justitia-delay"),
+        ("wfq-unit-tool-gaps", [_agent(0, [1] * 4, [5, 0, 0]), _agent(0, [1] * 6, [0] * 5)]),
+    ),
+    Mutant(
+        "justitia-inverted-prediction", "justitia",
+        "The predicted cost computed as true / ratio instead of true * ratio: an agent "
+        "predicted at twice its cost is tagged at half of it, an under-prediction the "
+        "eps term of the bound does not account for.",
+        (_e(f"{_M}:Agent.predicted", "self.cost * self.misprediction",
+            "self.cost / self.misprediction"),),
+        ("justitia-delay",),
+        ("justitia-delay", [_agent(0, [1] * 4, mis=2), _agent(2, [1] * 2, mis=1)]),
+    ),
+    # ----- HRRN (proofs/hrrn: hrrn-wait)
+    Mutant(
+        "hrrn-wait-over-size-squared", "hrrn",
+        "Ageing by wait / size^2 instead of wait / size: a long job ages too slowly, and "
+        "short jobs arriving in overload overtake it beyond the window theta W.",
+        (_e(f"{_M}:_ratio_gt", _HRRN_RATIO,
+            "(t - x.arrival) * y.estimate * y.estimate > "
+            "(t - y.arrival) * x.estimate * x.estimate"),),
+        ("hrrn-wait",),
+        ("hrrn-wait", _jobs((0, 1), (0, 2), ("2/3", 1), ("4/3", 1), (2, 1), ("8/3", 1))),
+    ),
+    Mutant(
+        "hrrn-no-ageing", "hrrn",
+        "Shortest job first (the ratio without the wait): a long job starves behind a "
+        "stream of short ones.",
+        (_e(f"{_M}:_ratio_gt", _HRRN_RATIO, "y.estimate > x.estimate"),),
+        ("hrrn-wait",),
+        ("hrrn-wait", _jobs((0, 1), (0, 2), ("4/5", 1), ("8/5", 1), ("12/5", 1), ("16/5", 1))),
+    ),
+    Mutant(
+        "hrrn-off-by-one-wait", "hrrn",
+        "Off by one: the wait counted as W + 1 second in the ratio, ``(W + 1) / S``: a "
+        "constant bonus that favours jobs shorter than a second beyond the window "
+        "theta W (the right ratio ``(W + S) / S`` orders as ``W / S``).",
+        (_e(f"{_M}:_ratio_gt", _HRRN_RATIO,
+            "(t - x.arrival + 1) * y.estimate > (t - y.arrival + 1) * x.estimate"),),
+        ("hrrn-wait",),
+        ("hrrn-wait", _jobs((0, "1/2"), (0, 2), ("1/2", "1/2"), (1, "1/2"), ("3/2", "1/2"),
+                            (2, "1/2"))),
+    ),
+    Mutant(
+        "hrrn-true-size-in-ratio", "hrrn",
+        "The ratio computed with the true size while the theorem's window uses the "
+        "believed one (what the scheduler can know): a job believed short but long "
+        "delays others beyond the bound.",
+        (_e(f"{_M}:_ratio_gt", _HRRN_RATIO, "(t - x.arrival) * y.size > (t - y.arrival) * x.size"),),
+        ("hrrn-wait",),
+        ("hrrn-wait", [HrrnJob(Q(0), Q(2)), HrrnJob(Q(0), Q(3), Q(1)), HrrnJob(Q(1), Q(1))]),
+    ),
+    # ----- AFS (proofs/saga_afs: saga-afs-wf, saga-afs-capacity)
+    Mutant(
+        "afs-wf-ignores-weights", "afs",
+        "AFS-WF water-fills with every weight 1: a heavy tenant within its weighted "
+        "share is capped at the equal share and misses its deadline.",
+        (_e(f"{_M}:serve_afs", "[w[i] for i in act]", "[w[i] / w[i] for i in act]"),),
+        ("saga-afs-wf",),
+        ("saga-afs-wf", ((1, 2), [_task(1, 0, "2/3", 1), _task(0, 0, 1, 1)])),
+    ),
+    Mutant(
+        "afs-equal-split-within-tenant", "afs",
+        "A tenant's allocation split equally among its live tasks instead of in "
+        "proportion to their urgency: an urgent task beside a lax one misses its "
+        "deadline although the tenant is within its share.",
+        (_e(f"{_M}:serve_afs", "rate = alloc[i] * urg[j] / tenant_u[i]",
+            "rate = alloc[i] / len([x for x in live if tasks[x].tenant == i])"),),
+        ("saga-afs-wf", "saga-afs-capacity"),
+        ("saga-afs-wf", ((1, 2), [_task(1, 0, "1/2", 3), _task(1, 0, "1/2", 1),
+                                  _task(0, 0, 1, 1)])),
+    ),
+    Mutant(
+        "afs-window-off-by-one", "afs",
+        "Off-by-one window: urgency divides the remaining work by the time to deadline "
+        "plus one epoch, so a task asks for less than it needs and is capped there.",
+        (_e(f"{_M}:serve_afs", "urg[j] = rem[j] / (left if epoch < left else epoch)",
+            "urg[j] = rem[j] / ((left if epoch < left else epoch) + epoch)"),),
+        ("saga-afs-wf", "saga-afs-capacity"),
+        ("saga-afs-wf", ((1, 2), [_task(1, 0, "2/3", 1), _task(0, 0, 1, 1)])),
+    ),
+    Mutant(
+        "afs-wf-uncapped", "afs",
+        "AFS-WF without the water-filling cap (always the proportional split): SAGA's "
+        "own AFS, which has no isolation (saga-afs-claim).",
+        (_e(f"{_M}:serve_afs", 'if allocation == "proportional" or not capacity < total:',
+            "if True:"),),
+        ("saga-afs-wf",),
+        ("saga-afs-wf", ((1, 2), [_task(1, 0, "2/3", 1), _task(0, 0, 1, 1)])),
+    ),
+)
+"""Every catalogued mutant; each must be killed in default mode (``verify --mutants``)."""
+
+BY_NAME: dict[str, Mutant] = {m.name: m for m in CATALOGUE}
+"""The catalogue by name."""
