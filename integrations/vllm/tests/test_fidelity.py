@@ -181,6 +181,20 @@ def test_the_plugin_running_vllms_own_policies_is_vllm(native: str, stack: str) 
         plugged.preemptions, plugged.batch_steps, plugged.prefill_tokens_reused)
 
 
+@pytest.mark.parametrize("cache", ["saga-ttl", "walru"])
+def test_sagas_cache_policy_alone_agrees_exactly(cache: str) -> None:
+    """FCFS order with SAGA's cache policy: TTL pins (read at memory pressure as the
+    simulator reads it) and WA-LRU, which vLLM replaces by LRU without effect here."""
+    w, c = workload(), cluster()
+    stack = dataclasses.replace(fidelity_stack("saga")[0], scheduler="fcfs", cache=cache)
+    sim = simulate(w, stack, c)
+    twin = run_twin(w, c, stack=stack, table=SegmentTokens.for_workload(w),
+                    plugin_settings={"release_pins_under_pressure": False})
+    assert twin.plugin_stats is not None
+    assert (twin.plugin_stats["pins"] > 0) == (cache == "saga-ttl")
+    _assert_exact(sim, twin)
+
+
 def test_the_async_plugin_class_makes_the_same_decisions() -> None:
     """``SagaAsyncScheduler`` (what ``vllm serve`` loads for async scheduling), stepped in
     lock step, schedules exactly as ``SagaScheduler`` does."""
