@@ -5,8 +5,9 @@
 # same slice of an agent workload through the OpenAI-compatible API with program
 # metadata, and print real TCT and prefix-cache figures (docs/vllm-plugin.md, "GPU check").
 #
-# Needs: one NVIDIA GPU, vLLM 0.33 installed in $PYTHON's environment (numpy, aiohttp,
-# networkx and scipy come with vLLM and torch). No network. Run from anywhere:
+# Needs: one NVIDIA GPU, vLLM 0.33 installed in $PYTHON's environment (numpy and aiohttp
+# come with vLLM, networkx with torch; scipy must be there too: sagacore's predictor uses
+# it), and curl. No network. Run from anywhere:
 #
 #   integrations/vllm/gpu_check.sh                       # baseline, saga, continuum, sagacore
 #   STACKS="saga" TASKS=8 integrations/vllm/gpu_check.sh  # fewer runs
@@ -39,6 +40,7 @@ export VLLM_CACHE_ROOT="${VLLM_CACHE_ROOT:-$OUT/vllm-cache}"
 echo "== sagacore GPU check: out=$OUT"
 "$PYTHON" - <<'EOF'
 import torch, vllm
+import scipy, networkx, aiohttp  # sagacore's and the driver's dependencies
 import sagacore.stacks, sagacore_vllm.plugin  # the plug-in must import where vllm serve runs
 assert torch.cuda.is_available(), "no CUDA device visible"
 print(f"vllm {vllm.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name(0)}")
