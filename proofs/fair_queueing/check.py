@@ -181,6 +181,8 @@ def _targeted_agents(*, gaps: bool) -> Iterator[Instance]:
     starts late), and with ``gaps`` an agent returning after a long tool call while
     another keeps the server busy (stale tags after an idle period)."""
     one = Q(1)
+    # the refuted variants' counterexamples: what a clock on the wrong active set gives
+    yield list(_REAL_CEX)
     for n, late, t_late, w0, w1 in itertools.product(
         (4, 6, 10), (2, 4, 8), (2, 5), (1, 2, 3), (1, 2, 3)
     ):

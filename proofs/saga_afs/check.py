@@ -115,6 +115,23 @@ def _targeted(thorough: bool) -> Iterator[Instance]:
         yield ((w, 1), [AfsTask(1 - t.tenant, t.arrival, t.work, t.deadline) for t in tasks])
 
 
+def _targeted_staggered(thorough: bool) -> Iterator[Instance]:
+    """Staggered arrivals that fill the capacity exactly, over several epochs: tenant 0
+    runs one long task at rate ``a`` from 0; tenant 1 uses the rest, ``1 - a``, with a
+    task due at 1 and then a newcomer at epoch 1 (urgencies must be recomputed from the
+    remaining work every epoch, or the long task asks for more than it declared)."""
+    for a, span, later in itertools.product((Q(1, 2), Q(1, 3), Q(2, 3)), (2, 3), (1, 2)):
+        rest = 1 - a
+        tasks = [_task_of(0, 0, a * span, span), _task_of(1, 0, rest, 1),
+                 _task_of(1, 1, rest * later, 1 + later)]
+        for w in ((1, 1), (1, 2)):
+            yield (w, tasks)
+
+
+def _task_of(tenant: int, arrival: int, work: Q, deadline: int) -> AfsTask:
+    return AfsTask(tenant, Q(arrival), work, Q(deadline))
+
+
 def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
     # (tenant, arrival, deadline) per task, works symbolic in (0, 4]
     shapes: list[tuple[tuple[int, int, int], ...]] = [((0, 0, 2), (1, 0, 1))]
@@ -179,6 +196,7 @@ AFS_CAPACITY: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem-1-afs-under-capacity",
     obligations=lambda inst: _deadline_obligations(inst, "proportional", "all"),
     enumerate=lambda thorough: _enum(((1, 1),), thorough),
+    targeted=_targeted_staggered,
     strategy=_strategy,
     # no SMT check: proportional shares divide by a symbolic total (non-linear) and z3
     # gives up on the smallest shape; the proof is short (docs) and the per-epoch lemma
@@ -202,7 +220,7 @@ AFS_WF: Theorem[Instance] = Theorem(
     proof=f"{PROOF}#theorem-2-afs-wf",
     obligations=lambda inst: _deadline_obligations(inst, "waterfill", "tenant"),
     enumerate=lambda thorough: _enum(((1, 1), (1, 2)), thorough),
-    targeted=_targeted,
+    targeted=lambda thorough: itertools.chain(_targeted(thorough), _targeted_staggered(thorough)),
     strategy=_strategy,
     smt=_smt,
     describe=describe,

@@ -78,7 +78,8 @@ def _targeted(thorough: bool) -> Iterator[Instance]:
     """Families where VTC's bookkeeping matters and a 4-request grid does not reach:
 
     - *idle then return*: one client backlogged from 0, the other arriving later with a
-      backlog (its counter must be lifted, not kept);
+      backlog (its counter must be lifted, not kept), with or without a third client
+      that never sends (the lift looks at backlogged clients only);
     - *everyone idle, then both return*: one client served alone, the server idles, and
       both come back, the other client's request first (it must be lifted to the last
       leaver's counter);
@@ -88,7 +89,9 @@ def _targeted(thorough: bool) -> Iterator[Instance]:
     one = Q(1)
     for k, t_late, m, early in itertools.product((2, 3, 4), (1, 2, 3), (2, 3, 4), (0, 1)):
         late = 1 - early
-        yield (2, [Request(early, Q(0), one)] * k + [Request(late, Q(t_late), one)] * m)
+        reqs = [Request(early, Q(0), one)] * k + [Request(late, Q(t_late), one)] * m
+        yield (2, reqs)
+        yield (3, reqs)  # with a third client that never sends: it is not backlogged
     for k, m in itertools.product((3, 4), (3, 4)):
         gap = Q(k + 1)
         yield (2, [Request(0, Q(0), one)] * k + [Request(1, gap, one)] * m

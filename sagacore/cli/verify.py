@@ -20,6 +20,14 @@ claim's counterexample no longer reproduces) or a checker fails to load, else 0;
 usage errors (and a missing ``proofs/`` folder or checker dependency). A progress bar on
 stderr counts the theorems checked (on a terminal, without ``--quiet``). In ``--json``
 the timing fields are each report's ``seconds`` and each check's ``seconds``.
+
+``--mutants`` checks the checkers instead: it applies each deliberate bug of
+:data:`sagacore.testing.mutants.CATALOGUE` in turn (a lift removed, a clock frozen,
+weights ignored, an off-by-one window...) and runs the checkers of the theorems it must
+break, in default mode (targeted families, grids, Hypothesis; no SMT), until one finds
+a violating instance. Each mutant is reported *killed* (with the theorem, the check and
+the instance) or *survived*; the exit status is 1 if any survived. ``NAME`` then selects
+a mutant or a family (vtc, wfq, hrrn, afs, justitia).
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="larger grids, more Hypothesis examples, larger SMT shapes")
     p.add_argument("--no-smt", action="store_true", help="skip the z3 proofs")
     p.add_argument("--list", action="store_true", help="list the theorems and exit")
+    p.add_argument("--mutants", action="store_true",
+                   help="apply each catalogued bug and require a checker to catch it "
+                        "(exit 1 if one survives)")
     p.add_argument("--proofs", help="the proofs/ folder (default: found automatically)")
     p.add_argument("--jobs", type=int_at_least(1, 256), default=min(4, os.cpu_count() or 1),
                    help="checker processes (default: up to 4, one per core)")
@@ -161,6 +172,71 @@ def _run_one(proofs: str, folder: str, name: str, thorough: bool, smt: bool) -> 
     return out
 
 
+_LOADED: dict[str, list[Any]] = {}
+
+
+def _run_mutant(proofs: str, name: str) -> dict[str, Any]:
+    from sagacore.testing.mutants import BY_NAME, kill
+
+    if proofs not in _LOADED:  # once per worker process
+        _LOADED[proofs] = [t for _, t in load_theorems(Path(proofs))]
+    return kill(BY_NAME[name], _LOADED[proofs]).to_json()
+
+
+def _mutant_text(rep: dict[str, Any], out: Any) -> None:
+    if rep["killed"]:
+        out.write(f"{rep['mutant']:<30} killed    by {rep['theorem']} ({rep['check']}, "
+                  f"{rep['seconds']:.2f} s)\n")
+        out.write(f"  instance: {json.dumps(rep['instance'])}\n")
+        for v in rep["violated"][:1]:
+            out.write(f"  violates: {v}\n")
+    else:
+        out.write(f"{rep['mutant']:<30} SURVIVED  ({rep['seconds']:.2f} s)  {rep['description']}\n")
+
+
+def _mutants(args: argparse.Namespace, proofs: Path) -> int:
+    from sagacore.testing.mutants import CATALOGUE
+
+    chosen = [m for m in CATALOGUE if args.name in (None, m.name, m.family)]
+    if not chosen:
+        known = sorted({m.name for m in CATALOGUE} | {m.family for m in CATALOGUE})
+        raise UnknownNameError("mutant", args.name, known)
+    if args.list:
+        for m in chosen:
+            sys.stdout.write(f"{m.name:<30} {m.family:<9} {', '.join(m.theorems)}\n")
+        return 0
+    t0 = time.perf_counter()
+    reports: list[dict[str, Any]] = []
+    pool = (ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 and len(chosen) > 1
+            else None)
+    bar = Progress("mutants", quiet=args.quiet, unit="mutants")
+    try:
+        names = [m.name for m in chosen]
+        results = (pool.map(_run_mutant, [str(proofs)] * len(names), names) if pool is not None
+                   else (_run_mutant(str(proofs), n) for n in names))
+        for rep in results:
+            reports.append(rep)
+            bar.close()
+            if not args.json:
+                _mutant_text(rep, sys.stdout)
+                sys.stdout.flush()
+            bar(len(reports), len(chosen))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    survived = [r["mutant"] for r in reports if not r["killed"]]
+    if args.json:
+        json.dump(reports, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(
+            f"{len(reports)} mutants: {len(reports) - len(survived)} killed, "
+            f"{len(survived)} survived ({time.perf_counter() - t0:.1f} s)\n"
+        )
+    return 1 if survived else 0
+
+
 def _text(rep: dict[str, Any], out: Any) -> None:
     out.write(f"{rep['name']}  [{rep['verdict'].upper()}]  {rep['title']}\n")
     out.write(f"  statement: {rep['statement']}\n")
@@ -179,6 +255,8 @@ def _text(rep: dict[str, Any], out: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     proofs = find_proofs(args.proofs)
     _check_dependencies()
+    if args.mutants:
+        return _mutants(args, proofs)
     errors: list[str] = []
     theorems = _select(load_theorems(proofs, errors), args.name)
     for e in errors:

@@ -288,6 +288,14 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("vtc-2u",),
         ("vtc-2u", (2, _req(0, 0, 1, 4) + _req(1, 0, 3, 4))),
     ),
+    Mutant(
+        "vtc-lift-over-all-clients", "vtc",
+        "The lift takes the minimum over every other client, idle ones included: a "
+        "client that never sends keeps the minimum at 0, so nobody is ever lifted.",
+        (_e(f"{_M}:serve_vtc", "if k != c and is_backlogged(k)]", "if k != c]"),),
+        ("vtc-2u",),
+        ("vtc-2u", (3, _req(1, 0, 1, 3) + _req(0, 2, 1, 3))),
+    ),
     # ----- WFQ / virtual clock (proofs/fair_queueing, proofs/justitia_delay)
     Mutant(
         "wfq-frozen-virtual-time", "wfq",
@@ -328,6 +336,34 @@ CATALOGUE: tuple[Mutant, ...] = (
         (_e(f"{_VC}.push", _TAG_START, "start = v if prev is None else prev[0]"),),
         ("wfq-unit-tool-gaps", "wfq-agent", "justitia-delay"),
         ("wfq-unit-tool-gaps", [_agent(0, [1] * 4, [5, 0, 0]), _agent(0, [1] * 6, [0] * 5)]),
+    ),
+    Mutant(
+        "justitia-tags-true-cost", "justitia",
+        "Tags from the true cost while the bound is stated on the predicted fluid "
+        "system (the scheduler cannot know true costs): an over-predicted agent is "
+        "served as if exact, and the bound's g_hat no longer describes the order.",
+        (_e(f"{_M}:serve_agents", "fclock.push(j, a.predicted,", "fclock.push(j, a.cost,"),),
+        ("justitia-delay",),
+        ("justitia-delay", [_agent(0, [1] * 4, mis="1/2"), _agent(2, [1] * 2, weight=3,
+                                                                  mis="1/2")]),
+    ),
+    Mutant(
+        "wfq-start-tags", "wfq",
+        "Start tags instead of finish tags (``F = S``, the cost left out): agents are "
+        "served in order of virtual arrival, first come first served.",
+        (_e(f"{_VC}.push", "tag = start + work / weight", "tag = start"),),
+        _WFQ,
+        ("wfq-agent", [_agent(0, [1] * 2), _agent(0, [1] * 6, weight=2),
+                       _agent(6, [1], weight=3)]),
+    ),
+    Mutant(
+        "wfq-real-clock", "wfq",
+        "Justitia's agent tags on the real system's active set instead of the fluid "
+        "system's (the refuted wfq-agent-real-clock, shipped as the policy).",
+        (_e(f"{_M}:serve_agents", 'if tags == "real":', 'if tags != "unit":', 2),),
+        _WFQ,
+        ("wfq-agent", [_agent(0, [1] * 2), _agent(0, [1] * 6, weight=2),
+                       _agent(6, [1], weight=3)]),
     ),
     Mutant(
         "justitia-inverted-prediction", "justitia",
@@ -378,7 +414,34 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("hrrn-wait",),
         ("hrrn-wait", [HrrnJob(Q(0), Q(2)), HrrnJob(Q(0), Q(3), Q(1)), HrrnJob(Q(1), Q(1))]),
     ),
+    Mutant(
+        "hrrn-ratio-operands-swapped", "hrrn",
+        "The cross-multiplied comparison with its operands mixed up "
+        "(``W_y S_y > W_x S_x``): the order no longer follows the response ratio.",
+        (_e(f"{_M}:_ratio_gt", _HRRN_RATIO,
+            "(t - y.arrival) * y.estimate > (t - x.arrival) * x.estimate"),),
+        ("hrrn-wait",),
+        ("hrrn-wait", _jobs((0, 1), (0, 2), ("4/5", 1), ("8/5", 1), ("12/5", 1), ("16/5", 1))),
+    ),
     # ----- AFS (proofs/saga_afs: saga-afs-wf, saga-afs-capacity)
+    Mutant(
+        "afs-stale-urgency", "afs",
+        "Stale state: urgency computed from the work at arrival instead of the "
+        "remaining work, so a task that made progress keeps asking for its first "
+        "epoch's rate and crowds out a newcomer the capacity had room for.",
+        (_e(f"{_M}:serve_afs", "urg[j] = rem[j] / (", "urg[j] = tasks[j].work / ("),),
+        ("saga-afs-capacity", "saga-afs-wf"),
+        ("saga-afs-capacity", ((1, 1), [_task(0, 0, 1, 2), _task(1, 0, "1/2", 1),
+                                        _task(1, 1, "1/2", 2)])),
+    ),
+    Mutant(
+        "afs-arrival-off-by-one", "afs",
+        "Off by one epoch: a task arriving exactly at an epoch boundary waits for the "
+        "next one (``arrival < t_k`` instead of ``<=``).",
+        (_e(f"{_M}:serve_afs", "and tasks[j].arrival <= tk]", "and tasks[j].arrival < tk]"),),
+        ("saga-afs-wf", "saga-afs-capacity"),
+        ("saga-afs-wf", ((1, 2), [_task(1, 0, "2/3", 1), _task(0, 0, 1, 1)])),
+    ),
     Mutant(
         "afs-wf-ignores-weights", "afs",
         "AFS-WF water-fills with every weight 1: a heavy tenant within its weighted "
