@@ -296,6 +296,16 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("vtc-2u",),
         ("vtc-2u", (3, _req(1, 0, 1, 3) + _req(0, 2, 1, 3))),
     ),
+    Mutant(
+        "vtc-counter-reset-when-idle", "vtc",
+        "Stale state the other way: a client's counter is reset to 0 when its queue "
+        "empties, so a client with a gap between requests starts from scratch each "
+        "time and overtakes one that stayed backlogged.",
+        (_e(f"{_M}:serve_vtc", "                last_left = c\n",
+            "                last_left = c\n                counter[c] = zero\n"),),
+        ("vtc-2u",),
+        ("vtc-2u", (2, [*_req(0, 0, 1), *_req(0, 1, 1), *_req(0, 2, 1), *_req(1, 0, 1)])),
+    ),
     # ----- WFQ / virtual clock (proofs/fair_queueing, proofs/justitia_delay)
     Mutant(
         "wfq-frozen-virtual-time", "wfq",
@@ -316,6 +326,16 @@ CATALOGUE: tuple[Mutant, ...] = (
          _e(f"{_VC}.advance", "total_w = total_w + w\n", "total_w = total_w + w / w\n"),
          _e(f"{_VC}.time_at", "total_w = active[0][1]\n", "total_w = active[0][1] / active[0][1]\n"),
          _e(f"{_VC}.time_at", "total_w = total_w + w\n", "total_w = total_w + w / w\n")),
+        _WFQ,
+        ("wfq-agent", [_agent(0, [1] * 6, weight=2), _agent(2, [1] * 2, weight=2)]),
+    ),
+    Mutant(
+        "wfq-clock-inverted-rate", "wfq",
+        "The virtual time grows at (sum of weights) / capacity instead of its inverse: "
+        "V runs fast when many agents are active, so late arrivals get tags behind "
+        "agents the fluid system is still serving.",
+        (_e(f"{_VC}.advance", "v = v + (now - t) * self.capacity / total_w",
+            "v = v + (now - t) * total_w / self.capacity"),),
         _WFQ,
         ("wfq-agent", [_agent(0, [1] * 6, weight=2), _agent(2, [1] * 2, weight=2)]),
     ),
@@ -424,6 +444,17 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("hrrn-wait", _jobs((0, 1), (0, 2), ("4/5", 1), ("8/5", 1), ("12/5", 1), ("16/5", 1))),
     ),
     # ----- AFS (proofs/saga_afs: saga-afs-wf, saga-afs-capacity)
+    Mutant(
+        "afs-split-ignores-urgency", "afs",
+        "Capacity split equally among the active tenants instead of in proportion to "
+        "their urgency (AFS without the AFS): an urgent tenant gets the same as a lax "
+        "one although the total demand fits.",
+        (_e(f"{_M}:serve_afs", "alloc[i] = capacity * tenant_u[i] / total",
+            "alloc[i] = capacity / len(act)"),),
+        ("saga-afs-capacity", "saga-afs-wf"),
+        ("saga-afs-capacity", ((1, 1), [_task(0, 0, "2/3", 2), _task(1, 0, "2/3", 1),
+                                        _task(1, 1, "2/3", 2)])),
+    ),
     Mutant(
         "afs-stale-urgency", "afs",
         "Stale state: urgency computed from the work at arrival instead of the "
