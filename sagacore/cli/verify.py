@@ -27,7 +27,7 @@ weights ignored, an off-by-one window...) and runs the checkers of the theorems 
 break, in default mode (targeted families, grids, Hypothesis; no SMT), until one finds
 a violating instance. Each mutant is reported *killed* (with the theorem, the check and
 the instance) or *survived*; the exit status is 1 if any survived. ``NAME`` then selects
-a mutant or a family (vtc, wfq, hrrn, afs, justitia).
+a mutant or a family (vtc, wfq, hrrn, afs, justitia, srpt-aging).
 """
 
 from __future__ import annotations
@@ -180,7 +180,13 @@ def _run_mutant(proofs: str, name: str) -> dict[str, Any]:
 
     if proofs not in _LOADED:  # once per worker process
         _LOADED[proofs] = [t for _, t in load_theorems(Path(proofs))]
-    return kill(BY_NAME[name], _LOADED[proofs]).to_json()
+    m = BY_NAME[name]
+    try:
+        return kill(m, _LOADED[proofs]).to_json()
+    except ConfigError as exc:  # a theorem it needs is missing, or its target changed
+        return {"mutant": m.name, "family": m.family, "description": m.description,
+                "killed": False, "theorem": None, "check": None, "instance": None,
+                "violated": [], "seconds": 0.0, "error": str(exc)}
 
 
 def _mutant_text(rep: dict[str, Any], out: Any) -> None:
@@ -191,7 +197,8 @@ def _mutant_text(rep: dict[str, Any], out: Any) -> None:
         for v in rep["violated"][:1]:
             out.write(f"  violates: {v}\n")
     else:
-        out.write(f"{rep['mutant']:<30} SURVIVED  ({rep['seconds']:.2f} s)  {rep['description']}\n")
+        why = rep.get("error") or rep["description"]
+        out.write(f"{rep['mutant']:<30} SURVIVED  ({rep['seconds']:.2f} s)  {why}\n")
 
 
 def _mutants(args: argparse.Namespace, proofs: Path) -> int:

@@ -2,7 +2,8 @@
 
 A checker that passes a broken scheduler proves little. Each :class:`Mutant` is a
 small, named, documented bug in the code the theorems are about (the exact models of
-:mod:`sagacore.sched.models`, the virtual clock of :mod:`sagacore.sched.fluid`): a lift
+:mod:`sagacore.sched.models`, the virtual clock of :mod:`sagacore.sched.fluid`, and the
+``sagacore`` stack's ordering policy :class:`~sagacore.sched.srpt_aging.SRPTAging`): a lift
 removed, a clock frozen, weights ignored, a window off by one, a charge per request
 instead of per token. :func:`applied` installs a mutant for the duration of a ``with``
 block by swapping the code of the mutated functions in place (every reference to them,
@@ -59,7 +60,7 @@ __all__ = [
     "kill",
 ]
 
-Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia"]
+Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia", "srpt-aging"]
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ def kill(mutant: Mutant, theorems: Sequence[Theorem[Any]], *, smt: bool = False)
 
 _M = "sagacore.sched.models"
 _F = "sagacore.sched.fluid"
+_S = "sagacore.sched.srpt_aging"
 
 def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
     return Edit(target, old, new, count)
@@ -442,6 +444,35 @@ CATALOGUE: tuple[Mutant, ...] = (
             "(t - y.arrival) * y.estimate > (t - x.arrival) * x.estimate"),),
         ("hrrn-wait",),
         ("hrrn-wait", _jobs((0, 1), (0, 2), ("4/5", 1), ("8/5", 1), ("12/5", 1), ("16/5", 1))),
+    ),
+    # ----- the sagacore stack's ordering (proofs/srpt_aging: srpt-aging-wait), on the policy
+    Mutant(
+        "srpt-aging-removed", "srpt-aging",
+        "SRPTAging without ageing (key R): predicted-SRPT, under which a program with a "
+        "large predicted remainder starves behind a stream of shorter ones.",
+        (_e(f"{_S}:SRPTAging.key", "self.config.aging * wait", "0.0 * wait"),),
+        ("srpt-aging-wait",),
+        ("srpt-aging-wait", (1.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
+                             + [(i / 2, 1.0, 1) for i in range(1, 17)])),
+    ),
+    Mutant(
+        "srpt-aging-ignores-rate", "srpt-aging",
+        "The key ages at one second per second whatever the configured rate: with "
+        "``aging`` 2 a program is overtaken for twice as long as the policy promises.",
+        (_e(f"{_S}:SRPTAging.key", "self.config.aging * wait", "wait"),),
+        ("srpt-aging-wait",),
+        ("srpt-aging-wait", (2.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
+                             + [(i / 2, 1.0, 1) for i in range(1, 9)])),
+    ),
+    Mutant(
+        "srpt-aging-wrong-sign", "srpt-aging",
+        "Waiting raises the key instead of lowering it (``R + aging W``): the longer a "
+        "program waits the further back it goes.",
+        (_e(f"{_S}:SRPTAging.key", "self.remaining_seconds(call) - self.config.aging * wait",
+            "self.remaining_seconds(call) + self.config.aging * wait"),),
+        ("srpt-aging-wait",),
+        ("srpt-aging-wait", (1.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
+                             + [(i / 2, 1.0, 1) for i in range(1, 17)])),
     ),
     # ----- AFS (proofs/saga_afs: saga-afs-wf, saga-afs-capacity)
     Mutant(
