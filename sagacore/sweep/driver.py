@@ -44,6 +44,9 @@ Backend = Literal["local", "ray"]
 PEAK_LO = 0.5
 """First rate (tasks/min) a peak search tries; it doubles from there."""
 
+PEAK_MIN = 0.5 / 64
+"""Lowest first rate a peak search falls back to when :data:`PEAK_LO` misses the target."""
+
 
 @dataclass(frozen=True)
 class PeakSpec:
@@ -71,19 +74,36 @@ def _peak_key(p: dict[str, Any]) -> tuple[str, str, str, int, int | None, float]
 
 
 def run_peak(spec: PeakSpec) -> dict[str, Any]:
-    """Search ``spec``'s peak rate (:func:`sagacore.sim.search.peak_sustainable_rate`)."""
+    """Search ``spec``'s peak rate (:func:`sagacore.sim.search.peak_sustainable_rate`).
+
+    The search starts at :data:`PEAK_LO` tasks/min and doubles; when even that rate
+    misses the target it starts again 4x lower, down to :data:`PEAK_MIN`. ``met`` says
+    whether any rate tried met the target; ``bracketed`` whether a rate that missed it
+    was found above the peak (else every task arriving almost at once still met it,
+    and the peak is the highest rate tried).
+    """
     from sagacore.sim.search import peak_sustainable_rate
 
     w = load_cached(spec.workload, spec.seed, spec.tasks)
-    pk = peak_sustainable_rate(w, spec.stack, parse_cluster(spec.cluster),
-                               slo_target=spec.target, seed=spec.seed, lo=PEAK_LO)
+    cluster = parse_cluster(spec.cluster)
+    lo = PEAK_LO
+    tried: list[tuple[float, float]] = []
+    while True:
+        pk = peak_sustainable_rate(w, spec.stack, cluster, slo_target=spec.target,
+                                   seed=spec.seed, lo=lo)
+        tried += pk.tried
+        if pk.attainment >= spec.target or lo / 4 < PEAK_MIN:
+            break
+        lo /= 4
+    met = pk.attainment >= spec.target
     return {
         "workload": spec.workload, "cluster": spec.cluster, "stack": spec.stack,
         "seed": spec.seed, "tasks": spec.tasks, "target": spec.target,
         "rate_per_min": pk.rate_per_min, "attainment": pk.attainment,
         "throughput_tasks_per_min": pk.throughput_tasks_per_min,
-        "met": pk.attainment >= spec.target,
-        "tried": [list(x) for x in pk.tried],
+        "met": met,
+        "bracketed": any(a < spec.target for r, a in tried if r > pk.rate_per_min),
+        "tried": [list(x) for x in tried],
     }
 
 

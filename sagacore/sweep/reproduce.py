@@ -151,7 +151,10 @@ def _regime_section(name: str, points: Sequence[Point], peaks: list[dict[str, An
         ref_pk = next((p["rate_per_min"] for p in peaks if p["stack"] == "vllm-apc"), None)
         for pk in sorted(peaks, key=lambda p: -p["rate_per_min"]):
             rel = f"{pk['rate_per_min'] / ref_pk:.2f}x" if ref_pk else "-"
-            w.write(f"| {pk['stack']} | {pk['rate_per_min']:.2f} | {rel} |\n")
+            note = " (target missed at every rate)" if pk.get("met") is False else ""
+            if pk.get("bracketed") is False:
+                note = " (no rate tried missed the target: a lower bound)"
+            w.write(f"| {pk['stack']} | {pk['rate_per_min']:.2f}{note} | {rel} |\n")
     w.write("\n")
     for png in plots:
         w.write(f"![{png.stem}]({png.relative_to(page_dir).as_posix()})\n")

@@ -230,7 +230,7 @@ REGIMES: dict[str, Regime] = {
             "instance's KV, so retention and admission decide everything.",
         ),
         Regime(
-            "long-tools", "long-tools", "a100-16", 200, _LOADS,
+            "long-tools", "long-tools", "a100-16", 600, _LOADS,
             "Browser and human-in-the-loop agents whose tools take 5-120 s: KV held "
             "through a tool is idle for long, so keeping it has a real price.",
         ),
