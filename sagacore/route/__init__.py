@@ -21,6 +21,7 @@ ROUTERS: dict[str, str] = {
     "saga-affinity": "sagacore.route.saga:SagaAffinity",
     "preble": "sagacore.route.preble:Preble",
     "autellix": "sagacore.route.autellix:AutellixLB",
+    "shortest-backlog": "sagacore.route.backlog:ShortestBacklog",
 }
 
 
