@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction as Q
 from typing import Any, Literal
 
+from hypothesis import strategies as st
+
 from sagacore.sched.models import AfsTask, serve_afs
 from sagacore.testing.strategies import afs_tasks
 from sagacore.testing.theorems import Obligation, Theorem
@@ -133,24 +135,34 @@ def _task_of(tenant: int, arrival: int, work: Q, deadline: int) -> AfsTask:
 
 
 def _smt(thorough: bool) -> list[tuple[str, Callable[..., Instance]]]:
-    # (tenant, arrival, deadline) per task, works symbolic in (0, 4]
-    shapes: list[tuple[tuple[int, int, int], ...]] = [((0, 0, 2), (1, 0, 1))]
+    # tenant weights and (tenant, arrival, deadline) per task, works symbolic in (0, 4]
+    Shape = tuple[tuple[int, int], tuple[tuple[int, int, int], ...]]
+    shapes: list[Shape] = [((1, 1), ((0, 0, 2), (1, 0, 1))), ((1, 2), ((0, 0, 1), (1, 0, 1)))]
     if thorough:
-        shapes += [((0, 0, 2), (1, 0, 1), (1, 1, 3)), ((0, 0, 3), (0, 1, 2), (1, 0, 2))]
+        shapes += [((1, 1), ((0, 0, 2), (1, 0, 1), (1, 1, 3))),
+                   ((1, 1), ((0, 0, 3), (0, 1, 2), (1, 0, 2)))]
     out = []
-    for shape in shapes:
-        def build(real: Callable[..., Any], shape: tuple[tuple[int, int, int], ...] = shape
-                  ) -> Instance:
-            return ((1, 1), [AfsTask(tn, Q(a), real(f"w{i}", lo=0, hi=4, strict_lo=True), Q(d))
-                             for i, (tn, a, d) in enumerate(shape)])
-        out.append((", ".join(f"task(tenant {tn}, arrives {a}, deadline {d})"
-                              for tn, a, d in shape), build))
+    for weights, tasks in shapes:
+        def build(real: Callable[..., Any], weights: tuple[int, int] = weights,
+                  tasks: tuple[tuple[int, int, int], ...] = tasks) -> Instance:
+            return (weights, [AfsTask(tn, Q(a), real(f"w{i}", lo=0, hi=4, strict_lo=True), Q(d))
+                              for i, (tn, a, d) in enumerate(tasks)])
+        out.append((f"weights {weights}: " + ", ".join(
+            f"task(tenant {tn}, arrives {a}, deadline {d})" for tn, a, d in tasks), build))
     return out
 
 
 def _strategy() -> Any:
-    """Equal weights; the enumeration also covers unequal ones."""
+    """Equal weights (the paper's claim is about C/N); the enumeration also covers
+    unequal ones."""
     return afs_tasks(max_tenants=3, max_tasks=4).map(lambda kt: ((1,) * kt[0], kt[1]))
+
+
+def _strategy_weighted() -> Any:
+    """Tenant weights 1 to 3 (AFS-WF's guarantee is per weighted share)."""
+    return afs_tasks(max_tenants=3, max_tasks=4).flatmap(
+        lambda kt: st.tuples(st.lists(st.integers(1, 3), min_size=kt[0], max_size=kt[0])
+                             .map(tuple), st.just(kt[1])))
 
 
 # the smallest (first in the enumeration, also Hypothesis's shrunk one): tenant 0 asks
@@ -221,7 +233,7 @@ AFS_WF: Theorem[Instance] = Theorem(
     obligations=lambda inst: _deadline_obligations(inst, "waterfill", "tenant"),
     enumerate=lambda thorough: _enum(((1, 1), (1, 2)), thorough),
     targeted=lambda thorough: itertools.chain(_targeted(thorough), _targeted_staggered(thorough)),
-    strategy=_strategy,
+    strategy=_strategy_weighted,
     smt=_smt,
     describe=describe,
 )
