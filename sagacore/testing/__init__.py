@@ -8,6 +8,10 @@
   ``docs/fairness.md``).
 - :mod:`sagacore.testing.theorems` and :mod:`sagacore.testing.symbolic`: the theorem API
   of ``proofs/`` and the z3 symbolic execution behind its SMT proofs.
+- :mod:`sagacore.testing.reference`: reference systems written apart from the policies
+  they check (a GPS for the fair-queueing theorems).
+- :mod:`sagacore.testing.mutants`: mutation testing of the checkers, a catalogue of
+  deliberate bugs that ``sagacore verify --mutants`` requires the checkers to catch.
 
 Importing this package needs ``hypothesis`` (a test extra); the SMT proofs need
 ``z3-solver``.

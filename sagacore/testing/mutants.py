@@ -39,6 +39,7 @@ import __future__
 import importlib
 import inspect
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,6 +101,13 @@ class Mutant:
     recorded: tuple[str, Any]
     """``(theorem, instance)``: a small instance that kills it, replayed as a regression
     test (it must violate the theorem with the mutant applied, and not without)."""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.edits or not self.theorems:
+            raise ConfigError(
+                f"mutant {self.name!r} needs a name, edits and theorems, got "
+                f"{len(self.edits)} edits and theorems {self.theorems!r}"
+            )
 
 
 def _resolve(target: str) -> FunctionType:
@@ -194,9 +202,23 @@ class KillResult:
 
 def kill(mutant: Mutant, theorems: Sequence[Theorem[Any]], *, smt: bool = False) -> KillResult:
     """Run the checkers of ``theorems`` (those named by the mutant, in its order) with
-    ``mutant`` applied; stop at the first that finds a violating instance."""
-    import time
+    ``mutant`` applied; stop at the first that finds a violating instance.
 
+    Parameters
+    ----------
+    mutant
+        The bug.
+    theorems
+        Theorems to look the mutant's up in (all of ``proofs/``, for example).
+    smt
+        Also run the SMT proofs (off: the default kill check needs none).
+
+    Raises
+    ------
+    ConfigError
+        A theorem the mutant names is not among ``theorems``, or its edit's target text
+        is gone.
+    """
     t0 = time.perf_counter()
     by_name = {t.name: t for t in theorems}
     missing = [n for n in mutant.theorems if n not in by_name]
