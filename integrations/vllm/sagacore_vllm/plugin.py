@@ -133,7 +133,8 @@ class PluginConfig:
     """Instances in the deployment (policies that scale with the cluster read it)."""
     release_pins_under_pressure: bool = True
     """Release TTL pins (nearest expiry first) before a waiting request would be refused
-    for lack of blocks. False: a pin holds until its TTL or the program's next call, as
+    for lack of blocks, each only if its time left exceeds the time to recompute what it
+    holds (cost model). False: a pin holds until its TTL or the program's next call, as
     in sagacore's simulator."""
     program_idle_s: float = 600.0
     """Forget a program that has sent no call for this long without flagging its last
@@ -757,8 +758,14 @@ class SagaMixin:
         self.sagacore_stats.drops += 1
         self.sagacore_stats.dropped_blocks += len(ids)
 
-    def _relieve_pressure(self) -> None:
-        """Release pins until the head waiting request fits (or no pin is left)."""
+    def _relieve_pressure(self, now: float) -> None:
+        """Release pins until the head waiting request fits (or no pin is worth releasing).
+
+        Nearest expiry first, and only a pin whose time left exceeds the time to recompute
+        what it holds: waiting for a pin about to expire costs the head less than its
+        session would pay to recompute its context when its tool returns (releasing every
+        pin doubled Continuum's TCT on SWE-bench's long contexts; docs/vllm-plugin.md).
+        """
         pinned = [p for p in self._programs.values() if p.pin is not None]
         if not pinned or not self.waiting:
             return
@@ -769,9 +776,13 @@ class SagaMixin:
         if need <= pool.get_num_free_blocks():
             return
         pinned.sort(key=lambda p: p.pin.expires_s if p.pin is not None else math.inf)
+        per_block = self.block_size * self._recompute_pt
         for prog in pinned:
-            if head_call is not None and prog is head_call.program:
+            pin = prog.pin
+            if pin is None or (head_call is not None and prog is head_call.program):
                 continue  # the head's own context: releasing it would only cost a hit
+            if pin.expires_s - now <= len(pin.blocks) * per_block:
+                continue  # cheaper to wait for it to expire than to recompute it
             self._release_pin(prog, "pressure")
             need = self._blocks_needed(head)
             if need <= pool.get_num_free_blocks():
@@ -858,7 +869,7 @@ class SagaMixin:
             for rank, r in enumerate(ranked):
                 r.priority = rank
         if self.sagacore_config.release_pins_under_pressure and self.waiting:
-            self._relieve_pressure()
+            self._relieve_pressure(now)
         if self._preemptive and self.waiting and self.running:
             self._preempt_for_head(order)
 

@@ -266,6 +266,24 @@ def test_pins_are_released_under_pressure_before_a_request_is_refused(release: b
         assert st.pins_expired == 1
 
 
+@pytest.mark.parametrize("left", [0.5, 2.0])
+def test_a_pin_about_to_expire_is_waited_for_not_released(left: float) -> None:
+    """Released only if its time left exceeds the time to recompute what it holds."""
+    engine = _engine(ShortestFirst(), Pin(RetentionDecision(Retention.KEEP, ttl_s=30.0)),
+                     blocks=21)
+    _add(engine, "p#0", _prompt(1, 160), 4, program="p", step=0, tool="bash")
+    _finish(engine, 0.0)
+    expiry = engine.next_event_s()
+    assert expiry is not None
+    recompute = 10 * 16 * engine.scheduler._recompute_pt  # the 10 pinned blocks
+    now = expiry - left * recompute
+    _add(engine, "q#0", _prompt(2, 200), 2, at=now, program="q", step=0, last=True)
+    record = engine.step(now)
+    released = engine.scheduler.sagacore_stats.pins_released_for_pressure
+    assert released == (1 if left > 1 else 0)
+    assert [a.request_id for a in record.admissions] == (["q#0"] if left > 1 else [])
+
+
 def test_drop_evicts_the_calls_blocks_and_swap_without_a_connector_keeps_them() -> None:
     for action, hit in ((Retention.DROP, 0), (Retention.SWAP, 160)):
         engine = _engine(ShortestFirst(), Pin(RetentionDecision(action)))
