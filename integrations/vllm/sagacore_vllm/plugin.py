@@ -475,8 +475,8 @@ def _overrides(obj: object, base: type, name: str) -> bool:
 class SagaMixin:
     """The adapter between vLLM's V1 scheduler and sagacore's policies (module notes).
 
-    Mixed into a vLLM ``Scheduler`` subclass ahead of it; call :meth:`sagacore_setup`
-    at the end of ``__init__``. The attributes below are the plug-in's; everything else
+    Mixed into a vLLM ``Scheduler`` subclass ahead of it: its ``__init__`` runs vLLM's,
+    then :meth:`sagacore_setup`. The attributes below are the plug-in's; everything else
     is vLLM's.
     """
 
@@ -495,6 +495,34 @@ class SagaMixin:
     sets a simulated one)."""
     sagacore_config: PluginConfig
     sagacore_stats: PluginStats
+
+    def __init__(
+        self,
+        vllm_config: Any,
+        kv_cache_config: Any,
+        structured_output_manager: Any,
+        block_size: int,
+        hash_block_size: int | None = None,
+        mm_registry: Any = None,
+        include_finished_set: bool = False,
+        log_stats: bool = False,
+    ) -> None:
+        """vLLM's scheduler ``__init__`` (the class after the mixin), then :meth:`sagacore_setup`."""
+        if mm_registry is None:
+            from vllm.multimodal import MULTIMODAL_REGISTRY
+
+            mm_registry = MULTIMODAL_REGISTRY
+        super().__init__(  # type: ignore[call-arg]
+            vllm_config=vllm_config,
+            kv_cache_config=kv_cache_config,
+            structured_output_manager=structured_output_manager,
+            block_size=block_size,
+            hash_block_size=hash_block_size,
+            mm_registry=mm_registry,
+            include_finished_set=include_finished_set,
+            log_stats=log_stats,
+        )
+        self.sagacore_setup()
 
     def sagacore_setup(self) -> None:
         """Read the settings and build the stack's policies (end of ``__init__``)."""
@@ -958,34 +986,6 @@ class SagaScheduler(SagaMixin, VllmScheduler):
 
     plugin_name: ClassVar[str] = "sagacore"
 
-    def __init__(
-        self,
-        vllm_config: Any,
-        kv_cache_config: Any,
-        structured_output_manager: Any,
-        block_size: int,
-        hash_block_size: int | None = None,
-        mm_registry: Any = None,
-        include_finished_set: bool = False,
-        log_stats: bool = False,
-    ) -> None:
-        if mm_registry is None:
-            from vllm.multimodal import MULTIMODAL_REGISTRY
-
-            mm_registry = MULTIMODAL_REGISTRY
-        VllmScheduler.__init__(
-            self,
-            vllm_config=vllm_config,
-            kv_cache_config=kv_cache_config,
-            structured_output_manager=structured_output_manager,
-            block_size=block_size,
-            hash_block_size=hash_block_size,
-            mm_registry=mm_registry,
-            include_finished_set=include_finished_set,
-            log_stats=log_stats,
-        )
-        self.sagacore_setup()
-
 
 class SagaAsyncScheduler(SagaMixin, AsyncScheduler):
     """vLLM's ``AsyncScheduler`` driven by a sagacore stack (module notes).
@@ -995,31 +995,3 @@ class SagaAsyncScheduler(SagaMixin, AsyncScheduler):
     """
 
     plugin_name: ClassVar[str] = "sagacore"
-
-    def __init__(
-        self,
-        vllm_config: Any,
-        kv_cache_config: Any,
-        structured_output_manager: Any,
-        block_size: int,
-        hash_block_size: int | None = None,
-        mm_registry: Any = None,
-        include_finished_set: bool = False,
-        log_stats: bool = False,
-    ) -> None:
-        if mm_registry is None:
-            from vllm.multimodal import MULTIMODAL_REGISTRY
-
-            mm_registry = MULTIMODAL_REGISTRY
-        AsyncScheduler.__init__(
-            self,
-            vllm_config=vllm_config,
-            kv_cache_config=kv_cache_config,
-            structured_output_manager=structured_output_manager,
-            block_size=block_size,
-            hash_block_size=hash_block_size,
-            mm_registry=mm_registry,
-            include_finished_set=include_finished_set,
-            log_stats=log_stats,
-        )
-        self.sagacore_setup()
