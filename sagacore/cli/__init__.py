@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from sagacore.errors import InternalError, SagacoreError
 
-__all__ = ["clean_markup", "main"]
+__all__ = ["clean_markup", "main", "report_bug"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_bug(exc: BaseException) -> None:
+def report_bug(exc: BaseException) -> None:
     """A few lines on stderr: what failed, where, and how to report it."""
     kind = "internal error" if isinstance(exc, InternalError) else "unexpected error"
     text = str(exc).splitlines()[0] if str(exc) else ""
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
         return 2
     except Exception as exc:
-        _report_bug(exc)
+        report_bug(exc)
         return 1
 
 

@@ -360,6 +360,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SagacoreError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except Exception as exc:  # a bug (InternalError or unexpected): a short report, exit 1
+        from sagacore.cli import report_bug
+
+        report_bug(exc)
+        return 1
     return status
 
 

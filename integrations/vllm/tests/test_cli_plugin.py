@@ -62,3 +62,19 @@ def test_module_examples() -> None:
     for module in (client, plugin):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_a_bug_is_reported_as_a_bug_not_an_input_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagacore.errors import InvariantError
+    from sagacore_vllm import cli
+
+    def broken(args: object) -> int:
+        raise InvariantError("KV blocks used 9 exceed capacity 8")
+
+    monkeypatch.setattr(cli, "_check", broken)
+    assert cli.main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("internal error: InvariantError: KV blocks used 9")
+    assert "Traceback" not in err and "file an issue" in err
