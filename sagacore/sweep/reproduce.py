@@ -88,8 +88,8 @@ FULL = Plan(
     cache_capacities=(65_536, 131_072, 196_608, 262_144),
     cache_head=None,
     cache_policies=("lru", "walru", "kvflow", "next-use", "sagacore"),
-    # 600 tasks on 16 instances cost about 30-60 s per run: the best peer only
-    regime_stacks={"swe-gen-64": ("vllm-apc", "continuum", "sagacore", "ideal:both")},
+    # 600 tasks on 16 instances cost about 30-60 s per run: no ideals but ideal:both
+    regime_stacks={"swe-gen-64": ("vllm-apc", "vllm", *_PEERS, "sagacore", "ideal:both")},
 )
 """The plan of docs/results.md (``sagacore reproduce``)."""
 
