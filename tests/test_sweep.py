@@ -126,7 +126,10 @@ def test_bad_input_fails_before_any_run(tmp_path: Path) -> None:
         args = {"stacks": ["vllm-apc"], "seeds": [0], **kwargs}
         with pytest.raises((ConfigError, UnknownNameError)):
             run_sweep(**SMALL, rates=[1.0], out=tmp_path / "x", **args)  # type: ignore[arg-type]
-    assert not (tmp_path / "x" / "results.jsonl").exists() or not read_rows(tmp_path / "x")
+    with pytest.raises(ConfigError):
+        run_sweep(workloads=["/no/such/trace"], clusters=["a100-16"], stacks=["vllm-apc"],
+                  rates=[1.0], out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
     f = tmp_path / "file"
     f.write_text("")
     with pytest.raises(ConfigError, match="not a folder"):

@@ -272,13 +272,14 @@ def run_sweep(
         if ideal_kind(s) is not None:
             raise ConfigError(f"--peak {s!r}: an ideal reference has no SLO peak")
         get_stack(s)
-    table = ResultTable(out)
-    # load every workload and its isolated TCTs here, once: forked workers share them
+    # load every workload and its isolated TCTs here, once (forked workers share them),
+    # before the output folder is made: a bad workload leaves nothing behind
     for w in workloads:
         for sd in seeds:
             load_cached(w, sd, tasks)
             for c in clusters:
                 isolated_cached(RunSpec(w, c, "vllm-apc", 1.0, sd, tasks))
+    table = ResultTable(out)
 
     result = SweepResult(rows=[], peaks=[])
     t0 = time.perf_counter()
