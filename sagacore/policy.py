@@ -50,6 +50,7 @@ __all__ = [
     "RetentionDecision",
     "Router",
     "Scheduler",
+    "SessionInfo",
     "SessionView",
     "WorkerView",
 ]
@@ -338,6 +339,26 @@ class Retention(enum.Enum):
     """Move it to host memory and back before the next call."""
     DROP = "drop"
     """Free it; the next call recomputes what is no longer cached."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A :class:`SessionView` as a plain value: what a mechanism hands a cache policy
+    when a session's call ends before a tool (the simulator, cache replay and the vLLM
+    plug-in all build this one)."""
+
+    task_id: TaskId
+    """The task."""
+    agent_type: str
+    """Its agent type."""
+    step: int
+    """The step that just finished."""
+    tool: str
+    """The tool about to run."""
+    context_tokens: int
+    """Tokens of KV the session holds."""
+    has_successor: bool
+    """Whether a later step will reuse this context."""
 
 
 @dataclass(frozen=True, slots=True)

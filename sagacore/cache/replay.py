@@ -49,8 +49,9 @@ from sagacore.policy import (
     CachePolicy,
     Retention,
     RetentionDecision,
+    SessionInfo,
 )
-from sagacore.workload.model import Task, TaskId, Workload
+from sagacore.workload.model import Task, Workload
 from sagacore.workload.predictor import Predictor, PredictorConfig
 
 __all__ = ["ReplayConfig", "ReplayResult", "replay"]
@@ -166,16 +167,6 @@ class _Session:
     left: int
     hold: tuple[CacheEntry, int] | None = None
     swapped_tokens: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _SessionView:
-    task_id: TaskId
-    agent_type: str
-    step: int
-    tool: str
-    context_tokens: int
-    has_successor: bool
 
 
 def replay(
@@ -344,7 +335,7 @@ def replay(
             decision = RetentionDecision(Retention.KEEP)
             if step.tool is not None:
                 store.tools[task.id] = (step.tool, now)
-                view = _SessionView(
+                view = SessionInfo(
                     task.id,
                     task.agent_type,
                     i,

@@ -25,7 +25,7 @@ import numpy as np
 
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
-from sagacore.policy import CachePolicy, Retention, Router, Scheduler
+from sagacore.policy import CachePolicy, Retention, Router, Scheduler, SessionInfo
 from sagacore.sim.config import ClusterConfig, SimConfig
 from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
@@ -43,18 +43,6 @@ __all__ = ["Simulation", "TaskState"]
 _ARRIVAL, _TOOL_END, _TIMER, _BOUNDARY = range(4)
 _PRIO = {_ARRIVAL: 0, _TOOL_END: 0, _TIMER: 1, _BOUNDARY: 2}
 _PRIO_BOUNDARY = _PRIO[_BOUNDARY]
-
-
-@dataclass(frozen=True, slots=True)
-class _Session:
-    """The :class:`~sagacore.policy.SessionView` of a session entering a tool call."""
-
-    task_id: TaskId
-    agent_type: str
-    step: int
-    tool: str
-    context_tokens: int
-    has_successor: bool
 
 
 @dataclass(slots=True)
@@ -468,7 +456,7 @@ class Simulation:
         spec = call.spec
         assert spec.tool is not None
         store = worker.store
-        session = _Session(ts.task.id, ts.task.agent_type, spec.index, spec.tool, call.kv,
+        session = SessionInfo(ts.task.id, ts.task.agent_type, spec.index, spec.tool, call.kv,
                            bool(ts.succ[spec.index]))
         decision = store.policy.retention(session, store.context(now))
         action = decision.action

@@ -80,6 +80,7 @@ from sagacore.policy import (
     CallView,
     Retention,
     RetentionDecision,
+    SessionInfo,
 )
 from sagacore.policy import Scheduler as PolicyScheduler
 from sagacore.stacks import BuildContext, Stack, get_stack
@@ -417,18 +418,6 @@ class _Call:
         return self._mixin.sagacore_cached_tokens(self.request)
 
 
-@dataclass(frozen=True)
-class _Session:
-    """The :class:`~sagacore.policy.SessionView` of a call that ended before a tool."""
-
-    task_id: TaskId
-    agent_type: str
-    step: int
-    tool: str
-    context_tokens: int
-    has_successor: bool
-
-
 class _InstanceView:
     """This vLLM instance as a :class:`sagacore.policy.WorkerView` (for ``admit``)."""
 
@@ -711,7 +700,7 @@ class SagaMixin:
         if tool is None or not self._retains or not self.kv_cache_manager.enable_caching:
             return None, []
         blocks = list(self.kv_cache_manager.get_blocks(request.request_id).blocks[0])
-        session = _Session(TaskId(prog.pid), prog.agent_type, call.step, tool,
+        session = SessionInfo(TaskId(prog.pid), prog.agent_type, call.step, tool,
                            int(request.num_computed_tokens), not meta.last)
         # as the simulator asks: after the call released its blocks
         freed = [b for b in blocks if b.ref_cnt == 1 and not b.is_null]
