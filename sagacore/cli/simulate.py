@@ -14,6 +14,12 @@ throughput (tasks completed per minute of simulated time, from the first arrival
 last completion); ``wall s`` and ``events`` the
 simulator's own cost. ``wall s`` (``sim_wall_seconds`` in ``--json``) is the only field
 that differs between identical runs.
+
+``--faults SPEC`` injects faults (docs/faults.md): ``lose:I@T`` (instance I lost at time
+T), ``slow:IxF@T1[-T2]`` (its step times x F from T1, until T2), ``migrate-fail:P`` (each
+KV migration fails midway with probability P), ``seed:N``; comma-separated, times in
+simulated seconds (or with s, m, h). The table shows the runs with the faults; a second
+table their TCT cost against the same run without them (and of each fault alone).
 """
 
 from __future__ import annotations
@@ -42,10 +48,12 @@ from sagacore.sim.config import (
     DEFAULT_CLUSTER,
     MAX_INSTANCES,
     ClusterConfig,
+    SimConfig,
     get_cluster,
 )
+from sagacore.sim.faults import FaultSchedule, FaultStats, parse_faults
 from sagacore.sim.result import SimResult
-from sagacore.stacks import BASELINES, STACKS, get_stack
+from sagacore.stacks import BASELINES, STACKS, Stack, get_stack
 from sagacore.workload.model import Workload
 
 if TYPE_CHECKING:
@@ -111,6 +119,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also search each stack's peak sustainable rate: the highest Poisson rate "
         "with at least SLO_TARGET (default 0.9) of tasks within their SLO (many runs)",
     )
+    p.add_argument(
+        "--faults",
+        type=_faults,
+        metavar="SPEC",
+        help="inject faults, for example 'lose:3@600s,slow:2x4@300s-1800s,migrate-fail:0.5' "
+        "(docs/faults.md); also runs each stack without them (and with each fault alone) "
+        "to report their TCT cost",
+    )
     p.add_argument("--json", metavar="OUT", help="write per-stack results as JSON ('-': stdout, "
                    "and the table goes to stderr)")
     add_on_bad_lines(p)
@@ -126,6 +142,13 @@ def _slo_target(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
     return value
+
+
+def _faults(text: str) -> FaultSchedule:
+    try:
+        return parse_faults(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def load_workload(
@@ -220,6 +243,14 @@ def _run(args: argparse.Namespace) -> int:
     to_stdout = args.json == "-"
     if args.json is not None:
         check_output("--json", args.json, dash=True)
+    faults: FaultSchedule | None = args.faults
+    if faults is not None:
+        if args.peak is not None:
+            raise ConfigError("--faults cannot be combined with --peak")
+        try:
+            faults.check(cluster.instances)
+        except ConfigError as exc:
+            raise ConfigError(f"--faults: {exc}") from None
     workload = load_workload(args.workload, tasks=args.tasks, rate=args.rate, seed=args.seed,
                              on_bad_lines=args.on_bad_lines)
     cluster.check_fits(workload)
@@ -230,20 +261,28 @@ def _run(args: argparse.Namespace) -> int:
         f"Poisson arrivals at {rate:g}/min (seed {args.seed})\n"
         f"cluster:  {cluster.describe()}\n"
         f"mode:     {args.mode}{' (checked)' if args.checked else ''}; TCT in seconds; "
-        f"SLO: TCT <= 1.5 x isolated TCT\n\n"
+        f"SLO: TCT <= 1.5 x isolated TCT\n"
+        + (f"faults:   {faults}\n" if faults is not None else "")
+        + "\n"
     )
     isolated = isolated_tcts(workload, cluster)
     results: list[SimResult] = []
+    costs: dict[str, dict[str, Any]] = {}
     for k, st in enumerate(stacks):
         label = st.name if len(stacks) == 1 else f"{st.name} {k + 1}/{len(stacks)}"
-        bar = Progress(label, quiet=args.quiet)
-        try:
-            r = simulate(workload, st, cluster, mode=args.mode, checked=args.checked,
-                         progress=bar, isolated=isolated)
-        finally:
-            bar.close()
+        if faults is None:
+            bar = Progress(label, quiet=args.quiet)
+            try:
+                r = simulate(workload, st, cluster, mode=args.mode, checked=args.checked,
+                             progress=bar, isolated=isolated)
+            finally:
+                bar.close()
+        else:
+            r, costs[st.name] = _fault_runs(workload, st, cluster, args, isolated, faults, label)
         results.append(r)
     _table(results, out)
+    if faults is not None:
+        _cost_table(costs, out)
     comparisons: dict[str, Any] = {}
     if len(results) > 1:
         base = results[0]
@@ -286,7 +325,8 @@ def _run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "cluster": cluster.describe(),
             "stacks": {
-                r.stack: {**r.summary(), **({"peak": peaks[r.stack]} if peaks else {})}
+                r.stack: {**r.summary(), **({"peak": peaks[r.stack]} if peaks else {}),
+                          **({"faults": costs[r.stack]} if faults is not None else {})}
                 for r in results
             },
             "comparisons": comparisons,
@@ -307,3 +347,85 @@ def _run(args: argparse.Namespace) -> int:
             ) from None
         sys.stderr.write(f"wrote {args.json}\n")
     return 0
+
+
+def _one_run(workload: Workload, st: Stack, cluster: ClusterConfig, args: argparse.Namespace,
+             isolated: dict[str, float], faults: FaultSchedule | None,
+             label: str) -> tuple[SimResult, FaultStats]:
+    from sagacore.sim.cluster import Simulation
+
+    bar = Progress(label, quiet=args.quiet)
+    try:
+        sim = Simulation(workload, st, cluster, SimConfig(mode=args.mode, checked=args.checked),
+                         progress=bar, isolated=isolated, faults=faults)
+        r = sim.run()
+    finally:
+        bar.close()
+    return r, sim.fault_stats
+
+
+def _cost(r: SimResult, base: SimResult, stats: FaultStats | None) -> dict[str, Any]:
+    t, b = r.tct, base.tct
+    doc: dict[str, Any] = {
+        "tasks_completed": r.tasks_completed,
+        "tct": {"mean": t.mean, "p50": t.p50, "p99": t.p99, "geomean": t.geomean},
+        "slo_attainment": r.slo_attainment,
+    }
+    if stats is not None:
+        doc.update(
+            tct_mean_delta_s=t.mean - b.mean,
+            tct_geomean_delta_s=t.geomean - b.geomean,
+            tct_mean_ratio=t.mean / b.mean if b.mean > 0 else None,
+            tct_geomean_ratio=t.geomean / b.geomean if b.geomean > 0 else None,
+            stats=stats.as_dict(),
+        )
+    return doc
+
+
+def _fault_runs(workload: Workload, st: Stack, cluster: ClusterConfig, args: argparse.Namespace,
+                isolated: dict[str, float], faults: FaultSchedule,
+                label: str) -> tuple[SimResult, dict[str, Any]]:
+    """The run with ``faults``, and their cost: the same run without them, and (with more
+    than one fault) with each alone."""
+    base, _ = _one_run(workload, st, cluster, args, isolated, None, f"{label} no faults")
+    each: dict[str, Any] = {}
+    items = faults.items()
+    if len(items) > 1:
+        for f in items:
+            r1, s1 = _one_run(workload, st, cluster, args, isolated, faults.only(f),
+                              f"{label} {f}")
+            each[str(f)] = _cost(r1, base, s1)
+    r, stats = _one_run(workload, st, cluster, args, isolated, faults, f"{label} faults")
+    doc = {
+        "spec": str(faults),
+        "without": _cost(base, base, None),
+        "each": each,
+        "all": _cost(r, base, stats),
+    }
+    return r, doc
+
+
+def _cost_table(costs: dict[str, dict[str, Any]], out: TextIO) -> None:
+    out.write(
+        "\nTCT cost of the faults (against the same run without them; each fault alone, "
+        "then all):\n"
+        f"  {'stack':<12}{'faults':<26}{'done':>5}{'TCT mean':>10}{'geomean':>9}"
+        f"{'mean +':>18}{'geomean +':>18}{'requeued':>9}{'restarted':>10}"
+        f"{'failovers':>10}{'migr fail':>10}\n"
+    )
+    for stack, doc in costs.items():
+        rows = [("none", doc["without"]), *doc["each"].items(), ("all", doc["all"])]
+        for k, (name, c) in enumerate(rows):
+            t = c["tct"]
+            line = (f"  {stack if k == 0 else '':<12}{name:<26}{c['tasks_completed']:>5}"
+                    f"{_fmt(t['mean']):>10}{_fmt(t['geomean']):>9}")
+            if "stats" in c:
+                dm, dg = c["tct_mean_delta_s"], c["tct_geomean_delta_s"]
+                rm, rg = c["tct_mean_ratio"], c["tct_geomean_ratio"]
+                pm = f" ({rm - 1:+.1%})" if rm is not None else ""
+                pg = f" ({rg - 1:+.1%})" if rg is not None else ""
+                s = c["stats"]
+                line += (f"{f'{dm:+,.1f}{pm}':>18}{f'{dg:+,.1f}{pg}':>18}"
+                         f"{s['calls_requeued']:>9}{s['calls_restarted']:>10}"
+                         f"{s['failovers']:>10}{s['migrations_failed']:>10}")
+            out.write(line + "\n")

@@ -19,6 +19,7 @@ import heapq
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,7 @@ from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
 from sagacore.policy import CachePolicy, Retention, Router, Scheduler, SessionInfo
 from sagacore.sim.config import ClusterConfig, SimConfig
+from sagacore.sim.faults import FaultSchedule, FaultStats
 from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
 from sagacore.sim.observe import Observer, TraceEvent
@@ -133,6 +135,9 @@ class Simulation:
     isolated
         Isolated TCT of each task by id, when already computed (for example for another
         stack on the same cluster); computed otherwise.
+    faults
+        Instances lost or slowed and migrations failing (:mod:`sagacore.sim.faults`);
+        checked against the cluster here. What they did is in :attr:`fault_stats`.
     """
 
     def __init__(
@@ -146,7 +151,17 @@ class Simulation:
         observers: Sequence[Observer] = (),
         progress: Callable[[int, int], None] | None = None,
         isolated: Mapping[str, float] | None = None,
+        faults: FaultSchedule | None = None,
     ) -> None:
+        if faults is not None:
+            if not isinstance(faults, FaultSchedule):
+                raise ConfigError(f"Simulation: faults must be a FaultSchedule, got {faults!r}")
+            faults.check(cluster.instances)
+        self.faults = faults
+        self.fault_stats = FaultStats()
+        """What the faults did."""
+        self._fault_rng = (np.random.default_rng(faults.seed)
+                           if faults is not None and faults.migration is not None else None)
         self.workload = workload
         self.isolated = isolated
         self.stack = stack
@@ -199,6 +214,8 @@ class Simulation:
                        checked=self.config.checked,
                        capacity_tokens=capacity // engine.block_size * engine.block_size)
             )
+        self.live: list[Worker] = self.workers
+        """The workers not lost: the routers' view of the cluster."""
         self._block_size = engine.block_size
         self._capacity_blocks = self.workers[0].store.capacity_blocks if self.workers else 0
         self.tasks: dict[TaskId, TaskState] = {}
@@ -271,6 +288,8 @@ class Simulation:
         limit = self.config.max_sim_seconds
         for task in self.workload.tasks:
             self._push(task.arrival_s, _ARRIVAL, 0, task, 0)
+        if self.faults is not None:
+            self._arm_faults(self.faults)
         heap = self._heap
         pop = heapq.heappop
         total = len(self.workload.tasks)
@@ -330,9 +349,18 @@ class Simulation:
         end = max((r.completion_s for r in self.records), default=start)
         if limit is not None and len(self.records) != total:
             end = max(end, min(limit, self.now))
-        useful = sum(w.store.useful_block_seconds(end) for w in self.workers)
-        cap_blocks = sum(w.capacity_tokens // w.block_size for w in self.workers)
+        useful = sum(w.store.useful_block_seconds(end) for w in self.workers if not w.lost)
+        cap_blocks: float = sum(w.capacity_tokens // w.block_size for w in self.workers)
         span = end - start
+        if self.fault_stats.instances_lost:
+            # a lost instance counts its KV and its capacity up to its loss
+            useful += sum(w.lost_useful for w in self.workers if w.lost)
+            cap_blocks = sum(
+                w.capacity_tokens // w.block_size
+                * (max(0.0, min(w.lost_s, end) - start) / span if span > 0 else 1.0)
+                for w in self.workers
+                if w.lost
+            ) + sum(w.capacity_tokens // w.block_size for w in self.live)
         return SimResult(
             stack=self.stack.name,
             mode=self.config.mode,
@@ -369,7 +397,13 @@ class Simulation:
         for w in self.workers:
             if w.running or w.waiting:
                 raise InvariantError(f"worker {w.worker_id} ended with calls left")
-            w.check()
+            if not w.lost:
+                w.check()
+        if len(self.records) == len(self.workload.tasks) and (
+                self.llm_calls != self.workload.llm_calls):
+            raise InvariantError(
+                f"{self.llm_calls} LLM calls finished; the workload has {self.workload.llm_calls}"
+            )
 
     # --- tasks ---------------------------------------------------------------------------
     def _arrival(self, task: Task, now: float) -> None:
@@ -410,12 +444,19 @@ class Simulation:
                 f"task {ts.task.id} step {index} needs {ends[-1]} tokens of KV; an instance "
                 f"holds {cap * bs} (one block of its capacity is vLLM's null block)"
             )
-        wid = self.router.route(call, self.workers, now)
-        if not isinstance(wid, int) or not 0 <= wid < len(self.workers):
-            raise InvariantError(f"router {self.router.name!r} returned worker {wid!r}")
+        wid = self._place(call, now)
         if self.observers:
             self._emit(TraceEvent("call_ready", now, ts.task.id, index, wid))
         self.workers[wid].enqueue(call, now)
+
+    def _place(self, call: Call, now: float) -> int:
+        """The router's worker for ``call`` (a live one: see :meth:`_failover`)."""
+        wid = self.router.route(call, self.live, now)
+        if not isinstance(wid, int) or not 0 <= wid < len(self.workers):
+            raise InvariantError(f"router {self.router.name!r} returned worker {wid!r}")
+        if self.workers[wid].lost:
+            wid = self._failover(call, wid, now)
+        return wid
 
     def _call_finished(self, call: Call, worker: Worker, now: float) -> None:
         ts = call.task
@@ -555,7 +596,7 @@ class Simulation:
     def _rebalance(self, now: float) -> None:
         """A rebalancing tick: move the calls the router asks for; tick on while tasks live."""
         n = len(self.workers)
-        for pair in self.router.rebalance(self.workers, now):
+        for pair in self.router.rebalance(self.live, now):
             src, dst = pair
             if not (isinstance(src, int) and isinstance(dst, int) and 0 <= src < n
                     and 0 <= dst < n):
@@ -563,7 +604,7 @@ class Simulation:
                     f"router {self.router.name!r} asked to move a call from worker "
                     f"{src!r} to {dst!r}"
                 )
-            if src != dst and self.workers[src].waiting:
+            if src != dst and self.workers[src].waiting and not self.workers[dst].lost:
                 self._migrate(self.workers[src], self.workers[dst], now)
         if self.tasks:
             assert self._rebalance_s is not None
@@ -605,12 +646,21 @@ class Simulation:
                 src.sync(t)  # steps started before the copy ended did not have its blocks
                 src.store.release_transit(moved)
                 src.poke(t)
+            if dst.lost or src.lost:  # an end of the copy was lost during it
+                self._requeue(call, None if dst.lost else dst, t)
+                return
             if tokens and dst.store.caching:
                 self._install(call, dst, tokens, t)
             dst.enqueue(call, t)
 
         if tokens:
-            self._timer(now + dst.cost.migration_seconds(tokens), arrive)
+            secs = dst.cost.migration_seconds(tokens)
+            if self._fault_rng is not None and self._migration_fails():
+                assert self.faults is not None and self.faults.migration is not None
+                self._timer(now + secs * self.faults.migration.midway,
+                            lambda t: self._migration_failed(call, src, dst, moved, now, t))
+            else:
+                self._timer(now + secs, arrive)
         else:
             arrive(now)
 
@@ -633,6 +683,84 @@ class Simulation:
         self._release_hold(ts, now)
         self._timer_seq += 1
         ts.hold = _Hold(worker, node, self._timer_seq)
+
+    # --- faults (sagacore.sim.faults; docs/faults.md) ------------------------------------
+    def _arm_faults(self, faults: FaultSchedule) -> None:
+        """Schedule the losses and slowdowns as timers."""
+        for loss in faults.losses:
+            self._timer(loss.at_s, partial(self._lose, self.workers[loss.instance]))
+        for s in faults.slowdowns:
+            w = self.workers[s.instance]
+            self._timer(s.start_s, partial(w.set_slow, s.factor))
+            if s.end_s is not None:
+                self._timer(s.end_s, partial(w.set_slow, 1.0))
+
+    def _migration_fails(self) -> bool:
+        rng = self._fault_rng
+        mig = None if self.faults is None else self.faults.migration
+        return rng is not None and mig is not None and bool(rng.random() < mig.probability)
+
+    def _lose(self, w: Worker, now: float) -> None:
+        """Instance ``w`` is lost: it leaves the routers' view; its calls are placed again."""
+        stats = self.fault_stats
+        stats.instances_lost += 1
+        running = len(w.running)
+        calls = w.lose(now)
+        stats.kv_tokens_lost += w.lost_kv
+        self.live = [x for x in self.live if x is not w]
+        for ts in self.tasks.values():  # its pins and its host memory are gone too
+            if ts.hold is not None and ts.hold.worker is w:
+                ts.hold = None
+            if ts.swap is not None and ts.swap.worker is w:
+                ts.swap = None
+        stats.calls_requeued += len(calls)
+        stats.calls_restarted += running
+        for i, call in enumerate(calls):
+            if i < running and self.observers:
+                self._emit(TraceEvent("call_preempt", now, call.task.task.id, call.spec.index,
+                                      w.worker_id))
+            self._requeue(call, None, now)
+        if self.config.checked:
+            seen: set[int] = set()
+            for x in self.workers:
+                for c in (*x.running, *x.waiting):
+                    if c.seq in seen or x.lost:
+                        raise InvariantError(f"call {c!r} is on two instances or a lost one")
+                    seen.add(c.seq)
+
+    def _requeue(self, call: Call, worker: Worker | None, now: float) -> None:
+        """Queue ``call`` on ``worker``, or where the router places it (None)."""
+        wid = self._place(call, now) if worker is None else worker.worker_id
+        if self.observers:
+            self._emit(TraceEvent("call_migrate", now, call.task.task.id, call.spec.index,
+                                  wid, 0))
+        self.workers[wid].enqueue(call, now)
+
+    def _failover(self, call: Call, wid: int, now: float) -> int:
+        """The router named lost instance ``wid`` (a session's old home): the call goes to
+        the least-loaded live instance (lowest id on ties) and the router is told that the
+        session moved there (:meth:`~sagacore.policy.Router.observe_migration`)."""
+        best = min(self.live, key=lambda x: (x.load, x.queued_calls, x.worker_id))
+        self.fault_stats.failovers += 1
+        self.router.observe_migration(call.task.task.id, wid, best.worker_id, now)
+        return best.worker_id
+
+    def _migration_failed(self, call: Call, src: Worker, dst: Worker, moved: int, t0: float,
+                          now: float) -> None:
+        """A migration fails midway: the call returns to ``src`` (placed anew if ``src`` was
+        lost meanwhile), which frees the blocks it was copying; the router is told."""
+        ts = call.task
+        ts.wait_s += now - t0
+        self.fault_stats.migrations_failed += 1
+        if moved:
+            src.sync(now)
+            src.store.release_transit(moved)
+            src.poke(now)
+        if src.lost:
+            self._requeue(call, None, now)
+            return
+        self.router.observe_migration(ts.task.id, dst.worker_id, src.worker_id, now)
+        self._requeue(call, src, now)
 
     # --- callbacks from workers ----------------------------------------------------------
     def restorable(self, call: Call, worker: Worker, hit: int) -> int:

@@ -271,6 +271,18 @@ class Worker:
         self.prefill_reused = 0
         self.preemptions = 0
         self.swapped_in_tokens = 0
+        # faults (sagacore.sim.faults): a slowdown's factor on step times, and a loss
+        self.slow = 1.0
+        """Factor on the cost model's step times of the steps planned now (1: none)."""
+        self.run_slow = 1.0
+        """The factor the decode run in progress was priced with."""
+        self.lost = False
+        """The instance was lost (it never runs again; it is in no router's view)."""
+        self.lost_s = 0.0
+        self.lost_kv = 0
+        """KV tokens its running calls held when it was lost."""
+        self.lost_useful = 0.0
+        """Its KV utilisation integral when it was lost."""
 
     # --- WorkerView ----------------------------------------------------------------------
     @property
@@ -480,7 +492,7 @@ class Worker:
 
     def poke(self, now: float) -> None:
         """Something changed that may let the worker admit a call: act at the next boundary."""
-        if self.processing:
+        if self.processing or self.lost:
             return
         self.poked = True
         if self.kind == IDLE:
@@ -714,6 +726,8 @@ class Worker:
             for c in decode:
                 cd += c.kv
             dur = self.cost.step_seconds_trusted(p, cp, len(decode), cd, pairs)
+            if self.slow != 1.0:
+                dur *= self.slow
             self.kind = MIXED
             self.kind_prev_mixed = True
             self.batch = prefill + decode
@@ -743,7 +757,8 @@ class Worker:
                 self.sim.schedule_boundary(self, now)
             return
         # decode-only: continue the run or start one
-        if self.kind_prev_mixed or not self.run_x or decode != self.run_calls:
+        if (self.kind_prev_mixed or not self.run_x or decode != self.run_calls
+                or self.run_slow != self.slow):
             self._flush(now)
             self.run_calls = decode
             self.run_t0 = now
@@ -754,7 +769,7 @@ class Worker:
                 for c in decode:
                     c0 += c.kv
             self.run_c0 = c0
-            self.run_icpt, self.run_slope = self.sim.decode_coefficients(len(decode))
+            self._price_run(len(decode))
             self.run_x = 0
             self.flush_x = 0
         self.kind = RUN
@@ -817,7 +832,7 @@ class Worker:
         self.run_calls = run
         self.run_t0 = t1
         self.run_c0 = self.kv_sum + tokens
-        self.run_icpt, self.run_slope = self.sim.decode_coefficients(len(run))
+        self._price_run(len(run))
         self.run_x = self.flush_x = 0
         self.win_cumle = cumle  # of the kv after the mixed step, which the calls lack yet
         self.win_static = True
@@ -826,6 +841,74 @@ class Worker:
         self.win_alloc = 0
         self.sim.schedule_boundary(self, self._run_time(k))
         return True
+
+    def _price_run(self, n: int) -> None:
+        """The decode run's step-time coefficients for ``n`` calls (slowed when slowed)."""
+        self.run_icpt, self.run_slope = self.sim.decode_coefficients(n)
+        self.run_slow = s = self.slow
+        if s != 1.0:
+            self.run_icpt *= s
+            self.run_slope *= s
+
+    def set_slow(self, factor: float, now: float) -> None:
+        """A slowdown starts or ends (:mod:`sagacore.sim.faults`): steps planned from the
+        next boundary on take ``factor`` times the cost model's time (a decode run in
+        flight ends at its next step, in both modes)."""
+        self.slow = factor
+        self.poke(now)
+
+    def lose(self, now: float) -> list[Call]:
+        """The instance is lost at ``now``: it stops for good; return its calls.
+
+        The step in flight never completes; its steps that completed before ``now`` (of a
+        decode run jumped over in fast mode) are counted, as step mode counts them. The
+        calls, running ones first (in the order they joined) then the waiting ones (in
+        queue order), are reset to wait from scratch (no KV, no output) for the cluster
+        to place them again. The store is left as it was, never used again: its KV is
+        gone with the instance.
+        """
+        extra = 0  # KV of the steps completed since the calls' counts were last updated
+        if self.kind == RUN and not self.processing:
+            if self.folded and self._passed(self.fold_end, now):
+                self.steps += 1
+                extra += self.fold_tokens
+            self.sync(now)
+            started = self._started_before(now)
+            self.steps += started
+            extra += len(self.run_calls) * started
+        self.lost_kv = self.kv_sum + extra
+        self.lost = True
+        self.lost_s = now
+        self.lost_useful = self.store.useful_block_seconds(now)
+        calls = self.running + self.waiting
+        for c in self.running:
+            if c.state == LOADING:
+                self.sim.cancel_loading(c)
+            c.lease = None
+            c.state = WAITING
+            c.kv = 0
+            c.generated = 0
+            c.target = c.prompt_tokens
+        for c in self.waiting:
+            c.task.wait_s += now - c.enqueued_s
+        self.running = []
+        self.waiting = []
+        self.kv_sum = 0
+        self.queued_tokens = 0
+        self.kind = IDLE
+        self.kind_prev_mixed = False
+        self.folded = False
+        self.batch = []
+        self.batch_tokens = []
+        self.run_calls = []
+        self.run_x = self.flush_x = 0
+        self.win_k = 0
+        self.win_alloc = 0
+        self.win_cumle = []
+        self.event_token += 1  # the step in flight never ends
+        self.pending = False
+        self.poked = False
+        return calls
 
     def _unfold(self) -> None:
         """A poke before the folded mixed step's end: it ends there, as a plain mixed step."""
@@ -857,7 +940,7 @@ class Worker:
         """Step mode: price this decode step alone and check the run's closed form."""
         x = self.run_x
         n = len(self.run_calls)
-        alone = self.cost.decode_step_seconds(n, self.run_c0 + n * x)
+        alone = self.cost.decode_step_seconds(n, self.run_c0 + n * x) * self.run_slow
         icpt, slope, c0 = self.run_icpt, self.run_slope, self.run_c0
         closed = run_seconds(icpt, slope, n, c0, x + 1) - run_seconds(icpt, slope, n, c0, x)
         if abs(alone - closed) > 1e-9 * alone + 1e-12 * (self.run_t0 + closed):
