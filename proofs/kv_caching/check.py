@@ -70,20 +70,44 @@ def describe(inst: KV) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _values(inst: KV, ws: bool) -> dict[str, float]:
-    """Every quantity the theorems compare, computed once per instance and model."""
-    tr = inst.trace()
-    c = inst.capacity
-    r = FooSolver(tr, working_set=ws).solve(c)
+def _solver(
+    requests: tuple[tuple[tuple[int, ...], int], ...], sizes: tuple[tuple[int, int], ...],
+    ws: bool, prefix_rows: bool = False,
+) -> FooSolver:
+    """One FOO LP per trace and model, re-solved at each capacity (the grid varies the
+    capacity innermost): :class:`FooSolver` keeps the capacity a cvxpy Parameter, so a
+    new capacity only re-parameterises the canonicalised problem."""
+    tr = KV(requests, sizes, 0).trace()
+    return FooSolver(tr, working_set=ws, prefix_rows=prefix_rows, grouped=not prefix_rows)
+
+
+@lru_cache(maxsize=8192)
+def _lp(inst: KV, ws: bool, prefix_rows: bool = False) -> dict[str, float]:
+    """FOO-L, its certificate, FOO-U and the rounding alone, at the instance's capacity."""
+    r = _solver(inst.requests, inst.sizes, ws, prefix_rows).solve(inst.capacity)
     return {
-        "opt": exact_dp(tr, c, working_set=ws),
-        "opt_closed": exact_dp(tr, c, working_set=ws, closed=True),
-        "belady": belady(tr, c, working_set=ws),
         "lower": r.lower,
         "certified": r.lower_certified,
         "upper": r.upper,
         "rounded": r.upper_rounded,
     }
+
+
+@lru_cache(maxsize=8192)
+def _comb(inst: KV, ws: bool) -> dict[str, float]:
+    """The exact and Belady costs (dynamic programs: no LP)."""
+    tr = inst.trace()
+    c = inst.capacity
+    return {
+        "opt": exact_dp(tr, c, working_set=ws),
+        "opt_closed": exact_dp(tr, c, working_set=ws, closed=True),
+        "belady": belady(tr, c, working_set=ws),
+    }
+
+
+def _values(inst: KV, ws: bool) -> dict[str, float]:
+    """Every quantity the theorems compare, for one instance and model."""
+    return {**_comb(inst, ws), **_lp(inst, ws)}
 
 
 # ------------------------------------------------------------------ obligations
@@ -127,7 +151,7 @@ def exact_agree(inst: KV) -> list[Obligation]:
     tr = inst.trace()
     for ws in (False, True):
         ip = exact_ip(tr, inst.capacity, working_set=ws)
-        dp = _values(inst, ws)["opt"]
+        dp = _comb(inst, ws)["opt"]
         out += [(f"ws={ws}: IP <= DP", ip, dp), (f"ws={ws}: DP <= IP", dp, ip)]
     return out
 
@@ -151,7 +175,7 @@ def fresh_outputs(inst: KV) -> bool:
 
 def belady_any(inst: KV) -> list[Obligation]:
     """Belady (farthest next lookup, deeper first on ties) costs at most OPT (bypass)."""
-    v = _values(inst, False)
+    v = _comb(inst, False)
     return [("Belady <= OPT", v["belady"], v["opt"])]
 
 
@@ -162,7 +186,7 @@ def belady_optimal(inst: KV) -> list[Obligation]:
 
 def closed_any(inst: KV) -> list[Obligation]:
     """The prefix-closed (radix) optimum is at most the general one (bypass model)."""
-    v = _values(inst, False)
+    v = _comb(inst, False)
     return [("OPT_closed <= OPT", v["opt_closed"], v["opt"])]
 
 
@@ -173,12 +197,10 @@ def closed_loses_nothing(inst: KV) -> list[Obligation]:
 
 def prefix_rows(inst: KV) -> list[Obligation]:
     """The LP with the rows ``x[u] <= x[parent(u)]`` has the value of the LP without."""
-    tr = inst.trace()
     out: list[Obligation] = []
     for ws in (False, True):
-        plain = FooSolver(tr, working_set=ws).solve(inst.capacity).lower
-        rows = FooSolver(tr, working_set=ws, prefix_rows=True, grouped=False)
-        full = rows.solve(inst.capacity).lower
+        plain = _lp(inst, ws)["lower"]
+        full = _lp(inst, ws, True)["lower"]
         out += [
             (f"ws={ws}: with rows <= without", full, plain + TOL),
             (f"ws={ws}: without <= with rows", plain, full + TOL),
@@ -197,7 +219,18 @@ _TYPES: tuple[tuple[tuple[int, ...], int], ...] = (
 )
 
 
-def _grid(thorough: bool, *, unit: bool) -> Iterator[KV]:
+def _grid(thorough: bool, *, unit: bool, lp: bool = False, lp3: bool = True) -> Iterator[KV]:
+    """Every trace of up to 3 requests (4 when ``thorough``) of the :data:`_TYPES`, with
+    every size assignment and capacity of the grid.
+
+    ``lp`` (the theorems that solve an LP or an integer program per instance, at about
+    10 ms each): in default mode, traces of up to 2 requests with every size assignment,
+    then the 3-request traces with ``a`` of 2 tokens and ``b`` of 1 only (the sizes at
+    which Belady and radix caches lose, so where the LP's integrality gap appears);
+    ``thorough`` runs the full grid (``lp3`` False: no 3-request traces by default, for
+    the theorem that solves four LPs per instance). The dynamic-program theorems (Belady, radix) cost
+    under a millisecond per instance and always run the full grid.
+    """
     length = 4 if thorough else 3
     caps = range(0, 6) if thorough else range(1, 5)
     if thorough:
@@ -209,8 +242,11 @@ def _grid(thorough: bool, *, unit: bool) -> Iterator[KV]:
     else:
         sizes_iter = list(itertools.product(*size_sets))
     for n in range(1, length + 1):
+        sizes_n = sizes_iter
+        if lp and not thorough and n > 2:
+            sizes_n = [(2, 1, 1, 1)] if lp3 else []
         for seq in itertools.product(_TYPES, repeat=n):
-            for sz in sizes_iter:
+            for sz in sizes_n:
                 for c in caps:
                     inst = KV(seq, tuple(zip((A, B, C_, D), sz, strict=True)), c)
                     if not unit or fresh_outputs(inst):
@@ -297,9 +333,14 @@ class ReplayInstance:
 
 
 @lru_cache(maxsize=1024)
+def _replay_solver(sessions: tuple[Session, ...]) -> FooSolver:
+    w = ReplayInstance(sessions, 0, "lru").workload()
+    return FooSolver(CacheTrace.from_workload(w), working_set=True)
+
+
+@lru_cache(maxsize=4096)
 def _replay_lower(sessions: tuple[Session, ...], capacity: int) -> float:
-    w = ReplayInstance(sessions, capacity, "lru").workload()
-    return FooSolver(CacheTrace.from_workload(w), working_set=True).solve(capacity).lower
+    return _replay_solver(sessions).solve(capacity).lower
 
 
 def replay_obligations(inst: ReplayInstance) -> list[Obligation]:
@@ -342,12 +383,14 @@ replay_instances = st.builds(
 
 # ------------------------------------------------------------------ theorems
 def _kv_theorem(
-    *, unit_grid: bool = False, strategy: Callable[[], Any] = kv_instances, **fields: Any
+    *, unit_grid: bool = False, lp: bool = False, lp3: bool = True,
+    strategy: Callable[[], Any] = kv_instances, **fields: Any
 ) -> Theorem[KV]:
     """A theorem on :class:`KV` instances, searched over :func:`_grid` (unit block sizes
-    only with ``unit_grid``) and ``strategy`` (default: :func:`kv_instances` ())."""
+    only with ``unit_grid``; the LP theorems' smaller default grid with ``lp``) and
+    ``strategy`` (default: :func:`kv_instances` ())."""
     return Theorem(
-        enumerate=lambda thorough: _grid(thorough, unit=unit_grid),
+        enumerate=lambda thorough: _grid(thorough, unit=unit_grid, lp=lp, lp3=lp3),
         strategy=strategy,
         describe=describe,
         **fields,
@@ -363,6 +406,7 @@ _BOTH = _MODEL + "; with and without the working-set rows"
 
 FOO_LOWER: Theorem[KV] = _kv_theorem(
     name="kv-foo-lower",
+    lp=True,
     title="FOO-L is a lower bound on the optimal prefill, with the prefix constraint",
     claim="holds",
     statement=(
@@ -380,6 +424,7 @@ FOO_LOWER: Theorem[KV] = _kv_theorem(
 
 FOO_UPPER: Theorem[KV] = _kv_theorem(
     name="kv-foo-upper",
+    lp=True,
     title="FOO-U is the cost of a feasible schedule, so an upper bound on OPT",
     claim="holds",
     statement=(
@@ -395,6 +440,7 @@ FOO_UPPER: Theorem[KV] = _kv_theorem(
 
 EXACT: Theorem[KV] = _kv_theorem(
     name="kv-exact",
+    lp=True,
     title="The interval integer program is exact",
     claim="holds",
     statement=(
@@ -507,6 +553,8 @@ BELADY_REINSERT: Theorem[KV] = _kv_theorem(
 
 PREFIX_ROWS: Theorem[KV] = _kv_theorem(
     name="kv-prefix-rows",
+    lp=True,
+    lp3=False,
     title="Prefix rows do not tighten the interval LP",
     claim="holds",
     statement=(

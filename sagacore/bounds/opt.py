@@ -3,7 +3,7 @@
 Two independent methods, cross-checked by the tests:
 
 - :func:`exact_ip`: the interval integer program (``docs/caching.md``, section 2)
-  solved with HiGHS through cvxpy;
+  solved with HiGHS (scipy's ``milp``);
 - :func:`exact_dp`: dynamic programming over every reachable cache content, for tiny
   traces (a handful of blocks); with ``closed=True`` it restricts the cache to
   prefix-closed contents (a radix tree, as SGLang keeps it).
@@ -21,12 +21,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from sagacore.bounds._highs import highs_options
 from sagacore.bounds.intervals import Intervals, reuse_intervals
 from sagacore.bounds.limits import DP_MAX_NODES, IP_MAX_VARIABLES
 from sagacore.bounds.trace import CacheTrace
@@ -85,26 +83,40 @@ def exact_ip(
     iv = reuse_intervals(trace, grouped=False)
     if len(iv) == 0:
         return iv.lookup_tokens
-    x = cp.Variable(len(iv), boolean=True)
-    cons = [iv.load_matrix() @ x <= capacity_tokens] if iv.n_requests > 1 else []
+    # HiGHS's branch and bound through scipy's ``milp`` (no cvxpy canonicalisation:
+    # about 1 ms on the checkers' traces instead of 8; the optimum is unique)
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    g = len(iv)
+    blocks: list[sp.csr_matrix] = []
+    upper: list[npt.NDArray[np.float64]] = []
+    if iv.n_requests > 1:
+        blocks.append(iv.load_matrix())
+        upper.append(np.full(iv.n_requests - 1, float(capacity_tokens)))
     if working_set:
         span, room = _span_rows(trace, iv, capacity_tokens)
         if span.shape[0]:
-            cons.append(span @ x <= room)
+            blocks.append(span)
+            upper.append(room)
     child = np.flatnonzero(iv.parent >= 0)
-    if len(child):
-        cons.append(x[child] <= x[iv.parent[child]])
-    prob = cp.Problem(cp.Maximize(iv.size.astype(float) @ x), cons)
-    opts: dict[str, Any] = highs_options()
+    if len(child):  # x[child] - x[parent(child)] <= 0
+        r = np.arange(len(child), dtype=np.int64)
+        blocks.append(sp.csr_matrix(
+            (np.concatenate([np.ones(len(child)), -np.ones(len(child))]),
+             (np.concatenate([r, r]), np.concatenate([child, iv.parent[child]]))),
+            shape=(len(child), g)))
+        upper.append(np.zeros(len(child)))
+    cons = ([LinearConstraint(sp.vstack(blocks, format="csr"), -np.inf, np.concatenate(upper))]
+            if blocks else [])
+    opts: dict[str, Any] = {"disp": False}
     if time_limit_s is not None:
         opts["time_limit"] = float(time_limit_s)
-    try:
-        prob.solve(solver=cp.HIGHS, **opts)  # type: ignore[no-untyped-call]
-    except cp.error.SolverError as exc:
-        raise SolverError(f"HiGHS failed on the exact integer program: {exc}") from None
-    if prob.status != cp.OPTIMAL or x.value is None:
-        raise SolverError(f"exact integer program: status {prob.status}, not optimal")
-    hit = round(float(iv.size @ np.round(x.value)))
+    res = milp(-iv.size.astype(np.float64), constraints=cons, integrality=np.ones(g),
+               bounds=Bounds(0.0, 1.0), options=opts)
+    if res.status != 0 or res.x is None:
+        raise SolverError(f"exact integer program: {res.message} (status {res.status}), "
+                          "not optimal")
+    hit = round(float(iv.size @ np.round(res.x)))
     return iv.lookup_tokens - hit
 
 

@@ -19,7 +19,9 @@ tightness witnesses, the recorded counterexample of a refuted claim). The exit s
 claim's counterexample no longer reproduces) or a checker fails to load, else 0; 2 for
 usage errors (and a missing ``proofs/`` folder or checker dependency). A progress bar on
 stderr counts the theorems checked (on a terminal, without ``--quiet``). In ``--json``
-the timing fields are each report's ``seconds`` and each check's ``seconds``.
+the timing fields are each report's ``seconds`` (wall) and ``cpu_seconds`` (its
+process's CPU time, which other work on the machine does not inflate) and each check's
+``seconds``.
 
 ``--mutants`` checks the checkers instead: it applies each deliberate bug of
 :data:`sagacore.testing.mutants.CATALOGUE` in turn (a lift removed, a clock frozen,
@@ -165,10 +167,12 @@ def _run_one(proofs: str, folder: str, name: str, thorough: bool, smt: bool) -> 
     module = _load(Path(proofs) / folder / "check.py")
     th = next(t for t in module.THEOREMS if t.name == name)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     report = run_theorem(th, thorough=thorough, smt=smt, smt_seconds=300.0 if thorough else 30.0)
     out = report.to_json()
     out["folder"] = folder
     out["seconds"] = round(time.perf_counter() - t0, 3)
+    out["cpu_seconds"] = round(time.process_time() - c0, 3)
     return out
 
 
