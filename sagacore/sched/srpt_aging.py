@@ -92,17 +92,31 @@ class SRPTAging(Scheduler):
                  predictor: Predictor | None = None) -> None:
         self.config = config if config is not None else SRPTAgingConfig()
         self.book = TaskBook(predictor)
+        # per task: (calls done, predicted prompt tokens, priced predicted output), the
+        # parts of R that the book's estimate (cached per calls done) fixes
+        self._priced: dict[TaskId, tuple[int, float, float]] = {}
 
     def estimate(self, call: CallView) -> RemainingEstimate:
         """Predicted work of ``call``'s program from this call on (this call included)."""
         return self.book.remaining(self.book.record(call))
 
     def remaining_seconds(self, call: CallView) -> float:
-        """``R``: the program's predicted remaining work in isolated GPU seconds."""
+        """``R``: the program's predicted remaining work in isolated GPU seconds.
+
+        ``max(predicted prompt tokens, this call's prompt) * seconds_per_prompt_token +
+        predicted output tokens * seconds_per_output_token``, the estimate's parts kept
+        per task until its next call ends (as the book keeps the estimate).
+        """
         c = self.config
-        est = self.estimate(call)
-        return (max(est.prompt_tokens, float(call.prompt_tokens)) * c.seconds_per_prompt_token
-                + est.output_tokens * c.seconds_per_output_token)
+        rec = self.book.tasks.get(call.task_id)
+        hit = self._priced.get(call.task_id)
+        if rec is None or hit is None or hit[0] != rec.calls_done:
+            est = self.estimate(call)
+            rec = self.book.tasks[call.task_id]
+            hit = (rec.calls_done, est.prompt_tokens,
+                   est.output_tokens * c.seconds_per_output_token)
+            self._priced[call.task_id] = hit
+        return max(hit[1], float(call.prompt_tokens)) * c.seconds_per_prompt_token + hit[2]
 
     def key(self, call: CallView, now: float) -> tuple[float, ...]:
         """``(R - aging * W, task arrival, step)``."""
@@ -121,3 +135,4 @@ class SRPTAging(Scheduler):
     def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """Learn from the finished task and forget it."""
         self.book.finish(task_id)
+        self._priced.pop(task_id, None)

@@ -105,6 +105,8 @@ Source: TypeAlias = Literal["oracle", "learned", "prior"]
 
 
 def _finite(name: str, value: float, *, lo: float = -math.inf, hi: float = math.inf) -> float:
+    if value.__class__ is float and -math.inf < value < math.inf and lo <= value <= hi:
+        return value  # the common case, without the checks below (same answer)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     if not (math.isfinite(value) and lo <= value <= hi):
@@ -298,15 +300,17 @@ class LogNormalFit:
 class _Durations:
     """Online MLE of :class:`LogNormalFit` (Welford on log durations)."""
 
-    __slots__ = ("m2", "mean", "n_pos", "n_zero")
+    __slots__ = ("_fit", "m2", "mean", "n_pos", "n_zero")
 
     def __init__(self) -> None:
         self.n_pos = 0
         self.n_zero = 0
         self.mean = 0.0
         self.m2 = 0.0
+        self._fit: LogNormalFit | None = None
 
     def add(self, seconds: float, zero_s: float) -> None:
+        self._fit = None
         if seconds <= zero_s:
             self.n_zero += 1
             return
@@ -321,10 +325,16 @@ class _Durations:
         return self.n_pos + self.n_zero
 
     def fit(self) -> LogNormalFit:
-        if self.n_pos == 0:
-            return LogNormalFit(0.0, 0.0, 1.0, self.n)
-        sigma = math.sqrt(max(0.0, self.m2) / self.n_pos)
-        return LogNormalFit(self.mean, sigma, self.n_zero / self.n, self.n)
+        """The fit of the samples so far (one frozen object until the next sample)."""
+        f = self._fit
+        if f is None:
+            if self.n_pos == 0:
+                f = LogNormalFit(0.0, 0.0, 1.0, self.n)
+            else:
+                sigma = math.sqrt(max(0.0, self.m2) / self.n_pos)
+                f = LogNormalFit(self.mean, sigma, self.n_zero / self.n, self.n)
+            self._fit = f
+        return f
 
 
 class _Ema:
@@ -495,15 +505,34 @@ class _AgentStats:
 
 
 @dataclass(slots=True)
+class _Lengths:
+    """Tail counts and sums of one agent type's finished task lengths (sorted)."""
+
+    lengths: list[int]
+    tail_count: list[int]
+    tail_sum: list[int]
+
+    @classmethod
+    def of(cls, counts: Counter[int]) -> _Lengths:
+        lengths = sorted(counts.items())
+        ls = [n for n, _ in lengths]
+        tail_count = [0] * (len(ls) + 1)
+        tail_sum = [0] * (len(ls) + 1)
+        for i in range(len(ls) - 1, -1, -1):
+            n, c = lengths[i]
+            tail_count[i] = tail_count[i + 1] + c
+            tail_sum[i] = tail_sum[i + 1] + c * n
+        return cls(ls, tail_count, tail_sum)
+
+
+@dataclass(slots=True)
 class _Chain:
     """Derived, cached view of one warm agent type's knowledge."""
 
     full: dict[str, dict[str, float]]
     reuse_mass: dict[str, float]
+    tails: _Lengths
     markov: dict[str, float] | None = None
-    lengths: list[int] = field(default_factory=list)
-    tail_count: list[int] = field(default_factory=list)
-    tail_sum: list[int] = field(default_factory=list)
 
 
 class Predictor:
@@ -546,6 +575,8 @@ class Predictor:
         self._obs: dict[str, _Ema] = {}
         self._durations: dict[str, _Durations] = {}
         self._chains: dict[str, _Chain | None] = {}
+        self._tails: dict[str, _Lengths] = {}
+        self._active: tuple[TaskId, ...] | None = None
         self._prior_tool = LogNormalFit.prior(
             self.config.prior_tool_median_s, self.config.prior_tool_sigma
         )
@@ -565,6 +596,7 @@ class Predictor:
                 f"got kind {oracle.kind!r}"
             )
         self._tasks[task_id] = _TaskState(agent_type, oracle)
+        self._active = None
 
     def observe_llm_call(
         self,
@@ -637,12 +669,15 @@ class Predictor:
         self._inference.observe_task_end(ts.agent_type)
         self._agent(ts.agent_type).lengths[len(ts.steps)] += 1
         self._chains.pop(ts.agent_type, None)
+        self._tails.pop(ts.agent_type, None)
         del self._tasks[task_id]
+        self._active = None
 
     def forget_task(self, task_id: TaskId) -> None:
         """Drop a task's per-task state without learning its end (for example, cancelled)."""
         self._task(task_id)
         del self._tasks[task_id]
+        self._active = None
 
     def observe_observation(self, tool: str | None, tokens: float) -> None:
         """One observation of ``tokens`` tokens returned by ``tool`` (EMA update)."""
@@ -793,7 +828,9 @@ class Predictor:
     @property
     def active_tasks(self) -> tuple[TaskId, ...]:
         """Tasks started and not yet ended, in start order."""
-        return tuple(self._tasks)
+        if self._active is None:
+            self._active = tuple(self._tasks)
+        return self._active
 
     def next_step(
         self,
@@ -960,40 +997,53 @@ class Predictor:
         return st
 
     def _chain(self, agent_type: str) -> _Chain | None:
-        if agent_type in self._chains:
-            return self._chains[agent_type]
+        """The derived view of ``agent_type`` (None while cold), rebuilt after observations.
+
+        Transitions change ``full`` and ``reuse_mass`` (so every observed call drops the
+        view); task lengths change only when a task ends (kept in ``_tails``). The pruned
+        chain's reuse mass is computed from the rows as :meth:`AEGInference.graph` would
+        prune them (the same floats: ``count / total`` kept when ``>= threshold``), without
+        building the graph.
+        """
+        chains = self._chains
+        if agent_type in chains:
+            return chains[agent_type]
+        inf = self._inference
         ch: _Chain | None = None
-        g = self._inference.graph(agent_type) if self._inference.is_warm(agent_type) else None
-        if g is not None:
-            if self._inference.is_provided(agent_type):
+        if inf.is_warm(agent_type):
+            g = inf.graph(agent_type) if inf.is_provided(agent_type) else None
+            if g is not None:  # given by the framework: as given
                 full = {
                     str(v): {str(u): p for u, p in g.successors(v)}
                     for v in g.nodes
                     if g.successors(v)
                 }
+                reuse = {
+                    str(v): math.fsum(p for u, p in g.successors(v) if u != END) for v in g.nodes
+                }
             else:
-                full = self._inference.transition_rows(agent_type)
-            reuse = {str(v): math.fsum(p for u, p in g.successors(v) if u != END) for v in g.nodes}
-            lengths = sorted(self._agent(agent_type).lengths.items())
-            ls = [n for n, _ in lengths]
-            tail_count = [0] * (len(ls) + 1)
-            tail_sum = [0] * (len(ls) + 1)
-            for i in range(len(ls) - 1, -1, -1):
-                n, c = lengths[i]
-                tail_count[i] = tail_count[i + 1] + c
-                tail_sum[i] = tail_sum[i + 1] + c * n
-            ch = _Chain(full, reuse, None, ls, tail_count, tail_sum)
-        self._chains[agent_type] = ch
+                full = inf.transition_rows(agent_type)
+                thr = inf.config.min_edge_probability
+                reuse = {
+                    a: math.fsum(p for b, p in row.items() if b != END and p >= thr and p > 0)
+                    for a, row in full.items()
+                }
+            tails = self._tails.get(agent_type)
+            if tails is None:
+                tails = self._tails[agent_type] = _Lengths.of(self._agent(agent_type).lengths)
+            ch = _Chain(full, reuse, tails)
+        chains[agent_type] = ch
         return ch
 
     @staticmethod
     def _survival(ch: _Chain, k: int) -> float | None:
         """``E[L - k | L > k]`` from the finished lengths, None when no ``L > k``."""
-        i = bisect.bisect_right(ch.lengths, k)
-        cnt = ch.tail_count[i]
+        t = ch.tails
+        i = bisect.bisect_right(t.lengths, k)
+        cnt = t.tail_count[i]
         if cnt == 0:
             return None
-        return ch.tail_sum[i] / cnt - k
+        return t.tail_sum[i] / cnt - k
 
     @staticmethod
     def _markov(ch: _Chain, state: str) -> float | None:
