@@ -9,14 +9,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction as Q
 from typing import Any, Literal
 
 from hypothesis import strategies as st
 
+from sagacore.sched.afs import AFSConfig
 from sagacore.sched.models import AfsTask, serve_afs
+from sagacore.testing.policy_models import afs_decisions, afs_run, chain_workload
 from sagacore.testing.strategies import afs_tasks
 from sagacore.testing.theorems import Obligation, Theorem
+from sagacore.workload.model import Workload
 
 PROOF = "docs/proofs/saga_afs.md"
 EPOCH = Q(1)
@@ -239,3 +243,216 @@ AFS_WF: Theorem[Instance] = Theorem(
 )
 
 THEOREMS: tuple[Theorem[Any], ...] = (AFS_CLAIM, AFS_CAPACITY, AFS_WF)
+
+
+# ---------------------------------------------------------------------------------------
+# The policy as implemented (sagacore.sched.afs), against its documented rule
+# ---------------------------------------------------------------------------------------
+POLICY_PROOF = "docs/proofs/saga_afs.md"
+RATE = 16.0
+"""Tokens per second of a server; a call of ``n`` tokens is ``n / 16`` seconds, priced at
+the same ``1/16`` s per token by the policy, so remaining work is exact."""
+
+
+@dataclass(frozen=True)
+class PolicyInstance:
+    """A workload of chained calls served by the real policy in ``run_servers``."""
+
+    tasks: tuple[tuple[str, float, tuple[int, ...]], ...]
+    """``(tenant, arrival, call sizes in tokens)`` per task."""
+    weights: tuple[tuple[str, float], ...]
+    """Tenant weights."""
+    preempt_after: float = 1.0
+    """``preempt_after_s`` (the urgent tier)."""
+    tool: float = 0.0
+    """Tool seconds between a task's calls."""
+    servers: int = 1
+    """Servers."""
+    waterfill: bool = True
+    """AFS-WF (else SAGA's proportional AFS)."""
+
+    def config(self) -> AFSConfig:
+        """The policy's configuration (epoch 0.5 s, capacity 1 stream per server)."""
+        return AFSConfig(epoch_s=0.5, preempt_after_s=self.preempt_after,
+                         capacity=float(self.servers), tenant_weights=dict(self.weights),
+                         seconds_per_prompt_token=1 / RATE, seconds_per_output_token=1 / RATE)
+
+    def workload(self) -> Workload:
+        """The tasks as a workload."""
+        return chain_workload(self.tasks, dict(self.weights), tool_seconds=self.tool)
+
+
+def describe_policy(inst: PolicyInstance) -> dict[str, Any]:
+    """The instance as plain data."""
+    return {"tasks": [list(t) for t in inst.tasks], "weights": dict(inst.weights),
+            "preempt_after_s": inst.preempt_after, "tool_s": inst.tool,
+            "servers": inst.servers, "policy": "saga-afs-wf" if inst.waterfill else "saga-afs"}
+
+
+def rule_obligations(inst: PolicyInstance) -> list[Obligation]:
+    """At every decision the policy starts the call the documented rule puts first (up to
+    float rounding), and so never starts a call ahead of an urgent-tier call of a more
+    urgent task."""
+    out: list[Obligation] = []
+    for k, d in enumerate(afs_decisions(inst.workload(), inst.config(), waterfill=inst.waterfill,
+                                        servers=inst.servers, rate=RATE, tools=True)):
+        agree = d.picked == d.model or d.near_tie
+        out.append((f"decision {k} at {d.time:g}: policy starts {d.picked}, the rule "
+                    f"{d.model}", Q(0 if agree else 1), Q(0)))
+        mine = d.keys[d.picked]
+        for c, key in d.keys.items():
+            if d.urgent[c] and c != d.picked and key < mine and not d.near_tie:
+                out.append((f"decision {k}: {d.picked} started ahead of urgent {c}",
+                            Q(1), Q(0)))
+    return out
+
+
+def isolation_obligations(inst: PolicyInstance) -> list[Obligation]:
+    """A tenant whose declared demand stays within its weighted share finishes each task
+    by its deadline plus one epoch plus the longest call (the policy's deadlines)."""
+    w = inst.workload()
+    cfg = inst.config()
+    _, run = afs_run(w, cfg, waterfill=inst.waterfill, servers=inst.servers, rate=RATE)
+    size = {t.id: Q(sum(s.prompt_tokens + s.output_tokens for s in t.steps)) / Q(RATE)
+            for t in w.tasks}
+    tool = {t.id: Q(sum(s.tool_seconds for s in t.steps)) for t in w.tasks}
+    deadline = {t.id: Q(t.arrival_s) + Q(3, 2) * max(size[t.id] + tool[t.id], Q(1, 2))
+                for t in w.tasks}
+    lmax = max(Q(s.prompt_tokens + s.output_tokens) for t in w.tasks for s in t.steps) / Q(RATE)
+    weights = dict(inst.weights)
+    total_w = sum((Q(x) for x in weights.values()), Q(0))
+    out: list[Obligation] = []
+    for tenant, wt in weights.items():
+        mine = [t for t in w.tasks if t.tenant == tenant]
+        share = Q(inst.servers) * Q(wt) / total_w
+        points = sorted({Q(t.arrival_s) for t in mine})
+        demand = [sum((size[t.id] / (deadline[t.id] - Q(t.arrival_s)) for t in mine
+                       if Q(t.arrival_s) <= x < deadline[t.id]), Q(0)) for x in points]
+        if any(share < d for d in demand):
+            continue
+        for t in mine:
+            out.append((f"task {t.id} (tenant {tenant} within its share): finish <= "
+                        "deadline + epoch + L_max", Q(run.finish[t.id]),
+                        deadline[t.id] + Q(1, 2) + lmax))
+    return out
+
+
+_SIZES = (4, 16)
+
+
+def _policy_grid(thorough: bool) -> Iterator[PolicyInstance]:
+    """Tenant A's chain of one or two calls against one or two tasks of tenant B (three
+    when ``thorough``; arrivals 0 or 0.5 s), weights 1:1 and 2:1, the urgent tier after
+    0 or 1 s (and 0.5 s when ``thorough``), with and without tool gaps, one or two
+    servers (two only without tool gaps by default), both allocations."""
+    a_tasks = [(s,) for s in _SIZES] + [(s, t) for s in _SIZES for t in _SIZES]
+    b_tasks = [(s,) for s in (4, 16, 32)] + ([(16, 4)] if thorough else [])
+    for a, nb in itertools.product(a_tasks, (1, 2, 3) if thorough else (1, 2)):
+        for bs in itertools.combinations_with_replacement(b_tasks, nb):
+            for arr in itertools.product((0.0, 0.5), repeat=nb):
+                tasks = (("A", 0.0, a), *(("B", x, b) for x, b in zip(arr, bs, strict=True)))
+                for wa, p, tool, m, wf in itertools.product(
+                        (1.0, 2.0), (0.0, 0.5, 1.0) if thorough else (0.0, 1.0), (0.0, 0.5),
+                        (1, 2), (True, False)):
+                    if not thorough and (m == 2 and tool > 0):
+                        continue
+                    yield PolicyInstance(tasks, (("A", wa), ("B", 1.0)), p, tool, m, wf)
+
+
+def _policy_targeted(thorough: bool) -> Iterator[PolicyInstance]:
+    """Staggered arrivals of three tenants with weights 1, 2, 3, calls waiting exactly
+    the urgent-tier threshold (arrivals and sizes on the 1/16 s grid), a tenant returning
+    after an idle period, and long backlogs (six tasks of one tenant)."""
+    for p, wf in itertools.product((0.5, 1.0, 2.5), (True, False)):
+        yield PolicyInstance((("A", 0.0, (16, 4, 8)), ("B", 0.0, (32,)), ("C", 0.25, (8, 8)),
+                              ("B", 1.0, (16,)), ("C", 3.0, (4,)), ("A", 6.0, (8,))),
+                             (("A", 1.0), ("B", 2.0), ("C", 3.0)), p, 0.5, 1, wf)
+        yield PolicyInstance((("A", 0.0, (4, 4)),) + (("B", 0.0, (16,)),) * 6,
+                             (("A", 2.0), ("B", 1.0)), p, 0.0, 1, wf)
+        yield PolicyInstance((("A", 0.0, (8, 8)), ("B", 0.0, (8,)), ("B", 0.5, (16, 16)),
+                              ("A", 4.0, (8,))), (("A", 3.0), ("B", 1.0)), p, 0.25, 2, wf)
+
+
+@st.composite
+def policy_instances(draw: st.DrawFn) -> PolicyInstance:
+    """Up to three tenants with weights 1 to 3 and up to five chains of up to three
+    calls (4 to 64 tokens), arrivals on the quarter second."""
+    k = draw(st.integers(1, 3))
+    names = ["A", "B", "C"][:k]
+    tasks = tuple(
+        (draw(st.sampled_from(names)), draw(st.integers(0, 8)) / 4,
+         tuple(draw(st.lists(st.sampled_from((4, 8, 16, 32, 64)), min_size=1, max_size=3))))
+        for _ in range(draw(st.integers(1, 5))))
+    weights = tuple((n, float(draw(st.integers(1, 3)))) for n in names)
+    return PolicyInstance(tasks, weights, draw(st.sampled_from((0.0, 0.5, 1.0, 2.5))),
+                          draw(st.sampled_from((0.0, 0.5))), draw(st.integers(1, 2)),
+                          draw(st.booleans()))
+
+
+AFS_POLICY_RULE: Theorem[PolicyInstance] = Theorem(
+    name="saga-afs-policy-rule",
+    title="The implemented SagaAFS / SagaAFSWaterfill dispatch by their documented rule",
+    claim="holds",
+    statement=(
+        "Run on m non-preemptive servers with exact remaining work, SagaAFS and "
+        "SagaAFSWaterfill start, at every decision, the waiting call that this rule puts "
+        "first: a call that has waited more than P = preempt_after_s is urgent, and urgent "
+        "calls go first, the most urgent task first (urgency rem / max(d - t_r, epoch) "
+        "at the last recomputation t_r: the first decision or service report of each "
+        "epoch, or after an arrival), ties to the earlier ready call; the others go by "
+        "the tokens their task was served since t_r divided by the task's share (the "
+        "tenant's share of the capacity, proportional or water-filled, split by "
+        "urgency). Hence no call starts ahead of an urgent call of a more urgent task, "
+        "and a call whose task is the most urgent from P after it became ready starts "
+        "by then plus the time for a server to free (at most the longest call)."
+    ),
+    model="run_servers: m identical servers, non-preemptive calls of n tokens taking "
+          "n/16 s, tool gaps, epochs of 0.5 s, the real policy with an exact-work oracle; "
+          "the rule is sagacore.testing.policy_models.AfsRule (exact rationals, no code "
+          "shared with the policy)",
+    proof=f"{POLICY_PROOF}#the-policy-as-implemented",
+    obligations=rule_obligations,
+    enumerate=_policy_grid,
+    targeted=_policy_targeted,
+    strategy=policy_instances,
+    describe=describe_policy,
+    hypothesis_examples=(60, 1000),
+)
+
+# tenant A (weight 2, share 2/3) has one task of two 4-token calls (work 1/2 s, deadline
+# 3/4 s, declared rate 2/3): within its share; tenant B has k tasks of one 16-token call.
+# The per-epoch service counters reset every epoch and at every arrival, and ties at
+# zero go to the earlier ready call: each of B's tasks takes a turn before A's second
+# call. A finishes at 1/2 + k seconds (k = 2 here: 5/2 > 3/4 + 1/2 + 1); the lateness
+# grows without bound with k.
+_POLICY_CEX = PolicyInstance((("A", 0.0, (4, 4)), ("B", 0.0, (16,)), ("B", 0.0, (16,))),
+                             (("A", 2.0), ("B", 1.0)), 2.5, 0.0, 1, True)
+
+AFS_POLICY_ISOLATION: Theorem[PolicyInstance] = Theorem(
+    name="saga-afs-policy-isolation",
+    title="The implemented AFS-WF keeps a tenant within its share on time",
+    claim="refuted",
+    statement=(
+        "Claim: run on non-preemptive servers, the implemented SagaAFSWaterfill finishes "
+        "every task of a tenant whose declared demand stays within its weighted share by "
+        "the task's deadline plus one epoch plus the longest call, whatever the other "
+        "tenants do (saga-afs-wf's guarantee, carried to the policy). False: the shares "
+        "become per-epoch service counters that reset every epoch and at every arrival, "
+        "so the order is a round robin over tasks, not tenants; a tenant with k tasks "
+        "takes k turns. With tenant A (weight 2) running one task of two 4-token calls "
+        "and tenant B k tasks of one 16-token call, A finishes at 1/2 + k s against a "
+        "deadline of 3/4 s: the lateness grows without bound. The urgent tier adds a "
+        "second route: a task past its deadline has urgency rem / epoch, so a tenant "
+        "whose large tasks are late outranks a light tenant's nearly finished task."
+    ),
+    model="as saga-afs-policy-rule, SagaAFSWaterfill",
+    proof=f"{POLICY_PROOF}#refuted-the-policys-isolation",
+    obligations=isolation_obligations,
+    enumerate=lambda thorough: (i for i in _policy_grid(thorough) if i.waterfill),
+    strategy=policy_instances,
+    counterexample=_POLICY_CEX,
+    describe=describe_policy,
+    hypothesis_examples=(30, 500),
+)
+
+THEOREMS = (*THEOREMS, AFS_POLICY_RULE, AFS_POLICY_ISOLATION)
