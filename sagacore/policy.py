@@ -404,5 +404,10 @@ class CachePolicy(ABC):
     def observe_access(self, entry: CacheEntryView, now: float) -> None:  # noqa: B027
         """A call reused ``entry``."""
 
+    def observe_lookup(self, segments: Sequence[int], now: float) -> None:  # noqa: B027
+        """A call looked up its prompt, the content segments ``segments`` (their ids, in
+        order), hit or miss: what a ghost cache needs to learn which evictions a later
+        request regretted."""
+
     def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:  # noqa: B027
         """The session's tool finished after ``seconds``."""

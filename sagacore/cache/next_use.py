@@ -489,10 +489,18 @@ class NextUse(CachePolicy):
         return self.gaps.fit(feats[1])
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """Index of the candidate predicted to be used last; records it as censored.
+        """Index of the candidate predicted to be used last; records it as censored
+        (:meth:`rank`, then :meth:`evicted`)."""
+        best = self.rank(candidates, ctx)
+        self.evicted(candidates[best], ctx)
+        return best
+
+    def rank(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        """Index of the candidate predicted to be used last, recording nothing.
 
         Scores all candidates at once (NumPy over the learned classes); only entries of
-        live sessions are scored one by one.
+        live sessions are scored one by one. Ties: least recently used, then the
+        smallest ``entry_id``.
         """
         n = len(candidates)
         now = ctx.now
@@ -520,22 +528,27 @@ class NextUse(CachePolicy):
             sel = (shared == key[0]) & (klass == key[1])
             if sel.any():
                 wait[sel] = m.expected_waits(idle[sel], sclass[sel])
-        live = np.zeros(n, dtype=bool)
         if active:
             for i, e in enumerate(candidates):
                 t = e.task_id
                 if t is not None and t in active:
-                    w = self.predicted_wait(candidates[i], ctx, active)
-                    if w is not None:
-                        live[i] = True
-                        wait[i] = w
+                    wait[i] = self.predicted_wait(candidates[i], ctx, active)
         # largest wait, then least recently used, then the smallest id
         order = np.lexsort((ids, last, -wait))
-        best = int(order[0])
-        e = candidates[best]
-        if not live[best]:
-            self._model(e.task_id is None, e.hits).add(
-                float(idle[best]), reused=False, size_class=int(sclass[best])
+        return int(order[0])
+
+    def evicted(self, entry: CacheEntryView, ctx: CacheContext) -> None:
+        """Record that ``entry`` (chosen by this ranking or another) is being evicted.
+
+        Unless it belongs to a live session, its idle time is a censored observation of
+        its class's reuse time (it was not reused within it).
+        """
+        self._predictor = ctx.predictor
+        task = entry.task_id
+        active = active_tasks(ctx)
+        if task is None or not active or task not in active:
+            idle = max(0.0, ctx.now - entry.last_access_s)
+            self._model(task is None, entry.hits).add(
+                idle, reused=False, size_class=self._size(entry.tokens)
             )
-        self._last.pop(e.entry_id, None)
-        return best
+        self._last.pop(entry.entry_id, None)

@@ -1,8 +1,17 @@
-"""``sagacore``: the recommended cache policy: predicted-next-use eviction, break-even retention.
+"""``sagacore``: the recommended cache policy: adaptive eviction, break-even retention.
 
-**Eviction** is :class:`~sagacore.cache.next_use.NextUse`'s (largest predicted time to
-next use; in LRU order wherever it has not learned enough), the online policy closest
-to FOO-L on the agent traces (``docs/caching.md``, Section 5).
+**Eviction** follows one of two experts: :class:`~sagacore.cache.next_use.NextUse`'s
+ranking (largest predicted time to next use; in LRU order wherever it has not learned
+enough), the online policy closest to FOO-L on the agent traces (``docs/caching.md``,
+Section 5), and plain LRU, the insurance where reuse is recency-shaped and the learned
+ranking is wrong. Wherever the two nominate different victims the disagreement is a
+*duel*, decided online by the trace: the nominee a later request needs first was the
+wrong victim (Belady's MIN evicts the one needed last). Eviction follows the expert with
+more recent wins (:class:`~sagacore.cache.adaptive.Duel`, wins halved every
+:attr:`SagacoreCacheConfig.half_life` decided duels; ``next-use`` on a tie). The store
+reports each request's prompt to :meth:`SagacoreCache.observe_lookup`, and its entries
+carry the key a request needs (their last segment); where a cache offers no keys, no
+duel is decided and eviction is ``next-use``'s.
 
 **Retention across a tool call** (with :attr:`SagacoreCacheConfig.pin`, as in the
 ``sagacore`` stack) weighs holding the session's ``n`` tokens of KV against recomputing
@@ -69,7 +78,8 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import ClassVar
 
-from sagacore.cache._common import positive
+from sagacore.cache._common import lru_index, positive
+from sagacore.cache.adaptive import Duel
 from sagacore.cache.next_use import NextUse, NextUseConfig
 from sagacore.errors import ConfigError
 from sagacore.policy import (
@@ -160,27 +170,60 @@ class SagacoreCacheConfig:
     hold (:attr:`~sagacore.policy.CacheContext.used_fraction`)."""
     next_use: NextUseConfig = field(default_factory=NextUseConfig)
     """The eviction ranking's parameters."""
+    adaptive: bool = True
+    """Whether eviction follows whichever of ``next-use``'s ranking and LRU has lately
+    been right more often where they disagreed (:class:`~sagacore.cache.adaptive.Duel`);
+    False: ``next-use``'s ranking always."""
+    half_life: float = 64.0
+    """Decided duels after which a win counts half (:class:`~sagacore.cache.adaptive.Duel`)."""
 
     def __post_init__(self) -> None:
         positive("recompute_s_per_token", self.recompute_s_per_token)
         positive("swap_s_per_token", self.swap_s_per_token)
         positive("max_ttl_s", self.max_ttl_s)
+        h = self.half_life
+        if not (isinstance(h, int | float) and not isinstance(h, bool) and h > 0):
+            raise ConfigError(f"half_life must be > 0 (math.inf: never forget), got {h!r}")
         if self.pressure not in ("occupied", "in-use"):
             raise ConfigError(f"pressure must be 'occupied' or 'in-use', got {self.pressure!r}")
 
 
 class SagacoreCache(CachePolicy):
-    """Next-use eviction and break-even keep/swap retention (module docs)."""
+    """Adaptive eviction (next-use or LRU, by their duels) and break-even keep/swap
+    retention (module docs)."""
 
     name: ClassVar[str] = "sagacore"
 
     def __init__(self, config: SagacoreCacheConfig | None = None) -> None:
         self.config = config if config is not None else SagacoreCacheConfig()
         self.ranking = NextUse(self.config.next_use)
+        self.duel = Duel(self.config.half_life)
+        """The score of ``next-use`` (expert 0) against LRU (expert 1)."""
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """:class:`~sagacore.cache.next_use.NextUse`'s victim."""
-        return self.ranking.victim(candidates, ctx)
+        """The leading expert's nominee; a disagreement is recorded as a duel.
+
+        Without :attr:`SagacoreCacheConfig.adaptive`, or where the entries carry no
+        ``last_segment`` key (an engine whose cache does not offer it), no duel is ever
+        decided and this is :class:`~sagacore.cache.next_use.NextUse`'s victim.
+        """
+        best = self.ranking.rank(candidates, ctx)
+        if self.config.adaptive:
+            lru = lru_index(candidates)
+            if lru != best:
+                k0 = getattr(candidates[best], "last_segment", None)
+                k1 = getattr(candidates[lru], "last_segment", None)
+                if isinstance(k0, int) and isinstance(k1, int):
+                    self.duel.record(k0, k1)
+                if self.duel.leader == 1:
+                    best = lru
+        self.ranking.evicted(candidates[best], ctx)
+        return best
+
+    def observe_lookup(self, segments: Sequence[int], now: float) -> None:
+        """Decides the duels whose nominees the request needs."""
+        if self.config.adaptive:
+            self.duel.observe(segments)
 
     def observe_access(self, entry: CacheEntryView, now: float) -> None:
         """Feeds the ranking's reuse model."""

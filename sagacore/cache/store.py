@@ -166,6 +166,14 @@ class CacheEntry:
         return (self.lo + self.cached) * self._store.block_size
 
     @property
+    def last_segment(self) -> int | None:
+        """Id of the entry's last content segment (None for the root): a later prompt
+        containing it needs the whole entry. Not part of
+        :class:`~sagacore.policy.CacheEntryView`; a policy that keeps ghosts of evicted
+        entries reads it where the mechanism offers it."""
+        return self.ids[-1] if self.ids else None
+
+    @property
     def tool(self) -> str | None:
         """Tool the owning session is running now (None when not in a tool)."""
         if self.task_id is None:
@@ -275,6 +283,9 @@ class PrefixStore:
         self.swap_seconds_per_token = swap_seconds_per_token
         self.recompute_seconds_per_token = recompute_seconds_per_token
         self.checked = checked
+        self._observes_lookups = (
+            type(policy).observe_lookup is not CachePolicy.observe_lookup
+        )
         self.stats = StoreStats()
         self.tools: dict[TaskId, tuple[str, float]] = {}
         """Sessions in a tool call: task -> (tool, start). Set by the mechanism."""
@@ -617,6 +628,8 @@ class PrefixStore:
         bs = self.block_size
         if not self.caching:
             return Lease(self.root, 0, 0, owner, step, bs)
+        if self._observes_lookups:
+            self.policy.observe_lookup(ids, now)
         path, pos, child, m, h = self._walk(ids, ends)
         h = min(h, cap_tokens // bs)
         if h == 0:
