@@ -72,3 +72,21 @@ def test_table(mooncake: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert text.startswith("| trace | capacity") and "next-use" in text
     assert main([*args[:-2], "--capacity-tokens", "x"]) == 2
+
+
+def test_table_versus(mooncake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["cache", "table", str(mooncake), "--capacity-tokens", "1100,4096",
+            "--policies", "lru,next-use,sagacore", "--versus", "lru"]
+    assert main([*args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    for r in rows:
+        p = r["policies"]
+        assert "versus_ratio" not in p["lru"]
+        for n in ("next-use", "sagacore"):
+            assert p[n]["versus_ratio"] == pytest.approx(p[n]["cost_tokens"] / p["lru"]["cost_tokens"])
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("| next-use / lru | sagacore / lru |")
+    assert len(lines[2].split("|")) == len(lines[0].split("|"))
+    assert main([*args[:-1], "walru"]) == 2
+    assert "--versus must be one of --policies" in capsys.readouterr().err

@@ -7,7 +7,8 @@ prefix-cache store run by one policy and reports ``miss_cost_tokens``, ``hit_tok
 
 ``sagacore cache table TRACE [TRACE ...] --capacity-tokens N1,N2,...`` prints every
 policy's cost divided by FOO-L (working-set model), with FOO-U and Belady's MIN as
-references: the table of ``docs/caching.md``.
+references: the table of ``docs/caching.md``; ``--versus POLICY`` adds each other
+policy's cost divided by that policy's (``--versus lru``: below 1 is better than LRU).
 
 Timing fields (they differ between identical runs; every other field is the same for
 the same arguments): ``requests_per_second`` and ``wall_seconds`` in ``cache replay
@@ -71,6 +72,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tb.add_argument("paths", nargs="*", help="trace files (default: the bundled SWE-bench trace)")
     tb.add_argument("--capacity-tokens", required=True, help="capacities, comma separated")
     tb.add_argument("--policies", default=",".join(CACHE_POLICIES), help="comma separated")
+    tb.add_argument("--versus", default=None, metavar="POLICY",
+                    help="also each other policy's cost over this one's (a policy of "
+                    "--policies; JSON: versus_ratio)")
     _common(tb)
     tb.add_argument("--json", action="store_true", help="print JSON rows instead of Markdown")
     add_quiet(tb)
@@ -208,6 +212,9 @@ def _table(args: argparse.Namespace) -> int:
     for name in policies:
         if name not in CACHE_POLICIES:
             raise UnknownNameError("cache policy", name, list(CACHE_POLICIES))
+    vs = args.versus
+    if vs is not None and vs not in policies:
+        raise ConfigError(f"--versus must be one of --policies {','.join(policies)}, got {vs!r}")
     bar = Progress("cache table", quiet=args.quiet, unit="solves and replays")
     try:
         rows = ratio_table(
@@ -222,12 +229,20 @@ def _table(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
+    others = [n for n in policies if n != vs] if vs is not None else []
+    for row in rows:
+        if vs is not None:
+            base = row["policies"][vs]["cost_tokens"]
+            for n in others:
+                c = row["policies"][n]["cost_tokens"]
+                row["policies"][n]["versus_ratio"] = c / base if base else 1.0
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     w = sys.stdout
     head = ["trace", "capacity", "FOO-L (tokens)", "FOO-U", "Belady", *policies]
+    head += [f"{n} / {vs}" for n in others]
     w.write("| " + " | ".join(head) + " |\n")
     w.write("|" + "|".join("---" for _ in head) + "|\n")
     for row in rows:
@@ -247,6 +262,7 @@ def _table(args: argparse.Namespace) -> int:
                 share = row["policies"][n]["swap_in_tokens"] / row["policies"][n]["cost_tokens"]
                 text += f" ({share:.0%} swap)"
             cells.append(f"**{text}**" if ratios[n] == best else text)
+        cells += [f"{row['policies'][n]['versus_ratio']:.3f}" for n in others]
         w.write("| " + " | ".join(cells) + " |\n")
     return 0
 
