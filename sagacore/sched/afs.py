@@ -52,6 +52,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+import numpy as np
+
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
 from sagacore.sched._base import TaskBook, TaskRecord, positive
@@ -173,8 +175,6 @@ class SagaAFS(Scheduler):
         self.config = config if config is not None else AFSConfig()
         self.book = TaskBook(predictor)
         self.deadline: dict[TaskId, float] = {}
-        self.urgency: dict[TaskId, float] = {}
-        """Urgency of each task at the current epoch's start (tasks ended since: gone)."""
         self.share: dict[TaskId, float] = {}
         """Shares of the current epoch, filled as keys ask for them."""
         self.served: dict[TaskId, float] = {}
@@ -193,6 +193,17 @@ class SagaAFS(Scheduler):
         self._tenant_index: dict[TenantId, int] = {}
         self._tenant_u: dict[TenantId, float] = {}
         self._tenant_share: dict[TenantId, float] = {}
+        # The same tables as arrays, laid out in ``_pos`` order (rebuilt when tasks come
+        # or go: ``_layout_ok`` false), and this epoch's urgencies by those positions
+        # (``_upos``: the positions at the epoch's start, less the tasks ended since).
+        self._layout_ok = False
+        self._pos: dict[TaskId, int] = {}
+        self._rem_a = np.zeros(0)
+        self._due_a = np.zeros(0)
+        self._tenant_a = np.zeros(0, dtype=np.intp)
+        self._tenant_order: list[int] = []
+        self._upos: dict[TaskId, int] = {}
+        self._u: list[float] = []
 
     @classmethod
     def build(cls, ctx: BuildContext, config: AFSConfig | None = None) -> SagaAFS:
@@ -200,6 +211,12 @@ class SagaAFS(Scheduler):
         base = config if config is not None else AFSConfig()
         cap = base.streams_per_instance * ctx.instances
         return cls(replace(base, capacity=cap), predictor=ctx.predictor)
+
+    @property
+    def urgency(self) -> dict[TaskId, float]:
+        """Urgency of each task at the current epoch's start (tasks ended since: gone)."""
+        u = self._u
+        return {tid: u[i] for tid, i in self._upos.items()}
 
     # --- work and deadlines ---------------------------------------------------------------
     def _seconds(self, prompt_tokens: float, output_tokens: float) -> float:
@@ -226,6 +243,7 @@ class SagaAFS(Scheduler):
             self._tenants.append(rec.tenant)
         self._tenant_no[tid] = no
         self._dirty.add(tid)
+        self._layout_ok = False
 
     def observe_task_arrival(self, task: Task, now: float) -> None:
         """Set the task's deadline from its expected isolated completion time."""
@@ -238,6 +256,7 @@ class SagaAFS(Scheduler):
         self._due[task.id] = self.deadline[task.id]
         self._rem[task.id] = max(self._seconds(r.prompt_tokens, r.output_tokens), 1e-6)
         self._dirty.discard(task.id)
+        self._layout_ok = False
         self.epoch = -1  # recompute shares at the next key
 
     # --- shares, once per epoch -------------------------------------------------------------
@@ -249,24 +268,31 @@ class SagaAFS(Scheduler):
         self.epoch = e
         if self._dirty:  # remaining work of tasks whose calls ended, in the book's order
             tasks, rem = self.book.tasks, self._rem
+            pos, rem_a, ok = self._pos, self._rem_a, self._layout_ok
             for tid in sorted(self._dirty, key=self._seq.__getitem__):
-                rem[tid] = self._remaining_s(tasks[tid])
+                rem[tid] = r = self._remaining_s(tasks[tid])
+                if ok:
+                    rem_a[pos[tid]] = r
             self._dirty.clear()
-        # One pass in task order: the same operations, in the same order, as a loop that
-        # recomputes every task (max(x, eps) is x unless eps > x), so the same bits.
-        eps = c.epoch_s
-        sums = [0.0] * len(self._tenants)
-        urgencies: list[float] = []
-        append = urgencies.append
-        tables = (self._rem.values(), self._due.values(), self._tenant_no.values())
-        for r, d, k in zip(*tables, strict=True):
-            x = d - now
-            u = r / (x if x >= eps else eps)
-            append(u)
-            sums[k] += u
-        self.urgency = dict(zip(self._rem, urgencies, strict=True))
+        if not self._layout_ok:
+            n = len(self._rem)
+            self._pos = {tid: i for i, tid in enumerate(self._rem)}
+            self._rem_a = np.fromiter(self._rem.values(), float, n)
+            self._due_a = np.fromiter(self._due.values(), float, n)
+            self._tenant_a = np.fromiter(self._tenant_no.values(), np.intp, n)
+            self._tenant_order = list(dict.fromkeys(self._tenant_no.values()))
+            self._layout_ok = True
+        # The operations of a loop over the tasks in order, u = r / max(d - now, epoch)
+        # and each tenant's sum accumulated in task order (bincount adds its weights in
+        # index order), elementwise in IEEE double: the same bits.
+        x = self._due_a - now
+        np.maximum(x, c.epoch_s, out=x)
+        u = self._rem_a / x
+        sums = np.bincount(self._tenant_a, weights=u, minlength=len(self._tenants)).tolist()
+        self._u = u.tolist()
+        self._upos = self._pos
         names = self._tenants
-        tenant_u = {names[i]: sums[i] for i in dict.fromkeys(self._tenant_no.values())}
+        tenant_u = {names[i]: sums[i] for i in self._tenant_order}
         self._tenant_u = tenant_u
         self._tenant_share = afs_shares(
             tenant_u, allocation=c.allocation, weights=self._weights, capacity=c.capacity
@@ -276,9 +302,10 @@ class SagaAFS(Scheduler):
 
     def _task_share(self, task_id: TaskId) -> float:
         """The task's share of this epoch (0 for tasks not live at its start)."""
-        u = self.urgency.get(task_id)
-        if u is None:
+        i = self._upos.get(task_id)
+        if i is None:
             return 0.0
+        u = self._u[i]
         tenant = self.book.tasks[task_id].tenant
         total = self._tenant_u[tenant]
         return self._tenant_share[tenant] * u / total if total > 0 else 0.0
@@ -298,7 +325,8 @@ class SagaAFS(Scheduler):
             self._refresh(now)
         tid = call.task_id
         rec = self.book.tasks.get(tid)
-        urgency = self.urgency.get(tid, 0.0)
+        i = self._upos.get(tid)
+        urgency = 0.0 if i is None else self._u[i]
         running = rec is not None and call.step in rec.running
         if running or now - call.ready_s > self.config.preempt_after_s:
             return (0.0, -urgency, call.ready_s, float(call.step))
@@ -335,11 +363,14 @@ class SagaAFS(Scheduler):
     def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """Forget the task."""
         self.book.finish(task_id)
-        for d in (self.deadline, self.urgency, self.share, self.served):
+        for d in (self.deadline, self.share, self.served):
             d.pop(task_id, None)
+        # _upos is _pos or an older layout, replaced at the next epoch (the layout changed)
+        self._upos.pop(task_id, None)
         for m in (self._rem, self._due, self._tenant_no, self._seq):
             m.pop(task_id, None)
         self._dirty.discard(task_id)
+        self._layout_ok = False
 
 
 class SagaAFSWaterfill(SagaAFS):
