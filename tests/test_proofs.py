@@ -14,7 +14,8 @@ from sagacore.cli.verify import find_proofs, load_theorems
 from sagacore.testing.theorems import run_theorem, violations
 
 REPO = Path(__file__).resolve().parent.parent
-FAIRNESS = {"fair_queueing", "justitia_delay", "vtc", "hrrn", "saga_afs"}
+FAIRNESS = {"fair_queueing", "justitia_delay", "vtc", "hrrn", "saga_afs", "saga_walru",
+            "srpt_aging"}
 """The folders these tests cover (proofs/kv_caching is tested with the bounds)."""
 THEOREMS = [(f, t) for f, t in load_theorems(REPO / "proofs") if f in FAIRNESS]
 BY_NAME = {t.name: t for _, t in THEOREMS}
@@ -64,8 +65,9 @@ def test_verify_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "saga_afs", "--no-smt", "--json"]) == 0
     reports: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     verdicts = {r["name"]: r["verdict"] for r in reports}
-    assert verdicts == {"saga-afs-claim": "refuted", "saga-afs-capacity": "holds",
-                        "saga-afs-wf": "holds"}
+    assert verdicts == {"saga-afs-claim": "refuted", "saga-afs-claim-within-capacity": "holds",
+                        "saga-afs-capacity": "holds", "saga-afs-wf": "holds",
+                        "saga-afs-policy-rule": "holds", "saga-afs-policy-isolation": "refuted"}
     claim = next(r for r in reports if r["name"] == "saga-afs-claim")
     recorded = next(c for c in claim["checks"] if c["kind"] == "recorded")
     assert recorded["counterexample"]["violated"]
