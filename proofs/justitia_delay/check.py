@@ -155,4 +155,103 @@ JUSTITIA_DELAY: Theorem[Instance] = Theorem(
     describe=describe,
 )
 
-THEOREMS: tuple[Theorem[Any], ...] = (JUSTITIA_DELAY,)
+
+
+# ---------------------------------------------------------------------------------------
+# Against the TRUE fair-share system (the GPS of the true costs), not the predicted one
+# ---------------------------------------------------------------------------------------
+def true_gps(agents: Instance) -> list[Any]:
+    """``g``: finish times in the GPS of the *true* costs (the fair-share system the
+    agents are owed), from :func:`~sagacore.testing.reference.gps_finish`."""
+    return gps_finish([(j, a.arrival, a.cost) for j, a in enumerate(agents)],
+                      [a.weight for a in agents])
+
+
+def kappa(agents: Instance) -> Q:
+    """``max(1, 1 / rho_min) rho_max`` over the prediction ratios ``rho = C_hat / C``
+    (1 when every prediction is exact, or wrong by one common factor below 1)."""
+    rs = [a.misprediction if a.misprediction is not None else Q(1) for a in agents]
+    lo, hi = min(rs), max(rs)
+    return (1 / lo if lo < 1 else Q(1)) * hi
+
+
+def true_obligations(agents: Instance) -> list[Obligation]:
+    """``f_j <= g_j + L_max`` against the true GPS (the refuted claim)."""
+    run = serve_agents(agents)
+    g = true_gps(agents)
+    return [(f"agent {j}: finish <= true fair share + L_max", run.finish[j],
+             g[j] + run.max_unit) for j in range(len(agents))]
+
+
+def batch_obligations(agents: Instance) -> list[Obligation]:
+    """``f_j <= kappa g_j + L_max`` against the true GPS, agents arriving together
+    (vacuous otherwise)."""
+    if any(a.arrival != agents[0].arrival for a in agents):
+        return []
+    run = serve_agents(agents)
+    g = true_gps(agents)
+    t0 = agents[0].arrival
+    k = kappa(agents)
+    return [(f"agent {j}: finish <= kappa x true fair share + L_max", run.finish[j] - t0,
+             k * (g[j] - t0) + run.max_unit) for j in range(len(agents))]
+
+
+# agent 0: 4 units, predicted at half its cost; agent 1 (weight 3) arrives at 2, also
+# predicted at half. The predicted fluid system finishes agent 0 at 2, before agent 1's
+# tag, so agent 0 runs to 4 and agent 1 finishes at 6; in the true fair share agent 1
+# finishes at 14/3, so 6 > 14/3 + 1. With N units for agent 0 and agent 1 arriving at
+# N/2, the lateness past the true fair share is N/2 - 2/3: unbounded, though every
+# prediction is off by the same factor 1/2.
+_UNIFORM_HALF = [
+    Agent(Q(0), (Q(1),) * 4, (), Q(1), Q(1, 2)),
+    Agent(Q(2), (Q(1),) * 2, (), Q(3), Q(1, 2)),
+]
+
+JUSTITIA_TRUE: Theorem[Instance] = Theorem(
+    name="justitia-true-fair-share",
+    title="With predicted costs, Justitia keeps every agent within L_max of its true fair share",
+    claim="refuted",
+    statement=(
+        "Claim: with predicted costs in the tags, every agent finishes by g_j + L_max / r, "
+        "g_j its finish in the fair-share (GPS) system of the TRUE costs. False, even when "
+        "every prediction is off by one common factor: agent 0 (4 units of 1) and agent 1 "
+        "(weight 3, 2 units, arriving at 2), both predicted at half their cost. The "
+        "predicted fluid system finishes agent 0 at 2, before agent 1's tag, so agent 0 "
+        "runs to 4 and agent 1 finishes at 6 > 14/3 + 1. With N units for agent 0 and "
+        "agent 1 arriving at N/2, agent 1 is N/2 - 2/3 past its true fair share plus "
+        "L_max: unbounded. justitia-delay (against the predicted system) and "
+        "justitia-true-fair-share-batch (agents arriving together) are what holds."
+    ),
+    model="as justitia-delay; reference: the GPS of the true costs",
+    proof=f"{PROOF}#against-the-true-fair-share",
+    obligations=true_obligations,
+    enumerate=_enum,
+    counterexample=_UNIFORM_HALF,
+    describe=describe,
+)
+
+JUSTITIA_BATCH: Theorem[Instance] = Theorem(
+    name="justitia-true-fair-share-batch",
+    title="Agents arriving together: Justitia is within kappa of the true fair share plus L_max",
+    claim="holds",
+    statement=(
+        "As justitia-delay, all agents arriving at the same time t0, prediction ratios "
+        "rho_k = C_hat_k / C_k and kappa = max(1, 1 / rho_min) rho_max. Then every agent "
+        "finishes by t0 + kappa (g_j - t0) + L_max / r, g_j its finish in the GPS of the "
+        "true costs. Exact predictions, or all off by one common factor below 1, give "
+        "kappa = 1: the L_max bound against the true fair share."
+    ),
+    model="as justitia-delay, simultaneous arrivals (Justitia's task-parallel batch); "
+          "reference: the GPS of the true costs",
+    proof=f"{PROOF}#against-the-true-fair-share",
+    obligations=batch_obligations,
+    enumerate=lambda thorough: (i for i in _enum(thorough) if all(a.arrival == 0 for a in i)),
+    targeted=lambda thorough: (
+        [Agent(Q(0), a.units, (), a.weight, a.misprediction) for a in inst]
+        for inst in _targeted(thorough)),
+    strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, max_arrival=0,
+                                 predicted=True),
+    describe=describe,
+)
+
+THEOREMS: tuple[Theorem[Any], ...] = (JUSTITIA_DELAY, JUSTITIA_TRUE, JUSTITIA_BATCH)
