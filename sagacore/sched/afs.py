@@ -66,6 +66,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["AFSConfig", "SagaAFS", "SagaAFSWaterfill", "afs_shares"]
 
+_INF = float("inf")
+
 
 @dataclass(frozen=True)
 class AFSConfig:
@@ -180,6 +182,7 @@ class SagaAFS(Scheduler):
         self.served: dict[TaskId, float] = {}
         self.epoch = -1
         self._epoch_s = self.config.epoch_s
+        self._preempt_after_s = self.config.preempt_after_s
         self._weights = {TenantId(t): w for t, w in self.config.tenant_weights.items()}
         # Per live task, in the order of ``book.tasks``: remaining seconds (stale for the
         # tasks in ``_dirty``), deadline (-inf when unknown) and tenant number.
@@ -321,22 +324,22 @@ class SagaAFS(Scheduler):
 
     def key(self, call: CallView, now: float) -> tuple[float, ...]:
         """Tiered key (module docs)."""
-        if int(now // self._epoch_s) != self.epoch:
+        if now // self._epoch_s != self.epoch:  # the test of _refresh, without a call
             self._refresh(now)
         tid = call.task_id
+        step = call.step
+        ready = call.ready_s
         rec = self.book.tasks.get(tid)
-        i = self._upos.get(tid)
-        urgency = 0.0 if i is None else self._u[i]
-        running = rec is not None and call.step in rec.running
-        if running or now - call.ready_s > self.config.preempt_after_s:
-            return (0.0, -urgency, call.ready_s, float(call.step))
+        if (rec is not None and step in rec.running) or now - ready > self._preempt_after_s:
+            i = self._upos.get(tid)
+            return (0.0, -(0.0 if i is None else self._u[i]), ready, float(step))
         share = self.share.get(tid)
         if share is None:
             share = self.share[tid] = self._task_share(tid)
-        norm = self.served.get(tid, 0.0) / share if share > 0 else float("inf")
-        if norm == float("inf"):
+        norm = self.served.get(tid, 0.0) / share if share > 0 else _INF
+        if norm == _INF:
             norm = 1e300
-        return (1.0, norm, call.ready_s, float(call.step))
+        return (1.0, norm, ready, float(step))
 
     def observe_call_start(self, call: CallView, now: float) -> None:
         """Track running calls."""
@@ -350,7 +353,8 @@ class SagaAFS(Scheduler):
         if now // self._epoch_s != self.epoch:  # the test of _refresh, without a call
             self._refresh(now)
         served = self.served
-        served[call.task_id] = served.get(call.task_id, 0.0) + tokens
+        tid = call.task_id
+        served[tid] = served.get(tid, 0.0) + tokens
 
     def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
         """Record the finished call (remaining work shrinks)."""
