@@ -370,6 +370,7 @@ def _cost(r: SimResult, base: SimResult, stats: FaultStats | None) -> dict[str, 
         "tasks_completed": r.tasks_completed,
         "tct": {"mean": t.mean, "p50": t.p50, "p99": t.p99, "geomean": t.geomean},
         "slo_attainment": r.slo_attainment,
+        "migrated_tokens": r.migrated_tokens,
     }
     if stats is not None:
         doc.update(
@@ -410,7 +411,7 @@ def _cost_table(costs: dict[str, dict[str, Any]], out: TextIO) -> None:
         "\nTCT cost of the faults (against the same run without them; each fault alone, "
         "then all):\n"
         f"  {'stack':<12}{'faults':<26}{'done':>5}{'TCT mean':>10}{'geomean':>9}"
-        f"{'mean +':>18}{'geomean +':>18}{'requeued':>9}{'restarted':>10}"
+        f"{'TCT mean +':>21}{'geomean +':>21}{'requeued':>9}{'restarted':>10}"
         f"{'failovers':>10}{'migr fail':>10}\n"
     )
     for stack, doc in costs.items():
@@ -425,7 +426,10 @@ def _cost_table(costs: dict[str, dict[str, Any]], out: TextIO) -> None:
                 pm = f" ({rm - 1:+.1%})" if rm is not None else ""
                 pg = f" ({rg - 1:+.1%})" if rg is not None else ""
                 s = c["stats"]
-                line += (f"{f'{dm:+,.1f}{pm}':>18}{f'{dg:+,.1f}{pg}':>18}"
+                line += (f"{f'{dm:+,.1f}{pm}':>21}{f'{dg:+,.1f}{pg}':>21}"
                          f"{s['calls_requeued']:>9}{s['calls_restarted']:>10}"
                          f"{s['failovers']:>10}{s['migrations_failed']:>10}")
             out.write(line + "\n")
+        if "migrate-fail" in doc["spec"] and not doc["all"]["migrated_tokens"]:
+            out.write(f"  ({stack} moved no KV between instances in this run: migrate-fail "
+                      "had nothing to fail)\n")
