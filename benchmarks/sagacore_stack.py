@@ -17,7 +17,7 @@ predicted growth a program reserves) at ``--growth-rates``. Fast mode, seed 0. U
 
     python benchmarks/sagacore_stack.py [--workload swe-bench-trace] [--cluster a100-16]
         [--rates 0.7,1.4,2.83,4.25,5.66,8.5] [--peers continuum,sglang,...]
-        [--ablation-rates 2.83,5.66,8.5] [--growth-shares 0,0.35,0.5,1]
+        [--tasks N] [--ablation-rates 2.83,5.66,8.5] [--growth-shares 0,0.35,0.5,1]
         [--growth-rates 4.25,5.66,8.5]
 """
 
@@ -75,9 +75,10 @@ def ablations() -> list[Stack]:
     ]
 
 
-def _run(workload_name: str, cluster_name: str, rate: float, stacks: list[Stack]) -> None:
+def _run(workload_name: str, cluster_name: str, rate: float, stacks: list[Stack],
+         tasks: int | None = None) -> None:
     cluster = get_cluster(cluster_name)
-    w = load_workload(workload_name, tasks=None, rate=rate, seed=0)
+    w = load_workload(workload_name, tasks=tasks, rate=rate, seed=0)
     iso = isolated_tcts(w, cluster)
     base = simulate(w, get_stack("vllm-apc"), cluster, isolated=iso)
     print(f"\n{workload_name}, {cluster_name}, {rate:g} tasks/min: vllm-apc geomean TCT "
@@ -94,6 +95,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", default="swe-bench-trace")
     p.add_argument("--cluster", default="a100-16")
+    p.add_argument("--tasks", type=int, default=None, help="first N tasks (default: all)")
     p.add_argument("--rates", default="0.7,1.4,2.83,4.25,5.66,8.5")
     p.add_argument("--peers", default=PEERS, help="comma separated ('' for none)")
     p.add_argument("--ablation-rates", default="2.83,5.66,8.5", help="'' for none")
@@ -104,17 +106,18 @@ def main() -> int:
     peers = [get_stack(n) for n in args.peers.split(",") if n]
     print("ratios: geometric mean of per-task TCT ratios to vllm-apc [95% bootstrap CI]")
     for rate in (float(x) for x in args.rates.split(",") if x):
-        _run(args.workload, args.cluster, rate, [get_stack("sagacore"), *peers])
+        _run(args.workload, args.cluster, rate, [get_stack("sagacore"), *peers], args.tasks)
     rates = [float(x) for x in args.ablation_rates.split(",") if x]
     if rates:
         print("\nablation: sagacore with one piece removed")
     for rate in rates:
-        _run(args.workload, args.cluster, rate, [get_stack("sagacore"), *ablations()])
+        _run(args.workload, args.cluster, rate, [get_stack("sagacore"), *ablations()], args.tasks)
     shares = [float(x) for x in args.growth_shares.split(",") if x]
     if shares:
         print("\nadmission: the share of its predicted growth a program reserves")
         for rate in (float(x) for x in args.growth_rates.split(",") if x):
-            _run(args.workload, args.cluster, rate, [_with_growth_share(g) for g in shares])
+            _run(args.workload, args.cluster, rate, [_with_growth_share(g) for g in shares],
+                 args.tasks)
     return 0
 
 

@@ -31,6 +31,11 @@ class _Worker:
     worker_id: int = 0
     running_calls: int = 1
     capacity_tokens: int = 100_000
+    cached_share: float = 1.0
+    """Share of any call's prompt this worker still caches."""
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        return int(self.cached_share * call.prompt_tokens)
 
 
 class Counting(SagacoreScheduler):
@@ -104,6 +109,47 @@ def test_admission_rules() -> None:
     for t in ("p", "r", "s"):
         a.observe_task_end(TaskId(t), 5.0)
     assert a.working_set(0) == 0.0
+
+
+def test_a_program_whose_kv_is_gone_stops_reserving() -> None:
+    """Between calls a program reserves only while the worker still holds its KV."""
+    for share, admitted in ((1.0, False), (0.4, True)):
+        a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+        w = _Worker(capacity_tokens=50_000, cached_share=share)
+        p0 = SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600)
+        assert a.admit(p0, w, 0.0)
+        a.observe_call_end(p0, 100, 1.0)  # p goes into a tool
+        held = a.working_set(0)
+        assert held > 30_000
+        assert a.admit(SimpleCall(task_id=TaskId("q"), prompt_tokens=100), w, 2.0) is admitted
+        if admitted:  # p's reservation left; it comes back when p resumes
+            assert a.working_set(0) < held
+            a.admit(SimpleCall(task_id=TaskId("p"), step=1, prompt_tokens=1_700), w, 3.0)
+            assert a.working_set(0) > held
+
+
+def test_growth_is_learned_online() -> None:
+    """A program's growth per call comes from what programs of its type showed, then
+    from its own, not from the prior alone."""
+    a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+    w = _Worker(capacity_tokens=10**9)
+    for step in range(3):  # p grows by 10 tokens a call
+        c = SimpleCall(task_id=TaskId("p"), step=step, prompt_tokens=1_000 + 10 * step)
+        assert a.admit(c, w, float(step))
+        a.observe_call_end(c, 10, step + 0.5)
+    before = a.working_set(0)
+    q = SimpleCall(task_id=TaskId("q"), prompt_tokens=1_000)
+    a.admit(q, w, 4.0)
+    # q reserves its prompt plus ~10 tokens for each of the prior's ~75 calls (the prior's
+    # 430 tokens a call would reserve over 30,000)
+    assert 1_000 < a.working_set(0) - before < 3_000
+    # once q has grown by 1,000 tokens in one call, its own growth counts as much as
+    # the type's (prior_weight 1), whose mean is then (10 + 10 + 1,000) / 3 a call
+    a.observe_call_end(q, 10, 4.5)
+    q1 = SimpleCall(task_id=TaskId("q"), step=1, prompt_tokens=2_000)
+    assert a.admit(q1, w, 5.0)
+    a.observe_call_end(q1, 10, 5.5)
+    assert a.growth_per_call(a.book.record(q1), 430.0) == pytest.approx((1_000 + 340) / 2)
 
 
 def test_growth_share_orders_the_reservation() -> None:

@@ -14,12 +14,18 @@ that worker, plus its own, fit in the worker's KV capacity:
     sum over active programs p on the worker of  peak(p)  +  peak(new)  <=  capacity
 
 A program is *active* on a worker from its first admission there until it ends (or
-its session is admitted elsewhere), whether it runs, waits or is in a tool. ``peak(p)``
-is the predicted largest context of ``p`` over its remaining life: its current prompt
-plus the predicted growth of its remaining calls plus one call's output, from the
-shared predictor's remaining-work estimate (calls ``R`` and the sum of their prompts
-``S``: with the predictor's ReAct model ``S = R P + g R (R + 1) / 2``, the growth to
-the last call is ``g R = 2 (S / R - P) R / (R + 1)``). A program reserves its current
+its session is admitted elsewhere), whether it runs, waits or is in a tool; a program
+between two calls whose KV the worker has let go (less than half of its last prompt
+still cached) stops reserving until its next call is admitted: there is nothing of it
+left to protect. ``peak(p)`` is the predicted largest context of ``p`` over its
+remaining life: its current prompt plus its growth per call times its remaining calls
+``R``, plus one call's output. The growth per call is learned online, not taken from a
+prior fitted elsewhere: the mean growth per call seen so far in programs of the same
+agent type (the predictor's, before any was seen), and once the program has grown over
+``n`` calls of its own, ``(n own + prior_weight type) / (n + prior_weight)``: a prior fitted on another
+workload (the predictor's cold default is SWE-bench's 430 tokens a call) would make
+programs whose contexts barely grow, such as browser agents, reserve five times what
+they use. ``R`` is the shared predictor's remaining-calls estimate. A program reserves its current
 context plus ``growth_share`` of that growth: 1 reserves every peak (no active program
 can ever be evicted for another, if the predictions hold, but the peaks of programs at
 different phases never coincide and memory idles); 0 reserves only what is held now
@@ -28,10 +34,10 @@ is the mean context over the remaining life of a linearly growing context. With
 programs at independent phases the reservations then sum to about 3/4 of the peaks
 while the contexts sum to about 1/2 of them: a margin for their fluctuation. (On the
 training workloads 0.35 and 0.5 each win some loads, ``docs/stacks.md``; the default
-is the principled value, not the fitted one.) Calls of programs already active are always admitted (in the inner
-order), so the rule never delays a program that has started; and at low load, where
-the active working sets fit, it never defers anything: the schedule is the inner
-scheduler's.
+is the principled value, not the fitted one.) Calls of programs already active are
+always admitted (in the inner order), so the rule never delays a program that has
+started; and at low load, where the active working sets fit, it never defers anything:
+the schedule is the inner scheduler's.
 
 **No starvation** (the rule that a proof can start from). At each scheduling point of
 a worker, the mechanism offers the waiting calls that fit in key order. (i) A new
@@ -76,7 +82,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler, WorkerView
-from sagacore.sched._base import TaskBook
+from sagacore.sched._base import TaskBook, TaskRecord
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,9 +100,16 @@ class AdmissionConfig:
     context, 1 its predicted peak, 0.5 (default) the mean context over its remaining
     life when the context grows linearly (``docs/stacks.md`` measures 0 to 1)."""
 
+    prior_weight: float = 1.0
+    """Weight, in calls, of the predictor's growth per call against the program's own:
+    a program that has grown over ``n`` calls is expected to keep growing at
+    ``(n own + prior_weight predicted) / (n + prior_weight)`` tokens per call."""
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.growth_share <= 1.0:
             raise ConfigError(f"growth_share must be in [0, 1], got {self.growth_share!r}")
+        if not 0.0 <= self.prior_weight < float("inf"):
+            raise ConfigError(f"prior_weight must be finite and >= 0, got {self.prior_weight!r}")
 
 
 class WorkingSetAdmission(Scheduler):
@@ -131,18 +144,38 @@ class WorkingSetAdmission(Scheduler):
         self._need: dict[TaskId, float] = {}
         self._sum: dict[int, float] = {}
         self._last_prompt: dict[TaskId, int] = {}
+        self._paused: dict[int, dict[TaskId, CallView]] = {}
+        self._type_growth: dict[str, tuple[int, float]] = {}
         self._deferred_at: tuple[float, int] | None = None
 
     # --- the rule ------------------------------------------------------------------------
+    def growth_per_call(self, rec: TaskRecord, predicted: float) -> float:
+        """Expected prompt growth per further call of ``rec``'s program (module docs).
+
+        The prior is the mean growth per call seen so far in programs of its agent type
+        (``predicted``, the predictor's, before any); a program that has grown over ``n``
+        calls itself counts ``n`` times against the prior's ``prior_weight``.
+        """
+        n_type, sum_type = self._type_growth.get(rec.agent_type, (0, 0.0))
+        prior = sum_type / n_type if n_type else predicted
+        seen = rec.calls_done - 1  # growth steps this program has shown
+        last = self._last_prompt.get(rec.task_id, 0)
+        if seen <= 0 or last <= 0:
+            return prior
+        own = max(0.0, (last - rec.first_prompt_tokens) / seen)
+        k0 = self.config.prior_weight
+        return (seen * own + k0 * prior) / (seen + k0)
+
     def peak_tokens(self, call: CallView) -> float:
         """Tokens ``call``'s program reserves: its prompt plus ``growth_share`` of its
         predicted growth to its peak context (module docs)."""
-        est = self.book.remaining(self.book.record(call))
+        rec = self.book.record(call)
+        est = self.book.remaining(rec)
         r = max(est.calls, 1.0)
         last = float(self._last_prompt.get(call.task_id, 0))
-        growth = max(0.0, 2.0 * (est.prompt_tokens / r - last) * r / (r + 1.0))
+        g = self.growth_per_call(rec, max(0.0, 2.0 * (est.prompt_tokens / r - last) / (r + 1.0)))
         now = float(call.prompt_tokens)
-        peak = max(now, last) + growth + est.output_tokens / r
+        peak = max(now, last) + g * r + est.output_tokens / r
         return now + self.config.growth_share * (peak - now)
 
     def working_set(self, worker_id: int) -> float:
@@ -157,19 +190,44 @@ class WorkingSetAdmission(Scheduler):
         self._need[tid] = need
         self._sum[w] = self._sum.get(w, 0.0) + need
 
+    def _release_dropped(self, worker: WorkerView) -> None:
+        """Stop counting the programs between calls on ``worker`` whose KV is gone.
+
+        A program between two calls (in a tool, or its next call waiting) keeps its
+        reservation while the worker still caches at least half of its last prompt; once
+        the cache has let it go there is nothing of it left to protect, and it reserves
+        again when its next call is admitted.
+        """
+        w = worker.worker_id
+        paused = self._paused.get(w)
+        if not paused:
+            return
+        gone = [tid for tid, last in paused.items()
+                if 2 * worker.cached_prefix_tokens(last) < last.prompt_tokens]
+        for tid in gone:
+            del paused[tid]
+            self._sum[w] -= self._need[tid]
+            self._need[tid] = 0.0
+
     def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
         """Resuming programs: yes; a new one: if the working sets fit (module docs)."""
         tid = call.task_id
         w = worker.worker_id
         if tid in self._where:
+            prev = self._where[tid]
+            paused = self._paused.get(prev)
+            if paused is not None:
+                paused.pop(tid, None)
             self._place(tid, w, self.peak_tokens(call))
             return True
         if self._deferred_at == (now, w):
             return False  # rule (ii): a new program was deferred earlier at this point
         need = self.peak_tokens(call)
         if worker.running_calls and self.working_set(w) + need > worker.capacity_tokens:
-            self._deferred_at = (now, w)
-            return False
+            self._release_dropped(worker)
+            if self.working_set(w) + need > worker.capacity_tokens:
+                self._deferred_at = (now, w)
+                return False
         self._place(tid, w, need)
         return True
 
@@ -192,7 +250,14 @@ class WorkingSetAdmission(Scheduler):
         """Forwarded; the book counts the call."""
         if self._own_book:
             self.book.end(call, output_tokens)
+        prev = self._last_prompt.get(call.task_id)
+        if prev is not None:
+            n, total = self._type_growth.get(call.agent_type, (0, 0.0))
+            self._type_growth[call.agent_type] = (n + 1, total + max(0, call.prompt_tokens - prev))
         self._last_prompt[call.task_id] = call.prompt_tokens
+        w = self._where.get(call.task_id)
+        if w is not None:
+            self._paused.setdefault(w, {})[call.task_id] = call
         self.inner.observe_call_end(call, output_tokens, now)
 
     def observe_task_end(self, task_id: TaskId, now: float) -> None:
@@ -202,6 +267,9 @@ class WorkingSetAdmission(Scheduler):
         w = self._where.pop(task_id, None)
         if w is not None:
             self._sum[w] -= self._need.pop(task_id)
+            paused = self._paused.get(w)
+            if paused is not None:
+                paused.pop(task_id, None)
         self._last_prompt.pop(task_id, None)
         self.inner.observe_task_end(task_id, now)
 
