@@ -115,6 +115,8 @@ FLAGS = {
     "--seed": ["0", "3", "-1", "x"],
     "--rate": ["8", "0", "-2", "nan"],
     "--tasks": ["1", "0", "-5"],
+    "--faults": ["lose:0@1s", "slow:0x2@0s-1s", "migrate-fail:0.5,seed:2", "slow:0x0@1s",
+                 "lose:1@1s", "lose:0@", "crash:0", "slow:0x2@5s-1s", ",", "migrate-fail:2"],
 }
 
 COMMANDS: list[tuple[list[str], list[str], bool]] = [
@@ -129,7 +131,7 @@ COMMANDS: list[tuple[list[str], list[str], bool]] = [
     (["bound", "--method", "exact"],
      ["--capacity-tokens", "--head", "--exact-time-limit", "--exact-max-variables"], True),
     (["simulate", "--stack", "vllm", "--gpus", "8", "--tp", "8", "--model", "llama-3-8b",
-      "--workload"], ["--seed", "--rate", "--tasks", "--on-bad-lines"], False),
+      "--workload"], ["--seed", "--rate", "--tasks", "--on-bad-lines", "--faults"], False),
     (["generate", "webarena", "--tasks", "3", "-o", "-", "--arrivals"], ["--seed", "--rate"],
      False),
 ]

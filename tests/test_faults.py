@@ -80,7 +80,7 @@ def test_the_grammar_round_trips() -> None:
         ("lose:-1@5s", "'lose:-1@5s': the instance must be an integer >= 0, got '-1'"),
         ("lose:x@5s", "the instance must be"),
         ("lose:1.5@5s", "the instance must be"),
-        ("lose:1@-5s", "'lose:1@-5s': the time must be a time >= 0"),
+        ("lose:1@-5s", "'lose:1@-5s': the time must be a number of seconds >= 0"),
         ("lose:1@nan", "the time must be"),
         ("lose:1@inf", "the time must be"),
         ("lose:1@1e400", "the time must be"),
@@ -93,8 +93,8 @@ def test_the_grammar_round_trips() -> None:
         ("slow:1xnan@5s", "the factor must be"),
         ("slow:1x2@9s-5s", "'slow:1x2@9s-5s': the end must be after the start"),
         ("slow:1x2@5s-5s", "the end must be after the start"),
-        ("slow:1x2@5s-", "the end must be a time"),
-        ("slow:1x2@5s-x", "the end must be a time"),
+        ("slow:1x2@5s-", "the end must be a number of seconds"),
+        ("slow:1x2@5s-x", "the end must be a number of seconds"),
         ("slow:1x2@5s-10s,slow:1x3@8s", "overlapping windows"),
         ("slow:1x2@5s,slow:1x3@80s", "overlapping windows"),
         ("migrate-fail:1.5", "'migrate-fail:1.5': the probability must be a finite number in"),
@@ -135,7 +135,7 @@ def test_faults_are_checked_against_the_cluster_before_the_run() -> None:
         parse_faults("lose:2@1s").check(2)
     with pytest.raises(ConfigError, match=r"'slow:1x2@1s': instance 1 does not exist .*: 0\)"):
         parse_faults("slow:1x2@1s").check(1)
-    with pytest.raises(ConfigError, match="faults lose every instance"):
+    with pytest.raises(ConfigError, match="faults lose all 2 instances of the cluster; at least"):
         Simulation(steal_workload(), STEAL, steal_cluster(),
                    faults=parse_faults("lose:0@100s,lose:1@200s"))
     parse_faults("lose:0@1s,slow:1x2@0s").check(2)  # one instance left: fine
@@ -383,7 +383,7 @@ def cli(*argv: str) -> subprocess.CompletedProcess[str]:
         ("slow:0x0@1s", "argument --faults: fault 'slow:0x0@1s': the factor must be"),
         ("boom", "argument --faults: fault 'boom': expected KIND:VALUE"),
         ("lose:5@1s", "--faults: fault 'lose:5@1s': instance 5 does not exist"),
-        ("lose:0@1s,lose:1@9s", "--faults: faults lose every instance (0-1 of 2)"),
+        ("lose:0@1s,lose:1@9s", "--faults: faults lose all 2 instances of the cluster"),
     ],
 )
 def test_cli_bad_faults_are_one_line_errors(spec: str, bad: str) -> None:

@@ -36,7 +36,7 @@ sagacore.errors.ConfigError: fault 'slow:2x0.5@60s': the factor must be a finite
 >>> parse_faults("lose:0@1s,lose:1@2s").check(2)
 Traceback (most recent call last):
 ...
-sagacore.errors.ConfigError: faults lose every instance (0-1 of 2); at least one must remain
+sagacore.errors.ConfigError: faults lose all 2 instances of the cluster; at least one must remain
 """
 
 from __future__ import annotations
@@ -247,8 +247,8 @@ class FaultSchedule:
                 )
         if len(self.losses) >= instances:
             raise ConfigError(
-                f"faults lose every instance ({'0' if instances == 1 else f'0-{instances - 1}'} "
-                f"of {instances}); at least one must remain"
+                f"faults lose all {instances} instance{'s' if instances != 1 else ''} of the "
+                "cluster; at least one must remain"
             )
 
     def __str__(self) -> str:
@@ -294,8 +294,8 @@ def _time(item: str, text: str, what: str) -> float:
             pass
     if not (math.isfinite(value) and value >= 0):
         raise ConfigError(
-            f"fault {item!r}: {what} must be a time >= 0 (seconds, or with s, m or h), "
-            f"got {text!r}"
+            f"fault {item!r}: {what} must be a number of seconds >= 0 (or with the unit s, m "
+            f"or h), got {text!r}"
         )
     return value
 
