@@ -11,6 +11,11 @@ scheduling iteration runs it (:mod:`sagacore.sim.worker`). When a call with a to
 ends, the instance's cache policy decides whether its KV is kept (optionally pinned
 for a TTL), swapped to host memory or dropped while the tool runs off the GPU for its
 trace or sampled duration. A task completes when its last step does.
+
+Faults (:mod:`sagacore.sim.faults`) are timers of this loop: a lost instance leaves
+:attr:`Simulation.live`, the routers' view, and its calls are placed again; a slowed one
+prices its steps times a factor; a failing migration returns its call to the source.
+Without faults none of this runs (results are bit-identical).
 """
 
 from __future__ import annotations
