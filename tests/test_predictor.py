@@ -587,3 +587,52 @@ def test_multi_tool_chain_matches_closed_forms() -> None:
         p.inference.probability("multi", "search", "read") * 1000 / (1000 + obs)
     )
     assert p.reuse_probability("multi", "write", 1000) == 0.0  # 0.5 / 0.5: both pruned
+
+
+
+def _reference_answers(
+    p: Predictor, lengths: list[int], tool: str | None, n_cur: int, k: int
+) -> tuple[tuple[float, str], float, float | None]:
+    """P(continue) with its source, P_reuse and ``E[L - k | L > k]`` of agent type "web",
+    from the transition rows, the pruned graph and the finished lengths."""
+    g = p.inference.graph("web")
+    assert g is not None
+    s = NO_TOOL if tool is None else tool
+    row = p.inference.transition_rows("web").get(s)
+    c = p.config
+    prior = c.prior_continue_without_tool if tool is None else c.prior_continue_after_tool
+    cont = (min(1.0, max(0.0, 1.0 - row.get(END, 0.0))), "learned") if row else (prior, "prior")
+    mass = math.fsum(q for u, q in g.successors(s) if u != END) if s in g else 0.0
+    reuse = min(1.0, mass) * p.overlap(n_cur, tool) if mass > 0 else 0.0
+    longer = [n for n in lengths if n > k]
+    tail = sum(longer) / len(longer) - k if longer else None
+    return cont, reuse, tail
+
+
+@given(histories(), st.lists(st.tuples(tools_st, st.integers(0, 10_000)), min_size=1,
+                             max_size=12), st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+def test_cached_answers_equal_the_graph_between_every_observation(
+    tasks: list[Task], queries: list[tuple[str | None, int]], threshold: float
+) -> None:
+    """The predictor keeps derived views between observations (the chain's rows and
+    pruned reuse mass, task-length tails): asked between every two observations, it
+    answers exactly what the pruned AEG (:meth:`AEGInference.graph`) and the finished
+    lengths give."""
+    p = Predictor(PredictorConfig(aeg=AEGConfig(min_tasks=1, min_edge_probability=threshold)))
+    lengths: list[int] = []
+    for t in tasks:
+        p.observe_task_start(t.id, t.agent_type)
+        for k, s in enumerate(t.steps, start=1):
+            p.observe_llm_call(t.id, s.index, prompt_tokens=s.prompt_tokens,
+                               output_tokens=s.output_tokens, tool=s.tool, deps=s.deps)
+            if not p.is_warm("web"):
+                continue
+            for tool, n_cur in queries:
+                cont, reuse, _ = _reference_answers(p, lengths, tool, n_cur, k)
+                assert p.continue_probability("web", tool) == cont
+                assert p.reuse_probability("web", tool, n_cur) == reuse
+            (p_cont, _), _, tail = _reference_answers(p, lengths, s.tool, 0, k)
+            if tail is not None:  # the survival estimate
+                assert p.remaining_work(t.id).steps == max(0.0, p_cont * tail)
+        p.observe_task_end(t.id)
+        lengths.append(len(t.steps))
