@@ -157,3 +157,154 @@ SRPT_AGING_WAIT: Theorem[Instance] = Theorem(
 )
 
 THEOREMS: tuple[Theorem[Any], ...] = (SRPT_AGING_WAIT,)
+
+
+# ---------------------------------------------------------------------------------------
+# Programs of several calls with tool gaps
+# ---------------------------------------------------------------------------------------
+Program = tuple[float, tuple[float, ...], float, int]
+"""``(arrival, call sizes, tool seconds after each call but the last, k)``: a program of
+agent type ``n<k>`` (the policy predicts ``k`` calls of 1 s in all)."""
+MultiInstance = tuple[float, list[Program]]
+"""``(aging, programs)``."""
+
+
+def describe_multi(inst: MultiInstance) -> dict[str, Any]:
+    """Aging and programs as plain data."""
+    aging, progs = inst
+    return {"aging": aging, "programs": [{"arrival": a, "calls": list(s), "tool_s": g,
+                                          "predicted_calls": k} for a, s, g, k in progs]}
+
+
+def serve_multi(inst: MultiInstance) -> list[dict[str, float]]:
+    """Serve the programs' calls on one non-preemptive server with the policy's keys; per
+    call ``{program, step, ready, start, size, R, e}`` with ``e`` the call's isolated ready
+    time (arrival plus the service and tool time of the program's earlier calls)."""
+    aging, progs = inst
+    pol = policy(aging, [k for *_, k in progs])
+    calls: list[dict[str, float]] = []
+    wait_so_far = [0.0] * len(progs)
+    ready: list[tuple[int, int, float]] = []  # (program, step, ready time)
+    events: list[tuple[float, int, int]] = [(a, p, 0) for p, (a, *_) in enumerate(progs)]
+    busy_until = None
+    t = min(a for a, *_ in progs)
+    while events or ready or busy_until is not None:
+        # release everything due by t
+        events.sort()
+        while events and events[0][0] <= t:
+            at, p, i = events.pop(0)
+            ready.append((p, i, at))
+        if busy_until is not None and busy_until <= t:
+            busy_until = None
+        if busy_until is None and ready:
+            def view(c: tuple[int, int, float]) -> SimpleCall:
+                p, i, r = c
+                return SimpleCall(task_id=TaskId(f"prog-{p}"), agent_type=f"n{progs[p][3]}",
+                                  step=i, prompt_tokens=1, task_arrival_s=progs[p][0],
+                                  ready_s=r, task_wait_s=wait_so_far[p], steps_done=i)
+            best = min(ready, key=lambda c: (pol.key(view(c), t), c[0], c[1]))
+            ready.remove(best)
+            p, i, r = best
+            v = view(best)
+            rem = pol.remaining_seconds(v)
+            a, sizes, gap, _ = progs[p]
+            e = a + sum(sizes[:i]) + gap * i
+            calls.append({"program": p, "step": i, "ready": r, "start": t,
+                          "size": sizes[i], "R": rem, "e": e})
+            wait_so_far[p] += t - r
+            busy_until = t + sizes[i]
+            pol.observe_call_end(v, _TOKENS, busy_until)
+            if i + 1 < len(sizes):
+                events.append((busy_until + gap, p, i + 1))
+        nxt = [x for x in ([busy_until] if busy_until is not None else [])
+               + [ev[0] for ev in events] if x > t]
+        if not nxt:
+            if not ready and not events:
+                break
+            continue
+        t = min(nxt)
+    return calls
+
+
+def multi_obligations(inst: MultiInstance) -> list[Obligation]:
+    """``W_c <= B_c + A_c`` for every call ``c``: ``B_c`` the unfinished work at ``c``'s
+    ready time of the other calls ready by then, ``A_c`` the work of calls that become
+    ready later with an isolated ready time at most ``e_c + R_c / aging``."""
+    aging, _ = inst
+    calls = serve_multi(inst)
+    out: list[Obligation] = []
+    for n, c in enumerate(calls):
+        window = c["e"] + c["R"] / aging
+        backlog = later = 0.0
+        for m, d in enumerate(calls):
+            if m == n:
+                continue
+            if d["ready"] <= c["ready"]:
+                end = d["start"] + d["size"]
+                if c["ready"] < end:
+                    backlog += min(d["size"], end - c["ready"])
+            elif d["e"] <= window:
+                later += d["size"]
+        out.append((f"program {int(c['program'])} call {int(c['step'])}: "
+                    "W <= B + A(e + R / aging)", c["start"] - c["ready"], backlog + later))
+    return out
+
+
+def _multi_enum(thorough: bool) -> Iterator[MultiInstance]:
+    shapes = [(1.0,), (2.0,), (1.0, 1.0), (1.0, 2.0)] + ([(2.0, 1.0, 1.0)] if thorough else [])
+    per = [(float(a), s, g, k) for a in (0, 1) for s in shapes for g in (0.0, 1.0)
+           for k in (1, 3)]
+    for aging in (0.5, 1.0, 2.0):
+        for n in range(1, (2 if not thorough else 3) + 1):
+            for combo in itertools.combinations_with_replacement(per, n):
+                yield (aging, list(combo))
+
+
+def _multi_targeted(thorough: bool) -> Iterator[MultiInstance]:
+    """A long program (predicted 4 or 8 calls, several calls with tool gaps) against a
+    stream of one-call programs with ``R = 1`` and a program that waited long before and
+    returns from a tool call: the window is on isolated ready times, not ready times."""
+    for aging, big, gap, count in itertools.product((0.5, 1.0, 2.0), (4, 8), (0.5, 0.75),
+                                                    (8, 16)):
+        progs: list[Program] = [(0.0, (1.0, 1.0, 1.0), 0.5, big), (0.0, (1.0,), 0.0, 1)]
+        progs += [(i * gap, (1.0,), 0.0, 1) for i in range(1, count + 1)]
+        progs += [(0.0, (2.0, 1.0), 3.0, 2)]
+        yield (aging, progs)
+
+
+def _multi_strategy() -> Any:
+    prog = st.tuples(st.integers(0, 12).map(lambda x: x / 2),
+                     st.lists(st.integers(1, 6).map(lambda x: x / 2), min_size=1, max_size=4)
+                     .map(tuple),
+                     st.integers(0, 6).map(lambda x: x / 2), st.integers(1, 8))
+    return st.tuples(st.sampled_from([1.0, 0.5, 2.0, 0.25]), st.lists(prog, min_size=1, max_size=6))
+
+
+SRPT_AGING_MULTI: Theorem[MultiInstance] = Theorem(
+    name="srpt-aging-multi-call",
+    title="SRPT with ageing starves no call of a multi-call program (tool gaps)",
+    claim="holds",
+    statement=(
+        "One server of rate 1, non-preemptive calls; programs of several calls with tool "
+        "calls between them; the scheduler is SRPTAging as implemented, key R - aging W "
+        "with W the program's waiting over its whole lifecycle (earlier calls' waits plus "
+        "the current one) and R its predicted remaining seconds (fixed while the call "
+        "waits). Let e_c be call c's isolated ready time (its program's arrival plus the "
+        "service and tool time of its earlier calls: ready time minus the waits so far), "
+        "B_c the unfinished work at c's ready time of the other calls ready by then, and "
+        "A_c the work of the calls that become ready later with e <= e_c + R_c / aging. "
+        "Then W_c <= B_c + A_c. Only programs arriving by e_c + R_c / aging can overtake "
+        "c, each with at most that window minus its arrival plus one call of work, so "
+        "every call's wait is finite whatever the load."
+    ),
+    model="single server, non-preemptive calls, tool gaps, the policy's own keys and "
+          "predictions (learned per agent type), any arrivals",
+    proof=f"{PROOF}#programs-of-several-calls",
+    obligations=multi_obligations,
+    enumerate=_multi_enum,
+    targeted=_multi_targeted,
+    strategy=_multi_strategy,
+    describe=describe_multi,
+)
+
+THEOREMS = (*THEOREMS, SRPT_AGING_MULTI)

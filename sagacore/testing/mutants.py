@@ -496,6 +496,17 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("srpt-aging-wait", (1.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
                              + [(i / 2, 1.0, 1) for i in range(1, 17)])),
     ),
+    Mutant(
+        "srpt-aging-call-wait-only", "srpt-aging",
+        "The key ages by the current call's wait only, not the program's lifecycle wait "
+        "(``task_wait_s`` dropped): a program that waited long before loses its place at "
+        "every tool call, and a later program with a shorter remainder overtakes it.",
+        (_e(f"{_S}:SRPTAging.key", "wait = call.task_wait_s + max(0.0, now - call.ready_s)",
+            "wait = max(0.0, now - call.ready_s)"),),
+        ("srpt-aging-multi-call",),
+        ("srpt-aging-multi-call", (1.0, [(0.0, (0.5,), 0.0, 1), (0.0, (0.5, 0.5), 0.0, 3),
+                                         (0.0, (2.0, 0.5), 0.0, 1), (3.5, (0.5,), 0.0, 1)])),
+    ),
     # ----- AFS (proofs/saga_afs: saga-afs-wf, saga-afs-capacity)
     Mutant(
         "afs-split-ignores-urgency", "afs",
