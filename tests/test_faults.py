@@ -414,3 +414,12 @@ def test_cli_reports_the_cost_of_each_fault() -> None:
 def test_cli_faults_and_peak_do_not_mix() -> None:
     r = cli(*SIM, "--faults", "slow:0x2@1s", "--peak")
     assert r.returncode == 2 and r.stderr == "error: --faults cannot be combined with --peak\n"
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import sagacore.sim.faults as faults
+
+    result = doctest.testmod(faults, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
