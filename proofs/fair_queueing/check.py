@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction as Q
 from typing import Any
 
+from hypothesis import strategies as st
+
 from sagacore.sched.models import Agent, AgentRun, TagRule, serve_agents
-from sagacore.testing.reference import gps_finish
+from sagacore.testing.reference import capped_gps_finish, gps_finish
 from sagacore.testing.strategies import unit_agents
 from sagacore.testing.theorems import Obligation, Theorem, Witness
 
@@ -346,10 +348,101 @@ WFQ_MULTI: Theorem[Instance] = Theorem(
     hypothesis_examples=(100, 3000),
 )
 
+MultiInstance = tuple[int, list[Agent]]
+"""``(servers, agents)``."""
+
+
+def multi_unit_obligations(inst: MultiInstance) -> list[Obligation]:
+    """Every unit finishes by ``g_hat + L_max + (1 - 1/m) u``: ``g_hat`` its finish in
+    the GPS of capacity ``m`` fed the units as the real run released them (from
+    :func:`gps_finish` with the sizes divided by ``m``: a rate-``m`` server)."""
+    m, agents = inst
+    run = serve_agents(agents, servers=m, tags="unit")
+    rel = _releases(agents, run.starts)
+    ref = gps_finish([(j, r, u / m) for j, r, u in rel], [a.weight for a in agents])
+    out: list[Obligation] = []
+    i = 0
+    for j, a in enumerate(agents):
+        for k, u in enumerate(a.units):
+            out.append((f"agent {j} unit {k}: finish <= GPS_m finish + L_max + (1 - 1/m) u",
+                        run.starts[j][k] + u, ref[i] + run.max_unit + (1 - Q(1, m)) * u))
+            i += 1
+    return out
+
+
+def capped_lateness(inst: MultiInstance) -> Q:
+    """``max_u (f_u - g_u) / L_max`` against the capped GPS (each agent at most one
+    server) fed the same units (:func:`~sagacore.testing.reference.capped_gps_finish`):
+    the comparison the conjecture of ``docs/proofs/fair_queueing.md`` is about."""
+    m, agents = inst
+    run = serve_agents(agents, servers=m, tags="unit")
+    rel = _releases(agents, run.starts)
+    ref = capped_gps_finish(rel, [a.weight for a in agents], m)
+    worst: Q | None = None
+    i = 0
+    for j, a in enumerate(agents):
+        for k, u in enumerate(a.units):
+            x = (run.starts[j][k] + u - ref[i]) / run.max_unit
+            worst = x if worst is None or worst < x else worst
+            i += 1
+    assert worst is not None
+    return worst
+
+
+def _multi_enum(thorough: bool) -> Iterator[MultiInstance]:
+    for m in (2, 3):
+        for agents in grid(max_agents=3 if thorough else 2, arrivals=(0, 1),
+                           unit_lists=[(1,), (2,), (1, 1), (2, 1)], weights=(1, 2),
+                           gap_values=(0, 2)):
+            yield (m, agents)
+
+
+def _multi_targeted(thorough: bool) -> Iterator[MultiInstance]:
+    """More agents than servers with weights 1 to 3, long backlogs, late arrivals and an
+    agent returning from a long tool call, on 2 and 3 servers."""
+    for m in (2, 3):
+        for agents in _targeted_agents(gaps=True):
+            yield (m, agents)
+        one = Q(1)
+        for k, w in itertools.product((3, 4, 6), (1, 2, 3)):
+            yield (m, [Agent(Q(0), (one,) * 3, (), Q(w))] + [Agent(Q(0), (one,) * 3, (), one)] * k)
+
+
+@st.composite
+def _multi_strategy(draw: st.DrawFn) -> MultiInstance:
+    return (draw(st.integers(2, 3)),
+            draw(unit_agents(max_agents=5, max_units=4, max_size=4, max_gap=3)))
+
+
+WFQ_UNIT_MULTI: Theorem[MultiInstance] = Theorem(
+    name="wfq-unit-multi-server",
+    title="Per-call WFQ on m servers: every call within L_max + (1 - 1/m) u of the "
+          "capacity-m GPS fed the same calls",
+    claim="holds",
+    statement=(
+        "m identical servers of rate 1, agents as chains of non-preemptive units with tool "
+        "gaps (an agent has at most one unit ready, so it uses at most one server at a "
+        "time). Each unit gets the WFQ tag F = max(V(r), F_prev) + u / w at its release r, "
+        "V the virtual time of the GPS of capacity m fed the units as they were released "
+        "in the real system; a free server takes the ready unit of smallest tag. Then "
+        "every unit u finishes by g_hat_u + L_max + (1 - 1/m) u <= g_hat_u + (2 - 1/m) "
+        "L_max, g_hat_u its finish in that GPS. With m = 1 this is wfq-unit-tool-gaps."
+    ),
+    model="m = 2 or 3 servers, non-preemptive units, tool gaps, per-unit tags; reference "
+          "gps_finish at rate m (no code shared with the tags' VirtualClock)",
+    proof=f"{PROOF}#theorem-3-per-call-wfq-on-m-servers",
+    obligations=multi_unit_obligations,
+    enumerate=_multi_enum,
+    targeted=_multi_targeted,
+    strategy=_multi_strategy,
+    describe=lambda inst: {"servers": inst[0], "agents": describe(inst[1])},
+)
+
 THEOREMS: tuple[Theorem[Any], ...] = (
     WFQ_AGENT,
     WFQ_AGENT_REAL_CLOCK,
     WFQ_AGENT_GAPS,
     WFQ_UNIT_GAPS,
     WFQ_MULTI,
+    WFQ_UNIT_MULTI,
 )
