@@ -232,6 +232,7 @@ class KeyedRequestQueue(RequestQueue):
     def __init__(self) -> None:
         self._items: list[Request] = []
         self._gate: Callable[[Request], bool] | None = None
+        self._on_first: Callable[[], None] | None = None
         self._deferred: set[str] = set()
         self._passed: set[str] = set()
 
@@ -239,9 +240,13 @@ class KeyedRequestQueue(RequestQueue):
         """Re-sort by ``key`` (stable)."""
         self._items.sort(key=key)
 
-    def open_pass(self, gate: Callable[[Request], bool] | None) -> None:
-        """Start a scheduling pass whose admissions ``gate`` may defer."""
+    def open_pass(self, gate: Callable[[Request], bool] | None,
+                  on_first: Callable[[], None] | None = None) -> None:
+        """Start a scheduling pass whose admissions ``gate`` may defer; ``on_first`` is
+        called once, when vLLM first looks at the queue in the pass (its admission loop,
+        which comes after its running requests have taken their blocks)."""
         self._gate = gate
+        self._on_first = on_first
         self._deferred.clear()
         self._passed.clear()
 
@@ -249,11 +254,15 @@ class KeyedRequestQueue(RequestQueue):
         """End the pass; return the ids the gate deferred."""
         deferred = set(self._deferred)
         self._gate = None
+        self._on_first = None
         self._deferred.clear()
         self._passed.clear()
         return deferred
 
     def _first(self) -> int:
+        if self._on_first is not None:
+            cb, self._on_first = self._on_first, None
+            cb()
         gate = self._gate
         for i, r in enumerate(self._items):
             rid = r.request_id
@@ -565,6 +574,7 @@ class SagaMixin:
         self._last_update_s = -math.inf
         self._next_idle_check = 0.0
         self._cached_probe: dict[str, tuple[int, int]] = {}
+        self._held: list[list[Any]] = []
 
     # -- vLLM's entry points ----------------------------------------------------------
 
@@ -581,11 +591,13 @@ class SagaMixin:
         running_before = {r.request_id for r in self.running}
         queue = self.waiting
         assert isinstance(queue, KeyedRequestQueue)
-        queue.open_pass(self._gate_for(now) if self._gated else None)
+        queue.open_pass(self._gate_for(now) if self._gated else None,
+                        self._release_held if self._held else None)
         try:
             out: SchedulerOutput = super().schedule(throttle_prefills)  # type: ignore[misc]
         finally:
             self.sagacore_stats.deferred += len(queue.close_pass())
+            self._release_held()
         self._sagacore_admitted(now, running_before, out)
         self._inflight.append((out, now))
         del self._inflight[:-8]  # outputs still in flight (async scheduling: one or two)
@@ -893,27 +905,97 @@ class SagaMixin:
     def _preempt_for_head(self, order: Callable[[Request], tuple[tuple[float, ...], int]]) -> None:
         """A preemptive scheduler: running requests of larger key than the head waiting
         request are preempted (largest first) until the head fits (what vLLM 0.33's
-        scheduler never does on its own; the simulator's ``Worker._preempt_for``)."""
+        scheduler never does on its own; the simulator's ``Worker._preempt_for``).
+
+        As in the simulator, the head is admitted with what vLLM's running pass leaves:
+        the blocks the running requests take this step are counted first
+        (:meth:`_running_pass_blocks`), nothing is preempted when the running pass will
+        itself preempt (vLLM then admits nothing in the step), and a victim's blocks stay
+        held until vLLM's admission loop starts (:meth:`_release_held`), so that the
+        running requests' new blocks come from the free queue as if the victim still
+        ran, and the victim's blocks return to it in vLLM's order just before the head
+        is admitted.
+        """
         head = self.waiting.peek_request()
         pool = self.kv_cache_manager.block_pool
         need = self._blocks_needed(head)
-        if need <= pool.get_num_free_blocks():
+        free = int(pool.get_num_free_blocks())
+        taken = self._running_pass_blocks(free)
+        if taken is None:
+            return  # vLLM's running pass preempts, and admits nothing in this step
+        avail = free - sum(taken.values())
+        if need <= avail:
             return
         head_key = order(head)
         cands = sorted((r for r in self.running if order(r) > head_key), key=order)
+        hit = ({id(b) for b in self._hit(head)[0]}
+               if self.kv_cache_manager.enable_caching and not head.num_computed_tokens
+               else set())
         preempted = False
-        while cands and need > pool.get_num_free_blocks():
+        while cands and need > avail:
             victim = cands.pop()
             if not self._request_blocks_can_be_freed(victim):  # type: ignore[attr-defined]
                 continue
+            blocks = [b for b in self.kv_cache_manager.get_blocks(victim.request_id).blocks[0]
+                      if not b.is_null]
+            for b in blocks:  # held: vLLM's free below leaves them referenced
+                b.ref_cnt += 1
+            self._held.append(blocks)
+            freed = [b for b in blocks if b.ref_cnt == 2]  # the victim's alone
+            avail += taken.pop(victim.request_id, 0) + len(freed)
+            need += sum(1 for b in freed if id(b) in hit)  # the head takes them back from the queue
             self.running.remove(victim)
             self._preempt_request(victim, time.monotonic())  # type: ignore[attr-defined]
             self.sagacore_stats.preemptions_for_waiting += 1
             preempted = True
-            need = self._blocks_needed(head)
         if preempted:
             assert isinstance(self.waiting, KeyedRequestQueue)
             self.waiting.sort(order)  # the victims were put at the front
+
+    def _running_pass_blocks(self, free: int) -> dict[str, int] | None:
+        """Blocks each running request takes from the free queue in vLLM's running pass
+        this step (its order, token budget and chunking); None when they exceed ``free``
+        (vLLM will preempt) or leave no token budget (vLLM admits nothing)."""
+        bs = self.block_size
+        budget = int(getattr(self, "max_num_scheduled_tokens", 0)) or 1 << 62
+        max_len = int(getattr(self, "max_model_len", 1 << 62))
+        sampled = int(getattr(self, "num_sampled_tokens_per_step", 1))
+        lookahead = int(getattr(self, "num_lookahead_tokens", 0))
+        threshold = 0
+        if len(self.running) + len(self.waiting) > 1:
+            threshold = int(getattr(self.vllm_config.scheduler_config,
+                                    "long_prefill_token_threshold", 0) or 0)
+        taken: dict[str, int] = {}
+        total = 0
+        manager = self.kv_cache_manager
+        for r in self.running:
+            if budget <= 0:
+                break
+            computed = int(r.num_computed_tokens)
+            n = int(r.num_tokens_with_spec) + int(r.num_output_placeholders) - computed
+            if 0 < threshold < n:
+                n = threshold
+            n = min(n, budget, max_len - computed - sampled)
+            if n <= 0:
+                continue
+            have = len(manager.get_blocks(r.request_id).blocks[0])
+            k = max(-(-(computed + n + lookahead) // bs) - have, 0)
+            taken[r.request_id] = k
+            total += k
+            budget -= n
+        if total > free or budget <= 0:
+            return None
+        return taken
+
+    def _release_held(self) -> None:
+        """Return the blocks of requests preempted for the head to the free queue, tail
+        first as vLLM frees a request's blocks (vLLM's admission loop is starting)."""
+        if not self._held:
+            return
+        pool = self.kv_cache_manager.block_pool
+        for blocks in self._held:
+            pool.free_blocks(reversed(blocks))
+        self._held.clear()
 
     def _sagacore_admitted(self, now: float, running_before: set[str],
                            out: SchedulerOutput) -> None:

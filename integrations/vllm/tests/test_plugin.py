@@ -352,6 +352,28 @@ def test_a_preemptive_scheduler_preempts_a_larger_key_for_the_head_of_the_queue(
     assert sorted(finished) == ["big", "small"]
 
 
+def test_the_preemption_for_the_head_counts_the_blocks_the_running_pass_takes() -> None:
+    # 12 usable blocks; "big" (112 tokens: 7 full blocks) runs; "small" (80 tokens, 5
+    # blocks) fits the 5 free blocks, but big's next token needs an 8th block first: vLLM
+    # grows its running requests before it admits, so small fits only if big is
+    # preempted, as sagacore's simulator decides (its running pass comes first too)
+    engine = _engine(PreemptForShort(), blocks=13)
+    _add(engine, "big", _prompt(1, 112), 20)
+    engine.step(0.0)
+    assert engine.scheduler.kv_cache_manager.block_pool.get_num_free_blocks() == 5
+    _add(engine, "small", _prompt(2, 80), 2, at=0.1)
+    record = engine.step(0.1)
+    assert record.preempted == ("big",)
+    assert [a.request_id for a in record.admissions] == ["small"]
+    # the victim's blocks went back to the free queue (none is left held): small's 5
+    # blocks are the only ones in use
+    sched = engine.scheduler
+    assert sched.kv_cache_manager.block_pool.get_num_free_blocks() == 12 - 5
+    assert not sched._held
+    finished = [rid for r in engine.run_until_idle() for rid in r.finished]
+    assert sorted(finished) == ["big", "small"]
+
+
 # --- what the policies observe ------------------------------------------------------------
 
 
