@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("name", nargs="?", help="one theorem or proofs/ folder (default: all)")
     args = ap.parse_args(argv)
 
+    load0 = os.getloadavg()[0]
     flags = ["--jobs", str(args.jobs)] + (["--thorough"] if args.thorough else [])
     flags += [args.name] if args.name else []
     wall, cpu, reports, rc = _run(flags)
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sagacore verify ({mode}, --jobs {args.jobs}): {len(reports)} theorems, "
           f"{len(failed)} FAILED; wall {wall:.1f} s, checker CPU {cpu:.1f} s")
     total_cpu = sum(r.get("cpu_seconds", 0.0) for r in reports)
+    print(f"  machine: {os.cpu_count()} cores, load average {load0:.1f} before and "
+          f"{os.getloadavg()[0]:.1f} after (other work slows the wall time, not the CPU)")
     print(f"  theorems' own CPU: {total_cpu:.1f} s in all (an idle 2-core machine needs about "
           f"{total_cpu / 2:.0f} s of wall time for them)")
     print("  slowest theorems (wall s, CPU s in their process; checks: kind=wall s):")

@@ -379,7 +379,8 @@ def _policy_grid(thorough: bool) -> Iterator[PolicyInstance]:
     """Tenant A's chain of one or two calls against one or two tasks of tenant B (three
     when ``thorough``; arrivals 0 or 0.5 s), weights 1:1 and 2:1, the urgent tier after
     0 or 1 s (and 0.5 s when ``thorough``), with and without tool gaps, one or two
-    servers (two only without tool gaps by default), both allocations."""
+    servers (two only without tool gaps and with one task of B by default), both
+    allocations."""
     a_tasks = [(s,) for s in _SIZES] + [(s, t) for s in _SIZES for t in _SIZES]
     b_tasks = [(s,) for s in (4, 16, 32)] + ([(16, 4)] if thorough else [])
     for a, nb in itertools.product(a_tasks, (1, 2, 3) if thorough else (1, 2)):
@@ -389,7 +390,7 @@ def _policy_grid(thorough: bool) -> Iterator[PolicyInstance]:
                 for wa, p, tool, m, wf in itertools.product(
                         (1.0, 2.0), (0.0, 0.5, 1.0) if thorough else (0.0, 1.0), (0.0, 0.5),
                         (1, 2), (True, False)):
-                    if not thorough and (m == 2 and tool > 0):
+                    if not thorough and m == 2 and (tool > 0 or nb > 1):
                         continue
                     yield PolicyInstance(tasks, (("A", wa), ("B", 1.0)), p, tool, m, wf)
 

@@ -161,10 +161,24 @@ def _select(theorems: list[tuple[str, Any]], name: str | None) -> list[tuple[str
     return chosen
 
 
+_MODULES: dict[Path, ModuleType] = {}
+
+
+def _run_folder(proofs: str, folder: str, names: list[str], thorough: bool,
+                smt: bool) -> list[dict[str, Any]]:
+    """The reports of ``names`` of one folder, in one process: its checker is loaded
+    once, so the theorems of a folder share its caches (the caching theorems solve the
+    same LPs)."""
+    return [_run_one(proofs, folder, n, thorough, smt) for n in names]
+
+
 def _run_one(proofs: str, folder: str, name: str, thorough: bool, smt: bool) -> dict[str, Any]:
     from sagacore.testing.theorems import run_theorem
 
-    module = _load(Path(proofs) / folder / "check.py")
+    path = Path(proofs) / folder / "check.py"
+    module = _MODULES.get(path)
+    if module is None:  # once per process
+        module = _MODULES[path] = _load(path)
     th = next(t for t in module.THEOREMS if t.name == name)
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -276,21 +290,26 @@ def _verify(args: argparse.Namespace) -> int:
         for folder, th in theorems:
             sys.stdout.write(f"{th.name:<26} {th.claim:<8} {folder}/  {th.title}\n")
         return 1 if errors else 0
-    jobs = [(str(proofs), f, t.name, args.thorough, not args.no_smt) for f, t in theorems]
+    folders: dict[str, list[str]] = {}
+    for f, t in theorems:
+        folders.setdefault(f, []).append(t.name)
+    jobs = [(str(proofs), f, names, args.thorough, not args.no_smt)
+            for f, names in folders.items()]
     t0 = time.perf_counter()
     reports: list[dict[str, Any]] = []
     pool = ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 and len(jobs) > 1 else None
     bar = Progress("verify", quiet=args.quiet, unit="theorems")
     try:
-        results = (pool.map(_run_one, *zip(*jobs, strict=True)) if pool is not None
-                   else (_run_one(*j) for j in jobs))
-        for rep in results:  # in order, each printed as soon as it is ready
-            reports.append(rep)
-            bar.close()
-            if not args.json:
-                _text(rep, sys.stdout)
-                sys.stdout.flush()
-            bar(len(reports), len(jobs))
+        results = (pool.map(_run_folder, *zip(*jobs, strict=True)) if pool is not None
+                   else (_run_folder(*j) for j in jobs))
+        for batch in results:  # in order, each folder printed as soon as it is ready
+            for rep in batch:
+                reports.append(rep)
+                bar.close()
+                if not args.json:
+                    _text(rep, sys.stdout)
+                    sys.stdout.flush()
+                bar(len(reports), len(theorems))
     finally:
         bar.close()
         if pool is not None:
