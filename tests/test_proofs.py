@@ -15,7 +15,7 @@ from sagacore.testing.theorems import run_theorem, violations
 
 REPO = Path(__file__).resolve().parent.parent
 FAIRNESS = {"fair_queueing", "justitia_delay", "vtc", "hrrn", "saga_afs", "saga_walru",
-            "srpt_aging"}
+            "srpt_aging", "work_stealing"}
 """The folders these tests cover (proofs/kv_caching is tested with the bounds)."""
 THEOREMS = [(f, t) for f, t in load_theorems(REPO / "proofs") if f in FAIRNESS]
 BY_NAME = {t.name: t for _, t in THEOREMS}
