@@ -9,7 +9,11 @@
 - :mod:`sagacore.testing.theorems` and :mod:`sagacore.testing.symbolic`: the theorem API
   of ``proofs/`` and the z3 symbolic execution behind its SMT proofs.
 - :mod:`sagacore.testing.reference`: reference systems written apart from the policies
-  they check (a GPS for the fair-queueing theorems).
+  they check (a GPS for the fair-queueing theorems, and one in which an agent uses at
+  most one of several servers).
+- :mod:`sagacore.testing.policy_models`: the policies that run against exact models of
+  their documented rules, decision by decision (AFS's ``AfsRule``, an exact-work
+  oracle predictor).
 - :mod:`sagacore.testing.mutants`: mutation testing of the checkers, a catalogue of
   deliberate bugs that ``sagacore verify --mutants`` requires the checkers to catch.
 
