@@ -30,6 +30,7 @@ import argparse
 import math
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from sagacore.bounds.trace import load_cache_trace
@@ -51,7 +52,7 @@ class _Counting(SagacoreCache):
         super().__init__(config)
         self.followed_lru = 0
 
-    def victim(self, candidates: list[CacheEntryView], ctx: CacheContext) -> int:  # type: ignore[override]
+    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
         ranked = self.ranking.rank(candidates, ctx)
         i = super().victim(candidates, ctx)
         if i != ranked:
@@ -59,11 +60,28 @@ class _Counting(SagacoreCache):
         return i
 
 
+class _Backwards(NextUse):
+    """A deliberately wrong expert: the most recently used entry first (``--expert mru``)."""
+
+    def rank(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        return max(range(len(candidates)),
+                   key=lambda i: (candidates[i].last_access_s, candidates[i].entry_id))
+
+
+def _make(h: float, expert: str, adaptive: bool = True, tokens: bool = True) -> _Counting:
+    pol = _Counting(SagacoreCacheConfig(half_life=h, adaptive=adaptive, weigh_tokens=tokens))
+    if expert == "mru":
+        pol.ranking = _Backwards()
+    return pol
+
+
 def _median_working_set(w: Workload) -> int:
     return int(statistics.median(max(s.prompt_tokens + s.output_tokens for s in t.steps) for t in w.tasks))
 
 
-def _run(name: str, w: Workload, fmt: str, caps: list[int], half_lives: list[float]) -> None:
+def _run(name: str, w: Workload, fmt: str, caps: list[int],
+         half_lives: list[tuple[float, bool]],
+         expert: str) -> None:
     for cap in caps:
         cfg = ReplayConfig(
             capacity_tokens=cap,
@@ -71,10 +89,10 @@ def _run(name: str, w: Workload, fmt: str, caps: list[int], half_lives: list[flo
             cache_outputs=fmt != "mooncake",
         )
         lru = replay(w, LRU(), cfg).single_tier_cost_tokens
-        nu = replay(w, NextUse(), cfg).single_tier_cost_tokens
-        cells = [f"{name:<28}", f"{cap:>10,}", f"{lru:>14,}", f"{nu / lru:8.3f}"]
-        for h in half_lives:
-            pol = _Counting(SagacoreCacheConfig(half_life=h))
+        alone = replay(w, _make(1.0, expert, adaptive=False), cfg).single_tier_cost_tokens
+        cells = [f"{name:<28}", f"{cap:>10,}", f"{lru:>14,}", f"{alone / lru:8.3f}"]
+        for h, tokens in half_lives:
+            pol = _make(h, expert, tokens=tokens)
             c = replay(w, pol, cfg).single_tier_cost_tokens
             cells.append(f"{c / lru:8.3f} ({pol.duel.decided:>5} d, {pol.followed_lru:>5} lru)")
         print("  ".join(cells), flush=True)
@@ -86,23 +104,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacity-tokens", default="65536,131072,196608,262144")
     ap.add_argument("--generated", type=int, default=0, metavar="N",
                     help="also N tasks of every generator (seed 1)")
+    ap.add_argument("--generators", default=",".join(GENERATORS),
+                    help="which generators --generated runs (comma separated)")
+    ap.add_argument("--multiples", default="2,4,8,16",
+                    help="capacities of a generated workload, in median working sets")
     ap.add_argument("--no-traces", action="store_true", help="only the generated workloads")
-    ap.add_argument("--half-life", default="64", help="comma separated; 'inf' never forgets")
+    ap.add_argument("--half-life", default="256",
+                    help="comma separated; 'inf' never forgets; a trailing 'u' counts each "
+                    "win as one instead of the wrong nominee's tokens")
+    ap.add_argument("--expert", choices=("next-use", "mru"), default="next-use",
+                    help="the ranking LRU duels: next-use's, or the most recently used "
+                    "first (a deliberately wrong expert: how fast the selector leaves it)")
     args = ap.parse_args(argv)
-    half_lives = [math.inf if h.strip() == "inf" else float(h) for h in args.half_life.split(",")]
+    half_lives = [
+        (math.inf if h.strip(" u") == "inf" else float(h.strip(" u")), not h.strip().endswith("u"))
+        for h in args.half_life.split(",")
+    ]
     caps = [int(c) for c in args.capacity_tokens.split(",")]
-    head = ["workload", "capacity", "lru (tokens)", "next-use"]
-    head += [f"sagacore h={h:g}" for h in half_lives]
+    head = ["workload", "capacity", "lru (tokens)", args.expert]
+    head += [f"sagacore h={h:g}{'' if t else ' (unit wins)'}" for h, t in half_lives]
     print("  ".join(head))
     if not args.no_traces:
         for p in [Path(x) for x in args.paths] or [bundled_trace()]:
             fmt = detect_format(p)
             _, w = load_cache_trace(p, format=fmt)
-            _run(p.name, w, fmt, caps, half_lives)
-    for g in sorted(GENERATORS) if args.generated else ():
+            _run(p.name, w, fmt, caps, half_lives, args.expert)
+    mult = [int(k) for k in args.multiples.split(",")]
+    for g in args.generators.split(",") if args.generated else ():
         w = GENERATORS[g](tasks=args.generated, seed=1)
         m = _median_working_set(w)
-        _run(f"generate {g}", w, "native", [m * k for k in (2, 4, 8, 16)], half_lives)
+        _run(f"generate {g}", w, "native", [m * k for k in mult], half_lives,
+             args.expert)
     return 0
 
 

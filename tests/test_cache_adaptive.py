@@ -37,6 +37,15 @@ def test_needed_first_loses() -> None:
     assert d.wins == [1.0, 2.0] and d.leader == 1 and d.decided == 3 and d.open_duels == 0
 
 
+def test_a_win_is_what_the_wrong_nominee_cost() -> None:
+    d = Duel(half_life=math.inf)
+    d.record(1, 2, 100.0, 5.0)
+    d.record(3, 4, 100.0, 5.0)
+    d.observe([2])  # expert 1's small nominee needed first: expert 0 wins its 5 tokens
+    d.observe([3])  # expert 0's large nominee needed first: expert 1 wins 100
+    assert d.wins == [5.0, 100.0] and d.leader == 1
+
+
 def test_a_decided_duel_is_not_decided_again_and_open_pairs_are_not_repeated() -> None:
     d = Duel(half_life=math.inf)
     d.record(1, 2)
@@ -108,7 +117,7 @@ def test_wins_count_the_decided_duels(ops: list[tuple[bool, int, int]]) -> None:
             d.record(a, b)
         else:
             d.observe([a, b])
-    assert sum(d.wins) == d.decided
+    assert sum(d.wins) == d.decided  # unit costs
     assert d.open_duels <= 15  # pairs of six keys
 
 

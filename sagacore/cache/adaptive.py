@@ -20,9 +20,12 @@ reconstructs from past accesses to train its predictor, used here to choose betw
 two rankings as set dueling (Qureshi et al., ISCA 2007) chooses between two insertion
 policies, but with every disagreement as a sample instead of dedicated sets.
 
-**The score.** Each expert's wins decay by half every ``half_life`` decided duels (the
-recent past decides; a trace whose reuse changes shape changes the leader); the leader
-is the expert with more decayed wins, expert 0 on a tie (and before any verdict).
+**The score.** A win is worth what the loser's nominee would have cost if evicted
+(:meth:`Duel.record` takes both costs; the adaptive policy passes the nominees' tokens,
+the prefill a wrong eviction brings back at most; 1 each by default). Each expert's
+wins decay by half every ``half_life`` decided duels (the recent past decides; a trace
+whose reuse changes shape changes the leader); the leader is the expert with more
+decayed wins, expert 0 on a tie (and before any verdict).
 Duels where neither entry is needed again stay open; at most ``max_open`` are kept (the
 oldest is forgotten first), a memory bound, not a tuning knob: an open duel is
 forgotten only when neither nominee has been needed for that many later duels.
@@ -81,7 +84,7 @@ class Duel:
         """Decayed wins of expert 0 and expert 1."""
         self.decided = 0
         """Duels decided so far."""
-        self._duels: dict[int, tuple[int, int]] = {}
+        self._duels: dict[int, tuple[int, int, float, float]] = {}
         self._by_key: dict[int, list[int]] = {}
         self._next = 0
 
@@ -95,17 +98,20 @@ class Duel:
         """Duels not decided yet."""
         return len(self._duels)
 
-    def record(self, key0: int, key1: int) -> None:
+    def record(self, key0: int, key1: int, cost0: float = 1.0, cost1: float = 1.0) -> None:
         """The experts disagreed: expert 0 nominated the entry keyed ``key0``, expert 1
-        the one keyed ``key1`` (equal keys, or a pair already open, record nothing)."""
+        the one keyed ``key1`` (equal keys, or a pair already open, record nothing).
+
+        ``cost0`` is what evicting expert 0's nominee costs if it is needed first (its
+        tokens, say), and the win it gives expert 1 then; ``cost1`` likewise."""
         if key0 == key1:
             return
         for d in self._by_key.get(key0, ()):
-            if key1 in self._duels[d]:
+            if key1 in self._duels[d][:2]:
                 return
         n = self._next
         self._next += 1
-        self._duels[n] = (key0, key1)
+        self._duels[n] = (key0, key1, cost0, cost1)
         self._by_key.setdefault(key0, []).append(n)
         self._by_key.setdefault(key1, []).append(n)
         if len(self._duels) > self.max_open:
@@ -119,17 +125,19 @@ class Duel:
         for s in segments:
             if s in by_key:
                 for d in list(by_key.get(s, ())):
-                    key0, _ = self._duels[d]
+                    key0, _, cost0, cost1 = self._duels[d]
                     self._forget(d)
-                    loser = 0 if s == key0 else 1
                     w = self.wins
                     w[0] *= self._decay
                     w[1] *= self._decay
-                    w[1 - loser] += 1.0
+                    if s == key0:
+                        w[1] += cost0
+                    else:
+                        w[0] += cost1
                     self.decided += 1
 
     def _forget(self, d: int) -> None:
-        keys = self._duels.pop(d)
+        keys = self._duels.pop(d)[:2]
         for k in keys:
             lst = self._by_key[k]
             lst.remove(d)

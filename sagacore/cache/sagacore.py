@@ -174,8 +174,11 @@ class SagacoreCacheConfig:
     """Whether eviction follows whichever of ``next-use``'s ranking and LRU has lately
     been right more often where they disagreed (:class:`~sagacore.cache.adaptive.Duel`);
     False: ``next-use``'s ranking always."""
-    half_life: float = 64.0
+    half_life: float = 256.0
     """Decided duels after which a win counts half (:class:`~sagacore.cache.adaptive.Duel`)."""
+    weigh_tokens: bool = True
+    """Whether a duel's win is the wrong nominee's tokens (what evicting it cost) rather
+    than one."""
 
     def __post_init__(self) -> None:
         positive("recompute_s_per_token", self.recompute_s_per_token)
@@ -214,7 +217,10 @@ class SagacoreCache(CachePolicy):
                 k0 = getattr(candidates[best], "last_segment", None)
                 k1 = getattr(candidates[lru], "last_segment", None)
                 if isinstance(k0, int) and isinstance(k1, int):
-                    self.duel.record(k0, k1)
+                    if self.config.weigh_tokens:
+                        self.duel.record(k0, k1, candidates[best].tokens, candidates[lru].tokens)
+                    else:
+                        self.duel.record(k0, k1)
                 if self.duel.leader == 1:
                     best = lru
         self.ranking.evicted(candidates[best], ctx)
