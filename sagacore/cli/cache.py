@@ -38,7 +38,7 @@ from sagacore.data import bundled_trace
 from sagacore.errors import ConfigError, UnknownNameError
 from sagacore.workload.readers import FORMATS, BadLines, detect_format
 
-__all__ = ["ratio_table", "register"]
+__all__ = ["markdown_table", "ratio_table", "register"]
 
 
 def _capacities(text: str) -> list[int]:
@@ -240,11 +240,16 @@ def _table(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    w = sys.stdout
+    sys.stdout.write(markdown_table(rows, policies, vs))
+    return 0
+
+
+def markdown_table(rows: list[dict[str, Any]], policies: list[str], versus: str | None) -> str:
+    """The Markdown of ``cache table`` from its JSON rows (``versus``: as ``--versus``)."""
+    others = [n for n in policies if n != versus] if versus is not None else []
     head = ["trace", "capacity", "FOO-L (tokens)", "FOO-U", "Belady", *policies]
-    head += [f"{n} / {vs}" for n in others]
-    w.write("| " + " | ".join(head) + " |\n")
-    w.write("|" + "|".join("---" for _ in head) + "|\n")
+    head += [f"{n} / {versus}" for n in others]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in rows:
         lo = row["foo_lower"]
         cells = [
@@ -263,8 +268,8 @@ def _table(args: argparse.Namespace) -> int:
                 text += f" ({share:.0%} swap)"
             cells.append(f"**{text}**" if ratios[n] == best else text)
         cells += [f"{row['policies'][n]['versus_ratio']:.3f}" for n in others]
-        w.write("| " + " | ".join(cells) + " |\n")
-    return 0
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def _policies(args: argparse.Namespace) -> int:
