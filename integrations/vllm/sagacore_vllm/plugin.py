@@ -914,7 +914,7 @@ class SagaMixin:
         held until vLLM's admission loop starts (:meth:`_release_held`), so that the
         running requests' new blocks come from the free queue as if the victim still
         ran, and the victim's blocks return to it in vLLM's order just before the head
-        is admitted.
+        is admitted. The victims wait at the back of the queue for the rest of the pass.
         """
         head = self.waiting.peek_request()
         pool = self.kv_cache_manager.block_pool
@@ -931,7 +931,7 @@ class SagaMixin:
         hit = ({id(b) for b in self._hit(head)[0]}
                if self.kv_cache_manager.enable_caching and not head.num_computed_tokens
                else set())
-        preempted = False
+        victims: list[Request] = []
         while cands and need > avail:
             victim = cands.pop()
             if not self._request_blocks_can_be_freed(victim):  # type: ignore[attr-defined]
@@ -947,10 +947,13 @@ class SagaMixin:
             self.running.remove(victim)
             self._preempt_request(victim, time.monotonic())  # type: ignore[attr-defined]
             self.sagacore_stats.preemptions_for_waiting += 1
-            preempted = True
-        if preempted:
-            assert isinstance(self.waiting, KeyedRequestQueue)
-            self.waiting.sort(order)  # the victims were put at the front
+            victims.append(victim)
+        # vLLM put the victims at the front; they wait behind the queue until the next
+        # schedule() sorts it (as in the simulator, whose admission pass goes on with the
+        # calls after the head)
+        for victim in victims:
+            self.waiting.remove_request(victim)
+            self.waiting.add_request(victim)
 
     def _running_pass_blocks(self, free: int) -> dict[str, int] | None:
         """Blocks each running request takes from the free queue in vLLM's running pass

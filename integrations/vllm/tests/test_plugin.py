@@ -374,6 +374,37 @@ def test_the_preemption_for_the_head_counts_the_blocks_the_running_pass_takes() 
     assert sorted(finished) == ["big", "small"]
 
 
+class Ranked(Scheduler):
+    """Preemptive, by a fixed rank per program."""
+
+    name: ClassVar[str] = "ranked"
+    preemptive: ClassVar[bool] = True
+
+    def __init__(self, ranks: dict[str, int]) -> None:
+        self.ranks = ranks
+
+    def key(self, call: CallView, now: float) -> tuple[float, ...]:
+        return (self.ranks[call.task_id],)
+
+
+def test_a_request_preempted_for_the_head_waits_behind_the_queue_for_the_rest_of_the_step() -> None:
+    # 16 usable blocks; "big" (7 blocks, rank 1) runs; "small" (rank 0, 9 blocks) needs it
+    # preempted; "mid" (rank 2, 3 blocks) fits what is left. vLLM puts the victim at the
+    # front of its queue, where it would stop the admission (it needs 8 blocks); the
+    # simulator's admission pass goes on with the calls after the head, and so does the
+    # plug-in: the victim waits at the back until the next step sorts the queue
+    engine = _engine(Ranked({"small": 0, "big": 1, "mid": 2}), blocks=17)
+    _add(engine, "big", _prompt(1, 112), 20)
+    engine.step(0.0)
+    _add(engine, "small", _prompt(2, 144), 2, at=0.1)
+    _add(engine, "mid", _prompt(3, 48), 2, at=0.1)
+    record = engine.step(0.1)
+    assert record.preempted == ("big",)
+    assert [a.request_id for a in record.admissions] == ["small", "mid"]
+    finished = [rid for r in engine.run_until_idle() for rid in r.finished]
+    assert sorted(finished) == ["big", "mid", "small"]
+
+
 # --- what the policies observe ------------------------------------------------------------
 
 
