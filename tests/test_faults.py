@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from test_sim import comparable
 from test_sim_migration import STEAL
@@ -328,7 +328,6 @@ def check_run(w: Workload, c: ClusterConfig, name: str, faults: FaultSchedule) -
     return fs
 
 
-@settings(max_examples=60)
 @given(fault_cases())
 def test_random_faults_lose_nothing_and_both_modes_agree(
     case: tuple[Workload, ClusterConfig, str, FaultSchedule],
@@ -357,7 +356,6 @@ def stress_cases(draw: st.DrawFn) -> tuple[Workload, ClusterConfig, str, FaultSc
     return w, c, draw(st.sampled_from(["steal", "saga"])), faults
 
 
-@settings(max_examples=40)
 @given(stress_cases())
 def test_stealing_through_losses_and_failed_migrations_loses_nothing(
     case: tuple[Workload, ClusterConfig, str, FaultSchedule],
