@@ -162,6 +162,9 @@ class LogNormalFit:
 
     def cdf(self, x: float) -> float:
         """``P(D <= x)``."""
+        p0, sigma = self.p_zero, self.sigma
+        if x > 0 and sigma != 0:  # the common case first: the same operations as below
+            return p0 + (1.0 - p0) * float(ndtr((math.log(x) - self.mu) / sigma))
         if x < 0:
             return 0.0
         if x == 0:
