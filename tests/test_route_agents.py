@@ -198,3 +198,19 @@ def test_saga_stealing_is_seeded_and_can_be_off() -> None:
         SagaAffinity(idle_s=0)
     with pytest.raises(ConfigError, match="steal_ratio"):
         SagaAffinity(steal_ratio=0.5)
+
+
+def test_saga_stealing_forgets_an_instance_no_longer_offered() -> None:
+    """A lost instance's stale 'queue empty' entry must not hide a live queue (found with
+    ``--faults lose:...``): with instance 3 gone, idle 1 and 2 steal from busy 0."""
+    from types import SimpleNamespace as W
+
+    from sagacore.route.saga import SagaAffinity
+
+    r = SagaAffinity(idle_s=0.1)
+    four = [W(worker_id=i, queued_calls=0, load=0.1) for i in range(4)]
+    assert r.rebalance(four, 0.0) == []  # nothing waits anywhere
+    three = [W(worker_id=0, queued_calls=5, load=0.9),
+             W(worker_id=1, queued_calls=0, load=0.1),
+             W(worker_id=2, queued_calls=0, load=0.1)]
+    assert sorted(r.rebalance(three, 1.0)) == [(0, 1), (0, 2)]

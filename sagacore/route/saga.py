@@ -147,6 +147,9 @@ class SagaAffinity(Router):
         if not self.steal or not workers:
             return []
         since = self._empty_since
+        gone = since.keys() - {w.worker_id for w in workers}
+        for wid in gone:  # an instance no longer offered (lost): forget its queue
+            del since[wid]
         for w in workers:
             if w.queued_calls:
                 since.pop(w.worker_id, None)
