@@ -233,6 +233,7 @@ class KeyedRequestQueue(RequestQueue):
         self._items: list[Request] = []
         self._gate: Callable[[Request], bool] | None = None
         self._on_first: Callable[[], None] | None = None
+        self._on_pop: Callable[[Request], None] | None = None
         self._deferred: set[str] = set()
         self._passed: set[str] = set()
 
@@ -241,12 +242,16 @@ class KeyedRequestQueue(RequestQueue):
         self._items.sort(key=key)
 
     def open_pass(self, gate: Callable[[Request], bool] | None,
-                  on_first: Callable[[], None] | None = None) -> None:
+                  on_first: Callable[[], None] | None = None,
+                  on_pop: Callable[[Request], None] | None = None) -> None:
         """Start a scheduling pass whose admissions ``gate`` may defer; ``on_first`` is
         called once, when vLLM first looks at the queue in the pass (its admission loop,
-        which comes after its running requests have taken their blocks)."""
+        which comes after its running requests have taken their blocks), and ``on_pop``
+        with each request vLLM takes out of the queue (after its blocks were allocated,
+        when it is admitted)."""
         self._gate = gate
         self._on_first = on_first
+        self._on_pop = on_pop
         self._deferred.clear()
         self._passed.clear()
 
@@ -255,6 +260,7 @@ class KeyedRequestQueue(RequestQueue):
         deferred = set(self._deferred)
         self._gate = None
         self._on_first = None
+        self._on_pop = None
         self._deferred.clear()
         self._passed.clear()
         return deferred
@@ -285,7 +291,10 @@ class KeyedRequestQueue(RequestQueue):
         i = self._first()
         if i < 0:
             raise IndexError("pop from an empty queue")
-        return self._items.pop(i)
+        request = self._items.pop(i)
+        if self._on_pop is not None:
+            self._on_pop(request)
+        return request
 
     def peek_request(self) -> Request:
         i = self._first()
@@ -592,7 +601,8 @@ class SagaMixin:
         queue = self.waiting
         assert isinstance(queue, KeyedRequestQueue)
         queue.open_pass(self._gate_for(now) if self._gated else None,
-                        self._release_held if self._held else None)
+                        self._release_held if self._held else None,
+                        self._popped)
         try:
             out: SchedulerOutput = super().schedule(throttle_prefills)  # type: ignore[misc]
         finally:
@@ -602,6 +612,17 @@ class SagaMixin:
         self._inflight.append((out, now))
         del self._inflight[:-8]  # outputs still in flight (async scheduling: one or two)
         return out
+
+    def _popped(self, request: Request) -> None:
+        """vLLM took ``request`` out of the queue: when it was admitted (its blocks are
+        allocated, its prefix hit referenced), its program's pin ends at once, so that the
+        pinned blocks its prompt does not reuse are free for the requests admitted after
+        it in the same step (the simulator releases a hold when the call is admitted)."""
+        call = self._calls.get(request.request_id)
+        if call is None or call.program.pin is None:
+            return
+        if self.kv_cache_manager.get_blocks(request.request_id).blocks[0]:
+            self._release_pin(call.program, "reused")
 
     def update_from_output(
         self, scheduler_output: SchedulerOutput, model_runner_output: ModelRunnerOutput

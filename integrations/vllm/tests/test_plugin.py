@@ -246,6 +246,25 @@ def test_a_pin_ends_when_the_programs_next_call_is_admitted() -> None:
     assert not engine.scheduler._programs
 
 
+def test_the_pinned_blocks_a_next_call_does_not_reuse_are_free_for_the_requests_after_it() -> None:
+    # 20 usable blocks; p pins its 10 full blocks; p#1 reuses 4 of them (a 64-token
+    # prefix) and needs 2 more; q#0 (13 blocks) fits only if the 6 pinned blocks p#1 does
+    # not reuse are free: the pin ends when p#1 is admitted, within vLLM's admission loop,
+    # as the simulator releases a hold when the next call is admitted
+    engine = _engine(ShortestFirst(), Pin(RetentionDecision(Retention.KEEP, ttl_s=60.0)),
+                     blocks=21, settings={"release_pins_under_pressure": False})
+    _add(engine, "p#0", _prompt(1, 160), 4, program="p", step=0, tool="bash")
+    _finish(engine, 0.0)
+    assert engine.num_free_blocks() == 10
+    _add(engine, "p#1", _prompt(1, 64) + _prompt(9, 32), 2, at=1.0, program="p", step=1,
+         last=True)
+    _add(engine, "q#0", _prompt(2, 200), 2, at=1.0, program="q", step=0, last=True)
+    record = engine.step(1.0)
+    assert [(a.request_id, a.num_cached_tokens) for a in record.admissions] == [
+        ("p#1", 64), ("q#0", 0)]
+    assert engine.scheduler.sagacore_stats.pins_reused == 1
+
+
 @pytest.mark.parametrize("release", [True, False])
 def test_pins_are_released_under_pressure_before_a_request_is_refused(release: bool) -> None:
     # 20 usable blocks; program p pins 10; a 200-token request of another program needs 13
