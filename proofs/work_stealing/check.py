@@ -107,14 +107,12 @@ _LOADS = (0.0, 0.25, 0.5, 0.9)
 def _grid(thorough: bool) -> Iterator[Ticks]:
     """Two ticks of two or three workers: loads in {0, 1/4, 9/10} and 0 to 2 waiting
     calls for two workers, loads {0, 9/10} and 0 or 2 calls for three (``thorough``:
-    loads {0, 1/4, 1/2, 9/10} and 0 to 2 calls for both)."""
+    loads {0, 1/4, 1/2, 9/10} for two workers, 0 to 2 calls for three)."""
     for m in (2, 3):
-        if thorough:
-            loads, waits = _LOADS, (0, 1, 2)
-        elif m == 2:
-            loads, waits = (0.0, 0.25, 0.9), (0, 1, 2)
+        if m == 2:
+            loads, waits = (_LOADS if thorough else (0.0, 0.25, 0.9)), (0, 1, 2)
         else:
-            loads, waits = (0.0, 0.9), (0, 2)
+            loads, waits = (0.0, 0.9), ((0, 1, 2) if thorough else (0, 2))
         per = list(itertools.product(loads, waits))
         for first, second in itertools.product(itertools.product(per, repeat=m), repeat=2):
             yield Ticks((tuple(first), tuple(second)))
