@@ -19,16 +19,20 @@ drives the stack's engine-agnostic policies:
   before every ``schedule()``, so vLLM's ``max(running, key=(priority, arrival))`` is the
   largest key. Otherwise vLLM's FCFS victim (the request admitted last) stays. A
   ``preemptive`` scheduler (SAGA's AFS) also preempts running requests of larger key
-  when the head of the queue does not fit, before vLLM schedules: vLLM 0.33 never does
-  that on its own, so the subclass does it (with vLLM's ``_preempt_request``);
+  when the head of the queue does not fit in what vLLM's running pass will leave: vLLM
+  0.33 never does that on its own, so the subclass does it (with vLLM's
+  ``_preempt_request``) in the simulator's order (running requests grow first, then the
+  head is admitted with the victims' blocks; the victims wait behind the queue);
 - **its hooks** see programs: ``observe_task_arrival`` at a program's first call,
   ``observe_call_start`` at each admission, ``observe_service`` after each step (tokens
   and the step's share of time, by tokens), ``observe_call_end``, ``observe_task_end``
   when the call flagged last finishes (or after ``program_idle_s`` without a call);
 - **the CachePolicy's retention** when a call ends before a tool: ``KEEP`` with a TTL pins
   the call's blocks (``BlockPool.touch``: they leave the free queue, so nothing evicts
-  them) until the TTL ends, the program's next call is admitted, or a waiting request
-  would otherwise be refused (pins are released, the nearest expiry first, before
+  them) until the TTL ends, the program's next call is admitted (within vLLM's
+  admission loop: the blocks it does not reuse serve the requests after it), or a
+  waiting request would otherwise be refused (pins are released, the nearest expiry
+  first, before
   vLLM's admission check fails: a TTL never blocks scheduling, as vLLM RFC #52113
   asks); ``DROP`` evicts the blocks the call added to the cache; ``SWAP`` drops the GPU
   copy when a KV connector is configured (vLLM's offloading connector keeps the host copy
