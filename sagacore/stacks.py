@@ -268,7 +268,7 @@ STACKS: dict[str, Stack] = {
             cache=_sagacore_cache,
             uses_predictor=True,
             description="sagacore (recommended): session affinity, predicted-SRPT with aging "
-            "and working-set admission control, next-use eviction with break-even "
+            "and working-set admission control, adaptive next-use/LRU eviction with break-even "
             "pins through tools",
         ),
     )
