@@ -16,7 +16,8 @@ its cache policy with FCFS. ``--sim-every-step`` runs the simulator in step mode
 every batch-step boundary a scheduling point (keys re-evaluated, preemption for waiting
 calls allowed), as vLLM calls ``schedule()`` at every step: what the simulator would do
 if it modelled that (it patches ``Worker.plan`` in this process only; not a simulator
-mode).
+mode). ``--sim-unhold-now`` makes a released TTL hold's entries the most recently used
+(``PrefixStore.unhold`` in this process), as vLLM frees a pin's blocks when it ends.
 """
 
 from __future__ import annotations
@@ -73,6 +74,23 @@ def _every_step_points() -> None:
     worker.Worker.plan = every_step  # type: ignore[method-assign]
 
 
+def _unhold_refreshes() -> None:
+    from sagacore.cache.store import PrefixStore
+
+    unhold = PrefixStore.unhold
+
+    def refreshing(self: Any, node: Any, now: float) -> None:
+        unhold(self, node, now)
+        n = node
+        while n is not None and n is not self.root:
+            if n.ref == 0 and n.last_access_s < now:
+                n.last_access_s = now  # as vLLM frees the pin's blocks now
+                self._update_leaf(n)
+            n = n.parent
+
+    PrefixStore.unhold = refreshing  # type: ignore[method-assign]
+
+
 def main() -> None:
     import divergence  # this file as the module the twin loads the scheduler from
     import numpy as np
@@ -93,6 +111,9 @@ def main() -> None:
     p.add_argument("--variant", choices=("full", "order", "cache"), default="full")
     p.add_argument("--pins", choices=("hold", "release"), default="hold")
     p.add_argument("--sim-every-step", action="store_true")
+    p.add_argument("--sim-unhold-now", action="store_true",
+                   help="a released hold's entries become most recently used (as vLLM frees "
+                   "a pin's blocks)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="seconds")
     a = p.parse_args()
 
@@ -108,6 +129,8 @@ def main() -> None:
     if a.sim_every_step:
         _every_step_points()
         mode = "step"
+    if a.sim_unhold_now:
+        _unhold_refreshes()
     log = EventLog()
     sim = simulate(w, stack, c, observers=[log], mode=mode)
     twin = run_twin(w, c, stack=stack, plugin_cls="divergence.TracingScheduler",
