@@ -38,9 +38,9 @@ from sagacore.data import bundled_trace  # noqa: E402
 from sagacore.policy import CallView, Scheduler  # noqa: E402
 from sagacore.sched.afs import AFSConfig, SagaAFS  # noqa: E402
 from sagacore.sim import SimResult, simulate  # noqa: E402
-from sagacore.sim.arrivals import with_poisson_arrivals  # noqa: E402
 from sagacore.stacks import BuildContext, Stack, get_stack  # noqa: E402
 from sagacore.testing.fairness import SimpleCall  # noqa: E402
+from sagacore.workload.generators import with_poisson_arrivals  # noqa: E402
 from sagacore.workload.model import Task, TaskId, Workload  # noqa: E402
 from sagacore.workload.predictor import Predictor  # noqa: E402
 from sagacore.workload.readers import read_workload  # noqa: E402

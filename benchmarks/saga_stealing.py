@@ -24,12 +24,12 @@ import argparse
 import dataclasses
 import sys
 
-from sagacore.cli.simulate import load_workload
 from sagacore.metrics import compare
 from sagacore.route.saga import SagaAffinity
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import ClusterConfig
 from sagacore.stacks import BuildContext, Stack, get_stack
+from sagacore.workload.load import load_workload
 
 
 def _affinity(steal: bool) -> object:

@@ -27,12 +27,12 @@ import argparse
 import dataclasses
 import sys
 
-from sagacore.cli.simulate import load_workload
 from sagacore.metrics import compare
 from sagacore.policy import Scheduler
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import get_cluster
 from sagacore.stacks import BuildContext, Stack, _token_prices, get_stack
+from sagacore.workload.load import load_workload
 
 PEERS = "continuum,sglang,autellix,kvflow,infercept,astraea,justitia,saga,preble"
 

@@ -27,11 +27,11 @@ from cache_diagnostics import DrainingStore, store_class  # the script beside th
 
 import sagacore.sim.cluster as cluster_module
 from sagacore.cache.store import PrefixStore
-from sagacore.cli.simulate import load_workload
 from sagacore.metrics import compare
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import ClusterConfig
 from sagacore.sim.result import SimResult
+from sagacore.workload.load import load_workload
 
 
 def main() -> int:

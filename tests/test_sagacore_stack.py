@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sagacore.cli.simulate import load_workload
 from sagacore.policy import CacheContext, CallView, Retention, Scheduler, WorkerView
 from sagacore.sched.admission import AdmissionConfig, SagacoreScheduler, with_admission
 from sagacore.sched.fcfs import FCFS
@@ -19,6 +18,7 @@ from sagacore.sim import simulate
 from sagacore.sim.config import ClusterConfig
 from sagacore.stacks import STACKS, BuildContext, get_stack
 from sagacore.testing.fairness import SimpleCall
+from sagacore.workload.load import load_workload
 from sagacore.workload.model import TaskId
 from sagacore.workload.predictor import Predictor
 

@@ -20,7 +20,7 @@ MINE = ["saga-afs", "saga-afs-wf", "justitia", "justitia-real-clock", "astraea",
 
 @pytest.fixture(scope="module")
 def workloads() -> dict[str, Workload]:
-    from sagacore.sim.arrivals import with_poisson_arrivals
+    from sagacore.workload.generators import with_poisson_arrivals
 
     swe = with_poisson_arrivals(read_workload(bundled_trace()).head(10), 20.0, seed=0)
     return {"swe-bench": swe, "multi-tenant": multi_tenant(tasks=10, seed=0)}

@@ -55,7 +55,7 @@ def test_fast_and_step_modes_agree(case: tuple[Workload, ClusterConfig, str]) ->
 
 def test_modes_agree_under_memory_pressure_on_the_real_trace() -> None:
     from sagacore.data import bundled_trace
-    from sagacore.sim.arrivals import with_poisson_arrivals
+    from sagacore.workload.generators import with_poisson_arrivals
     from sagacore.workload.readers import read_workload
 
     w = with_poisson_arrivals(read_workload(bundled_trace()).head(12), 30.0, seed=3)
@@ -130,7 +130,8 @@ def test_call_larger_than_the_cache_is_an_error() -> None:
         "sagacore.sim.isolated",
         "sagacore.sim.keys",
         "sagacore.sim.observe",
-        "sagacore.sim.arrivals",
+        "sagacore.workload.load",
+        "sagacore.workload.generators.arrivals",
         "sagacore.sim.search",
         "sagacore.route.basic",
         "sagacore.stacks",

@@ -13,8 +13,8 @@ from test_sim import comparable
 
 from sagacore.data import bundled_trace
 from sagacore.sim import SimResult, simulate
-from sagacore.sim.arrivals import with_poisson_arrivals
 from sagacore.sim.config import ClusterConfig, EngineConfig
+from sagacore.workload.generators import with_poisson_arrivals
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 from sagacore.workload.readers import read_workload
 

@@ -7,11 +7,10 @@ import pytest
 
 from sagacore.data import bundled_trace
 from sagacore.sim import simulate
-from sagacore.sim.arrivals import with_poisson_arrivals
 from sagacore.sim.config import ClusterConfig
 from sagacore.stacks import BASELINES, STACKS, get_stack
 from sagacore.workload import Workload, read_workload
-from sagacore.workload.generators import multi_tenant
+from sagacore.workload.generators import multi_tenant, with_poisson_arrivals
 
 AGENT_STACKS = ["saga", "justitia", "astraea", "autellix", "continuum", "kvflow",
                 "infercept", "vtc", "preble", "sagacore", "sagacore-best"]

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from sagacore.cli.simulate import load_workload
 from sagacore.policy import WorkerView
 from sagacore.route.saga import SagaAffinity
 from sagacore.sim import simulate
 from sagacore.stacks import BuildContext, get_stack
+from sagacore.workload.load import load_workload
 
 REPO = Path(__file__).resolve().parent.parent
 

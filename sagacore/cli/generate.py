@@ -14,13 +14,10 @@ import sys
 from sagacore.cli._args import check_output, int_at_least, positive_float
 from sagacore.workload.generators import DEFAULT_RATE_PER_MIN, GENERATORS, generator
 from sagacore.workload.generators.arrivals import parse_arrivals
+from sagacore.workload.load import MAX_GENERATED_TASKS as MAX_TASKS
 from sagacore.workload.native import iter_lines
 
-__all__ = ["MAX_TASKS", "register"]
-
-MAX_TASKS = 100_000
-"""Most tasks ``generate`` writes in one file (and ``simulate`` draws from a generator):
-about 1 GB of native JSONL for SWE-bench-like agents."""
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

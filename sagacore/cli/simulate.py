@@ -27,8 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from sagacore.cli._args import (
     add_on_bad_lines,
@@ -38,11 +37,9 @@ from sagacore.cli._args import (
     positive_float,
 )
 from sagacore.cli._progress import Progress
-from sagacore.data import bundled_trace
 from sagacore.errors import ConfigError
 from sagacore.metrics import compare
 from sagacore.sim import isolated_tcts, simulate
-from sagacore.sim.arrivals import with_poisson_arrivals
 from sagacore.sim.config import (
     CLUSTERS,
     DEFAULT_CLUSTER,
@@ -54,18 +51,15 @@ from sagacore.sim.config import (
 from sagacore.sim.faults import FaultSchedule, FaultStats, parse_faults
 from sagacore.sim.result import SimResult
 from sagacore.stacks import BASELINES, STACKS, Stack, get_stack
+from sagacore.workload.generators import DEFAULT_RATE_PER_MIN
+from sagacore.workload.load import DEFAULT_WORKLOAD, load_workload
 from sagacore.workload.model import Workload
-
-if TYPE_CHECKING:
-    from sagacore.workload.readers import OnBadLines
 
 __all__ = ["DEFAULT_RATE_PER_MIN", "DEFAULT_WORKLOAD", "load_workload", "register"]
 
-DEFAULT_WORKLOAD = "swe-bench-trace"
-"""The bundled real SWE-bench trace."""
-
-DEFAULT_RATE_PER_MIN = 8.0
-"""Default Poisson arrival rate (tasks per minute) of re-timed traces; see docs/simulator.md."""
+# load_workload, DEFAULT_WORKLOAD and DEFAULT_RATE_PER_MIN live with the workloads
+# (sagacore.workload.load, sagacore.workload.generators); they are named here too
+# because scripts and the vLLM integration import them from this module.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -149,54 +143,6 @@ def _faults(text: str) -> FaultSchedule:
         return parse_faults(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def load_workload(
-    spec: str,
-    *,
-    tasks: int | None,
-    rate: float | None,
-    seed: int,
-    on_bad_lines: OnBadLines = "error",
-) -> Workload:
-    """The workload of ``--workload``: the bundled trace, a generator or a trace file.
-
-    Traces are re-timed with Poisson arrivals at ``rate`` (default
-    :data:`DEFAULT_RATE_PER_MIN`); generators draw their own Poisson arrivals.
-    ``on_bad_lines`` (``error``, ``warn``, ``skip``) applies to a trace file; with
-    ``warn`` or ``skip`` a count of skipped lines goes to stderr.
-    """
-    from sagacore.workload.generators import GENERATORS, PoissonArrivals
-
-    rate_v = DEFAULT_RATE_PER_MIN if rate is None else rate
-    if tasks is not None and tasks < 1:
-        raise ConfigError(f"--tasks must be >= 1, got {tasks}")
-    if spec in GENERATORS:
-        from sagacore.cli.generate import MAX_TASKS
-
-        n = 200 if tasks is None else tasks
-        if n > MAX_TASKS:
-            raise ConfigError(f"--tasks {n}: a generated workload has at most {MAX_TASKS:,} tasks")
-        return GENERATORS[spec](tasks=n, seed=seed, arrivals=PoissonArrivals(rate_per_min=rate_v))
-    from sagacore.workload.readers import read_workload
-
-    path = bundled_trace() if spec == DEFAULT_WORKLOAD else Path(spec)
-    if spec != DEFAULT_WORKLOAD and not path.exists():
-        raise ConfigError(
-            f"--workload {spec!r} is neither {DEFAULT_WORKLOAD}, a generator "
-            f"({', '.join(sorted(GENERATORS))}) nor an existing file"
-        )
-    from sagacore.workload.readers import BadLines
-
-    bad = BadLines(on_bad_lines)
-    w = read_workload(path, on_bad_lines=bad)
-    if bad.skipped:
-        sys.stderr.write(bad.summary(path) + "\n")
-    if len(w) == 0:
-        raise ConfigError(f"--workload {spec}: no tasks")
-    if tasks is not None:
-        w = w.head(tasks)
-    return with_poisson_arrivals(w, rate_v, seed=seed)
 
 
 def _cluster(args: argparse.Namespace) -> ClusterConfig:

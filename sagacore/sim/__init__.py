@@ -11,7 +11,6 @@
   closed form);
 - :mod:`sagacore.cache.store`: the paged prefix cache itself;
 - :mod:`sagacore.sim.isolated`: a task's isolated completion time (the SLO reference);
-- :mod:`sagacore.sim.arrivals`: re-timing a trace's tasks with Poisson arrivals;
 - :mod:`sagacore.sim.observe`: observers of the simulator's events.
 
 Examples

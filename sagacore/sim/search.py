@@ -30,9 +30,9 @@ from typing import Literal
 
 from sagacore.errors import ConfigError
 from sagacore.sim import simulate
-from sagacore.sim.arrivals import with_poisson_arrivals
 from sagacore.sim.config import ClusterConfig
 from sagacore.stacks import Stack
+from sagacore.workload.generators import with_poisson_arrivals
 from sagacore.workload.model import Workload
 
 __all__ = ["PeakRate", "peak_sustainable_rate"]

@@ -117,7 +117,7 @@ def load_cached(workload: str, seed: int, tasks: int | None) -> Workload:
     k = (workload, seed, tasks)
     w = _WORKLOADS.get(k)
     if w is None:
-        from sagacore.cli.simulate import load_workload
+        from sagacore.workload.load import load_workload
 
         w = _WORKLOADS[k] = load_workload(workload, tasks=tasks, rate=None, seed=seed)
     return w
@@ -148,7 +148,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         For an unknown workload, cluster or stack.
     """
     from sagacore.sim import simulate
-    from sagacore.sim.arrivals import with_poisson_arrivals
+    from sagacore.workload.generators import with_poisson_arrivals
 
     kind = ideal_kind(spec.stack)
     cluster = parse_cluster(spec.cluster)

@@ -47,6 +47,7 @@ from sagacore.workload.generators.arrivals import (
     ReplayArrivals,
     arrival_times,
     parse_arrivals,
+    with_poisson_arrivals,
 )
 from sagacore.workload.generators.calibration import QuantileTable, SweBenchFit, fit_swe_bench
 from sagacore.workload.generators.long_context import LongContextConfig, long_context
@@ -100,6 +101,7 @@ __all__ = [
     "swe_bench",
     "task_parallel",
     "webarena",
+    "with_poisson_arrivals",
 ]
 
 

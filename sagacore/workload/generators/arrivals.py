@@ -34,6 +34,7 @@ import numpy as np
 
 from sagacore.errors import ConfigError
 from sagacore.workload.generators._common import arrival_rng, is_pos, require
+from sagacore.workload.model import Workload
 
 __all__ = [
     "DEFAULT_RATE_PER_MIN",
@@ -42,6 +43,7 @@ __all__ = [
     "ReplayArrivals",
     "arrival_times",
     "parse_arrivals",
+    "with_poisson_arrivals",
 ]
 
 DEFAULT_RATE_PER_MIN = 8.0
@@ -179,3 +181,27 @@ def parse_arrivals(spec: str, *, rate_per_min: float | None = None) -> Arrivals:
     if spec.startswith("replay:") and len(spec) > len("replay:"):
         return ReplayArrivals.from_trace(spec[len("replay:") :], rate_per_min=rate_per_min)
     raise ConfigError(f"arrivals must be 'poisson' or 'replay:PATH', got {spec!r}")
+
+
+def with_poisson_arrivals(workload: Workload, rate_per_min: float, *, seed: int = 0) -> Workload:
+    """The workload's tasks, in their order, arriving as a Poisson process.
+
+    A trace's own timestamps often come from sequential runs (the bundled SWE-bench trace
+    ran its agents one after another), which says nothing about the load a cluster
+    serves. This keeps the tasks and their order and gives them the arrival times of a
+    Poisson process of the given rate, drawn with :func:`arrival_times` (the generators'
+    process: the first task arrives after one gap; times rounded to microseconds).
+    Raises :class:`~sagacore.errors.ConfigError` when the rate is not positive.
+
+    Examples
+    --------
+    >>> from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
+    >>> w = Workload(tuple(Task(TaskId(f"t{i}"), (Step(0, (Segment(i, 10),), 1, 100 + i),))
+    ...                    for i in range(3)))
+    >>> [round(t.arrival_s, 3) for t in with_poisson_arrivals(w, 6.0, seed=1)]
+    [10.73, 13.815, 67.569]
+    """
+    times = arrival_times(PoissonArrivals(rate_per_min=rate_per_min), len(workload), root=seed)
+    tasks = tuple(t.with_arrival(float(a)) for t, a in zip(workload.tasks, times, strict=True))
+    src = f"{workload.source} + poisson(rate_per_min={rate_per_min:g}, seed={seed})"
+    return Workload(tasks, workload.tenants, workload.name, src.strip(" +"))
