@@ -438,6 +438,32 @@ class CostModel:
             comm_per_token,
         )
 
+    def kernel_seconds(self, flops_per_gpu: float, bytes_per_gpu: float) -> float:
+        """Roofline time of one kernel on one GPU of the instance, seconds.
+
+        The pricing rule of every term of :meth:`step_seconds`, applied to one kernel:
+        ``roofline(flops / (peak_flops * compute_efficiency), bytes / (hbm_bandwidth *
+        bandwidth_efficiency), roofline_exponent)``. A measured operator table
+        (:mod:`sagacore.engine.profile`) compares its kernels with this, so the two share
+        one pricing rule.
+
+        Examples
+        --------
+        >>> from sagacore.engine import CostModel
+        >>> cost = CostModel.from_presets("llama-3-8b", "h100-80gb")
+        >>> cost.kernel_seconds(0, 0)
+        0.0
+        >>> cost.kernel_seconds(2e12, 0) == 2e12 / (cost.gpu.peak_flops * cost.compute_efficiency)
+        True
+        """
+        c = _amount("flops_per_gpu", flops_per_gpu)
+        m = _amount("bytes_per_gpu", bytes_per_gpu)
+        return roofline(
+            c / (self.gpu.peak_flops * self.compute_efficiency),
+            m / (self.gpu.hbm_bandwidth * self.bandwidth_efficiency),
+            self.roofline_exponent,
+        )
+
     def step_breakdown(
         self,
         prefill_tokens: float = 0,
