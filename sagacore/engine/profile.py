@@ -695,6 +695,10 @@ def run_profile(
     ConfigError
         If torch is not installed, `tp` does not split the model, or an argument is bad.
     """
+    for name, v, low in (("warmup", warmup, 0), ("repeats", repeats, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
+    s = layer_shapes(model, tp)
     try:
         import torch  # type: ignore[import-not-found, unused-ignore]
         import torch.nn.functional as F  # type: ignore[import-not-found, unused-ignore]
@@ -705,10 +709,6 @@ def run_profile(
         raise ConfigError(
             "profiling needs torch: pip install 'sagacore[torch]'"
         ) from None
-    for name, v, low in (("warmup", warmup, 0), ("repeats", repeats, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
-    s = layer_shapes(model, tp)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dev.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {dev!r} requested but torch sees no GPU")
