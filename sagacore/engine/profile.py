@@ -714,10 +714,10 @@ def run_profile(
         raise ConfigError(f"device {dev!r} requested but torch sees no GPU")
     on_gpu = dev.startswith("cuda")
     dtype = torch.bfloat16 if on_gpu else torch.float32
-    gen = torch.Generator(device="cpu").manual_seed(0)
+    gen = torch.Generator(device=dev).manual_seed(0)
 
-    def rand(*shape: int) -> Any:
-        return (torch.randn(*shape, generator=gen) * 0.02).to(device=dev, dtype=dtype)
+    def rand(*shape: int) -> Any:  # drawn on the device: the largest KV is gigabytes
+        return torch.randn(*shape, generator=gen, device=dev, dtype=dtype) * 0.02
 
     h, hd = s.hidden_size, s.head_dim
     w_qkv = rand(h, (s.heads + 2 * s.kv_heads) * hd)
