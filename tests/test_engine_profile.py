@@ -243,6 +243,8 @@ def test_cli_cost_with_a_profile(tmp_path: Path) -> None:
         (["--gpu", "h100-80gb", "--profile", "none.json"], "error: cannot read profile"),
         (["--gpu", "h100-80gb", "--tp", "2", "--profile", "p.json"], "does not match"),
         ([], "error: cost needs --gpu G"),
+        (["--gpu", "h200", "--repeats", "3"], "--repeats is for 'cost profile'"),
+        (["--gpu", "h200", "--out", "x.json"], "did you mean --profile FILE?"),
         (["profile"], "error: cost profile needs --out FILE"),
         (["profile", "--out", "x.json", "--gpu", "h200"], "takes no --gpu"),
         (["profile", "--out", "x.json", "--tp", "3"], "tp=3 does not split"),

@@ -76,21 +76,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     g = p.add_argument_group("cost profile")
     g.add_argument("--out", metavar="FILE", help="profile file to write (required)")
-    g.add_argument("--batch-sizes", type=_int_list(1), default=(1, 2, 4, 8, 16, 32, 64, 128),
+    g.add_argument("--batch-sizes", type=_int_list(1), default=_PROFILE_DEFAULTS["batch_sizes"],
                    metavar="LIST", help="decoding sequences per step (1,2,4,...,128)")
-    g.add_argument("--new-tokens", type=_int_list(1), default=(16, 64, 256, 512, 1024, 2048),
+    g.add_argument("--new-tokens", type=_int_list(1), default=_PROFILE_DEFAULTS["new_tokens"],
                    metavar="LIST", help="tokens of a prefill chunk (16,64,256,512,1024,2048)")
     g.add_argument("--context-lengths", type=_int_list(0),
-                   default=(0, 256, 1024, 2048, 4096, 8192), metavar="LIST",
+                   default=_PROFILE_DEFAULTS["context_lengths"], metavar="LIST",
                    help="cached tokens before a chunk / per sequence (0,256,...,8192)")
-    g.add_argument("--warmup", type=int_at_least(0, 1000), default=3, metavar="N",
+    g.add_argument("--warmup", type=int_at_least(0, 1000), default=_PROFILE_DEFAULTS["warmup"], metavar="N",
                    help="untimed runs per shape (3)")
-    g.add_argument("--repeats", type=int_at_least(1, 10000), default=10, metavar="N",
+    g.add_argument("--repeats", type=int_at_least(1, 10000), default=_PROFILE_DEFAULTS["repeats"], metavar="N",
                    help="timed runs per shape; the median is kept (10)")
     g.add_argument("--device", metavar="D", help="torch device (default: cuda if seen, else cpu)")
     add_quiet(p)
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_run)
+
+
+#: Defaults of the flags only ``cost profile`` takes.
+_PROFILE_DEFAULTS: dict[str, object] = {
+    "batch_sizes": (1, 2, 4, 8, 16, 32, 64, 128),
+    "new_tokens": (16, 64, 256, 512, 1024, 2048),
+    "context_lengths": (0, 256, 1024, 2048, 4096, 8192),
+    "warmup": 3,
+    "repeats": 10,
+    "device": None,
+}
 
 
 def _int_list(minimum: int) -> Any:
@@ -163,6 +174,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("cost needs --gpu G (only 'cost profile' runs without one)")
     if args.out is not None:
         raise ConfigError("--out is for 'cost profile'; did you mean --profile FILE?")
+    for flag in ("batch_sizes", "new_tokens", "context_lengths", "warmup", "repeats", "device"):
+        if getattr(args, flag) != _PROFILE_DEFAULTS[flag]:
+            raise ConfigError(f"--{flag.replace('_', '-')} is for 'cost profile'")
     cost = CostModel.from_presets(args.model, args.gpu, args.tp)
     result: dict[str, str | int | float] = {
         "model": args.model,
