@@ -22,13 +22,13 @@ remaining life: its current prompt plus its growth per call times its remaining 
 ``R``, plus one call's output. The growth per call is learned online, not taken from a
 prior fitted elsewhere: the mean growth per call seen so far in programs of the same
 agent type (the predictor's, before any was seen), and once the program has grown over
-``n`` calls of its own, ``(n own + prior_weight type) / (n + prior_weight)``: a prior fitted on another
-workload (the predictor's cold default is SWE-bench's 430 tokens a call) would make
-programs whose contexts barely grow, such as browser agents, reserve five times what
-they use. ``R`` is the shared predictor's remaining-calls estimate. A program reserves its current
-context plus ``growth_share`` of that growth: 1 reserves every peak (no active program
-can ever be evicted for another, if the predictions hold, but the peaks of programs at
-different phases never coincide and memory idles); 0 reserves only what is held now
+``n`` calls of its own, ``(n own + prior_weight type) / (n + prior_weight)``: a prior
+fitted on another workload (the predictor's cold default is SWE-bench's 430 tokens a
+call) would make programs whose contexts barely grow, such as browser agents, reserve
+five times what they use. ``R`` is the shared predictor's remaining-calls estimate. A
+program reserves its current context plus ``growth_share`` of that growth: 1 reserves
+every peak (no active program can ever be evicted for another, if the predictions hold,
+but the peaks of programs at different phases never coincide and memory idles); 0 reserves only what is held now
 (programs admitted early in their growth then outgrow the memory); the default, 0.5,
 is the mean context over the remaining life of a linearly growing context. With
 programs at independent phases the reservations then sum to about 3/4 of the peaks
@@ -101,9 +101,10 @@ class AdmissionConfig:
     life when the context grows linearly (``docs/stacks.md`` measures 0 to 1)."""
 
     prior_weight: float = 1.0
-    """Weight, in calls, of the predictor's growth per call against the program's own:
-    a program that has grown over ``n`` calls is expected to keep growing at
-    ``(n own + prior_weight predicted) / (n + prior_weight)`` tokens per call."""
+    """Weight, in calls, of the prior growth per call (the mean seen so far in programs
+    of the same agent type; the predictor's before any) against the program's own: a
+    program that has grown over ``n`` calls is expected to keep growing at
+    ``(n own + prior_weight prior) / (n + prior_weight)`` tokens per call."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.growth_share <= 1.0:
