@@ -28,8 +28,9 @@ call) would make programs whose contexts barely grow, such as browser agents, re
 five times what they use. ``R`` is the shared predictor's remaining-calls estimate. A
 program reserves its current context plus ``growth_share`` of that growth: 1 reserves
 every peak (no active program can ever be evicted for another, if the predictions hold,
-but the peaks of programs at different phases never coincide and memory idles); 0 reserves only what is held now
-(programs admitted early in their growth then outgrow the memory); the default, 0.5,
+but the peaks of programs at different phases never coincide and memory idles); 0
+reserves only what is held now (programs admitted early in their growth then outgrow
+the memory); the default, 0.5,
 is the mean context over the remaining life of a linearly growing context. With
 programs at independent phases the reservations then sum to about 3/4 of the peaks
 while the contexts sum to about 1/2 of them: a margin for their fluctuation. (On the
