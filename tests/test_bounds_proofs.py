@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sagacore.cli.verify import load_theorems
-from sagacore.testing.theorems import run_theorem, violations
+from sagacore.theory.theorems import run_theorem, violations
 
 REPO = Path(__file__).resolve().parent.parent
 THEOREMS = [t for f, t in load_theorems(REPO / "proofs") if f == "kv_caching"]

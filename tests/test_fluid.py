@@ -1,4 +1,9 @@
-"""The fluid (GPS) reference and the exact models: identities, differential checks, doctests."""
+"""The fluid (GPS) reference and the exact models: identities, differential checks, doctests.
+
+The reference (:mod:`sagacore.theory.fluid`) and the policies' clocks
+(:mod:`sagacore.sched.fluid`) are separate implementations; they are checked against
+each other here, and each against the GPS identities.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sagacore.sched.fluid as fluid_mod
-import sagacore.sched.models as models_mod
+import sagacore.theory.fluid as theory_fluid_mod
+import sagacore.theory.models as models_mod
 from sagacore.errors import ConfigError
-from sagacore.sched.fluid import ActiveSetClock, FluidJob, VirtualClock, fluid_schedule, waterfill
-from sagacore.sched.models import Agent, serve_agents
+from sagacore.sched.fluid import ActiveSetClock, VirtualClock
+from sagacore.sched.fluid import waterfill as policy_waterfill
 from sagacore.testing.strategies import unit_agents
+from sagacore.theory.fluid import FluidJob, GpsClock, fluid_schedule, waterfill
+from sagacore.theory.models import Agent, serve_agents
 
 
-@pytest.mark.parametrize("module", [fluid_mod, models_mod])
+@pytest.mark.parametrize("module", [fluid_mod, theory_fluid_mod, models_mod])
 def test_doctests(module: object) -> None:
     res = doctest.testmod(module)  # type: ignore[arg-type]
     assert res.failed == 0 and res.attempted > 0
@@ -34,6 +42,42 @@ def test_fluid_finish_is_when_virtual_time_reaches_the_tag(agents: list[Agent]) 
     for j, a in enumerate(agents):
         assert res.finish[j] == vc.time_at(tags[j])
         assert res.virtual_time(res.finish[j]) == res.virtual_time(a.arrival) + a.cost / a.weight
+
+
+@given(unit_agents(max_agents=5), st.lists(st.integers(0, 12), min_size=1, max_size=6))
+def test_policy_clock_and_reference_clock_agree(agents: list[Agent], probes: list[int]) -> None:
+    """Justitia's VirtualClock and the models' GpsClock, written apart, give the same tags
+    (one push per unit, so sessions come back after their tag) and the same times."""
+    vc: VirtualClock[Q] = VirtualClock(Q(2))
+    gc: GpsClock[Q] = GpsClock(Q(2))
+    pushes = sorted(((a.arrival + k, j, u, a.weight) for j, a in enumerate(agents)
+                     for k, u in enumerate(a.units)), key=lambda p: (p[0], p[1]))
+    top = Q(0)
+    for now, j, u, w in pushes:
+        tag = vc.push(j, u, weight=w, now=now)
+        assert tag == gc.push(j, u, weight=w, now=now)
+        top = max(top, tag)
+    for p in probes:   # virtual times up to the last tag
+        assert vc.time_at(top * p / 12) == gc.time_at(top * p / 12)
+    with pytest.raises(ConfigError, match="never reaches"):
+        gc.time_at(top + 1)
+
+
+@given(st.lists(st.tuples(st.integers(1, 5), st.one_of(st.none(), st.integers(1, 5))),
+                min_size=1, max_size=5), st.integers(1, 6))
+def test_policy_and_reference_waterfill_agree(jobs: list[tuple[int, int | None]],
+                                               cap: int) -> None:
+    w = [Q(a) for a, _ in jobs]
+    caps = [None if c is None else Q(c) for _, c in jobs]
+    assert policy_waterfill(Q(cap), w, caps) == waterfill(Q(cap), w, caps)
+
+
+def test_moved_names_still_import_from_the_old_paths_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="sagacore.theory.fluid.fluid_schedule"):
+        old = fluid_mod.fluid_schedule  # type: ignore[attr-defined]
+    assert old is fluid_schedule
+    with pytest.raises(AttributeError):
+        fluid_mod.no_such_name  # type: ignore[attr-defined]  # noqa: B018
 
 
 @given(unit_agents(max_agents=4, max_gap=3))

@@ -20,10 +20,10 @@ import pytest
 
 from sagacore.cli.verify import load_theorems
 from sagacore.errors import ConfigError
-from sagacore.sched.fluid import VirtualClock
-from sagacore.sched.models import Request, serve_vtc
 from sagacore.testing.mutants import BY_NAME, CATALOGUE, Edit, Mutant, applied, kill
-from sagacore.testing.theorems import violations
+from sagacore.theory.fluid import GpsClock
+from sagacore.theory.models import Request, serve_vtc
+from sagacore.theory.theorems import violations
 
 REPO = Path(__file__).resolve().parent.parent
 THEOREMS = {t.name: t for _, t in load_theorems(REPO / "proofs")}
@@ -69,20 +69,20 @@ def test_catalogue_covers_every_family_and_names_are_unique() -> None:
 
 
 def test_applied_restores_the_code_even_on_error() -> None:
-    push = VirtualClock.push
+    push = GpsClock.push
     code = push.__code__
     m = BY_NAME["wfq-tags-ignore-weights"]
     with pytest.raises(RuntimeError), applied(m):
-        assert VirtualClock.push.__code__ is not code
+        assert GpsClock.push.__code__ is not code
         raise RuntimeError("boom")
-    assert VirtualClock.push.__code__ is code
-    vc: VirtualClock[Q] = VirtualClock(Q(1))
+    assert GpsClock.push.__code__ is code
+    vc: GpsClock[Q] = GpsClock(Q(1))
     assert vc.push("a", Q(2), weight=Q(2), now=Q(0)) == 1
 
 
 def test_a_stale_mutant_fails_loudly() -> None:
     stale = Mutant("stale", "vtc", "targets code that is not there",
-                   (Edit("sagacore.sched.models:serve_vtc", "no such line", "x"),),
+                   (Edit("sagacore.theory.models:serve_vtc", "no such line", "x"),),
                    ("vtc-2u",), ("vtc-2u", None))
     with pytest.raises(ConfigError, match="0 occurrences"), applied(stale):
         pass

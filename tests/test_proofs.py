@@ -11,7 +11,7 @@ import pytest
 
 from sagacore.cli import main
 from sagacore.cli.verify import find_proofs, load_theorems
-from sagacore.testing.theorems import run_theorem, violations
+from sagacore.theory.theorems import run_theorem, violations
 
 REPO = Path(__file__).resolve().parent.parent
 FAIRNESS = {"fair_queueing", "justitia_delay", "vtc", "hrrn", "saga_afs", "saga_walru",
@@ -86,7 +86,7 @@ def test_verify_exits_1_when_a_holding_theorem_breaks(
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "check.py").write_text(
         "from fractions import Fraction as Q\n"
-        "from sagacore.testing.theorems import Theorem\n"
+        "from sagacore.theory.theorems import Theorem\n"
         "THEOREMS = (Theorem(name='false', title='x <= 1', claim='holds', statement='',\n"
         "    model='', proof='docs/fairness.md', obligations=lambda x: [('x<=1', x, 1)],\n"
         "    enumerate=lambda thorough: [Q(0), Q(2)]),)\n"
@@ -107,8 +107,8 @@ def test_find_proofs_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_doctests_of_the_theorem_machinery() -> None:
     import doctest
 
-    import sagacore.testing.symbolic as symbolic
-    import sagacore.testing.theorems as theorems
+    import sagacore.theory.symbolic as symbolic
+    import sagacore.theory.theorems as theorems
 
     for module in (symbolic, theorems):
         res = doctest.testmod(module)
@@ -118,8 +118,8 @@ def test_doctests_of_the_theorem_machinery() -> None:
 def test_symbolic_explorer_finds_and_rebuilds_counterexamples() -> None:
     from fractions import Fraction as Q
 
-    from sagacore.sched.models import HrrnJob, serve_hrrn
-    from sagacore.testing.symbolic import concrete, explore
+    from sagacore.theory.models import HrrnJob, serve_hrrn
+    from sagacore.theory.symbolic import concrete, explore
 
     def build(real: Any) -> list[HrrnJob]:
         return [HrrnJob(real("a0", lo=0), real("s0", lo=0, strict_lo=True), Q(1)),
@@ -146,7 +146,7 @@ def test_verify_reports_a_broken_checker_and_runs_the_others(
     (tmp_path / "bad" / "check.py").write_text("raise RuntimeError('oops')\n")
     (tmp_path / "good").mkdir()
     (tmp_path / "good" / "check.py").write_text(
-        "from sagacore.testing.theorems import Theorem\n"
+        "from sagacore.theory.theorems import Theorem\n"
         "THEOREMS = (Theorem(name='ok', title='t', claim='holds', statement='', model='',\n"
         "    proof='docs/fairness.md', obligations=lambda x: [('x', x, 1)],\n"
         "    enumerate=lambda thorough: [0, 1]),)\n"

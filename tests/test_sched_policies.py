@@ -28,9 +28,9 @@ from sagacore.sched.justitia import (
     JustitiaConfig,
     evaluate_cost_predictor,
 )
-from sagacore.sched.models import Agent, serve_agents
 from sagacore.sched.vtc import VTC, VTCConfig
 from sagacore.testing import SimpleCall, fair_share_violations, run_servers, unit_agents
+from sagacore.theory.models import Agent, serve_agents
 from sagacore.workload.model import Segment, Step, Task, TaskId, Tenant, TenantId, Workload
 
 T = TaskId

@@ -12,7 +12,6 @@ from hypothesis import find, given, settings
 
 import sagacore.testing.strategies as strategies_mod
 from sagacore.bounds.trace import CacheTrace
-from sagacore.sched.fluid import lateness, workload_fluid
 from sagacore.testing import (
     afs_tasks,
     agent_graphs,
@@ -23,6 +22,7 @@ from sagacore.testing import (
     vtc_requests,
     workloads,
 )
+from sagacore.theory.fluid import lateness, workload_fluid
 from sagacore.workload.aeg import AgentExecutionGraph
 from sagacore.workload.model import Task, Workload, shared_prefix_tokens
 

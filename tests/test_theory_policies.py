@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from sagacore.sched.afs import AFSConfig
 from sagacore.sched.astraea import Astraea, AstraeaConfig
-from sagacore.sched.models import HrrnJob, serve_hrrn
 from sagacore.sched.vtc import VTC, VTCConfig
 from sagacore.testing import run_servers
 from sagacore.testing.policy_models import (
@@ -24,6 +23,7 @@ from sagacore.testing.policy_models import (
     chain_workload,
     weighted_waterfill,
 )
+from sagacore.theory.models import HrrnJob, serve_hrrn
 
 RATE = 16.0
 

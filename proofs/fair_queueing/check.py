@@ -1,11 +1,11 @@
 """Checkers of the agent-level fair-queueing theorems (``STATEMENT.md`` beside this file).
 
-Model (:func:`sagacore.sched.models.serve_agents`): agents are chains of non-preemptive
+Model (:func:`sagacore.theory.models.serve_agents`): agents are chains of non-preemptive
 units of service on rate-1 servers; a free server takes the ready unit with the smallest
 tag. The reference of the single-server theorems is
-:func:`sagacore.testing.reference.gps_finish`, a GPS sharing no code with the policy under test (not ``VirtualClock``, which makes
+:func:`sagacore.theory.reference.gps_finish`, a GPS sharing no code with the policy under test (not ``VirtualClock``, which makes
 the tags, nor ``fluid_schedule``); the refuted claims keep the model's fluid reference
-(:func:`sagacore.sched.fluid.fluid_schedule`, with gaps and rate caps). Proofs:
+(:func:`sagacore.theory.fluid.fluid_schedule`, with gaps and rate caps). Proofs:
 ``docs/proofs/fair_queueing.md``.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sagacore.sched.models import Agent, AgentRun, TagRule, serve_agents
-from sagacore.testing.reference import capped_gps_finish, gps_finish
 from sagacore.testing.strategies import unit_agents
-from sagacore.testing.theorems import Obligation, Theorem, Witness
+from sagacore.theory.models import Agent, AgentRun, TagRule, serve_agents
+from sagacore.theory.reference import capped_gps_finish, gps_finish
+from sagacore.theory.theorems import Obligation, Theorem, Witness
 
 PROOF = "docs/proofs/fair_queueing.md"
 
@@ -372,7 +372,7 @@ def multi_unit_obligations(inst: MultiInstance) -> list[Obligation]:
 
 def capped_lateness(inst: MultiInstance) -> Q:
     """``max_u (f_u - g_u) / L_max`` against the capped GPS (each agent at most one
-    server) fed the same units (:func:`~sagacore.testing.reference.capped_gps_finish`):
+    server) fed the same units (:func:`~sagacore.theory.reference.capped_gps_finish`):
     the comparison the conjecture of ``docs/proofs/fair_queueing.md`` is about."""
     m, agents = inst
     run = serve_agents(agents, servers=m, tags="unit")

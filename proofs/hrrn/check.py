@@ -1,6 +1,6 @@
 """Checker of HRRN's wait bound (``STATEMENT.md`` beside this file).
 
-Model: :func:`sagacore.sched.models.serve_hrrn`. Proof: ``docs/proofs/hrrn.md``.
+Model: :func:`sagacore.theory.models.serve_hrrn`. Proof: ``docs/proofs/hrrn.md``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction as Q
 from typing import Any
 
-from sagacore.sched.models import HrrnJob, serve_hrrn
 from sagacore.testing.strategies import hrrn_jobs
-from sagacore.testing.theorems import Obligation, Theorem, Witness
+from sagacore.theory.models import HrrnJob, serve_hrrn
+from sagacore.theory.theorems import Obligation, Theorem, Witness
 
 PROOF = "docs/proofs/hrrn.md"
 

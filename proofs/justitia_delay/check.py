@@ -1,9 +1,9 @@
 """Checker of Justitia's worst-case delay with mispredicted costs (``STATEMENT.md`` beside).
 
-Model (:func:`sagacore.sched.models.serve_agents` with ``tags="fluid"`` and
+Model (:func:`sagacore.theory.models.serve_agents` with ``tags="fluid"`` and
 ``Agent.predicted`` set): Justitia computes its tags on the fluid system of the
 *predicted* costs; the real server does the *true* work. The reference ``g_hat`` comes
-from :func:`sagacore.testing.reference.gps_finish`, not from the clock that makes the
+from :func:`sagacore.theory.reference.gps_finish`, not from the clock that makes the
 tags. Proof:
 ``docs/proofs/justitia_delay.md``.
 """
@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction as Q
 from typing import Any
 
-from sagacore.sched.models import Agent, serve_agents
-from sagacore.testing.reference import gps_finish
 from sagacore.testing.strategies import unit_agents
-from sagacore.testing.theorems import Obligation, Theorem, Witness
+from sagacore.theory.models import Agent, serve_agents
+from sagacore.theory.reference import gps_finish
+from sagacore.theory.theorems import Obligation, Theorem, Witness
 
 PROOF = "docs/proofs/justitia_delay.md"
 
@@ -45,7 +45,7 @@ def epsilon(agents: Instance) -> Q:
 
 def predicted_gps(agents: Instance) -> list[Any]:
     """``g_hat``: finish times in the GPS of the *predicted* costs, each agent one packet
-    at its arrival (:func:`~sagacore.testing.reference.gps_finish`, independent of the
+    at its arrival (:func:`~sagacore.theory.reference.gps_finish`, independent of the
     ``VirtualClock`` that makes Justitia's tags)."""
     return gps_finish([(j, a.arrival, a.predicted) for j, a in enumerate(agents)],
                       [a.weight for a in agents])
@@ -162,7 +162,7 @@ JUSTITIA_DELAY: Theorem[Instance] = Theorem(
 # ---------------------------------------------------------------------------------------
 def true_gps(agents: Instance) -> list[Any]:
     """``g``: finish times in the GPS of the *true* costs (the fair-share system the
-    agents are owed), from :func:`~sagacore.testing.reference.gps_finish`."""
+    agents are owed), from :func:`~sagacore.theory.reference.gps_finish`."""
     return gps_finish([(j, a.arrival, a.cost) for j, a in enumerate(agents)],
                       [a.weight for a in agents])
 

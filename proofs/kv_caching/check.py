@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from sagacore.bounds import CacheTrace, FooSolver, belady, exact_dp, exact_ip
 from sagacore.cache import CACHE_POLICIES
 from sagacore.cache.replay import ReplayConfig, replay
-from sagacore.testing.theorems import Obligation, Theorem
+from sagacore.theory.theorems import Obligation, Theorem
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 
 PROOF = "docs/caching.md"

@@ -1,6 +1,6 @@
 """Checkers of SAGA's Agent Fair Share claims (``STATEMENT.md`` beside this file).
 
-Model: :func:`sagacore.sched.models.serve_afs`, epochs of length 1, capacity 1.
+Model: :func:`sagacore.theory.models.serve_afs`, epochs of length 1, capacity 1.
 Proofs and the refutation: ``docs/proofs/saga_afs.md``.
 """
 
@@ -16,10 +16,10 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 
 from sagacore.sched.afs import AFSConfig
-from sagacore.sched.models import AfsTask, serve_afs
 from sagacore.testing.policy_models import afs_decisions, afs_run, chain_workload
 from sagacore.testing.strategies import afs_tasks
-from sagacore.testing.theorems import Obligation, Theorem
+from sagacore.theory.models import AfsTask, serve_afs
+from sagacore.theory.theorems import Obligation, Theorem
 from sagacore.workload.model import Workload
 
 PROOF = "docs/proofs/saga_afs.md"
@@ -444,7 +444,7 @@ AFS_POLICY_RULE: Theorem[PolicyInstance] = Theorem(
     ),
     model="run_servers: m identical servers, non-preemptive calls of n tokens taking "
           "n/16 s, tool gaps, epochs of 0.5 s, the real policy with an exact-work oracle; "
-          "the rule is sagacore.testing.policy_models.AfsRule (exact rationals, no code "
+          "the rule is sagacore.theory.afs_rule.AfsRule (exact rationals, no code "
           "shared with the policy)",
     proof=f"{POLICY_PROOF}#the-policy-as-implemented",
     obligations=rule_obligations,

@@ -17,7 +17,7 @@ from typing import Any
 
 from sagacore.bounds import CacheTrace, FooSolver
 from sagacore.cache.replay import ReplayConfig, replay
-from sagacore.testing.theorems import Obligation, Theorem
+from sagacore.theory.theorems import Obligation, Theorem
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 
 PROOF = "docs/proofs/saga_walru.md"

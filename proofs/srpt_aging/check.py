@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
 from sagacore.testing.fairness import SimpleCall
-from sagacore.testing.theorems import Obligation, Theorem
+from sagacore.theory.theorems import Obligation, Theorem
 from sagacore.workload.model import TaskId
 
 PROOF = "docs/proofs/srpt_aging.md"

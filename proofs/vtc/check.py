@@ -1,6 +1,6 @@
 """Checker of VTC's service bound (``STATEMENT.md`` beside this file).
 
-Model: :func:`sagacore.sched.models.serve_vtc`. Proof: ``docs/proofs/vtc.md``.
+Model: :func:`sagacore.theory.models.serve_vtc`. Proof: ``docs/proofs/vtc.md``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction as Q
 from typing import Any
 
-from sagacore.sched.models import Request, VtcRun, serve_vtc
 from sagacore.testing.strategies import vtc_requests
-from sagacore.testing.theorems import Obligation, Theorem, Witness
+from sagacore.theory.models import Request, VtcRun, serve_vtc
+from sagacore.theory.theorems import Obligation, Theorem, Witness
 
 PROOF = "docs/proofs/vtc.md"
 

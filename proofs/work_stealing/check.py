@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from sagacore.route.saga import SagaAffinity
-from sagacore.testing.theorems import Obligation, Theorem
+from sagacore.theory.theorems import Obligation, Theorem
 
 PROOF = "docs/proofs/work_stealing.md"
 TICK = 0.125

@@ -2,8 +2,8 @@
 
 Each folder ``proofs/<name>/`` holds a theorem's statement (``STATEMENT.md``) and its
 checker ``check.py``, which exposes ``THEOREMS``: a sequence of
-:class:`sagacore.testing.theorems.Theorem`. The checkers import the exact models from the
-installed package (``sagacore.sched.models``, ``sagacore.sched.fluid``), so ``proofs/``
+:class:`sagacore.theory.theorems.Theorem`. The checkers import the exact models from the
+installed package (``sagacore.theory``), so ``proofs/``
 itself is plain files, not a package. ``verify`` finds the folder, in order: ``--proofs
 DIR``; ``$SAGACORE_PROOFS``; ``proofs/`` in the current directory or any parent; the
 ``proofs/`` beside the source checkout the package was imported from (an editable or
@@ -173,7 +173,7 @@ def _run_folder(proofs: str, folder: str, names: list[str], thorough: bool,
 
 
 def _run_one(proofs: str, folder: str, name: str, thorough: bool, smt: bool) -> dict[str, Any]:
-    from sagacore.testing.theorems import run_theorem
+    from sagacore.theory.theorems import run_theorem
 
     path = Path(proofs) / folder / "check.py"
     module = _MODULES.get(path)

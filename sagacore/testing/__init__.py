@@ -6,16 +6,14 @@
 - :mod:`sagacore.testing.fairness`: run any :class:`~sagacore.policy.Scheduler` in the
   theorems' abstract model and check the fair-share bound (example there and in
   ``docs/fairness.md``).
-- :mod:`sagacore.testing.theorems` and :mod:`sagacore.testing.symbolic`: the theorem API
-  of ``proofs/`` and the z3 symbolic execution behind its SMT proofs.
-- :mod:`sagacore.testing.reference`: reference systems written apart from the policies
-  they check (a GPS for the fair-queueing theorems, and one in which an agent uses at
-  most one of several servers).
-- :mod:`sagacore.testing.policy_models`: the policies that run against exact models of
-  their documented rules, decision by decision (AFS's ``AfsRule``, an exact-work
-  oracle predictor).
+- :mod:`sagacore.testing.policy_models`: the policies that run beside exact models of
+  their documented rules, decision by decision (AFS's rule from
+  :mod:`sagacore.theory.afs_rule`, an exact-work oracle predictor).
 - :mod:`sagacore.testing.mutants`: mutation testing of the checkers, a catalogue of
   deliberate bugs that ``sagacore verify --mutants`` requires the checkers to catch.
+
+The references these check against (exact models, the fluid system, the theorem API)
+are in :mod:`sagacore.theory`, apart from the policies.
 
 Importing this package needs ``hypothesis`` (a test extra); the SMT proofs need
 ``z3-solver``.

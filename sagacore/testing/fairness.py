@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 
 from sagacore.errors import ConfigError
 from sagacore.policy import Scheduler
-from sagacore.sched.fluid import FluidJob, fluid_schedule
+from sagacore.theory.fluid import FluidJob, fluid_schedule
 from sagacore.workload.model import DEFAULT_TENANT, Task, TaskId, TenantId, Workload
 
 __all__ = ["ServerRun", "SimpleCall", "fair_share_violations", "run_servers"]

@@ -2,7 +2,7 @@
 
 A checker that passes a broken scheduler proves little. Each :class:`Mutant` is a
 small, named, documented bug in the code the theorems are about (the exact models of
-:mod:`sagacore.sched.models`, the virtual clock of :mod:`sagacore.sched.fluid`, and the
+:mod:`sagacore.theory.models`, the GPS clock of :mod:`sagacore.theory.fluid`, and the
 ``sagacore`` stack's ordering policy :class:`~sagacore.sched.srpt_aging.SRPTAging`): a lift
 removed, a clock frozen, weights ignored, a window off by one, a charge per request
 instead of per token. :func:`applied` installs a mutant for the duration of a ``with``
@@ -22,7 +22,7 @@ swap ``__code__``.
 Examples
 --------
 >>> from fractions import Fraction as Q
->>> from sagacore.sched.models import Request, serve_vtc
+>>> from sagacore.theory.models import Request, serve_vtc
 >>> reqs = [Request(1, Q(0), Q(1))] * 3 + [Request(0, Q(2), Q(1))] * 3
 >>> [c for _, _, c in serve_vtc(reqs, 2).segments]   # client 0 is lifted at t = 2
 [1, 1, 0, 1, 0, 0]
@@ -48,8 +48,8 @@ from types import FunctionType
 from typing import Any, Literal
 
 from sagacore.errors import ConfigError
-from sagacore.sched.models import AfsTask, Agent, HrrnJob, Request
-from sagacore.testing.theorems import Theorem, Violation, first_violation, to_json
+from sagacore.theory.models import AfsTask, Agent, HrrnJob, Request
+from sagacore.theory.theorems import Theorem, Violation, first_violation, to_json
 
 __all__ = [
     "BY_NAME",
@@ -69,7 +69,7 @@ class Edit:
     """One textual change in the source of one function."""
 
     target: str
-    """``module:qualname`` of the function, e.g. ``sagacore.sched.fluid:VirtualClock.push``."""
+    """``module:qualname`` of the function, e.g. ``sagacore.theory.fluid:GpsClock.push``."""
     old: str
     """Snippet of its source to replace."""
     new: str
@@ -236,8 +236,8 @@ def kill(mutant: Mutant, theorems: Sequence[Theorem[Any]], *, smt: bool = False)
 # the catalogue
 # ---------------------------------------------------------------------------------------
 
-_M = "sagacore.sched.models"
-_F = "sagacore.sched.fluid"
+_M = "sagacore.theory.models"
+_F = "sagacore.theory.fluid"
 _S = "sagacore.sched.srpt_aging"
 
 def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
@@ -267,7 +267,7 @@ def _task(tenant: int, arrival: int, work: int | str, deadline: int) -> AfsTask:
 
 
 _WFQ = ("wfq-agent", "wfq-unit-tool-gaps", "justitia-delay")
-_VC = f"{_F}:VirtualClock"
+_VC = f"{_F}:GpsClock"
 _TAG_START = "start = v if prev is None or prev[0] < v else prev[0]"
 _HRRN_RATIO = "(t - x.arrival) * y.estimate > (t - y.arrival) * x.estimate"
 
@@ -346,10 +346,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "The virtual clock grows at capacity / (number of active sessions) instead of "
         "capacity / (sum of their weights): V runs at the wrong speed whenever weights "
         "differ from 1, and late arrivals get tags that do not match the GPS.",
-        (_e(f"{_VC}.advance", "total_w = active[0][1]\n", "total_w = active[0][1] / active[0][1]\n"),
-         _e(f"{_VC}.advance", "total_w = total_w + w\n", "total_w = total_w + w / w\n"),
-         _e(f"{_VC}.time_at", "total_w = active[0][1]\n", "total_w = active[0][1] / active[0][1]\n"),
-         _e(f"{_VC}.time_at", "total_w = total_w + w\n", "total_w = total_w + w / w\n")),
+        (_e(f"{_VC}._step", "weight = live[0][1]\n", "weight = live[0][1] / live[0][1]\n"),
+         _e(f"{_VC}._step", "weight = weight + w\n", "weight = weight + w / w\n")),
         _WFQ,
         ("wfq-agent", [_agent(0, [1] * 6, weight=2), _agent(2, [1] * 2, weight=2)]),
     ),
@@ -358,8 +356,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "The virtual time grows at (sum of weights) / capacity instead of its inverse: "
         "V runs fast when many agents are active, so late arrivals get tags behind "
         "agents the fluid system is still serving.",
-        (_e(f"{_VC}.advance", "v = v + (now - t) * self.capacity / total_w",
-            "v = v + (now - t) * total_w / self.capacity"),),
+        (_e(f"{_VC}._step", "v + (until - t) * self.capacity / weight",
+            "v + (until - t) * weight / self.capacity"),),
         _WFQ,
         ("wfq-agent", [_agent(0, [1] * 6, weight=2), _agent(2, [1] * 2, weight=2)]),
     ),

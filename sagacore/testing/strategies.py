@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
-from sagacore.sched.models import AfsTask, Agent, HrrnJob, Request
+from sagacore.theory.models import AfsTask, Agent, HrrnJob, Request
 from sagacore.workload.aeg import AgentExecutionGraph, task_graph
 from sagacore.workload.model import Segment, Step, Task, TaskId, Tenant, TenantId, Workload
 
@@ -308,7 +308,7 @@ def cache_traces(
 
 
 # ---------------------------------------------------------------------------------------
-# instances of the exact models (sagacore.sched.models)
+# instances of the exact models (sagacore.theory.models)
 # ---------------------------------------------------------------------------------------
 
 
@@ -351,7 +351,7 @@ def unit_agents(
     max_gap: int = 0,
     predicted: bool = False,
 ) -> SearchStrategy[list[Agent]]:
-    """Agents for :func:`~sagacore.sched.models.serve_agents`: integer arrivals, units, gaps.
+    """Agents for :func:`~sagacore.theory.models.serve_agents`: integer arrivals, units, gaps.
 
     ``max_gap > 0`` adds tool gaps between units; ``predicted=True`` adds a
     misprediction: the predicted cost is a quarter to four times the true one. Shrinks towards one agent with
@@ -374,7 +374,7 @@ def vtc_requests(
     *, min_clients: int = 2, max_clients: int = 3, max_requests: int = 8, max_size: int = 4,
     max_arrival: int = 8,
 ) -> SearchStrategy[tuple[int, list[Request]]]:
-    """``(clients, requests)`` for :func:`~sagacore.sched.models.serve_vtc`."""
+    """``(clients, requests)`` for :func:`~sagacore.theory.models.serve_vtc`."""
     _check_range("clients", min_clients, max_clients)
 
     @st.composite
@@ -401,7 +401,7 @@ def hrrn_jobs(
     *, min_jobs: int = 1, max_jobs: int = 6, max_size: int = 6, max_arrival: int = 10,
     predicted: bool = True,
 ) -> SearchStrategy[list[HrrnJob]]:
-    """Jobs for :func:`~sagacore.sched.models.serve_hrrn`, optionally with mispredicted sizes."""
+    """Jobs for :func:`~sagacore.theory.models.serve_hrrn`, optionally with mispredicted sizes."""
     _check_range("jobs", min_jobs, max_jobs)
     pred: Any = (
         st.one_of(st.none(), st.integers(1, max_size).map(Fraction)) if predicted else st.none()
@@ -419,7 +419,7 @@ def afs_tasks(
     *, min_tenants: int = 2, max_tenants: int = 3, max_tasks: int = 4, max_work: int = 8,
     max_arrival: int = 4, max_slack: int = 6,
 ) -> SearchStrategy[tuple[int, list[AfsTask]]]:
-    """``(tenants, tasks)`` for :func:`~sagacore.sched.models.serve_afs` (epoch 1, capacity 1).
+    """``(tenants, tasks)`` for :func:`~sagacore.theory.models.serve_afs` (epoch 1, capacity 1).
 
     Deadlines are ``arrival + slack`` with integer slack >= 1.
     """

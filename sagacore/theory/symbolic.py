@@ -1,6 +1,6 @@
 """Symbolic execution of exact scheduling models with z3: proofs for all real instances.
 
-The exact models in :mod:`sagacore.sched.models` and :mod:`sagacore.sched.fluid` use only
+The exact models in :mod:`sagacore.theory.models` and :mod:`sagacore.theory.fluid` use only
 ``+ - * /`` and comparisons on their numbers. Run them on :class:`Sym` values (z3 real
 terms) instead of :class:`~fractions.Fraction` and every comparison becomes a *branch*:
 :func:`explore` asks z3 which outcomes are feasible under the path taken so far, follows

@@ -3,8 +3,9 @@
 A checker whose reference comes from the code under test proves little: a bug in a
 virtual clock moves the tags and the reference together. :func:`gps_finish` is a
 generalised processor sharing system written from its definition, apart from
-:mod:`sagacore.sched.fluid` (whose ``VirtualClock`` makes the WFQ and Justitia tags)
-and from :mod:`sagacore.sched.models`; ``proofs/fair_queueing`` and
+:mod:`sagacore.sched.fluid` (whose ``VirtualClock`` makes the policies' WFQ and
+Justitia tags) and from :mod:`sagacore.theory.fluid` and :mod:`sagacore.theory.models` (whose
+``GpsClock`` makes the models' tags); ``proofs/fair_queueing`` and
 ``proofs/justitia_delay`` measure against it.
 """
 
@@ -24,8 +25,8 @@ def gps_finish(packets: Sequence[tuple[int, Any, Any]], weights: Sequence[Any]) 
     served at rate ``w / (sum of the weights of the backlogged sessions)``. Returns the
     finish time of every packet, in the order given. Written with ``+ - * /`` and
     comparisons only (it runs on z3's reals) and independent of
-    :mod:`sagacore.sched.fluid`: the reference of the WFQ theorems must not come from
-    the code that makes the tags.
+    :mod:`sagacore.sched.fluid` and :mod:`sagacore.theory.fluid`: the reference of the
+    WFQ theorems must not come from the code that makes the tags.
 
     Examples
     --------
