@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from sagacore.engine.profile import (
     profile_errors,
     roofline_operator_seconds,
     run_profile,
+    with_profile,
 )
 from sagacore.engine.specs import ModelSpec
 from sagacore.errors import ConfigError
@@ -109,21 +111,47 @@ def test_load_profile_errors(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ measured model
 
+DEC = [(1e-5 * (1 + i), 2e-8 * (1 + i)) for i in range(len(GRID.batch_sizes))]
+PRE = [(3e-5 * (1 + k), 1e-8 * (1 + k)) for k in range(len(GRID.new_tokens))]
 
-def test_measured_where_covered_exact_at_grid_points() -> None:
-    c, prof = cost(), measured_profile()
-    m = MeasuredCostModel(c, prof)
-    layers = c.model.num_layers
-    # a decode step of 8 sequences of 512 cached tokens: a grid point of every table
-    i_tok, i_b, i_c = GRID.tokens.index(8), GRID.batch_sizes.index(8), 1
+
+def linear_profile() -> Profile:
+    """measured_profile() with attention tables exactly linear in the context (DEC, PRE)."""
+    ops: Any = dict(measured_profile().operators)
+    cs = GRID.context_lengths
+    ops["attn_decode"] = [[a + b * c for c in cs] for a, b in DEC]
+    ops["attn_prefill"] = [[a + b * c for c in cs] for a, b in PRE]
+    return dataclasses.replace(measured_profile(), operators=ops)
+
+
+def measured(prof: Profile | None = None) -> MeasuredCostModel:
+    return MeasuredCostModel.from_profile(cost(), prof or linear_profile())
+
+
+def test_a_measured_model_is_a_cost_model_with_the_same_parameters() -> None:
+    m = measured()
+    assert isinstance(m, CostModel)
+    assert m.roofline == cost() and type(m.roofline) is CostModel
+    assert m.kv_capacity_tokens() == cost().kv_capacity_tokens()
+    assert m.swap_seconds(1000) == cost().swap_seconds(1000)
+    assert m.migration_seconds(1000) == cost().migration_seconds(1000)
+    tuned = dataclasses.replace(cost(), step_overhead_s=5e-3)
+    m2 = MeasuredCostModel.from_profile(tuned, linear_profile())
+    assert m2.step_overhead_s == 5e-3
+    assert m2.step_breakdown(decode_seqs=8).overhead_s == 5e-3
+
+
+def test_measured_at_grid_points() -> None:
+    m, prof = measured(), linear_profile()
+    layers = cost().model.num_layers
     ops: Any = prof.operators
+    # a decode step of 8 sequences of 512 cached tokens: a grid point of every table
+    i_tok, i_b = GRID.tokens.index(8), GRID.batch_sizes.index(8)
     linear = sum(ops[op][i_tok] for op in ("qkv", "o_proj", "mlp", "norms"))
-    want_lin = layers * linear + ops["lm_head"][i_b]
-    want_att = layers * ops["attn_decode"][i_b][i_c]
     got = m.step_breakdown(decode_seqs=8, decode_context_tokens=8 * 512)
-    base = c.step_breakdown(decode_seqs=8, decode_context_tokens=8 * 512)
-    assert got.linear_s == pytest.approx(want_lin, rel=1e-12)
-    assert got.attention_s == pytest.approx(want_att, rel=1e-12)
+    base = cost().step_breakdown(decode_seqs=8, decode_context_tokens=8 * 512)
+    assert got.linear_s == pytest.approx(layers * linear + ops["lm_head"][i_b], rel=1e-12)
+    assert got.attention_s == pytest.approx(layers * ops["attn_decode"][i_b][1], rel=1e-9)
     assert (got.overhead_s, got.communication_s) == (base.overhead_s, base.communication_s)
     assert got != base
     # prefill of one chunk of 128 after 2048 cached tokens
@@ -131,11 +159,53 @@ def test_measured_where_covered_exact_at_grid_points() -> None:
     i_tok = GRID.tokens.index(128)
     lin_p = layers * sum(ops[op][i_tok] for op in ("qkv", "o_proj", "mlp", "norms"))
     assert got_p.linear_s == pytest.approx(lin_p, rel=1e-12)
-    assert got_p.attention_s == pytest.approx(layers * ops["attn_prefill"][1][2], rel=1e-12)
+    assert got_p.attention_s == pytest.approx(layers * ops["attn_prefill"][1][2], rel=1e-9)
 
 
-def test_interpolates_within_the_grid() -> None:
-    c, m = cost(), MeasuredCostModel(cost(), measured_profile())
+def test_attention_lines_recover_linear_tables() -> None:
+    m = measured()
+    for op, rows, lines in (("attn_decode", GRID.batch_sizes, DEC),
+                            ("attn_prefill", GRID.new_tokens, PRE)):
+        for r, (a, b) in zip(rows, lines, strict=True):
+            got = m.attention_line(op, r)
+            assert got is not None
+            assert got[0] == pytest.approx(a, rel=1e-9) and got[1] == pytest.approx(b, rel=1e-9)
+    assert m.attention_line("attn_decode", 64) is None
+    with pytest.raises(ConfigError, match="attention_line takes attn_decode or attn_prefill"):
+        m.attention_line("mlp", 8)
+
+
+@pytest.mark.parametrize(
+    ("ys", "want"),
+    [
+        ((3.0, 2.0, 1.0), (None, 0.0)),  # falling: flat (slope 0)
+        ((0.0, 5.0, 30.0), (0.0, None)),  # would cross below 0 at c = 0: through the origin
+    ],
+)
+def test_attention_lines_stay_non_negative(ys: tuple[float, ...], want: tuple[Any, Any]) -> None:
+    ops: Any = dict(linear_profile().operators)
+    ops["attn_decode"] = [list(ys), *ops["attn_decode"][1:]]
+    m = measured(dataclasses.replace(linear_profile(), operators=ops))
+    line = m.attention_line("attn_decode", 1)
+    assert line is not None and line[0] >= 0 and line[1] >= 0
+    for got, w in zip(line, want, strict=True):
+        if w is not None:
+            assert got == w
+    # non-decreasing in the context
+    assert m.decode_step_seconds(1, 100) <= m.decode_step_seconds(1, 5000)
+
+
+def test_one_context_length_prices_attention_by_the_keys_read() -> None:
+    grid = ProfileGrid((1, 8), (16, 128), (512,))
+    m = MeasuredCostModel.from_profile(cost(), Profile.from_roofline(cost(), grid))
+    a, b = m.attention_line("attn_decode", 8) or (0.0, 0.0)
+    assert a == pytest.approx(b)  # one key per cached token plus the new token's
+    a, b = m.attention_line("attn_prefill", 128) or (0.0, 0.0)
+    assert a == pytest.approx(128 * b)
+
+
+def test_interpolates_between_rows_and_is_affine_in_the_context() -> None:
+    c, m = cost(), measured()
     lo = m.decode_step_seconds(1, 1 * 512)
     hi = m.decode_step_seconds(8, 8 * 512)
     mid = m.decode_step_seconds(4.5, 4.5 * 512)
@@ -143,20 +213,24 @@ def test_interpolates_within_the_grid() -> None:
     assert lo < mid < hi
     # linear in the batch between two grid points of every table (1 and 8): the mean
     assert mid == pytest.approx((lo + hi) / 2, rel=1e-9)
-    # context midway between 512 and 2048
-    a = m.decode_step_seconds(8, 8 * 512)
-    b = m.decode_step_seconds(8, 8 * 2048)
-    assert m.decode_step_seconds(8, 8 * 1280) == pytest.approx((a + b) / 2, rel=1e-9)
     assert mid != c.decode_step_seconds(4.5, 4.5 * 512)
+    # affine in the context, beyond the largest context measured too
+    for d in (1, 3, 8, 20, 32):
+        icpt, slope = m.decode_cost_coefficients(d)
+        for ctx in (0, 100 * d, 2048 * d, 50_000 * d):
+            assert m.decode_step_seconds(d, ctx) == pytest.approx(icpt + slope * ctx, rel=1e-12)
+        n = m.decode_steps_within(d, 300 * d, 0.5)
+        assert m.decode_steps_seconds(d, 300 * d, n) <= 0.5 < m.decode_steps_seconds(
+            d, 300 * d, n + 1)
+    assert m.decode_cost_coefficients(0) == (0.0, 0.0)
+    assert m.decode_cost_coefficients(64) == c.decode_cost_coefficients(64)  # beyond
 
 
 def test_roofline_outside_the_grid_bit_for_bit() -> None:
-    c, m = cost(), MeasuredCostModel(cost(), measured_profile())
+    c, m = cost(), measured()
     cases: list[tuple[float, float, float, float]] = [
         (0, 0, 64, 64 * 512),  # batch beyond 32
-        (0, 0, 8, 8 * 4096),  # context beyond 2048
         (512, 0, 0, 0),  # chunk beyond 128
-        (128, 4096, 0, 0),  # prefix beyond 2048
         (8, 0, 0, 0),  # chunk below 16
         (128, 0, 8, 8 * 512),  # 136 tokens: beyond the GEMM grid
         (0, 0, 0, 0),  # empty
@@ -164,12 +238,28 @@ def test_roofline_outside_the_grid_bit_for_bit() -> None:
     for p, cp, d, cd in cases:
         assert not m.covers(p, cp, d, cd) or p + d == 0
         assert m.step_seconds(p, cp, d, cd) == c.step_seconds(p, cp, d, cd)
+        if p + d:
+            q = p * cp + p * (p + 1) / 2
+            assert m.step_seconds_trusted(int(p), int(cp), int(d), int(cd), q) == (
+                c.step_seconds_trusted(int(p), int(cp), int(d), int(cd), q))
     assert m.step_seconds() == 0.0
     assert m.covers(16, 0, 8, 8 * 100)
+    # contexts are not limited: beyond the largest measured, the lines extend
+    assert m.covers(0, 0, 8, 8 * 4096) and m.covers(128, 4096, 0, 0)
+
+
+def test_trusted_pricing_equals_checked_pricing() -> None:
+    m = measured()
+    for p, cp, d, cd, chunks in [(16, 0, 8, 8 * 700, 1), (100, 3000, 0, 0, 1),
+                                 (100, 3000, 0, 0, 2), (64, 512, 3, 90_000, 4)]:
+        q = p * cp + p * (p + 1) / 2 if chunks == 1 else (p / chunks) * cp + p * (p / chunks + 1) / 2
+        assert m.covers(p, cp, d, cd)
+        assert m.step_seconds_trusted(p, cp, d, cd, q) == m.step_seconds(
+            p, cp, d, cd, prefill_attention_pairs=q)
 
 
 def test_several_chunks_scale_prefill_attention() -> None:
-    m = MeasuredCostModel(cost(), measured_profile())
+    m = measured()
     one = m.step_breakdown(128, 512)
     pairs = 128 * 512 + 128 * 129 / 2
     half = m.step_breakdown(128, 512, prefill_attention_pairs=pairs / 2)
@@ -177,19 +267,67 @@ def test_several_chunks_scale_prefill_attention() -> None:
     assert half.linear_s == one.linear_s
 
 
-def test_measured_model_checks_its_arguments_and_slice() -> None:
-    m = MeasuredCostModel(cost(), measured_profile())
+def _other(**fields: Any) -> Profile:
+    return dataclasses.replace(linear_profile(), **fields)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: _other(model="llama-3-70b"),
+         "profile field 'model' is 'llama-3-70b', but the cost model serves llama-3-8b"),
+        (lambda: _other(tp=2), "profile field 'tp' is 2, but the cost model has tp=1"),
+        (lambda: _other(shapes=dataclasses.replace(linear_profile().shapes, vocab=7)),
+         "profile field 'shapes' is {"),
+        (lambda: _other(device="cuda: NVIDIA H200"),
+         "profile field 'device' is 'cuda: NVIDIA H200', not a GPU of type h100-80gb"),
+        (lambda: _other(device="cuda: NVIDIA A100-SXM4-80GB"), "not a GPU of type h100-80gb"),
+    ],
+)
+def test_a_profile_of_another_instance_is_refused(make: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        MeasuredCostModel.from_profile(cost(), make())
+
+
+def test_devices_that_fit() -> None:
+    for device, gpu in [("cuda: NVIDIA H100 80GB HBM3", "h100-80gb"), ("cuda: NVIDIA H200", "h200"),
+                        ("cuda: NVIDIA A100-SXM4-80GB", "a100-80gb"), ("cpu", "a100-40gb")]:
+        c = CostModel(get_model("llama-3-8b"), get_gpu(gpu))
+        assert MeasuredCostModel.from_profile(c, _other(device=device)).profile.device == device
+    with pytest.raises(ConfigError, match="not a GPU of type a100-40gb"):
+        MeasuredCostModel.from_profile(CostModel(get_model("llama-3-8b"), get_gpu("a100-40gb")),
+                                       _other(device="cuda: NVIDIA A100-SXM4-80GB"))
+
+
+def test_with_profile_names_the_file(tmp_path: Path) -> None:
+    linear_profile().save(tmp_path / "p.json")
+    m = with_profile(cost(), tmp_path / "p.json")
+    assert m.profile == linear_profile() and with_profile(cost(), linear_profile()) == m
+    other = CostModel.from_presets("llama-3-8b", "h100-80gb", tp=2)
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'p.json'}: profile field 'tp' is 1")):
+        with_profile(other, tmp_path / "p.json")
+    obj = linear_profile().to_json()
+    obj["operators"]["qkv"] = [1.0]
+    (tmp_path / "bad.json").write_text(json.dumps(obj), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'bad.json'}: operators.qkv must")):
+        with_profile(cost(), tmp_path / "bad.json")
+
+
+def test_measured_model_checks_its_arguments() -> None:
+    m = measured()
     with pytest.raises(ConfigError, match="decode_seqs must be a finite number >= 0, got -1"):
         m.step_seconds(decode_seqs=-1)
-    other = CostModel.from_presets("llama-3-8b", "h100-80gb", tp=2)
-    with pytest.raises(ConfigError, match="does not match the cost model's llama-3-8b at tp=2"):
-        MeasuredCostModel(other, measured_profile())
+    with pytest.raises(ConfigError, match="batch_size must be a finite number >= 0"):
+        m.decode_cost_coefficients(-2)
+    with pytest.raises(ConfigError, match="MeasuredCostModel.profile must be a Profile"):
+        MeasuredCostModel(get_model("llama-3-8b"), get_gpu("h100-80gb"), profile="p.json")  # type: ignore[arg-type]
 
 
 def test_profile_errors_per_operator_and_step() -> None:
     c = cost()
     prof = scaled(Profile.from_roofline(c, GRID), {"mlp": 2.0, "attn_decode": 4.0})
     errs = profile_errors(c, prof)
+    assert profile_errors(MeasuredCostModel.from_profile(c, prof), prof) == errs
     ops = errs["operators"]
     assert ops["mlp"]["median"] == pytest.approx(-0.5)
     assert ops["attn_decode"]["max"] == pytest.approx(-0.75)
@@ -199,6 +337,10 @@ def test_profile_errors_per_operator_and_step() -> None:
     assert errs["steps"]["decode"]["points"] == 9
     # the roofline underestimates steps that measure slower
     assert errs["steps"]["decode"]["max"] < 0
+    # the roofline's decode attention is linear in the context: the lines fit it exactly
+    assert errs["fit"]["attn_decode"]["max"] == pytest.approx(0.0, abs=1e-9)
+    assert errs["fit"]["attn_decode"]["min"] == pytest.approx(0.0, abs=1e-9)
+    assert errs["fit"]["attn_prefill"]["points"] == 6
     with pytest.raises(ConfigError, match="unknown operator 'gelu'"):
         roofline_operator_seconds(c, "gelu", 1)
 
@@ -235,13 +377,17 @@ def test_cli_cost_with_a_profile(tmp_path: Path) -> None:
     assert set(out["roofline_error"]["operators"]) == set(OPERATORS)
     text = sagacore(*base[:-1], "--profile", "p.json", cwd=tmp_path).stdout
     assert "roofline error against the profile" in text and "attn_decode" in text
+    assert "the measured model's attention lines against the profile" in text
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--gpu", "h100-80gb", "--profile", "none.json"], "error: cannot read profile"),
-        (["--gpu", "h100-80gb", "--tp", "2", "--profile", "p.json"], "does not match"),
+        (["--gpu", "h100-80gb", "--tp", "2", "--profile", "p.json"],
+         "error: p.json: profile field 'tp' is 1, but the cost model has tp=2"),
+        (["--gpu", "h100-80gb", "--profile", "bad.json"],
+         "error: bad.json: operators.attn_decode must be a list of 3 rows"),
         ([], "error: cost needs --gpu G"),
         (["--gpu", "h200", "--repeats", "3"], "--repeats is for 'cost profile'"),
         (["--gpu", "h200", "--out", "x.json"], "did you mean --profile FILE?"),
@@ -254,6 +400,9 @@ def test_cli_cost_with_a_profile(tmp_path: Path) -> None:
 )
 def test_cli_input_errors(tmp_path: Path, argv: list[str], message: str) -> None:
     measured_profile().save(tmp_path / "p.json")
+    bad = measured_profile().to_json()
+    bad["operators"]["attn_decode"].pop()
+    (tmp_path / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
     r = sagacore("cost", "--model", "llama-3-8b", *argv, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.splitlines()
@@ -281,7 +430,7 @@ def test_run_profile_on_cpu_tiny_shapes() -> None:
         assert all(0 < float(v) < 1.0 for v in flat), (op, vals)
     assert Profile.from_json(json.loads(json.dumps(prof.to_json()))) == prof
     c = CostModel(TINY, get_gpu("h100-80gb"), tp=2)
-    m = MeasuredCostModel(c, prof)
+    m = MeasuredCostModel.from_profile(c, prof)
     assert m.covers(decode_seqs=2, decode_context_tokens=2 * 16)
     assert m.decode_step_seconds(2, 2 * 16) > c.step_overhead_s
 

@@ -7,8 +7,9 @@ timing fields: identical runs print identical bytes.
 
 With ``--profile FILE`` (a measured operator profile, see ``cost profile``) the prefill
 and decode times come from the profile where its grid covers the step and from the
-roofline elsewhere; the output names the source of each and the roofline's error
-against the profile per operator and per step. ``sagacore cost profile --model M --tp N
+roofline elsewhere (``simulate --profile FILE`` prices its steps the same way); the
+output names the source of each, the roofline's error against the profile per operator
+and per step, and how closely the measured model's attention lines fit the profile. ``sagacore cost profile --model M --tp N
 --out FILE`` times one decoder layer's operators with torch on this machine's device
 (the ``torch`` extra) and writes such a profile (docs/cost-model.md, "Measured
 profiles").
@@ -192,9 +193,9 @@ def _run(args: argparse.Namespace) -> int:
     }
     errors: dict[str, Any] | None = None
     if args.profile is not None:
-        from sagacore.engine.profile import MeasuredCostModel, load_profile, profile_errors
+        from sagacore.engine.profile import profile_errors, with_profile
 
-        measured = MeasuredCostModel(cost, load_profile(args.profile))
+        measured = with_profile(cost, args.profile)
         ctx = args.batch * args.context
         result.update({
             "profile": args.profile,
@@ -234,9 +235,15 @@ def _run(args: argparse.Namespace) -> int:
             f"profile              {args.profile} ({result['profile_device']}); prefill from "
             f"the {result['prefill_source']}, decode from the {result['decode_source']}\n"
         )
-        out.write("roofline error against the profile (roofline / measured - 1), "
-                  "median [min, max] over the grid:\n")
-        for group in ("operators", "steps"):
+        titles = {
+            "operators": "roofline error against the profile (roofline / measured - 1), "
+                         "median [min, max] over the grid:",
+            "fit": "the measured model's attention lines against the profile "
+                   "(line / measured - 1):",
+        }
+        for group in ("operators", "steps", "fit"):
+            if group in titles:
+                out.write(titles[group] + "\n")
             for name, e in errors[group].items():
                 if e["median"] is None:
                     out.write(f"  {name:<14} n/a ({e['points']} points, none measured > 0)\n")

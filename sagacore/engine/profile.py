@@ -4,10 +4,11 @@
 tensor-parallel slice (the heads, KV heads, MLP width and vocabulary each GPU holds) with
 PyTorch, on whatever device torch sees, over a grid of batch sizes, new tokens and
 context lengths. The result is a :class:`Profile`, saved as a versioned JSON file
-(``docs/cost-model.md``, "Measured profiles"). :class:`MeasuredCostModel` prices a step
-from the profile where its grid covers the step (interpolating within the grid) and with
-the roofline :class:`~sagacore.engine.cost.CostModel` elsewhere; :func:`profile_errors`
-reports the roofline's error against the profile per operator and per step.
+(``docs/cost-model.md``, "Measured profiles"). :class:`MeasuredCostModel`, a
+:class:`~sagacore.engine.cost.CostModel` (:func:`with_profile` builds one from a file),
+prices a step from the profile where its grid covers the step and with the roofline
+elsewhere, so the simulator runs on it unchanged; :func:`profile_errors` reports the
+roofline's error against the profile per operator and per step.
 
 Only :func:`run_profile` needs torch (the ``torch`` extra); reading a profile and pricing
 with it does not.
@@ -19,7 +20,7 @@ Examples
 >>> grid = ProfileGrid(batch_sizes=(1, 8), new_tokens=(16, 64), context_lengths=(0, 512))
 >>> cost = CostModel.from_presets("llama-3-8b", "h100-80gb")
 >>> profile = Profile.from_roofline(cost, grid)  # a synthetic profile: the roofline's own
->>> measured = MeasuredCostModel(cost, profile)
+>>> measured = MeasuredCostModel.from_profile(cost, profile)
 >>> measured.covers(decode_seqs=4, decode_context_tokens=4 * 300)
 True
 >>> measured.covers(decode_seqs=64, decode_context_tokens=64 * 300)  # beyond the grid
@@ -31,18 +32,19 @@ True
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, fields
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from sagacore.engine.cost import CostModel, StepBreakdown, attention_pairs
+from sagacore.engine.cost import CostModel, StepBreakdown, _amount, attention_pairs
 from sagacore.engine.specs import ModelSpec
 from sagacore.errors import ConfigError
 
@@ -59,6 +61,7 @@ __all__ = [
     "profile_errors",
     "roofline_operator_seconds",
     "run_profile",
+    "with_profile",
 ]
 
 #: The ``format`` field of every profile file.
@@ -243,14 +246,16 @@ class Profile:
             )
         ops: dict[str, tuple[float, ...] | tuple[tuple[float, ...], ...]] = {}
         for op in ("qkv", "o_proj", "mlp", "norms"):
-            ops[op] = _seconds_list(op, self.operators[op], len(g.tokens))
-        ops["lm_head"] = _seconds_list("lm_head", self.operators["lm_head"], len(g.batch_sizes))
+            ops[op] = _seconds_list(f"operators.{op}", self.operators[op], len(g.tokens))
+        ops["lm_head"] = _seconds_list(
+            "operators.lm_head", self.operators["lm_head"], len(g.batch_sizes)
+        )
         ops["attn_prefill"] = _seconds_table(
-            "attn_prefill", self.operators["attn_prefill"], len(g.new_tokens),
+            "operators.attn_prefill", self.operators["attn_prefill"], len(g.new_tokens),
             len(g.context_lengths),
         )
         ops["attn_decode"] = _seconds_table(
-            "attn_decode", self.operators["attn_decode"], len(g.batch_sizes),
+            "operators.attn_decode", self.operators["attn_decode"], len(g.batch_sizes),
             len(g.context_lengths),
         )
         object.__setattr__(self, "operators", ops)
@@ -360,20 +365,6 @@ class Profile:
         """Write the profile as indented JSON."""
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
 
-    # --- lookup -----------------------------------------------------------------------
-
-    def gemm_seconds(self, op: str, tokens: float) -> float | None:
-        """One layer's `op` (a GEMM operator) at `tokens` tokens; None outside the grid."""
-        xs = self.grid.batch_sizes if op == "lm_head" else self.grid.tokens
-        return _interp1(xs, self.operators[op], tokens)  # type: ignore[arg-type]
-
-    def attention_seconds(self, op: str, rows: float, context: float) -> float | None:
-        """One layer's `op` (``attn_prefill``: chunk tokens; ``attn_decode``: sequences
-        of `context` cached tokens each); None outside the grid."""
-        xs = self.grid.new_tokens if op == "attn_prefill" else self.grid.batch_sizes
-        table = self.operators[op]
-        return _interp2(xs, self.grid.context_lengths, table, rows, context)  # type: ignore[arg-type]
-
     @classmethod
     def from_roofline(cls, cost: CostModel, grid: ProfileGrid) -> Profile:
         """A synthetic profile holding the roofline's own operator times (for tests, docs)."""
@@ -393,7 +384,8 @@ class Profile:
 
 
 def load_profile(path: str | Path) -> Profile:
-    """Read a profile file; an unreadable or malformed file raises :class:`ConfigError`."""
+    """Read a profile file; an unreadable or malformed file raises :class:`ConfigError`
+    (``PATH: ...`` naming the field)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
@@ -402,28 +394,10 @@ def load_profile(path: str | Path) -> Profile:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"profile {str(path)!r} is not JSON: {e}") from None
-    return Profile.from_json(obj)
-
-
-def _interp1(xs: Sequence[int], ys: Sequence[float], x: float) -> float | None:
-    """Piecewise-linear ``ys(x)``; None outside ``[xs[0], xs[-1]]``."""
-    if not xs[0] <= x <= xs[-1]:
-        return None
-    for i in range(len(xs) - 1):
-        if x <= xs[i + 1]:
-            w = (x - xs[i]) / (xs[i + 1] - xs[i])
-            return ys[i] + w * (ys[i + 1] - ys[i])
-    return ys[-1]
-
-
-def _interp2(
-    xs: Sequence[int], cs: Sequence[int], table: Sequence[Sequence[float]], x: float, c: float
-) -> float | None:
-    """Bilinear ``table(x, c)``; None outside the grid."""
-    if not (xs[0] <= x <= xs[-1] and cs[0] <= c <= cs[-1]):
-        return None
-    col = [_interp1(cs, row, c) for row in table]
-    return _interp1(xs, [v for v in col if v is not None], x)
+    try:
+        return Profile.from_json(obj)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 # --- the roofline's price of each operator ------------------------------------------------
@@ -475,62 +449,202 @@ def roofline_operator_seconds(
 # --- a cost model that uses the profile where it covers a step ----------------------------
 
 
-@dataclass(frozen=True)
-class MeasuredCostModel:
-    """Step times from a :class:`Profile` where its grid covers the step, else the roofline.
+def _segment(xs: Sequence[int], x: float) -> tuple[int, float] | None:
+    """``(i, w)`` with ``x = xs[i] + w * (xs[i + 1] - xs[i])``, ``0 <= w < 1``; None
+    outside ``[xs[0], xs[-1]]`` (``w == 0`` exactly at a grid point)."""
+    if not xs[0] <= x <= xs[-1]:
+        return None
+    i = bisect.bisect_left(xs, x)
+    if xs[i] == x:
+        return i, 0.0
+    return i - 1, (x - xs[i - 1]) / (xs[i] - xs[i - 1])
 
-    A step of ``P`` prefill tokens after ``C_p`` cached ones (one chunk) and ``D``
-    decoding sequences holding ``C_d`` cached tokens is covered when ``T = P + D`` lies
-    within ``grid.tokens``, ``D`` (if any) within ``grid.batch_sizes`` and its mean
-    context ``C_d / D`` within ``grid.context_lengths``, ``P`` (if any) within
-    ``grid.new_tokens`` and ``C_p`` within ``grid.context_lengths``. A covered step costs
-    the roofline's overhead and all-reduces plus, for every layer, the interpolated
-    ``qkv + o_proj + mlp + norms`` at ``T`` (its linear term, with the LM head at ``D``)
-    and ``attn_prefill + attn_decode`` (its attention term; prefill attention scaled by
-    ``prefill_attention_pairs / attention_pairs(P, C_p)`` when the step holds several
-    chunks). Any other step costs exactly what `cost` says.
+
+def _at(ys: Sequence[float], seg: tuple[int, float]) -> float:
+    """Piecewise-linear ``ys`` at the point `seg` locates (exact at grid points)."""
+    i, w = seg
+    return ys[i] if w == 0.0 else ys[i] + w * (ys[i + 1] - ys[i])
+
+
+def _line(cs: Sequence[int], ys: Sequence[float], keys: float) -> tuple[float, float]:
+    """``(a, b)``: the line ``a + b c`` through the times `ys` at contexts `cs`.
+
+    Least squares on relative error (weights ``1 / y**2``; plain least squares when a
+    time is 0), kept non-negative: a falling fit becomes flat at the weighted mean, one
+    with a negative intercept goes through the origin. With one context the time is
+    taken proportional to the keys read, ``c + keys``.
+    """
+    if len(cs) == 1:
+        per_key = ys[0] / (cs[0] + keys)
+        return per_key * keys, per_key
+    ws = [1 / (y * y) for y in ys] if all(y > 0 for y in ys) else [1.0] * len(ys)
+    sw = sum(ws)
+    sx = sum(w * c for w, c in zip(ws, cs, strict=True))
+    sy = sum(w * y for w, y in zip(ws, ys, strict=True))
+    sxx = sum(w * c * c for w, c in zip(ws, cs, strict=True))
+    sxy = sum(w * c * y for w, c, y in zip(ws, cs, ys, strict=True))
+    b = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
+    a = (sy - b * sx) / sw
+    if b < 0:
+        return sy / sw, 0.0
+    if a < 0:
+        return 0.0, sxy / sxx
+    return a, b
+
+
+def _device_fits(device: str, gpu: str) -> bool:
+    """Whether times measured on `device` may stand for a GPU of preset name `gpu`.
+
+    A CUDA device must carry every dash-separated part of the preset's name
+    (``a100-80gb``: ``A100`` and ``80GB``, as in ``NVIDIA A100-SXM4-80GB``); a profile
+    measured elsewhere (``cpu``) or synthetic (``roofline``) measures no GPU and is taken
+    for any (an example of the mechanism, not a GPU's figures).
+    """
+    if not device.startswith("cuda"):
+        return True
+    name = device.upper()
+    return all(part.upper() in name for part in gpu.split("-"))
+
+
+@dataclass(frozen=True)
+class MeasuredCostModel(CostModel):
+    """A :class:`CostModel` whose steps cost what a :class:`Profile` measured, where it can.
+
+    Build one with :meth:`from_profile` (or :func:`with_profile`, which also reads a
+    file); it is a :class:`CostModel` in every other respect (KV capacity, swaps,
+    migrations, validation), so anything that takes a cost model, the simulator included,
+    prices its steps with the profile unchanged.
+
+    A step of ``T = P + D`` tokens (``P`` prefill tokens after ``C_p`` cached ones,
+    ``D`` decoding sequences holding ``C_d`` cached tokens) is *covered* when ``T`` lies
+    within ``grid.tokens``, ``D`` (if any) within ``grid.batch_sizes`` and ``P`` (if
+    any) within ``grid.new_tokens``; contexts are not limited. A covered step costs the
+    roofline's overhead and all-reduces plus, for every layer, ``qkv + o_proj + mlp +
+    norms`` at ``T`` and the LM head at ``D`` (the linear term, interpolated
+    piecewise-linearly between grid points) and attention (the attention term): per
+    grid row (a batch size, a chunk size) the measured times are fitted with a line in
+    the context, ``a + b c`` (:func:`_line`; attention's work grows linearly with the
+    context it reads), and ``a`` and ``b`` are interpolated between rows. Decode attention
+    is ``a(D) + b(D) C_d / D`` (a ragged batch at its mean context), so a decode step is
+    affine in ``C_d`` and decode runs have the closed form the simulator needs
+    (:meth:`decode_cost_coefficients`); prefill attention is ``a(P) + b(P) C_p``, scaled
+    by ``prefill_attention_pairs / attention_pairs(P, C_p)`` when a step holds several
+    chunks. Any other step costs exactly what the roofline says.
+
+    Examples
+    --------
+    >>> from sagacore.engine import CostModel
+    >>> from sagacore.engine.profile import MeasuredCostModel, Profile, ProfileGrid
+    >>> roof = CostModel.from_presets("llama-3-8b", "h100-80gb")
+    >>> prof = Profile.from_roofline(roof, ProfileGrid((1, 8), (16, 64), (0, 512)))
+    >>> m = MeasuredCostModel.from_profile(roof, prof)
+    >>> isinstance(m, CostModel), m.covers(decode_seqs=4, decode_context_tokens=4 * 9000)
+    (True, True)
+    >>> a, b = m.decode_cost_coefficients(4)
+    >>> abs(m.decode_step_seconds(4, 4000) - (a + b * 4000)) < 1e-15
+    True
+    >>> m.step_seconds(decode_seqs=64) == roof.step_seconds(decode_seqs=64)  # beyond the grid
+    True
     """
 
-    cost: CostModel
-    """The roofline model: validation, overhead, communication, and steps off the grid."""
-    profile: Profile
-    """The measured operator times; its slice must be `cost`'s."""
+    profile: Profile = field(kw_only=True, hash=False)
+    """The measured operator times; its model, slice and device must be this model's."""
 
     def __post_init__(self) -> None:
-        want = layer_shapes(self.cost.model, self.cost.tp)
-        if self.profile.shapes != want or self.profile.tp != self.cost.tp:
+        super().__post_init__()
+        prof = self.profile
+        if not isinstance(prof, Profile):
+            raise ConfigError(f"MeasuredCostModel.profile must be a Profile, got {prof!r}")
+        m = self.model
+        if prof.model != m.name:
             raise ConfigError(
-                f"profile of {self.profile.model} at tp={self.profile.tp} "
-                f"({self.profile.shapes.as_dict()}) does not match the cost model's "
-                f"{self.cost.model.name} at tp={self.cost.tp} ({want.as_dict()})"
+                f"profile field 'model' is {prof.model!r}, but the cost model serves {m.name}"
             )
+        if prof.tp != self.tp:
+            raise ConfigError(
+                f"profile field 'tp' is {prof.tp}, but the cost model has tp={self.tp}"
+            )
+        want = layer_shapes(m, self.tp)
+        if prof.shapes != want:
+            raise ConfigError(
+                f"profile field 'shapes' is {prof.shapes.as_dict()}, but {m.name} at "
+                f"tp={self.tp} has {want.as_dict()}"
+            )
+        if not _device_fits(prof.device, self.gpu.name):
+            raise ConfigError(
+                f"profile field 'device' is {prof.device!r}, not a GPU of type {self.gpu.name}"
+            )
+
+    @classmethod
+    def from_profile(cls, cost: CostModel, profile: Profile) -> MeasuredCostModel:
+        """`cost` (its parameters; any subclass's pricing is dropped) priced by `profile`.
+
+        Raises
+        ------
+        ConfigError
+            If the profile's model, tensor-parallel slice or device is not `cost`'s,
+            naming the field.
+        """
+        return cls(**{f.name: getattr(cost, f.name) for f in fields(CostModel)}, profile=profile)
+
+    @property
+    def roofline(self) -> CostModel:
+        """The same instance priced by the roofline alone."""
+        return CostModel(**{f.name: getattr(self, f.name) for f in fields(CostModel)})
+
+    @cached_property
+    def _tables(self) -> tuple[tuple[float, ...], ...]:
+        """Per grid row: ``qkv + o_proj + mlp + norms`` (tokens), ``lm_head``, the
+        decode lines' ``a`` and ``b`` (batch sizes), the prefill lines' (chunk sizes)."""
+        prof, g = self.profile, self.profile.grid
+        ops: Any = prof.operators
+        linear = tuple(sum(ops[op][i] for op in ("qkv", "o_proj", "mlp", "norms"))
+                       for i in range(len(g.tokens)))
+        dec = [_line(g.context_lengths, row, 1) for row in ops["attn_decode"]]
+        pre = [_line(g.context_lengths, row, n)
+               for n, row in zip(g.new_tokens, ops["attn_prefill"], strict=True)]
+        return (linear, tuple(ops["lm_head"]), tuple(a for a, _ in dec),
+                tuple(b for _, b in dec), tuple(a for a, _ in pre), tuple(b for _, b in pre))
+
+    def attention_line(self, op: str, rows: float) -> tuple[float, float] | None:
+        """``(a, b)``: one layer's `op` (``attn_decode``: `rows` sequences;
+        ``attn_prefill``: a chunk of `rows` tokens) takes ``a + b c`` seconds at `c` cached
+        tokens (each); None outside the grid's rows."""
+        if op not in ("attn_decode", "attn_prefill"):
+            raise ConfigError(f"attention_line takes attn_decode or attn_prefill, got {op!r}")
+        g = self.profile.grid
+        _, _, da, db, pa, pb = self._tables
+        xs, a, b = (g.batch_sizes, da, db) if op == "attn_decode" else (g.new_tokens, pa, pb)
+        seg = _segment(xs, rows)
+        return None if seg is None else (_at(a, seg), _at(b, seg))
 
     def _measured(
         self, p: float, cp: float, d: float, cd: float, q: float | None
     ) -> tuple[float, float] | None:
-        prof, layers = self.profile, self.cost.model.num_layers
-        linear = 0.0
-        for op in ("qkv", "o_proj", "mlp", "norms"):
-            t = prof.gemm_seconds(op, p + d)
-            if t is None:
-                return None
-            linear += t
+        """The linear and attention terms of a covered step; None if not covered."""
+        g = self.profile.grid
+        linear, lm, da, db, pa, pb = self._tables
+        layers = self.model.num_layers
+        seg = _segment(g.tokens, p + d)
+        if seg is None:
+            return None
+        lin = layers * _at(linear, seg)
         attention = 0.0
-        head = 0.0
         if d > 0:
-            lm = prof.gemm_seconds("lm_head", d)
-            dec = prof.attention_seconds("attn_decode", d, cd / d)
-            if lm is None or dec is None:
+            seg = _segment(g.batch_sizes, d)
+            if seg is None:
                 return None
-            head, attention = lm, dec
+            lin += _at(lm, seg)
+            attention = _at(da, seg) + _at(db, seg) * cd / d
         if p > 0:
-            pre = prof.attention_seconds("attn_prefill", p, cp)
-            if pre is None:
+            seg = _segment(g.new_tokens, p)
+            if seg is None:
                 return None
+            pre = _at(pa, seg) + _at(pb, seg) * cp
             if q is not None:
-                pre *= q / attention_pairs(p, cp)
+                pre *= q / (p * cp + p * (p + 1) / 2)
             attention += pre
-        return layers * linear + head, layers * attention
+        return lin, layers * attention
 
     def covers(
         self,
@@ -558,7 +672,7 @@ class MeasuredCostModel:
         prefill_attention_pairs: float | None = None,
     ) -> StepBreakdown:
         """:meth:`CostModel.step_breakdown` with the measured terms where covered."""
-        base = self.cost.step_breakdown(
+        base = super().step_breakdown(
             prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
             prefill_attention_pairs=prefill_attention_pairs,
         )
@@ -566,34 +680,77 @@ class MeasuredCostModel:
             return base
         got = self._measured(
             float(prefill_tokens), float(prefill_context_tokens), float(decode_seqs),
-            float(decode_context_tokens), prefill_attention_pairs,
+            float(decode_context_tokens),
+            None if prefill_attention_pairs is None else float(prefill_attention_pairs),
         )
         if got is None:
             return base
         return StepBreakdown(base.overhead_s, got[0], got[1], base.communication_s)
 
-    def step_seconds(
-        self,
-        prefill_tokens: float = 0,
-        prefill_context_tokens: float = 0,
-        decode_seqs: float = 0,
-        decode_context_tokens: float = 0,
-        *,
-        prefill_attention_pairs: float | None = None,
+    def step_seconds_trusted(
+        self, prefill_tokens: int, prefill_context_tokens: int, decode_seqs: int,
+        decode_context_tokens: int, prefill_attention_pairs: float,
     ) -> float:
-        """:meth:`CostModel.step_seconds` with the measured terms where covered."""
-        return self.step_breakdown(
-            prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
-            prefill_attention_pairs=prefill_attention_pairs,
-        ).total_s
+        """:meth:`step_seconds` without checks (the simulator's inner loop), as the base's."""
+        got = self._measured(prefill_tokens, prefill_context_tokens, decode_seqs,
+                             decode_context_tokens, prefill_attention_pairs)
+        if got is None:
+            return super().step_seconds_trusted(
+                prefill_tokens, prefill_context_tokens, decode_seqs, decode_context_tokens,
+                prefill_attention_pairs,
+            )
+        comm_fixed, comm_tok = self._coefficients[5], self._coefficients[6]
+        return (self.step_overhead_s + got[0] + got[1]
+                + (comm_fixed + comm_tok * (prefill_tokens + decode_seqs)))
 
-    def prefill_seconds(self, new_tokens: float, cached_tokens: float = 0) -> float:
-        """A step prefilling one chunk (as :meth:`CostModel.prefill_seconds`)."""
-        return self.step_seconds(new_tokens, cached_tokens)
+    def decode_cost_coefficients(self, batch_size: float) -> tuple[float, float]:
+        """``(intercept, slope)`` of a decode step's time in its total context.
 
-    def decode_step_seconds(self, batch_size: float, total_context_tokens: float) -> float:
-        """One decode step (as :meth:`CostModel.decode_step_seconds`)."""
-        return self.step_seconds(decode_seqs=batch_size, decode_context_tokens=total_context_tokens)
+        Measured when the profile covers `batch_size` sequences (any context), else the
+        roofline's; exact either way, so :meth:`decode_steps_seconds` and
+        :meth:`decode_steps_within` sum and invert decode runs as for the roofline.
+        """
+        d = _amount("batch_size", batch_size)
+        got = self._measured(0.0, 0.0, d, 0.0, None) if d > 0 else None
+        if got is None:
+            return super().decode_cost_coefficients(d)
+        seg = _segment(self.profile.grid.batch_sizes, d)
+        assert seg is not None  # covered
+        slope = self.model.num_layers * (_at(self._tables[3], seg) / d)
+        comm_fixed, comm_tok = self._coefficients[5], self._coefficients[6]
+        return self.step_overhead_s + got[0] + got[1] + (comm_fixed + comm_tok * d), slope
+
+
+def with_profile(cost: CostModel, profile: Profile | str | Path) -> MeasuredCostModel:
+    """`cost` priced by `profile` (a :class:`Profile` or a profile file's path).
+
+    The one way the CLI and :meth:`~sagacore.sim.config.ClusterConfig.from_gpus` build a
+    measured cost model: an error names the file and the field.
+
+    Raises
+    ------
+    ConfigError
+        ``PATH: ...`` for a file that cannot be read, is malformed, or whose model,
+        tensor-parallel slice or device is not `cost`'s.
+
+    Examples
+    --------
+    >>> from sagacore.engine import CostModel
+    >>> from sagacore.engine.profile import Profile, ProfileGrid, with_profile
+    >>> prof = Profile.from_roofline(CostModel.from_presets("llama-3-8b", "h100-80gb"),
+    ...                              ProfileGrid((1, 8), (16,), (0, 512)))
+    >>> with_profile(CostModel.from_presets("llama-3-70b", "h100-80gb", tp=4), prof)
+    Traceback (most recent call last):
+    ...
+    sagacore.errors.ConfigError: profile field 'model' is 'llama-3-8b', but the cost model serves llama-3-70b
+    """
+    if isinstance(profile, Profile):
+        return MeasuredCostModel.from_profile(cost, profile)
+    prof = load_profile(profile)
+    try:
+        return MeasuredCostModel.from_profile(cost, prof)
+    except ConfigError as e:
+        raise ConfigError(f"{profile}: {e}") from None
 
 
 def _matmul(a: Any, w: Any) -> Callable[[], object]:
@@ -616,7 +773,9 @@ def profile_errors(cost: CostModel, profile: Profile) -> dict[str, Any]:
     ``roofline / measured - 1`` (``norms``: -1, the roofline prices them at 0); for the
     steps of the grid (a prefill of each chunk size after each context, a decode step of
     each batch size at each context), the same of :meth:`CostModel.step_seconds` against
-    :meth:`MeasuredCostModel.step_seconds`.
+    :meth:`MeasuredCostModel.step_seconds`. Under ``fit``, how far the measured model's
+    attention lines (:meth:`MeasuredCostModel.attention_line`) are from the times they
+    fit, ``line / measured - 1`` at each grid point.
 
     Examples
     --------
@@ -627,7 +786,9 @@ def profile_errors(cost: CostModel, profile: Profile) -> dict[str, Any]:
     >>> profile_errors(cost, prof)["operators"]["mlp"]["median"]
     0.0
     """
-    measured = MeasuredCostModel(cost, profile)
+    if isinstance(cost, MeasuredCostModel):
+        cost = cost.roofline
+    measured = MeasuredCostModel.from_profile(cost, profile)
     g = profile.grid
     pairs: dict[str, list[tuple[float, float]]] = {op: [] for op in OPERATORS}
     for i, t in enumerate(g.tokens):
@@ -651,6 +812,13 @@ def profile_errors(cost: CostModel, profile: Profile) -> dict[str, Any]:
             steps["decode"].append(
                 (cost.decode_step_seconds(b, b * c), measured.decode_step_seconds(b, b * c))
             )
+    fit: dict[str, list[tuple[float, float]]] = {"attn_prefill": [], "attn_decode": []}
+    for op, rows in (("attn_prefill", g.new_tokens), ("attn_decode", g.batch_sizes)):
+        for i, r in enumerate(rows):
+            line = measured.attention_line(op, r)
+            assert line is not None  # a grid row
+            for j, c in enumerate(g.context_lengths):
+                fit[op].append((line[0] + line[1] * c, profile.operators[op][i][j]))  # type: ignore[index]
 
     def summary(rows: list[tuple[float, float]]) -> dict[str, float | int | None]:
         errs = [e for e in (_rel(m, x) for m, x in rows) if e is not None]
@@ -662,6 +830,7 @@ def profile_errors(cost: CostModel, profile: Profile) -> dict[str, Any]:
     return {
         "operators": {op: summary(pairs[op]) for op in OPERATORS},
         "steps": {k: summary(v) for k, v in steps.items()},
+        "fit": {k: summary(v) for k, v in fit.items()},
     }
 
 
