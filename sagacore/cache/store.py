@@ -838,10 +838,23 @@ class PrefixStore:
         if node is not self.root:
             self._pin(node, now, call=False, reuse=False, owner=None)
 
-    def unhold(self, node: CacheEntry, now: float) -> None:
-        """Undo one :meth:`hold`."""
-        if node is not self.root:
-            self._unpin(node, now, call=False)
+    def unhold(self, node: CacheEntry, now: float, *, most_recent: bool = False) -> None:
+        """Undo one :meth:`hold`.
+
+        With ``most_recent``, the entries of ``node``'s path that this leaves unreferenced
+        become the most recently used (``last_access_s = now``), as vLLM returns a pin's
+        blocks to the most recently used end of its free queue; otherwise they keep the
+        time their last call released them.
+        """
+        if node is self.root:
+            return
+        if most_recent:
+            n: CacheEntry | None = node
+            while n is not None and n is not self.root:
+                if n.ref == 1 and n.last_access_s < now:
+                    n.last_access_s = now  # before _unpin offers it as a candidate
+                n = n.parent
+        self._unpin(node, now, call=False)
 
     def detach_session(self, node: CacheEntry, task_id: TaskId, now: float) -> int:
         """Free the KV only ``task_id`` uses at the end of ``node``'s path; return blocks freed.

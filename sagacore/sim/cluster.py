@@ -57,6 +57,8 @@ class _Hold:
     worker: Worker
     node: CacheEntry
     token: int
+    expires_s: float | None = None
+    """When its TTL ends (None: not a TTL hold, a migrated call's KV held for it)."""
 
 
 @dataclass(slots=True)
@@ -217,7 +219,8 @@ class Simulation:
             self.workers.append(
                 Worker(self, i, cost, engine, store, self.scheduler, fast=fast,
                        checked=self.config.checked,
-                       capacity_tokens=capacity // engine.block_size * engine.block_size)
+                       capacity_tokens=capacity // engine.block_size * engine.block_size,
+                       release_pins=self.config.release_pins_under_pressure)
             )
         self.live: list[Worker] = self.workers
         """The workers not lost: the routers' view of the cluster."""
@@ -233,6 +236,10 @@ class Simulation:
         self.swapped_out_tokens = 0
         self.dropped_tokens = 0
         self._ran = False
+        self._unheld_recent = self.config.released_pins_most_recent
+        self.pins_released_for_pressure = 0
+        """TTL holds released under memory pressure
+        (:attr:`~sagacore.sim.config.SimConfig.release_pins_under_pressure`)."""
         sched = self.scheduler
         # hooks a policy does not override are not called (they are no-ops)
         self.observe_service = (
@@ -513,8 +520,9 @@ class Simulation:
             store.hold(node, now)
             self._timer_seq += 1
             token = self._timer_seq
-            ts.hold = _Hold(worker, node, token)
-            self._timer(now + decision.ttl_s, lambda t: self._hold_expired(ts, token, t))
+            expires = now + decision.ttl_s
+            ts.hold = _Hold(worker, node, token, expires)
+            self._timer(expires, lambda t: self._hold_expired(ts, token, t))
             return
         if node is store.root:
             return
@@ -544,7 +552,7 @@ class Simulation:
         if h is not None and h.token == token:
             ts.hold = None
             h.worker.sync(now)
-            h.worker.store.unhold(h.node, now)
+            h.worker.store.unhold(h.node, now, most_recent=self._unheld_recent)
             h.worker.poke(now)
 
     def _release_hold(self, ts: TaskState, now: float) -> None:
@@ -552,7 +560,7 @@ class Simulation:
         if h is not None:
             ts.hold = None
             h.worker.sync(now)
-            h.worker.store.unhold(h.node, now)
+            h.worker.store.unhold(h.node, now, most_recent=self._unheld_recent)
             h.worker.poke(now)
 
     def _tool_end(self, ts: TaskState, idx: int, now: float) -> None:
@@ -799,7 +807,7 @@ class Simulation:
         h = ts.hold
         if h is not None and h.worker is worker:
             ts.hold = None
-            worker.store.unhold(h.node, now)
+            worker.store.unhold(h.node, now, most_recent=self._unheld_recent)
         swap = ts.swap
         if swap is not None:
             ts.swap = None  # restored here, or stale now that the session moved on
@@ -811,6 +819,40 @@ class Simulation:
             assert call.lease is not None
             self._emit(TraceEvent("call_start", now, ts.task.id, call.spec.index,
                                   worker.worker_id, call.lease.hit_tokens))
+
+    def release_pins_for(self, worker: Worker, head: Call, fits: Callable[[], bool],
+                         now: float) -> int:
+        """Release ``worker``'s TTL holds until ``fits()`` (``head`` is refused otherwise).
+
+        :attr:`~sagacore.sim.config.SimConfig.release_pins_under_pressure`: nearest expiry
+        first (ties: the task that arrived first), skipping ``head``'s own task's hold
+        (releasing it would only cost ``head`` a hit) and every hold whose time left is
+        at most the time to recompute its path's cached blocks (waiting for it to expire
+        costs ``head`` less than its session would pay to recompute). Returns the number
+        released; ``fits`` is asked after each.
+        """
+        holds = [ts for ts in self.tasks.values()
+                 if ts.hold is not None and ts.hold.worker is worker
+                 and ts.hold.expires_s is not None and ts is not head.task]
+        if not holds:
+            return 0
+        holds.sort(key=_hold_expiry)
+        store = worker.store
+        per_block = worker.block_size * store.recompute_seconds_per_token
+        released = 0
+        for ts in holds:
+            h = ts.hold
+            assert h is not None and h.expires_s is not None
+            node = h.node
+            if h.expires_s - now <= (node.lo + node.cached) * per_block:
+                continue  # cheaper to wait for it than to recompute it
+            ts.hold = None
+            store.unhold(node, now, most_recent=self._unheld_recent)
+            released += 1
+            if fits():
+                break
+        self.pins_released_for_pressure += released
+        return released
 
     def start_loading(self, call: Call, worker: Worker, seconds: float, now: float) -> None:
         """``call`` waits ``seconds`` for its KV to come back from the host."""
@@ -838,3 +880,8 @@ class Simulation:
 
 def _enqueue_order(c: Call) -> tuple[float, int]:
     return (c.enqueued_s, c.seq)
+
+
+def _hold_expiry(ts: TaskState) -> float:
+    assert ts.hold is not None and ts.hold.expires_s is not None
+    return ts.hold.expires_s

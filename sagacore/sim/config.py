@@ -16,6 +16,10 @@ sagacore.errors.ConfigError: EngineConfig.max_num_seqs must be a positive intege
 Traceback (most recent call last):
 ...
 sagacore.errors.ConfigError: ClusterConfig: gpus=10 is not a multiple of tp=4
+>>> SimConfig(release_pins_under_pressure=1)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: SimConfig.release_pins_under_pressure must be True or False, got 1
 """
 
 from __future__ import annotations
@@ -221,10 +225,30 @@ class SimConfig:
     """Assert the mechanism's invariants while running (slow)."""
     max_sim_seconds: float | None = None
     """Stop the simulation at this simulated time (None: run until every task ends)."""
+    release_pins_under_pressure: bool = False
+    """Release TTL holds before a waiting call would be refused for lack of blocks, as
+    sagacore's vLLM plug-in does by default (vLLM RFC #52113: a TTL should not block
+    scheduling). At each scheduling point, before the running calls are scheduled, when
+    the call at the head of an instance's queue (in key order) needs more blocks than are
+    free or evictable, that instance's holds are released one by one, nearest expiry
+    first, skipping the head's own task's hold and every hold whose time left is at most
+    the time to recompute what it holds (its blocks x block size x the cost model's
+    prefill seconds per token), until the head fits. False (the default): a hold lasts
+    until its TTL ends or its task's next call is admitted."""
+    released_pins_most_recent: bool = False
+    """A hold that ends (its TTL, its task's next call, a release under pressure) makes
+    the cache entries it leaves unreferenced the most recently used (``last_access_s``
+    set to the release time), as vLLM returns a pin's blocks to the most recently used
+    end of its free queue. False (the default): they keep the time their last call
+    released them (before its tool)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("fast", "step"):
             raise ConfigError(f"SimConfig.mode must be 'fast' or 'step', got {self.mode!r}")
+        for name in ("release_pins_under_pressure", "released_pins_most_recent"):
+            v = getattr(self, name)
+            if not isinstance(v, bool):
+                raise ConfigError(f"SimConfig.{name} must be True or False, got {v!r}")
         if self.max_sim_seconds is not None and not self.max_sim_seconds > 0:
             raise ConfigError(
                 f"SimConfig.max_sim_seconds must be > 0 or None, got {self.max_sim_seconds!r}"

@@ -47,6 +47,17 @@ has passed, as they would in step mode; a poke before it unfolds the step.
 points*: boundaries after an event reached the worker, after a mixed (prefill) step,
 where the batch changes, or where memory needed a victim or a preemption. Between them
 keys are not re-evaluated, in either mode.
+
+**Pins released under pressure** (opt-in:
+:attr:`~sagacore.sim.config.SimConfig.release_pins_under_pressure`, what sagacore's vLLM
+plug-in does by default). At a scheduling point, before the running calls are scheduled,
+when the waiting call of smallest key does not fit (its input less its hit against the
+free and evictable blocks), the cluster releases TTL holds on this instance for it,
+nearest expiry first, while they are worth more than their recompute
+(:meth:`~sagacore.sim.cluster.Simulation.release_pins_for`). Only at scheduling points,
+so both modes agree; the plug-in asks at every step, which differs only when the head
+fit at a point but was not admitted (token budget, ``max_num_seqs``, admission control)
+and stops fitting before the next.
 """
 
 from __future__ import annotations
@@ -212,6 +223,7 @@ class Worker:
         fast: bool,
         checked: bool,
         capacity_tokens: int,
+        release_pins: bool = False,
     ) -> None:
         self.sim = sim
         self.worker_id = worker_id
@@ -223,6 +235,9 @@ class Worker:
         """The scheduler does admission control (:meth:`~sagacore.policy.Scheduler.admit`)."""
         self.fast = fast
         self.checked = checked
+        self.release_pins = release_pins
+        """Release TTL holds for the head of the queue at scheduling points
+        (:attr:`~sagacore.sim.config.SimConfig.release_pins_under_pressure`)."""
         self.block_size = store.block_size
         self.capacity_tokens = capacity_tokens
         """The instance's KV capacity, null block included (the denominator of loads)."""
@@ -635,6 +650,8 @@ class Worker:
         self.poked = False
         if point:
             self._flush(now)
+            if self.release_pins and self.waiting and store.caching:
+                self._relieve_pressure(now)
         bs = self.block_size
         budget = self.engine.max_num_batched_tokens
         prefill: list[Call] = []
@@ -992,6 +1009,29 @@ class Worker:
             else:
                 lo = mid + 1
         return lo
+
+    def _relieve_pressure(self, now: float) -> None:
+        """Release TTL holds while the head of the queue does not fit (before the running
+        calls are scheduled, as vLLM's plug-in does before vLLM's running pass).
+
+        The head is the waiting call of smallest key now; it fits when its whole input,
+        less the prefix it hits, fits in the free and evictable blocks (the admission
+        check of :meth:`_admit`). Which holds go, and in what order, is the cluster's
+        (:meth:`~sagacore.sim.cluster.Simulation.release_pins_for`).
+        """
+        self._keys(self.waiting, now)
+        head = min(self.waiting, key=_wait_order)
+        store = self.store
+        bs = self.block_size
+        blocks = -(-head.target // bs)
+        cap = head.target - 1
+
+        def fits() -> bool:
+            hit, pinned = store.lease_cost(head.ids, head.ends, cap)
+            return blocks - hit // bs <= store.free_blocks + store.evictable_blocks - pinned
+
+        if not fits():
+            self.sim.release_pins_for(self, head, fits, now)
 
     def _admit(
         self, now: float, budget: int, prefill: list[Call], chunks: list[int], decode: list[Call],
