@@ -31,17 +31,16 @@ from sagacore.metrics import compare
 from sagacore.policy import Scheduler
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import get_cluster
-from sagacore.stacks import BuildContext, Stack, _token_prices, get_stack
+from sagacore.stacks import BuildContext, Stack, get_stack
 from sagacore.workload.load import load_workload
 
 PEERS = "continuum,sglang,autellix,kvflow,infercept,astraea,justitia,saga,preble"
 
 
 def _srpt_only(ctx: BuildContext) -> Scheduler:
-    from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
+    from sagacore.sched.srpt_aging import SRPTAging
 
-    p, o = _token_prices(ctx)
-    return SRPTAging(SRPTAgingConfig(p, o), ctx.predictor)
+    return SRPTAging.from_context(ctx)
 
 
 def _admission_fcfs(ctx: BuildContext) -> Scheduler:
@@ -55,7 +54,7 @@ def _with_growth_share(share: float) -> Stack:
     from sagacore.sched.admission import AdmissionConfig, SagacoreScheduler
 
     def build(ctx: BuildContext) -> Scheduler:
-        p, o = _token_prices(ctx)
+        p, o = ctx.token_prices()
         return SagacoreScheduler(ctx.predictor, seconds_per_prompt_token=p,
                                  seconds_per_output_token=o,
                                  config=AdmissionConfig(growth_share=share))

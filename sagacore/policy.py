@@ -17,6 +17,11 @@ the mechanism calls; they read workflow knowledge from the shared predictor, nev
 recomputing it. Every hook has a no-op default, so a policy overrides only what it uses
 (one override point for the decision itself, as cachetools does with ``popitem``).
 
+Every policy is a :class:`Policy`: it says what it needs to be built
+(:attr:`~Policy.needs_predictor`, :attr:`~Policy.needs_cost_model`) and builds itself from
+a :class:`~sagacore.build.BuildContext` (:meth:`~Policy.from_context`), the one path
+:meth:`sagacore.stacks.Stack.build` takes.
+
 Examples
 --------
 >>> class ShortestPromptFirst(Scheduler):
@@ -33,12 +38,13 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
 from sagacore.errors import ConfigError
 from sagacore.workload.model import Task, TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.build import BuildContext
     from sagacore.workload.predictor import Predictor
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "CacheEntryView",
     "CachePolicy",
     "CallView",
+    "Policy",
     "Retention",
     "RetentionDecision",
     "Router",
@@ -148,7 +155,31 @@ class WorkerView(Protocol):
         """Tokens of ``call``'s prompt already cached on this worker."""
 
 
-class Router(ABC):
+class Policy(ABC):  # noqa: B024 (abstract: every policy is a Router, Scheduler or CachePolicy)
+    """What every policy says about how it is built (one build path, no restating).
+
+    A policy class declares what it needs; :meth:`from_context` builds it from a
+    :class:`~sagacore.build.BuildContext`. A stack derives from the declarations whether
+    its run must feed the shared predictor, and a registry lookup by name alone
+    (:func:`sagacore.sched.make_scheduler`) refuses a policy that needs the context.
+    """
+
+    name: ClassVar[str] = "policy"
+    needs_predictor: ClassVar[bool] = False
+    """Whether the policy reads the run's shared predictor, when built
+    (:attr:`BuildContext.predictor <sagacore.build.BuildContext.predictor>`) or when it
+    decides (:attr:`CacheContext.predictor`): a run with such a policy feeds one."""
+    needs_cost_model: ClassVar[bool] = False
+    """Whether :meth:`from_context` prices work with the context's cost model."""
+
+    @classmethod
+    def from_context(cls, ctx: BuildContext) -> Self:
+        """A fresh policy for a run described by ``ctx`` (default: the default
+        configuration; a policy that needs the context overrides this)."""
+        return cls()
+
+
+class Router(Policy):
     """Places each ready LLM call on a worker. Subclasses override :meth:`route`.
 
     A router may also *steal work*: with :attr:`rebalance_interval_s` set, the mechanism
@@ -174,14 +205,14 @@ class Router(ABC):
         """
         return ()
 
-    def observe_task_end(self, task_id: TaskId, now: float) -> None:  # noqa: B027
+    def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """The task finished (forget any per-session state)."""
 
-    def observe_migration(self, task_id: TaskId, src: int, dst: int, now: float) -> None:  # noqa: B027
+    def observe_migration(self, task_id: TaskId, src: int, dst: int, now: float) -> None:
         """The mechanism moved a session from worker ``src`` to ``dst``."""
 
 
-class Scheduler(ABC):
+class Scheduler(Policy):
     """Orders a worker's waiting calls. Subclasses override :meth:`key`.
 
     The mechanism admits waiting calls in increasing key order while the token budget
@@ -215,19 +246,19 @@ class Scheduler(ABC):
         """
         return True
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:  # noqa: B027
+    def observe_task_arrival(self, task: Task, now: float) -> None:
         """A task arrived (a deployable policy reads only its arrival, tenant, type)."""
 
-    def observe_call_start(self, call: CallView, now: float) -> None:  # noqa: B027
+    def observe_call_start(self, call: CallView, now: float) -> None:
         """``call`` joined a running batch."""
 
-    def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:  # noqa: B027
+    def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:
         """``call`` was served ``tokens`` tokens in a batch step lasting ``seconds``."""
 
-    def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:  # noqa: B027
+    def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
         """``call`` finished having generated ``output_tokens``."""
 
-    def observe_task_end(self, task_id: TaskId, now: float) -> None:  # noqa: B027
+    def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """The task finished."""
 
 
@@ -383,7 +414,7 @@ CACHE_ONLY = RetentionDecision(Retention.KEEP)
 """The default retention: leave the KV cached, unpinned (what vLLM does)."""
 
 
-class CachePolicy(ABC):
+class CachePolicy(Policy):
     """Chooses what leaves the KV cache. Subclasses override :meth:`victim`.
 
     The mechanism calls :meth:`victim` with the evictable entries (never one in use,
@@ -401,13 +432,13 @@ class CachePolicy(ABC):
         """Keep, swap or drop ``session``'s KV while its tool runs (default: keep, unpinned)."""
         return CACHE_ONLY
 
-    def observe_access(self, entry: CacheEntryView, now: float) -> None:  # noqa: B027
+    def observe_access(self, entry: CacheEntryView, now: float) -> None:
         """A call reused ``entry``."""
 
-    def observe_lookup(self, segments: Sequence[int], now: float) -> None:  # noqa: B027
+    def observe_lookup(self, segments: Sequence[int], now: float) -> None:
         """A call looked up its prompt, the content segments ``segments`` (their ids, in
         order), hit or miss: what a ghost cache needs to learn which evictions a later
         request regretted."""
 
-    def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:  # noqa: B027
+    def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:
         """The session's tool finished after ``seconds``."""

@@ -1,10 +1,14 @@
 """Named stacks: a router, a scheduler and a cache policy that run together.
 
-A :class:`Stack` names one policy of each kind (a registry name, or a factory taking a
-:class:`BuildContext` for policies that need the predictor or the cost model) and
-whether the engines cache prefixes. :data:`STACKS` is the user-facing list; the
-simulator builds fresh policy objects for every run: one router and one scheduler for
-the cluster, one cache policy per instance (each cache is its own).
+A :class:`Stack` names one policy of each kind, each by a spec: a registry name, a
+policy class or a :class:`~sagacore.build.Configured` class (built by the class's
+:meth:`~sagacore.policy.Policy.from_context`), or a factory taking a
+:class:`~sagacore.build.BuildContext`; and whether the engines cache prefixes.
+:meth:`Stack.build` is the one way policies are built: a fresh router and scheduler for
+the cluster and one cache policy per instance (each cache is its own), as a
+:class:`StackPolicies`. Whether a run must feed the shared predictor is derived from what
+the policies declare (:attr:`Stack.uses_predictor`), never restated. :data:`STACKS` is
+the user-facing list.
 
 The baselines, each in its best honest configuration:
 
@@ -35,40 +39,65 @@ sagacore.errors.UnknownNameError: unknown stack 'nope'; known: astraea, autellix
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from sagacore.cache import make_cache_policy
-from sagacore.engine import CostModel
+from sagacore.build import BuildContext, Configured, policy_class, spec_needs_predictor
+from sagacore.cache import CACHE_POLICIES
+from sagacore.cache.sagacore import SagacoreCache, SagacoreCacheConfig
 from sagacore.errors import ConfigError, UnknownNameError
-from sagacore.policy import CachePolicy, Router, Scheduler
-from sagacore.route import make_router
-from sagacore.sched import make_scheduler
+from sagacore.policy import CachePolicy, Policy, Router, Scheduler
+from sagacore.route import ROUTERS
+from sagacore.sched import SCHEDULERS
+from sagacore.sched.afs import SagaAFS
+from sagacore.sched.astraea import Astraea as AstraeaScheduler
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sagacore.workload.predictor import Predictor
+__all__ = ["BASELINES", "STACKS", "BuildContext", "Stack", "StackPolicies", "get_stack"]
 
-__all__ = ["BASELINES", "STACKS", "BuildContext", "Stack", "get_stack"]
+RouterSpec = str | type[Router] | Configured[Router] | Callable[[BuildContext], Router]
+"""A router: a :data:`~sagacore.route.ROUTERS` name, a class, or a factory."""
+SchedulerSpec = (str | type[Scheduler] | Configured[Scheduler]
+                 | Callable[[BuildContext], Scheduler])
+"""A scheduler: a :data:`~sagacore.sched.SCHEDULERS` name, a class, or a factory."""
+CacheSpec = (str | type[CachePolicy] | Configured[CachePolicy]
+             | Callable[[BuildContext], CachePolicy])
+"""A cache policy: a :data:`~sagacore.cache.CACHE_POLICIES` name, a class, or a factory."""
+
+_KINDS: tuple[tuple[str, str, Mapping[str, str]], ...] = (
+    ("router", "router", ROUTERS),
+    ("scheduler", "scheduler", SCHEDULERS),
+    ("cache", "cache policy", CACHE_POLICIES),
+)
+
+
+def _build(spec: object, kind: str, registry: Mapping[str, str], ctx: BuildContext) -> Policy:
+    """The policy ``spec`` builds for the run ``ctx``."""
+    if isinstance(spec, str):
+        return policy_class(registry, kind, spec).from_context(ctx)
+    if isinstance(spec, type) and issubclass(spec, Policy):
+        built: Policy = spec.from_context(ctx)
+        return built
+    if callable(spec):
+        made: Policy = spec(ctx)
+        return made
+    raise ConfigError(f"a {kind} spec must be a name, a policy class or a factory, got {spec!r}")
 
 
 @dataclass(frozen=True)
-class BuildContext:
-    """What a policy factory may use to build its policy."""
+class StackPolicies:
+    """The policy objects :meth:`Stack.build` makes for one run."""
 
-    cost: CostModel
-    """Cost model of one instance."""
-    instances: int
-    """Number of instances in the cluster."""
-    kv_capacity_tokens: int
-    """KV capacity of one instance, tokens."""
-    predictor: Predictor | None = None
-    """The run's shared predictor (when the stack uses one)."""
+    router: Router
+    """The cluster's router."""
+    scheduler: Scheduler
+    """The cluster's scheduler (it orders every worker's queue)."""
+    caches: tuple[CachePolicy, ...]
+    """One cache policy per instance, in instance order."""
 
-
-RouterSpec = str | Callable[[BuildContext], Router]
-SchedulerSpec = str | Callable[[BuildContext], Scheduler]
-CacheSpec = str | Callable[[BuildContext], CachePolicy]
+    @property
+    def uses_predictor(self) -> bool:
+        """Whether any of the policies declares it reads the shared predictor."""
+        return any(p.needs_predictor for p in (self.router, self.scheduler, *self.caches))
 
 
 @dataclass(frozen=True)
@@ -81,13 +110,23 @@ class Stack:
         The stack's name.
     router, scheduler, cache
         A registry name (:data:`sagacore.route.ROUTERS`, :data:`sagacore.sched.SCHEDULERS`,
-        :data:`sagacore.cache.CACHE_POLICIES`) or a factory.
+        :data:`sagacore.cache.CACHE_POLICIES`), a policy class, a
+        :class:`~sagacore.build.Configured` class, or a factory taking a
+        :class:`~sagacore.build.BuildContext`.
     prefix_caching
         Whether instances cache and share prefixes (False: vLLM without APC).
-    uses_predictor
-        Whether the policies read the shared predictor (the simulator then feeds one).
     description
         One line for listings.
+
+    Examples
+    --------
+    >>> from sagacore.engine import CostModel
+    >>> ctx = BuildContext(CostModel.from_presets("llama-3-8b", "a100-80gb"), 2, 100_000)
+    >>> built = get_stack("saga").build(ctx)
+    >>> type(built.scheduler).__name__, len(built.caches), built.uses_predictor
+    ('SagaAFS', 2, True)
+    >>> get_stack("vllm-apc").uses_predictor
+    False
     """
 
     name: str
@@ -95,74 +134,56 @@ class Stack:
     scheduler: SchedulerSpec
     cache: CacheSpec = "lru"
     prefix_caching: bool = True
-    uses_predictor: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigError("Stack.name must be a non-empty string")
+        for field_name, kind, registry in _KINDS:
+            spec = getattr(self, field_name)
+            if isinstance(spec, str) and spec not in registry:
+                raise UnknownNameError(kind, spec, list(registry))
+
+    @property
+    def uses_predictor(self) -> bool:
+        """Whether a policy of the stack declares it reads the shared predictor (the
+        mechanism then feeds one): derived from the policies' classes
+        (:func:`~sagacore.build.spec_needs_predictor`; a bare factory counts as yes)."""
+        return any(spec_needs_predictor(registry, kind, getattr(self, f))
+                   for f, kind, registry in _KINDS)
+
+    def build(self, ctx: BuildContext) -> StackPolicies:
+        """Fresh policies for one run: the router, the scheduler, then one cache policy
+        per instance (``ctx.instances``)."""
+        return StackPolicies(
+            self.build_router(ctx),
+            self.build_scheduler(ctx),
+            tuple(self.build_cache(ctx) for _ in range(ctx.instances)),
+        )
 
     def build_router(self, ctx: BuildContext) -> Router:
-        """A fresh router."""
-        return make_router(self.router) if isinstance(self.router, str) else self.router(ctx)
+        """A fresh router (the part of :meth:`build` a mechanism may ask for alone)."""
+        r = _build(self.router, "router", ROUTERS, ctx)
+        if not isinstance(r, Router):
+            raise ConfigError(f"stack {self.name!r}: its router spec built {r!r}, not a Router")
+        return r
 
     def build_scheduler(self, ctx: BuildContext) -> Scheduler:
-        """A fresh scheduler."""
-        s = self.scheduler
-        return make_scheduler(s) if isinstance(s, str) else s(ctx)
+        """A fresh scheduler (the part of :meth:`build` a mechanism may ask for alone)."""
+        s = _build(self.scheduler, "scheduler", SCHEDULERS, ctx)
+        if not isinstance(s, Scheduler):
+            raise ConfigError(
+                f"stack {self.name!r}: its scheduler spec built {s!r}, not a Scheduler")
+        return s
 
     def build_cache(self, ctx: BuildContext) -> CachePolicy:
-        """A fresh cache policy (one per instance)."""
-        c = self.cache
-        return make_cache_policy(c) if isinstance(c, str) else c(ctx)
-
-
-def _token_prices(ctx: BuildContext) -> tuple[float, float]:
-    """Isolated-engine seconds per prompt and per output token, from the cost model."""
-    return ctx.cost.prefill_seconds(2048) / 2048, ctx.cost.decode_step_seconds(1, 2048)
-
-
-def _saga_afs(ctx: BuildContext) -> Scheduler:
-    from sagacore.sched.afs import AFSConfig, SagaAFS
-
-    p, o = _token_prices(ctx)
-    cfg = AFSConfig(seconds_per_prompt_token=p, seconds_per_output_token=o)
-    return SagaAFS(cfg, predictor=ctx.predictor)
-
-
-def _astraea_sched(ctx: BuildContext) -> Scheduler:
-    from sagacore.sched.astraea import Astraea, AstraeaConfig
-
-    p, o = _token_prices(ctx)
-    cfg = AstraeaConfig(seconds_per_prompt_token=p, seconds_per_output_token=o)
-    return Astraea(cfg, predictor=ctx.predictor)
-
-
-def _affinity_without_stealing(ctx: BuildContext) -> Router:
-    from sagacore.route.saga import SagaAffinity
-
-    return SagaAffinity(steal=False)
-
-
-def _sagacore_sched(ctx: BuildContext) -> Scheduler:
-    from sagacore.sched.admission import SagacoreScheduler
-
-    p, o = _token_prices(ctx)
-    return SagacoreScheduler(ctx.predictor, seconds_per_prompt_token=p,
-                             seconds_per_output_token=o)
-
-
-def _sagacore_cache(ctx: BuildContext) -> CachePolicy:
-    from sagacore.cache.sagacore import SagacoreCache, SagacoreCacheConfig
-
-    return SagacoreCache(SagacoreCacheConfig(pin=True))
-
-
-def _justitia(ctx: BuildContext) -> Scheduler:
-    from sagacore.sched.justitia import Justitia
-
-    return Justitia(predictor=ctx.predictor)
-
+        """A fresh cache policy for one instance (the part of :meth:`build` a mechanism
+        may ask for alone)."""
+        c = _build(self.cache, "cache policy", CACHE_POLICIES, ctx)
+        if not isinstance(c, CachePolicy):
+            raise ConfigError(
+                f"stack {self.name!r}: its cache spec built {c!r}, not a CachePolicy")
+        return c
 
 
 STACKS: dict[str, Stack] = {
@@ -195,25 +216,22 @@ STACKS: dict[str, Stack] = {
         Stack(
             "saga",
             router="saga-affinity",
-            scheduler=_saga_afs,
+            scheduler=SagaAFS,
             cache="saga-ttl",
-            uses_predictor=True,
             description="SAGA: session affinity (load < 0.8), AFS, WA-LRU + tool-aware TTL",
         ),
         Stack(
             "justitia",
             router="session-affinity",
-            scheduler=_justitia,
+            scheduler="justitia",
             cache="lru",
-            uses_predictor=True,
             description="Justitia: virtual-time fair queueing of agents, session affinity, LRU",
         ),
         Stack(
             "astraea",
             router="session-affinity",
-            scheduler=_astraea_sched,
+            scheduler=AstraeaScheduler,
             cache="astraea",
-            uses_predictor=True,
             description="Astraea: lifecycle HRRN, keep/swap/drop KV by pressure, session affinity",
         ),
         Stack(
@@ -228,7 +246,6 @@ STACKS: dict[str, Stack] = {
             router="session-affinity",
             scheduler="priority",
             cache="continuum-ttl",
-            uses_predictor=True,
             description="Continuum: program-level FCFS, KV pinned with a TTL during tools",
         ),
         Stack(
@@ -236,7 +253,6 @@ STACKS: dict[str, Stack] = {
             router="session-affinity",
             scheduler="fcfs",
             cache="kvflow",
-            uses_predictor=True,
             description="KVFlow: steps-to-execution eviction, FCFS, session affinity",
         ),
         Stack(
@@ -244,7 +260,6 @@ STACKS: dict[str, Stack] = {
             router="session-affinity",
             scheduler="fcfs",
             cache="infercept",
-            uses_predictor=True,
             description="InferCept: keep/swap/drop KV by least waste during tools, FCFS",
         ),
         Stack(
@@ -264,9 +279,8 @@ STACKS: dict[str, Stack] = {
         Stack(
             "sagacore",
             router="session-affinity",
-            scheduler=_sagacore_sched,
-            cache=_sagacore_cache,
-            uses_predictor=True,
+            scheduler="sagacore",
+            cache=Configured(SagacoreCache, SagacoreCacheConfig(pin=True)),
             description="sagacore (recommended): session affinity, predicted-SRPT with aging "
             "and working-set admission control, adaptive next-use/LRU eviction with break-even "
             "pins through tools",

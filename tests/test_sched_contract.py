@@ -14,12 +14,23 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import given, settings
 
+from sagacore.build import BuildContext
+from sagacore.engine import CostModel
+from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched import SCHEDULERS, make_scheduler
+from sagacore.sched import SCHEDULERS, make_scheduler, scheduler_class
 from sagacore.testing import SimpleCall, run_servers, workloads
 from sagacore.workload.model import Task, TaskId, Workload
+from sagacore.workload.predictor import Predictor
 
 NAMES = sorted(SCHEDULERS)
+
+
+def build(name: str) -> Scheduler:
+    """The named scheduler as a run builds it (a fresh predictor, an 8B cost model)."""
+    ctx = BuildContext(CostModel.from_presets("llama-3-8b", "a100-80gb"), 2, 100_000,
+                       Predictor())
+    return make_scheduler(name, ctx)
 
 
 @dataclass
@@ -58,18 +69,37 @@ class Checked(Scheduler):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_registry_builds_the_named_policy(name: str) -> None:
-    s = make_scheduler(name)
+    s = build(name)
     assert isinstance(s, Scheduler)
     assert s.name == name
     assert isinstance(s.preemptive, bool)
-    assert make_scheduler(name) is not s
+    assert build(name) is not s
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_name_alone_never_builds_a_policy_without_what_it_needs(name: str) -> None:
+    cls = scheduler_class(name)
+    if cls.needs_predictor or cls.needs_cost_model:
+        with pytest.raises(ConfigError, match=f"scheduler '{name}' needs the run's"):
+            make_scheduler(name)
+    else:
+        assert type(make_scheduler(name)) is cls
+
+
+def test_the_predictive_schedulers_declare_the_predictor() -> None:
+    needs = {n for n in NAMES if scheduler_class(n).needs_predictor}
+    assert needs == {"astraea", "sagacore", "saga-afs", "saga-afs-wf", "srpt-aging"}
+    for name in needs:  # built from a context, each holds the run's predictor
+        ctx = BuildContext(CostModel.from_presets("llama-3-8b", "a100-80gb"), 2, 100_000,
+                           Predictor())
+        assert make_scheduler(name, ctx).book.predictor is ctx.predictor  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=12)
 @given(w=workloads(max_tasks=5, max_steps=4, max_tenants=3, dag=True))
 def test_runs_every_workload_deterministically(name: str, w: Workload) -> None:
-    a, b = Checked(make_scheduler(name)), Checked(make_scheduler(name))
+    a, b = Checked(build(name)), Checked(build(name))
     ra = run_servers(w, a, servers=2, rate=500.0)
     rb = run_servers(w, b, servers=2, rate=500.0)
     assert set(ra.finish) == {t.id for t in w}  # every task finishes, none lost
@@ -82,7 +112,7 @@ def test_runs_every_workload_deterministically(name: str, w: Workload) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_hooks_accept_unseen_tasks_and_odd_orders(name: str) -> None:
-    s = make_scheduler(name)
+    s = build(name)
     ghost = SimpleCall(task_id=TaskId("ghost"), tenant="x", step=3, ready_s=1.0)  # type: ignore[arg-type]
     s.key(ghost, 2.0)
     s.observe_service(ghost, 10, 0.01, 2.0)

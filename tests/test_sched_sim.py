@@ -3,7 +3,7 @@ multi-tenant mix (small, loaded slices so the test stays fast)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -40,33 +40,34 @@ def test_policy_runs_in_the_simulator(name: str, workloads: dict[str, Workload])
         assert again.tct_by_task() == r.tct_by_task()  # deterministic, checked or not
 
 
-@pytest.mark.parametrize("factory", ["afs", "afs-wf", "justitia", "astraea"])
-def test_factories_use_the_shared_predictor(factory: str, workloads: dict[str, Workload]) -> None:
-    """Stacks build the predictive policies with the run's predictor (BuildContext)."""
-    from sagacore.sched.afs import SagaAFS, SagaAFSWaterfill
-    from sagacore.sched.astraea import Astraea
-    from sagacore.sched.justitia import Justitia
+@pytest.mark.parametrize("policy", ["saga-afs", "saga-afs-wf", "astraea", "srpt-aging",
+                                    "sagacore"])
+def test_stacks_build_the_predictive_policies_with_the_shared_predictor(
+        policy: str, workloads: dict[str, Workload]) -> None:
+    """A stack naming a policy that declares the predictor gets the run's predictor."""
+    from sagacore.sched import scheduler_class
     from sagacore.sim.config import ClusterConfig
 
-    builders: dict[str, Callable[[stacks.BuildContext], Scheduler]] = {
-        "afs": SagaAFS.build, "afs-wf": SagaAFSWaterfill.build,
-        "justitia": Justitia.build, "astraea": Astraea.build,
-    }
-    build = builders[factory]
+    cls = scheduler_class(policy)
     built: list[Scheduler] = []
 
     def make(ctx: stacks.BuildContext) -> Scheduler:
-        s = build(ctx)
+        s = cls.from_context(ctx)
         built.append(s)
         return s
 
-    stack = stacks.Stack(f"test-{factory}", router="session-affinity", scheduler=make,
-                         cache="lru", uses_predictor=True)
+    named = stacks.Stack(f"test-{policy}", router="session-affinity", scheduler=policy,
+                         cache="lru")
+    assert named.uses_predictor  # derived from the class's declaration
     cluster = ClusterConfig.from_gpus(2, tp=1, model="llama-3-8b")
     w = workloads["multi-tenant"]
-    r = sim.simulate(w, stack, cluster)
-    assert r.tasks_completed == len(w)
+    by_name = sim.simulate(w, named, cluster)
+    assert by_name.tasks_completed == len(w)
+    by_factory = sim.simulate(w, replace(named, scheduler=make), cluster)
+    assert by_factory.tct_by_task() == by_name.tct_by_task()  # the same one build path
     (s,) = built
     assert s.book.predictor is not None  # type: ignore[attr-defined]
-    if factory.startswith("afs"):
+    if policy == "saga-afs-wf":  # water-filling scales its capacity with the cluster
         assert s.config.capacity == 4.0 * cluster.instances  # type: ignore[attr-defined]
+    if policy == "saga-afs":  # proportional shares keep the configured capacity
+        assert s.config.capacity == 64.0  # type: ignore[attr-defined]

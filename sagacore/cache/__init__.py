@@ -1,17 +1,23 @@
 """KV retention policies (one module each) and the prefix-cache store they run in.
 
 ``CACHE_POLICIES`` maps a policy name to ``"module:Class"``; :func:`make_cache_policy` builds
-one with its default configuration.
+one: from a :class:`~sagacore.build.BuildContext` when given (what a stack does), else with
+its default configuration. A cache policy reads the shared predictor from each
+:class:`~sagacore.policy.CacheContext` when it decides, not when it is built, so a name
+alone builds it fully (cache-only replay does).
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from sagacore.errors import UnknownNameError
+from sagacore.build import policy_class
 from sagacore.policy import CachePolicy
 
-__all__ = ["CACHE_POLICIES", "make_cache_policy"]
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.build import BuildContext
+
+__all__ = ["CACHE_POLICIES", "cache_policy_class", "make_cache_policy"]
 
 CACHE_POLICIES: dict[str, str] = {
     "lru": "sagacore.cache.lru:LRU",
@@ -27,12 +33,15 @@ CACHE_POLICIES: dict[str, str] = {
 }
 
 
-def make_cache_policy(name: str) -> CachePolicy:
-    """A new cache policy of the named policy, with its default configuration."""
-    try:
-        module, cls = CACHE_POLICIES[name].split(":")
-    except KeyError:
-        raise UnknownNameError("cache policy", name, list(CACHE_POLICIES)) from None
-    obj = getattr(importlib.import_module(module), cls)()
-    assert isinstance(obj, CachePolicy)
-    return obj
+def cache_policy_class(name: str) -> type[CachePolicy]:
+    """The cache policy class called ``name`` (not built)."""
+    cls = policy_class(CACHE_POLICIES, "cache policy", name)
+    assert issubclass(cls, CachePolicy)
+    return cls
+
+
+def make_cache_policy(name: str, ctx: BuildContext | None = None) -> CachePolicy:
+    """A new cache policy of the named policy (from ``ctx`` when given, else its default
+    configuration)."""
+    cls = cache_policy_class(name)
+    return cls.from_context(ctx) if ctx is not None else cls()

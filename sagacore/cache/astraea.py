@@ -75,6 +75,7 @@ class Astraea(CachePolicy):
     """Pressure-priced keep/swap/drop while a tool runs; LRU eviction."""
 
     name: ClassVar[str] = "astraea"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: AstraeaConfig | None = None) -> None:
         self.config = config if config is not None else AstraeaConfig()

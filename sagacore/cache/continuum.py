@@ -123,6 +123,7 @@ class ContinuumTTL(CachePolicy):
     """LRU eviction plus a cost-benefit TTL pin while a tool runs."""
 
     name: ClassVar[str] = "continuum-ttl"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: ContinuumConfig | None = None) -> None:
         self.config = config if config is not None else ContinuumConfig()

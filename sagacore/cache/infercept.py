@@ -101,6 +101,7 @@ class InferCept(CachePolicy):
     """Least-waste preserve/discard/swap at each tool call; LRU eviction."""
 
     name: ClassVar[str] = "infercept"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: InferCeptConfig | None = None) -> None:
         self.config = config if config is not None else InferCeptConfig()

@@ -65,6 +65,7 @@ class KVFlow(CachePolicy):
     """Evict the entry with the largest (steps-to-execution, expected seconds, idle)."""
 
     name: ClassVar[str] = "kvflow"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: KVFlowConfig | None = None) -> None:
         self.config = config if config is not None else KVFlowConfig()

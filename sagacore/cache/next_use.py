@@ -372,6 +372,7 @@ class NextUse(CachePolicy):
     """
 
     name: ClassVar[str] = "next-use"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: NextUseConfig | None = None) -> None:
         self.config = config if config is not None else NextUseConfig()

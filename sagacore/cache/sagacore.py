@@ -76,7 +76,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.cache._common import lru_index, positive
 from sagacore.cache.adaptive import Duel
@@ -93,6 +93,9 @@ from sagacore.policy import (
 )
 from sagacore.workload.model import TaskId
 from sagacore.workload.predictor import LogNormalFit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.build import BuildContext
 
 __all__ = ["SagacoreCache", "SagacoreCacheConfig", "break_even_ttl"]
 
@@ -196,12 +199,19 @@ class SagacoreCache(CachePolicy):
     retention (module docs)."""
 
     name: ClassVar[str] = "sagacore"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: SagacoreCacheConfig | None = None) -> None:
         self.config = config if config is not None else SagacoreCacheConfig()
         self.ranking = NextUse(self.config.next_use)
         self.duel = Duel(self.config.half_life)
         """The score of ``next-use`` (expert 0) against LRU (expert 1)."""
+
+    @classmethod
+    def from_context(cls, ctx: BuildContext, config: SagacoreCacheConfig | None = None) -> Self:
+        """The policy with ``config`` (a stack passes its own: the ``sagacore`` stack
+        pins, :class:`~sagacore.build.Configured`)."""
+        return cls(config)
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
         """The leading expert's nominee; a disagreement is recorded as a duel.

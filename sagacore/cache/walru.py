@@ -73,6 +73,7 @@ class WALRU(CachePolicy):
     """
 
     name: ClassVar[str] = "walru"
+    needs_predictor: ClassVar[bool] = True
 
     def __init__(self, config: WALRUConfig | None = None) -> None:
         self.config = config if config is not None else WALRUConfig()

@@ -79,7 +79,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler, WorkerView
@@ -87,6 +87,7 @@ from sagacore.sched._base import TaskBook, TaskRecord
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.build import BuildContext
     from sagacore.workload.predictor import Predictor
 
 __all__ = ["AdmissionConfig", "SagacoreScheduler", "WorkingSetAdmission", "with_admission"]
@@ -318,6 +319,15 @@ class SagacoreScheduler(WorkingSetAdmission):
     """
 
     name: ClassVar[str] = "sagacore"
+    needs_predictor: ClassVar[bool] = True
+    needs_cost_model: ClassVar[bool] = True
+
+    @classmethod
+    def from_context(cls, ctx: BuildContext) -> Self:
+        """The scheduler for a run: the shared predictor, work priced by the cost model
+        (:meth:`~sagacore.build.BuildContext.token_prices`)."""
+        p, o = ctx.token_prices()
+        return cls(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
 
     def __init__(self, predictor: Predictor | None = None, *,
                  seconds_per_prompt_token: float | None = None,

@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -61,7 +61,7 @@ from sagacore.sched.fluid import waterfill
 from sagacore.workload.model import Task, TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sagacore.stacks import BuildContext
+    from sagacore.build import BuildContext
     from sagacore.workload.predictor import Predictor
 
 __all__ = ["AFSConfig", "SagaAFS", "SagaAFSWaterfill", "afs_shares"]
@@ -87,10 +87,11 @@ class AFSConfig:
     """Per-tenant weight for AFS-WF (default 1)."""
     capacity: float = 64.0
     """Cluster capacity in urgency units (AFS-WF only): how many tasks the cluster can
-    serve at once at their isolated speed. The default is 16 instances x 4;
-    :meth:`SagaAFS.build` uses ``streams_per_instance`` x the cluster's instances."""
+    serve at once at their isolated speed. The default is 16 instances x 4; AFS-WF built
+    from a context (:meth:`SagaAFS.from_context`) uses ``streams_per_instance`` x the
+    cluster's instances."""
     streams_per_instance: float = 4.0
-    """Tasks one instance serves at isolated speed, for :meth:`SagaAFS.build`."""
+    """Tasks one instance serves at isolated speed, for AFS-WF's :meth:`SagaAFS.from_context`."""
     seconds_per_prompt_token: float = 2e-4
     """Isolated prefill time per prompt token."""
     seconds_per_output_token: float = 0.03
@@ -172,6 +173,10 @@ class SagaAFS(Scheduler):
 
     name: ClassVar[str] = "saga-afs"
     preemptive: ClassVar[bool] = True
+    needs_predictor: ClassVar[bool] = True
+    needs_cost_model: ClassVar[bool] = True
+    _allocation: ClassVar[str] = "proportional"
+    """The allocation this class forces (AFS-WF: water-filling)."""
 
     def __init__(self, config: AFSConfig | None = None, predictor: Predictor | None = None) -> None:
         self.config = config if config is not None else AFSConfig()
@@ -209,11 +214,20 @@ class SagaAFS(Scheduler):
         self._u: list[float] = []
 
     @classmethod
-    def build(cls, ctx: BuildContext, config: AFSConfig | None = None) -> SagaAFS:
-        """A stack factory: the shared predictor, capacity scaled with the cluster."""
+    def from_context(cls, ctx: BuildContext, config: AFSConfig | None = None) -> Self:
+        """AFS for a run: the shared predictor, work priced by the cost model
+        (:meth:`~sagacore.build.BuildContext.token_prices`); with water-filling, the
+        capacity scaled with the cluster (``streams_per_instance`` x instances).
+
+        Proportional shares do not depend on the capacity, which stays as configured
+        (so the ``saga`` stack's results are those it has always given).
+        """
         base = config if config is not None else AFSConfig()
-        cap = base.streams_per_instance * ctx.instances
-        return cls(replace(base, capacity=cap), predictor=ctx.predictor)
+        p, o = ctx.token_prices()
+        base = replace(base, seconds_per_prompt_token=p, seconds_per_output_token=o)
+        if "waterfill" in (base.allocation, cls._allocation):
+            base = replace(base, capacity=base.streams_per_instance * ctx.instances)
+        return cls(base, predictor=ctx.predictor)
 
     @property
     def urgency(self) -> dict[TaskId, float]:
@@ -381,6 +395,7 @@ class SagaAFSWaterfill(SagaAFS):
     """AFS-WF: AFS with weighted water-filling of the tenants' AFS (module docs)."""
 
     name: ClassVar[str] = "saga-afs-wf"
+    _allocation: ClassVar[str] = "waterfill"
 
     def __init__(self, config: AFSConfig | None = None, predictor: Predictor | None = None) -> None:
         base = config if config is not None else AFSConfig()

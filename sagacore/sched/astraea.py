@@ -43,8 +43,8 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
@@ -52,7 +52,7 @@ from sagacore.sched._base import TaskBook, positive
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sagacore.stacks import BuildContext
+    from sagacore.build import BuildContext
     from sagacore.workload.predictor import Predictor
 
 __all__ = ["Astraea", "AstraeaConfig"]
@@ -105,15 +105,21 @@ class Astraea(Scheduler):
     """Enhanced HRRN with I/O-/compute-bound classes (module docs)."""
 
     name: ClassVar[str] = "astraea"
+    needs_predictor: ClassVar[bool] = True
+    needs_cost_model: ClassVar[bool] = True
 
     def __init__(self, config: AstraeaConfig | None = None, predictor: Predictor | None = None) -> None:
         self.config = config if config is not None else AstraeaConfig()
         self.book = TaskBook(predictor)
 
     @classmethod
-    def build(cls, ctx: BuildContext) -> Astraea:
-        """A stack factory (the shared predictor)."""
-        return cls(predictor=ctx.predictor)
+    def from_context(cls, ctx: BuildContext, config: AstraeaConfig | None = None) -> Self:
+        """Astraea for a run: the shared predictor, service priced by the cost model
+        (:meth:`~sagacore.build.BuildContext.token_prices`)."""
+        p, o = ctx.token_prices()
+        base = config if config is not None else AstraeaConfig()
+        return cls(replace(base, seconds_per_prompt_token=p, seconds_per_output_token=o),
+                   predictor=ctx.predictor)
 
     def job_class(self, call: CallView, now: float) -> Literal["io", "compute"]:
         """The job's class at ``now`` (module docs)."""

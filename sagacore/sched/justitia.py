@@ -64,7 +64,6 @@ from sagacore.sched.fluid import ActiveSetClock, VirtualClock
 from sagacore.workload.model import Task, TaskId, Workload
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sagacore.stacks import BuildContext
     from sagacore.workload.predictor import Predictor
 
 __all__ = [
@@ -228,7 +227,8 @@ class Justitia(Scheduler):
         Parameters (default :class:`JustitiaConfig`).
     predictor
         Unused by the tag (Justitia predicts the whole cost at arrival with its own light
-        model); accepted so stacks can pass the shared predictor uniformly.
+        model, so it does not declare :attr:`~sagacore.policy.Policy.needs_predictor`);
+        kept for callers that pass one.
     """
 
     name: ClassVar[str] = "justitia"
@@ -242,11 +242,6 @@ class Justitia(Scheduler):
         self._fluid: VirtualClock[float] = VirtualClock(self.config.capacity, keep_history=False)
         self._real: ActiveSetClock[float] = ActiveSetClock(self.config.capacity)
         self._tokens_cost: dict[TaskId, float] = {}
-
-    @classmethod
-    def build(cls, ctx: BuildContext) -> Justitia:
-        """A stack factory (:class:`sagacore.stacks.BuildContext`)."""
-        return cls(predictor=ctx.predictor)
 
     def _weight(self, tenant: str) -> float:
         return self.config.tenant_weights.get(tenant, 1.0)

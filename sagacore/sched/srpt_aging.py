@@ -44,14 +44,15 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.policy import CallView, Scheduler
 from sagacore.sched._base import RemainingEstimate, TaskBook, positive
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.build import BuildContext
     from sagacore.workload.predictor import Predictor
 
 __all__ = ["SRPTAging", "SRPTAgingConfig"]
@@ -87,6 +88,8 @@ class SRPTAging(Scheduler):
 
     name: ClassVar[str] = "srpt-aging"
     victim_by_key: ClassVar[bool] = True
+    needs_predictor: ClassVar[bool] = True
+    needs_cost_model: ClassVar[bool] = True
 
     def __init__(self, config: SRPTAgingConfig | None = None,
                  predictor: Predictor | None = None) -> None:
@@ -95,6 +98,15 @@ class SRPTAging(Scheduler):
         # per task: (calls done, predicted prompt tokens, priced predicted output), the
         # parts of R that the book's estimate (cached per calls done) fixes
         self._priced: dict[TaskId, tuple[int, float, float]] = {}
+
+    @classmethod
+    def from_context(cls, ctx: BuildContext, config: SRPTAgingConfig | None = None) -> Self:
+        """SRPT with aging for a run: the shared predictor, work priced by the cost model
+        (:meth:`~sagacore.build.BuildContext.token_prices`)."""
+        p, o = ctx.token_prices()
+        base = config if config is not None else SRPTAgingConfig()
+        return cls(replace(base, seconds_per_prompt_token=p, seconds_per_output_token=o),
+                   ctx.predictor)
 
     def estimate(self, call: CallView) -> RemainingEstimate:
         """Predicted work of ``call``'s program from this call on (this call included)."""
