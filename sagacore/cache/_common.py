@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from sagacore.errors import ConfigError, WorkloadError
+from sagacore.errors import WorkloadError
 from sagacore.policy import CacheContext, CacheEntryView
 from sagacore.workload.model import TaskId
 
-__all__ = ["active_tasks", "lru_index", "next_call", "positive", "session_tracked"]
+__all__ = ["active_tasks", "lru_index", "next_call", "session_tracked"]
 
 
 def lru_index(candidates: Sequence[CacheEntryView]) -> int:
@@ -64,12 +63,3 @@ def next_call(
     if entry.tool is None:
         return f.probability, 0.0
     return f.probability, f.expected_seconds
-
-
-def positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    """Validate a finite positive (or non-negative) parameter; the message shows it."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be finite and {bound}, got {value!r}")
-    return float(value)

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import lru_index, positive
+from sagacore.cache._common import lru_index
 from sagacore.errors import ConfigError
 from sagacore.policy import (
     CacheContext,
@@ -44,6 +44,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
+from sagacore.validate import positive
 
 __all__ = ["Astraea", "AstraeaConfig"]
 
@@ -66,7 +67,7 @@ class AstraeaConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_pressure < 1.0:
             raise ConfigError(f"low_pressure must be in [0, 1), got {self.low_pressure!r}")
-        positive("memory_weight", self.memory_weight, allow_zero=True)
+        positive("memory_weight", self.memory_weight, zero_ok=True)
         positive("recompute_s_per_token", self.recompute_s_per_token)
         positive("swap_s_per_token", self.swap_s_per_token)
 

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import lru_index, positive
+from sagacore.cache._common import lru_index
 from sagacore.policy import (
     CacheContext,
     CacheEntryView,
@@ -50,6 +50,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
+from sagacore.validate import positive
 from sagacore.workload.predictor import LogNormalFit
 
 __all__ = ["ContinuumConfig", "ContinuumTTL", "best_ttl"]
@@ -72,8 +73,8 @@ class ContinuumConfig:
 
     def __post_init__(self) -> None:
         positive("recompute_s_per_token", self.recompute_s_per_token)
-        positive("queue_delay_s", self.queue_delay_s, allow_zero=True)
-        positive("memory_weight", self.memory_weight, allow_zero=True)
+        positive("queue_delay_s", self.queue_delay_s, zero_ok=True)
+        positive("memory_weight", self.memory_weight, zero_ok=True)
         positive("max_ttl_s", self.max_ttl_s)
 
 

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import lru_index, positive
+from sagacore.cache._common import lru_index
 from sagacore.errors import ConfigError
 from sagacore.policy import (
     CacheContext,
@@ -50,6 +50,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
+from sagacore.validate import positive
 
 __all__ = ["InferCept", "InferCeptConfig", "waste"]
 

@@ -78,7 +78,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from sagacore.cache._common import lru_index, positive
+from sagacore.cache._common import lru_index
 from sagacore.cache.adaptive import Duel
 from sagacore.cache.next_use import NextUse, NextUseConfig
 from sagacore.errors import ConfigError
@@ -91,6 +91,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
+from sagacore.validate import positive
 from sagacore.workload.model import TaskId
 from sagacore.workload.predictor import LogNormalFit
 

@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import positive
 from sagacore.errors import ConfigError, WorkloadError
 from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
+from sagacore.validate import positive
 
 __all__ = ["WALRU", "WALRUConfig"]
 
@@ -58,7 +58,7 @@ class WALRUConfig:
 
     def __post_init__(self) -> None:
         for name in ("w_idle", "w_reuse", "w_size"):
-            positive(name, getattr(self, name), allow_zero=True)
+            positive(name, getattr(self, name), zero_ok=True)
         if not 0.0 <= self.shared_reuse <= 1.0:
             raise ConfigError(f"shared_reuse must be in [0, 1], got {self.shared_reuse!r}")
 

@@ -11,11 +11,9 @@ first task ends (the published SWE-agent statistics).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sagacore.errors import ConfigError
 from sagacore.policy import CallView
 from sagacore.workload.model import Task, TaskId, TenantId
 
@@ -28,15 +26,7 @@ __all__ = [
     "TaskRecord",
     "TypeStats",
     "call_memory_cost",
-    "positive",
 ]
-
-
-def positive(name: str, value: float, *, zero_ok: bool = False) -> float:
-    """``value`` when finite and positive (or zero when allowed), else ``ConfigError``."""
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-        raise ConfigError(f"{name} must be {'>=' if zero_ok else '>'} 0, got {value!r}")
-    return value
 
 
 @dataclass(slots=True)

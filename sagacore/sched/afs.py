@@ -56,8 +56,9 @@ import numpy as np
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import TaskBook, TaskRecord, positive
+from sagacore.sched._base import TaskBook, TaskRecord
 from sagacore.sched.fluid import waterfill
+from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import TaskBook, positive
+from sagacore.sched._base import TaskBook
+from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover

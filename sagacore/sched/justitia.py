@@ -59,8 +59,9 @@ import numpy as np
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import TaskBook, call_memory_cost, positive
+from sagacore.sched._base import TaskBook, call_memory_cost
 from sagacore.sched.fluid import ActiveSetClock, VirtualClock
+from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId, Workload
 
 if TYPE_CHECKING:  # pragma: no cover

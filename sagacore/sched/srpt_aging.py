@@ -48,7 +48,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import RemainingEstimate, TaskBook, positive
+from sagacore.sched._base import RemainingEstimate, TaskBook
+from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -50,7 +50,7 @@ from typing import ClassVar, Literal
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import positive
+from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId, TenantId
 
 __all__ = ["VTC", "VTCConfig"]

@@ -1,0 +1,37 @@
+"""Checks of configuration numbers, shared by every policy's config dataclass.
+
+One helper per shape of number, one keyword for one meaning, and a message that names
+the field and shows the bad value (``ConfigError``, one ``error:`` line from the CLI).
+
+Examples
+--------
+>>> positive("epoch_s", 0.1)
+0.1
+>>> positive("aging", 0, zero_ok=True)
+0.0
+>>> positive("epoch_s", 0)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: epoch_s must be finite and > 0, got 0
+>>> positive("boost", True)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: boost must be finite and > 0, got True
+"""
+
+from __future__ import annotations
+
+import math
+
+from sagacore.errors import ConfigError
+
+__all__ = ["positive"]
+
+
+def positive(name: str, value: float, *, zero_ok: bool = False) -> float:
+    """``float(value)`` when it is a finite number > 0 (>= 0 with ``zero_ok``), else
+    ``ConfigError`` naming ``name`` and showing the value (a bool is not a number)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero_ok):
+        raise ConfigError(f"{name} must be finite and {'>=' if zero_ok else '>'} 0, got {value!r}")
+    return float(value)
