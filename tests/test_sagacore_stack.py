@@ -132,7 +132,7 @@ def test_growth_is_learned_online() -> None:
     """A program's growth per call comes from what programs of its type showed, then
     from its own, not from the prior alone."""
     a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-    w = _Worker(capacity_tokens=10**9)
+    w = _Worker(capacity_tokens=10**9, cached_share=0.0)
     for step in range(3):  # p grows by 10 tokens a call
         c = SimpleCall(task_id=TaskId("p"), step=step, prompt_tokens=1_000 + 10 * step)
         assert a.admit(c, w, float(step))
@@ -152,12 +152,42 @@ def test_growth_is_learned_online() -> None:
     assert a.growth_per_call(a.book.record(q1), 430.0) == pytest.approx((1_000 + 340) / 2)
 
 
+def test_prompts_that_fluctuate_without_growing_reserve_no_growth() -> None:
+    """Browser-like programs whose prompt is a page observation (up and down, no net
+    growth) learn a growth of zero: the type's mean of signed differences, not of their
+    positive parts (those would average half the swing, ~500 tokens a call here)."""
+    a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+    w = _Worker(capacity_tokens=10**9)
+    for step, prompt in enumerate([3_000, 4_000, 3_000, 4_000, 3_000]):
+        c = SimpleCall(task_id=TaskId("p"), step=step, prompt_tokens=prompt)
+        assert a.admit(c, w, float(step))
+        a.observe_call_end(c, 10, step + 0.5)
+    q = SimpleCall(task_id=TaskId("q"), prompt_tokens=3_000)
+    assert a.growth_per_call(a.book.record(q), 430.0) == 0.0
+    before = a.working_set(0)
+    a.admit(q, w, 6.0)
+    assert a.working_set(0) - before < 3_500  # its prompt and one call's output
+
+
+def test_a_shared_prefix_is_reserved_once() -> None:
+    """What a new program finds cached (a system prompt other programs computed) is not
+    its own to reserve: two programs with the same prompt, one arriving to a cold worker
+    and one to a worker caching 60% of it, differ by that 60% in their reservations."""
+    reserved = []
+    for share in (0.0, 0.6):
+        a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+        a.admit(SimpleCall(task_id=TaskId("p"), prompt_tokens=2_000), _Worker(
+            capacity_tokens=10**9, cached_share=share), 0.0)
+        reserved.append(a.working_set(0))
+    assert reserved[0] - reserved[1] == pytest.approx(0.6 * 2_000)
+
+
 def test_growth_share_orders_the_reservation() -> None:
     call = SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600)
     res = []
     for g in (0.0, 0.5, 1.0):
         a = with_admission(FCFS(), AdmissionConfig(growth_share=g))
-        a.admit(call, _Worker(), 0.0)
+        a.admit(call, _Worker(cached_share=0.0), 0.0)
         res.append(a.working_set(0))
     assert res[0] == 1_600 and res[0] < res[1] < res[2]
     with pytest.raises(Exception, match="growth_share"):

@@ -21,7 +21,9 @@ left to protect. ``peak(p)`` is the predicted largest context of ``p`` over its
 remaining life: its current prompt plus its growth per call times its remaining calls
 ``R``, plus one call's output. The growth per call is learned online, not taken from a
 prior fitted elsewhere: the mean growth per call seen so far in programs of the same
-agent type (the predictor's, before any was seen), and once the program has grown over
+agent type (signed differences of consecutive prompts, so a prompt that swings up and
+down without growing, as a browser agent's page observation does, learns zero; the
+predictor's before any was seen), and once the program has grown over
 ``n`` calls of its own, ``(n own + prior_weight type) / (n + prior_weight)``: a prior
 fitted on another workload (the predictor's cold default is SWE-bench's 430 tokens a
 call) would make programs whose contexts barely grow, such as browser agents, reserve
@@ -62,7 +64,8 @@ Examples
 >>> from sagacore.sched.fcfs import FCFS
 >>> from sagacore.testing.fairness import SimpleCall
 >>> a = WorkingSetAdmission(FCFS())
->>> busy = W(worker_id=0, running_calls=1, capacity_tokens=30_000)
+>>> cold = lambda call: 0     # nothing of a new program's prompt is cached yet
+>>> busy = W(worker_id=0, running_calls=1, capacity_tokens=30_000, cached_prefix_tokens=cold)
 >>> a.admit(SimpleCall(task_id="p", prompt_tokens=1_600), busy, 0.0)   # fits: admitted
 True
 >>> a.working_set(0) > 15_000     # half its predicted growth (prior: 75 calls x 430)
@@ -71,7 +74,7 @@ True
 False
 >>> a.admit(SimpleCall(task_id="p", step=1, prompt_tokens=2_000), busy, 1.0)  # resumes
 True
->>> idle = W(worker_id=0, running_calls=0, capacity_tokens=30_000)
+>>> idle = W(worker_id=0, running_calls=0, capacity_tokens=30_000, cached_prefix_tokens=cold)
 >>> a.admit(SimpleCall(task_id="q", prompt_tokens=1_600), idle, 2.0)   # rule (i)
 True
 """
@@ -147,6 +150,7 @@ class WorkingSetAdmission(Scheduler):
         self._need: dict[TaskId, float] = {}
         self._sum: dict[int, float] = {}
         self._last_prompt: dict[TaskId, int] = {}
+        self._shared: dict[TaskId, int] = {}
         self._paused: dict[int, dict[TaskId, CallView]] = {}
         self._type_growth: dict[str, tuple[int, float]] = {}
         self._deferred_at: tuple[float, int] | None = None
@@ -156,11 +160,12 @@ class WorkingSetAdmission(Scheduler):
         """Expected prompt growth per further call of ``rec``'s program (module docs).
 
         The prior is the mean growth per call seen so far in programs of its agent type
+        (of the signed differences between consecutive prompts, floored at 0 at the end)
         (``predicted``, the predictor's, before any); a program that has grown over ``n``
         calls itself counts ``n`` times against the prior's ``prior_weight``.
         """
         n_type, sum_type = self._type_growth.get(rec.agent_type, (0, 0.0))
-        prior = sum_type / n_type if n_type else predicted
+        prior = max(0.0, sum_type / n_type) if n_type else predicted
         seen = rec.calls_done - 1  # growth steps this program has shown
         last = self._last_prompt.get(rec.task_id, 0)
         if seen <= 0 or last <= 0:
@@ -179,7 +184,7 @@ class WorkingSetAdmission(Scheduler):
         g = self.growth_per_call(rec, max(0.0, 2.0 * (est.prompt_tokens / r - last) / (r + 1.0)))
         now = float(call.prompt_tokens)
         peak = max(now, last) + g * r + est.output_tokens / r
-        return now + self.config.growth_share * (peak - now)
+        return now + self.config.growth_share * (peak - now) - self._shared.get(call.task_id, 0)
 
     def working_set(self, worker_id: int) -> float:
         """Tokens reserved by the programs active on ``worker_id``."""
@@ -225,6 +230,9 @@ class WorkingSetAdmission(Scheduler):
             return True
         if self._deferred_at == (now, w):
             return False  # rule (ii): a new program was deferred earlier at this point
+        # what a new program finds cached was computed by others (a shared system
+        # prompt): it is theirs to reserve, not this program's
+        self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
         need = self.peak_tokens(call)
         if worker.running_calls and self.working_set(w) + need > worker.capacity_tokens:
             self._release_dropped(worker)
@@ -256,7 +264,7 @@ class WorkingSetAdmission(Scheduler):
         prev = self._last_prompt.get(call.task_id)
         if prev is not None:
             n, total = self._type_growth.get(call.agent_type, (0, 0.0))
-            self._type_growth[call.agent_type] = (n + 1, total + max(0, call.prompt_tokens - prev))
+            self._type_growth[call.agent_type] = (n + 1, total + call.prompt_tokens - prev)
         self._last_prompt[call.task_id] = call.prompt_tokens
         w = self._where.get(call.task_id)
         if w is not None:
@@ -274,6 +282,7 @@ class WorkingSetAdmission(Scheduler):
             if paused is not None:
                 paused.pop(task_id, None)
         self._last_prompt.pop(task_id, None)
+        self._shared.pop(task_id, None)
         self.inner.observe_task_end(task_id, now)
 
 
