@@ -20,6 +20,11 @@ T), ``slow:IxF@T1[-T2]`` (its step times x F from T1, until T2), ``migrate-fail:
 KV migration fails midway with probability P), ``seed:N``; comma-separated, times in
 simulated seconds (or with s, m, h). The table shows the runs with the faults; a second
 table their TCT cost against the same run without them (and of each fault alone).
+
+``--profile FILE`` prices every step with a measured operator profile
+(docs/cost-model.md, "Measured profiles") where its grid covers the step, and with the
+roofline elsewhere, for every stack; the profile must be of the cluster's model, tensor
+parallelism and GPU.
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tp", type=int_at_least(1, 64), help="tensor-parallel GPUs per instance")
     p.add_argument("--model", help="model preset (for example llama-3-70b)")
     p.add_argument("--gpu", help="GPU preset (for example a100-80gb)")
+    p.add_argument("--profile", metavar="FILE", help="price steps with this measured profile "
+                   "(sagacore cost profile) instead of the roofline, where its grid covers them")
     p.add_argument(
         "--rate",
         type=positive_float,
@@ -145,6 +152,18 @@ def _faults(text: str) -> FaultSchedule:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _profile_note(cluster: ClusterConfig) -> str:
+    """Where the profile was measured, and a warning when that was not a GPU."""
+    from sagacore.engine.profile import MeasuredCostModel
+
+    assert isinstance(cluster.cost, MeasuredCostModel)
+    device = cluster.cost.profile.device
+    if device.startswith("cuda"):
+        return f"measured on {device}"
+    return (f"measured on {device}: an example of the mechanism, not "
+            f"{cluster.cost.gpu.name} figures")
+
+
 def _cluster(args: argparse.Namespace) -> ClusterConfig:
     custom = [a for a in ("gpus", "tp", "model", "gpu") if getattr(args, a) is not None]
     if args.cluster and custom:
@@ -156,8 +175,9 @@ def _cluster(args: argparse.Namespace) -> ClusterConfig:
             tp=args.tp if args.tp is not None else base[1],
             model=args.model if args.model is not None else base[2],
             gpu=args.gpu if args.gpu is not None else base[3],
+            profile=args.profile,
         )
-    return get_cluster(args.cluster or DEFAULT_CLUSTER)
+    return get_cluster(args.cluster or DEFAULT_CLUSTER, profile=args.profile)
 
 
 def _fmt(x: float, digits: int = 1) -> str:
@@ -206,7 +226,9 @@ def _run(args: argparse.Namespace) -> int:
         f"workload: {args.workload}: {len(workload)} tasks, {workload.llm_calls:,} LLM calls, "
         f"Poisson arrivals at {rate:g}/min (seed {args.seed})\n"
         f"cluster:  {cluster.describe()}\n"
-        f"mode:     {args.mode}{' (checked)' if args.checked else ''}; TCT in seconds; "
+        + (f"cost:     measured profile {args.profile} ({_profile_note(cluster)}); the "
+           "roofline where its grid does not cover a step\n" if args.profile else "")
+        + f"mode:     {args.mode}{' (checked)' if args.checked else ''}; TCT in seconds; "
         f"SLO: TCT <= 1.5 x isolated TCT\n"
         + (f"faults:   {faults}\n" if faults is not None else "")
         + "\n"
@@ -270,6 +292,7 @@ def _run(args: argparse.Namespace) -> int:
             "rate_per_min": rate,
             "seed": args.seed,
             "cluster": cluster.describe(),
+            "profile": args.profile,
             "stacks": {
                 r.stack: {**r.summary(), **({"peak": peaks[r.stack]} if peaks else {}),
                           **({"faults": costs[r.stack]} if faults is not None else {})}

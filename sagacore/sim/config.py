@@ -31,6 +31,9 @@ from sagacore.engine import CostModel
 from sagacore.errors import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sagacore.engine.profile import Profile
     from sagacore.workload.model import Workload
 
 __all__ = [
@@ -129,8 +132,11 @@ class ClusterConfig:
         model: str = "llama-3-70b",
         gpu: str = "a100-80gb",
         engine: EngineConfig | None = None,
+        profile: Profile | str | Path | None = None,
     ) -> ClusterConfig:
-        """``gpus / tp`` instances of ``model`` on ``tp`` GPUs of type ``gpu`` each."""
+        """``gpus / tp`` instances of ``model`` on ``tp`` GPUs of type ``gpu`` each; with a
+        measured ``profile`` (or its file) their steps are priced by it where it covers them
+        (:func:`~sagacore.engine.profile.with_profile`)."""
         _pos_int("ClusterConfig", "gpus", gpus)
         _pos_int("ClusterConfig", "tp", tp)
         if gpus % tp:
@@ -144,6 +150,10 @@ class ClusterConfig:
         from sagacore.engine import get_gpu, get_model
 
         cost = CostModel(get_model(model), get_gpu(gpu), tp=tp, block_size=eng.block_size)
+        if profile is not None:
+            from sagacore.engine.profile import with_profile
+
+            cost = with_profile(cost, profile)
         return cls(gpus // tp, cost, eng)
 
     @property
@@ -199,8 +209,10 @@ DEFAULT_CLUSTER = "a100-64"
 """The preset ``sagacore simulate`` uses by default."""
 
 
-def get_cluster(name: str, engine: EngineConfig | None = None) -> ClusterConfig:
-    """The cluster preset called ``name``.
+def get_cluster(
+    name: str, engine: EngineConfig | None = None, profile: Profile | str | Path | None = None
+) -> ClusterConfig:
+    """The cluster preset called ``name`` (priced by ``profile``, as in :meth:`ClusterConfig.from_gpus`).
 
     Examples
     --------
@@ -211,7 +223,8 @@ def get_cluster(name: str, engine: EngineConfig | None = None) -> ClusterConfig:
         gpus, tp, model, gpu = CLUSTERS[name]
     except KeyError:
         raise UnknownNameError("cluster", name, list(CLUSTERS)) from None
-    return ClusterConfig.from_gpus(gpus, tp=tp, model=model, gpu=gpu, engine=engine)
+    return ClusterConfig.from_gpus(gpus, tp=tp, model=model, gpu=gpu, engine=engine,
+                                   profile=profile)
 
 
 @dataclass(frozen=True)
