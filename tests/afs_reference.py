@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import TaskBook, TaskRecord
+from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.sched.afs import AFSConfig, afs_shares
 from sagacore.workload.model import Task, TaskId, TenantId
 
@@ -60,7 +60,7 @@ class ReferenceAFS(Scheduler):
             prompt_tokens * c.seconds_per_prompt_token + output_tokens * c.seconds_per_output_token
         )
 
-    def _remaining_s(self, rec: TaskRecord) -> float:
+    def _remaining_s(self, rec: BookEntry) -> float:
         r = self.book.remaining(rec)
         return max(self._seconds(r.prompt_tokens, r.output_tokens), 1e-6)
 

@@ -21,17 +21,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from sagacore.workload.predictor import Predictor
 
 __all__ = [
+    "BookEntry",
     "RemainingEstimate",
     "TaskBook",
-    "TaskRecord",
     "TypeStats",
     "call_memory_cost",
 ]
 
 
 @dataclass(slots=True)
-class TaskRecord:
-    """What a scheduler has seen of one task."""
+class BookEntry:
+    """What a scheduler has seen of one task: an entry of its :class:`TaskBook` (not the
+    simulator's outcome of a task, :class:`sagacore.sim.result.TaskRecord`)."""
 
     task_id: TaskId
     tenant: TenantId
@@ -90,7 +91,7 @@ class TypeStats:
     _output: dict[str, _Mean] = field(default_factory=dict)
     _tool: dict[str, _Mean] = field(default_factory=dict)
 
-    def learn(self, record: TaskRecord, tool_seconds: float) -> None:
+    def learn(self, record: BookEntry, tool_seconds: float) -> None:
         """Add a finished task."""
         t = record.agent_type
         self._calls.setdefault(t, _Mean()).add(record.calls_done)
@@ -99,7 +100,7 @@ class TypeStats:
             self._output.setdefault(t, _Mean()).add(record.output_tokens / record.calls_done)
             self._tool.setdefault(t, _Mean()).add(tool_seconds / record.calls_done)
 
-    def remaining(self, record: TaskRecord) -> RemainingEstimate:
+    def remaining(self, record: BookEntry) -> RemainingEstimate:
         """Expected remaining work of a live task: at least one more call."""
         t = record.agent_type
         calls = self._calls.get(t, _Mean()).value(self.prior_calls)
@@ -124,22 +125,22 @@ class TaskBook:
 
     predictor: Predictor | None = None
     stats: TypeStats = field(default_factory=TypeStats)
-    tasks: dict[TaskId, TaskRecord] = field(default_factory=dict)
+    tasks: dict[TaskId, BookEntry] = field(default_factory=dict)
     _tool_s: dict[TaskId, float] = field(default_factory=dict)
     _cache: dict[TaskId, tuple[int, RemainingEstimate]] = field(default_factory=dict)
 
-    def arrive(self, task: Task) -> TaskRecord:
+    def arrive(self, task: Task) -> BookEntry:
         """Record a task's arrival (only its id, tenant, type, time and first prompt)."""
-        rec = TaskRecord(task.id, task.tenant, task.agent_type, task.arrival_s,
+        rec = BookEntry(task.id, task.tenant, task.agent_type, task.arrival_s,
                          task.steps[0].prompt_tokens)
         self.tasks[task.id] = rec
         return rec
 
-    def record(self, call: CallView) -> TaskRecord:
+    def record(self, call: CallView) -> BookEntry:
         """The record of ``call``'s task (created from the view when the arrival was missed)."""
         rec = self.tasks.get(call.task_id)
         if rec is None:
-            rec = TaskRecord(call.task_id, call.tenant, call.agent_type, call.task_arrival_s,
+            rec = BookEntry(call.task_id, call.tenant, call.agent_type, call.task_arrival_s,
                              call.prompt_tokens)
             self.tasks[call.task_id] = rec
         return rec
@@ -148,7 +149,7 @@ class TaskBook:
         """``call`` joined a batch."""
         self.record(call).running.add(call.step)
 
-    def end(self, call: CallView, output_tokens: int) -> TaskRecord:
+    def end(self, call: CallView, output_tokens: int) -> BookEntry:
         """``call`` finished."""
         rec = self.record(call)
         rec.running.discard(call.step)
@@ -159,7 +160,7 @@ class TaskBook:
         self._tool_s[call.task_id] = call.task_tool_s
         return rec
 
-    def finish(self, task_id: TaskId) -> TaskRecord | None:
+    def finish(self, task_id: TaskId) -> BookEntry | None:
         """The task ended: learn from it and forget it."""
         rec = self.tasks.pop(task_id, None)
         self._cache.pop(task_id, None)
@@ -168,7 +169,7 @@ class TaskBook:
             self.stats.learn(rec, tool)
         return rec
 
-    def remaining(self, rec: TaskRecord) -> RemainingEstimate:
+    def remaining(self, rec: BookEntry) -> RemainingEstimate:
         """Expected remaining work, from the predictor when there is one (cached per call)."""
         hit = self._cache.get(rec.task_id)
         if hit is not None and hit[0] == rec.calls_done:

@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler, WorkerView
-from sagacore.sched._base import TaskBook, TaskRecord
+from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,7 +156,7 @@ class WorkingSetAdmission(Scheduler):
         self._deferred_at: tuple[float, int] | None = None
 
     # --- the rule ------------------------------------------------------------------------
-    def growth_per_call(self, rec: TaskRecord, predicted: float) -> float:
+    def growth_per_call(self, rec: BookEntry, predicted: float) -> float:
         """Expected prompt growth per further call of ``rec``'s program (module docs).
 
         The prior is the mean growth per call seen so far in programs of its agent type

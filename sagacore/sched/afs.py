@@ -56,7 +56,7 @@ import numpy as np
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.sched._base import TaskBook, TaskRecord
+from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.sched.fluid import waterfill
 from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId, TenantId
@@ -243,11 +243,11 @@ class SagaAFS(Scheduler):
             prompt_tokens * c.seconds_per_prompt_token + output_tokens * c.seconds_per_output_token
         )
 
-    def _remaining_s(self, rec: TaskRecord) -> float:
+    def _remaining_s(self, rec: BookEntry) -> float:
         r = self.book.remaining(rec)
         return max(self._seconds(r.prompt_tokens, r.output_tokens), 1e-6)
 
-    def _track(self, rec: TaskRecord) -> None:
+    def _track(self, rec: BookEntry) -> None:
         """Mirror a record of ``book.tasks`` (new ones go last, as in the book)."""
         tid = rec.task_id
         if tid not in self._rem:
