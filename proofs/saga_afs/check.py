@@ -9,18 +9,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction as Q
 from typing import Any, Literal
 
 from hypothesis import strategies as st
 
-from sagacore.sched.afs import AFSConfig
-from sagacore.testing.policy_models import afs_decisions, afs_run, chain_workload
+from sagacore.testing.policy_models import POLICY_RATE, PolicyInstance, afs_decisions, afs_run
 from sagacore.testing.strategies import afs_tasks
 from sagacore.theory.models import AfsTask, serve_afs
 from sagacore.theory.theorems import Obligation, Theorem
-from sagacore.workload.model import Workload
 
 PROOF = "docs/proofs/saga_afs.md"
 EPOCH = Q(1)
@@ -284,37 +281,9 @@ THEOREMS: tuple[Theorem[Any], ...] = (AFS_CLAIM, AFS_CLAIM_WITHIN, AFS_CAPACITY,
 # The policy as implemented (sagacore.sched.afs), against its documented rule
 # ---------------------------------------------------------------------------------------
 POLICY_PROOF = "docs/proofs/saga_afs.md"
-RATE = 16.0
+RATE = POLICY_RATE
 """Tokens per second of a server; a call of ``n`` tokens is ``n / 16`` seconds, priced at
 the same ``1/16`` s per token by the policy, so remaining work is exact."""
-
-
-@dataclass(frozen=True)
-class PolicyInstance:
-    """A workload of chained calls served by the real policy in ``run_servers``."""
-
-    tasks: tuple[tuple[str, float, tuple[int, ...]], ...]
-    """``(tenant, arrival, call sizes in tokens)`` per task."""
-    weights: tuple[tuple[str, float], ...]
-    """Tenant weights."""
-    preempt_after: float = 1.0
-    """``preempt_after_s`` (the urgent tier)."""
-    tool: float = 0.0
-    """Tool seconds between a task's calls."""
-    servers: int = 1
-    """Servers."""
-    waterfill: bool = True
-    """AFS-WF (else SAGA's proportional AFS)."""
-
-    def config(self) -> AFSConfig:
-        """The policy's configuration (epoch 0.5 s, capacity 1 stream per server)."""
-        return AFSConfig(epoch_s=0.5, preempt_after_s=self.preempt_after,
-                         capacity=float(self.servers), tenant_weights=dict(self.weights),
-                         seconds_per_prompt_token=1 / RATE, seconds_per_output_token=1 / RATE)
-
-    def workload(self) -> Workload:
-        """The tasks as a workload."""
-        return chain_workload(self.tasks, dict(self.weights), tool_seconds=self.tool)
 
 
 def describe_policy(inst: PolicyInstance) -> dict[str, Any]:
@@ -398,7 +367,8 @@ def _policy_grid(thorough: bool) -> Iterator[PolicyInstance]:
 def _policy_targeted(thorough: bool) -> Iterator[PolicyInstance]:
     """Staggered arrivals of three tenants with weights 1, 2, 3, calls waiting exactly
     the urgent-tier threshold (arrivals and sizes on the 1/16 s grid), a tenant returning
-    after an idle period, and long backlogs (six tasks of one tenant)."""
+    after an idle period, long backlogs (six tasks of one tenant), and short calls on two
+    servers with weights 3:1 (several decisions per epoch, where the shares decide)."""
     for p, wf in itertools.product((0.5, 1.0, 2.5), (True, False)):
         yield PolicyInstance((("A", 0.0, (16, 4, 8)), ("B", 0.0, (32,)), ("C", 0.25, (8, 8)),
                               ("B", 1.0, (16,)), ("C", 3.0, (4,)), ("A", 6.0, (8,))),
@@ -407,6 +377,13 @@ def _policy_targeted(thorough: bool) -> Iterator[PolicyInstance]:
                              (("A", 2.0), ("B", 1.0)), p, 0.0, 1, wf)
         yield PolicyInstance((("A", 0.0, (8, 8)), ("B", 0.0, (8,)), ("B", 0.5, (16, 16)),
                               ("A", 4.0, (8,))), (("A", 3.0), ("B", 1.0)), p, 0.25, 2, wf)
+    # several decisions per epoch: short calls on two servers, so tasks are compared by
+    # the service counters (and so by their shares: weights, water-filling, the split
+    # within a tenant, per-token charging) before the next epoch resets them
+    for ta, tb, third, tool, wf in itertools.product(
+            ((4, 4, 4), (8, 4, 4)), ((4, 4, 4), (8, 8)), ("A", "B"), (0.0, 0.25), (True, False)):
+        yield PolicyInstance((("A", 0.0, ta), ("B", 0.0, tb), (third, 0.0, (4, 4))),
+                             (("A", 3.0), ("B", 1.0)), 2.5, tool, 2, wf)
 
 
 @st.composite

@@ -2,8 +2,11 @@
 
 The object is the router itself, :meth:`sagacore.route.saga.SagaAffinity.rebalance`: the
 checker feeds it the workers' states at consecutive ticks ``idle_s`` apart (load and
-waiting calls of each worker, as the simulator's ``WorkerView`` shows them) and checks
-the moves it answers. ``tests/test_theory_stealing.py`` checks the same obligations on
+waiting calls of each worker, as the simulator's ``WorkerView`` shows them, through
+:mod:`sagacore.testing.routing`) and checks the moves it answers, each thief and source
+against the documented conditions (:mod:`sagacore.theory.routing`, no code shared with
+the router). ``saga-affinity-rule`` checks the router's placements against the
+documented affinity rule the same way. ``tests/test_theory_stealing.py`` checks the same obligations on
 the ticks of real simulations. Proof: ``docs/proofs/work_stealing.md``.
 """
 
@@ -11,42 +14,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import strategies as st
 
-from sagacore.route.saga import SagaAffinity
+from sagacore.testing.routing import TICK, Placements, State, Ticks, moves, placements
+from sagacore.theory.routing import affinity_choice, thief_qualifies, victim_qualifies
 from sagacore.theory.theorems import Obligation, Theorem
 
 PROOF = "docs/proofs/work_stealing.md"
-TICK = 0.125
-"""Seconds between ticks (``idle_s``; dyadic, so tick times are exact)."""
-
-State = tuple[tuple[float, int], ...]
-"""``(load, waiting calls)`` of each worker at one tick."""
-
-
-@dataclass(frozen=True)
-class Ticks:
-    """States of the workers at consecutive ticks, and the rule's parameters."""
-
-    states: tuple[State, ...]
-    threshold: float = 0.8
-    ratio: float = 2.0
-    seed: int = 0
-
-
-def moves(inst: Ticks) -> list[list[tuple[int, int]]]:
-    """The ``(source, thief)`` pairs the router answers at each tick."""
-    r = SagaAffinity(inst.threshold, idle_s=TICK, steal_ratio=inst.ratio, seed=inst.seed)
-    out = []
-    for k, state in enumerate(inst.states):
-        ws = [SimpleNamespace(worker_id=i, load=load, queued_calls=q)
-              for i, (load, q) in enumerate(state)]
-        out.append(r.rebalance(ws, k * TICK))
-    return out
 
 
 def tick_obligations(states: Sequence[State], pairs_per_tick: Sequence[Sequence[tuple[int, int]]],
@@ -60,9 +36,16 @@ def tick_obligations(states: Sequence[State], pairs_per_tick: Sequence[Sequence[
         dsts = [d for _, d in pairs]
         out.append((f"tick {k}: each thief takes at most one call", len(dsts) - len(set(dsts)), 0))
         out.append((f"tick {k}: at most m - 1 moves", len(pairs), m - 1))
+        before = states[k - 1] if k else None
         for s, d in pairs:
             out.append((f"tick {k}: thief {d} has an empty queue", state[d][1], 0))
             out.append((f"tick {k}: source {s} has a waiting call", 1, state[s][1]))
+            ok = thief_qualifies(d, state, before, threshold=threshold, ratio=ratio)
+            out.append((f"tick {k}: thief {d} idle for idle_s below the threshold, or the "
+                        "least loaded under skew", 0 if ok else 1, 0))
+            ok = victim_qualifies(s, d, state, threshold=threshold, ratio=ratio)
+            out.append((f"tick {k}: source {s} at or above the threshold, or above ratio x "
+                        f"thief {d}'s load", 0 if ok else 1, 0))
         for s in {s for s, _ in pairs}:
             out.append((f"tick {k}: source {s} gives at most its waiting calls",
                         sum(1 for x, _ in pairs if x == s), state[s][1]))
@@ -121,13 +104,16 @@ def _grid(thorough: bool) -> Iterator[Ticks]:
 def _targeted(thorough: bool) -> Iterator[Ticks]:
     """Many idle thieves and few waiting calls (the cap on what a worker gives), one
     overloaded worker with a long queue and several idle ones over many ticks, loads
-    just below and at the threshold, skew without idleness, seeds 0 to 3."""
+    just below and at the threshold, skew without idleness, unequal loads without skew,
+    seeds 0 to 3."""
     for seed, m, q in itertools.product(range(4), (3, 4, 6), (1, 2, 5)):
         busy = ((0.9, q),)
         idle = tuple((0.1 * i, 0) for i in range(m - 1))
         yield Ticks(tuple(busy + idle for _ in range(4)), seed=seed)
         yield Ticks(tuple(((0.79, q), (0.8, q), *idle) for _ in range(3)), seed=seed)
         yield Ticks((((0.5, q), (0.2, 0), (0.3, 1)),) * 2, seed=seed)
+        # loads that differ, but by less than the ratio: no skew, so no skew thief
+        yield Ticks((((0.9, q), (0.5, 0), (0.6, 0)),) * 2, seed=seed)
 
 
 @st.composite
@@ -159,7 +145,9 @@ STEALING: Theorem[Ticks] = Theorem(
         "steals at that tick unless every call it could take (waiting at a worker with "
         "load at least the threshold, or above ratio x its own) was taken by another "
         "thief at the same tick. So a worker never stays idle beyond 2 idle_s beside "
-        "stealable work, except while the stealable calls are fewer than the idle thieves."
+        "stealable work, except while the stealable calls are fewer than the idle thieves. "
+        "(3) Every move is by a thief (as in (2)) from a worker with load at least the "
+        "threshold or above ratio x the thief's."
     ),
     model="the router's rebalance on worker states at consecutive ticks; the same "
           "obligations on the ticks of the simulator (tests/test_theory_stealing.py)",
@@ -171,4 +159,83 @@ STEALING: Theorem[Ticks] = Theorem(
     describe=describe,
 )
 
-THEOREMS: tuple[Theorem[Any], ...] = (STEALING,)
+
+
+def affinity_obligations(inst: Placements) -> list[Obligation]:
+    """Each call goes where the documented rule sends it."""
+    got = placements(inst)
+    home: dict[str, int] = {}
+    out: list[Obligation] = []
+    for k, ((session, state), pick) in enumerate(zip(inst.calls, got, strict=True)):
+        if session.startswith("-"):
+            home.pop(session[1:], None)
+            continue
+        want = affinity_choice(home.get(session), state, threshold=inst.threshold)
+        home[session] = want
+        out.append((f"call {k} of {session}: router picks {pick}, the rule {want}",
+                    0 if pick == want else 1, 0))
+    return out
+
+
+def describe_placements(inst: Placements) -> dict[str, Any]:
+    """The instance as plain data."""
+    return {"threshold": inst.threshold,
+            "calls": [{"session": s, "workers": [list(w) for w in st_]} for s, st_ in inst.calls]}
+
+
+def _affinity_grid(thorough: bool) -> Iterator[Placements]:
+    """Two sessions' calls on two workers, loads around the threshold (0, 0.79, 0.8,
+    0.81), a session end in between."""
+    loads = (0.0, 0.79, 0.8, 0.81) if thorough else (0.0, 0.8, 0.81)
+    other = loads if thorough else (0.0, 0.8)
+    states = [((a, 0), (b, q)) for a in loads for b in other for q in (0, 1)]
+    for s1, s2, s3 in itertools.product(states, repeat=3):
+        yield Placements((("a", s1), ("b", s2), ("a", s3)))
+        yield Placements((("a", s1), ("-a", s2), ("a", s3)))
+
+
+def _affinity_targeted(thorough: bool) -> Iterator[Placements]:
+    """A session driven off its home (load at, just above and far above the threshold)
+    whose old home then frees: it must stay on its new home; on three workers, with a
+    second session between its calls, and thresholds 0.5 and 0.8."""
+    for theta, hot in itertools.product((0.5, 0.8), (0.0, 0.01, 0.4)):
+        free = ((0.0, 0), (0.1, 0), (0.2, 0))
+        busy = ((theta + hot, 0), (0.1, 0), (0.2, 0))
+        yield Placements((("a", free), ("a", busy), ("a", free)), theta)
+        yield Placements((("a", free), ("b", busy), ("a", busy), ("b", free), ("a", free)),
+                         theta)
+
+
+@st.composite
+def placement_sequences(draw: st.DrawFn) -> Placements:
+    """Up to eight calls or ends of three sessions on two to four workers, loads in
+    tenths up to 1.2, thresholds 1/2 to 1."""
+    m = draw(st.integers(2, 4))
+    state = st.tuples(st.integers(0, 12).map(lambda x: x / 10), st.integers(0, 2))
+    calls = tuple((draw(st.sampled_from(("a", "b", "c", "-a", "-b"))),
+                   tuple(draw(state) for _ in range(m)))
+                  for _ in range(draw(st.integers(1, 8))))
+    return Placements(calls, draw(st.sampled_from((0.5, 0.8, 1.0))))
+
+
+AFFINITY: Theorem[Placements] = Theorem(
+    name="saga-affinity-rule",
+    title="SAGA's affinity routing places every call by its documented rule",
+    claim="holds",
+    statement=(
+        "SagaAffinity.route sends a session's call to its home worker while that worker's "
+        "load is strictly below the threshold, and otherwise (or for a new session, or "
+        "one whose home ended) to the worker of least (load, waiting calls, id), which "
+        "becomes the session's home; a session end forgets its home."
+    ),
+    model="the router's route on given worker states; the rule is "
+          "sagacore.theory.routing.affinity_choice (no code shared with the router)",
+    proof=f"{PROOF}#affinity",
+    obligations=affinity_obligations,
+    enumerate=_affinity_grid,
+    targeted=_affinity_targeted,
+    strategy=placement_sequences,
+    describe=describe_placements,
+)
+
+THEOREMS: tuple[Theorem[Any], ...] = (STEALING, AFFINITY)

@@ -48,6 +48,8 @@ from types import FunctionType
 from typing import Any, Literal
 
 from sagacore.errors import ConfigError
+from sagacore.testing.policy_models import PolicyInstance
+from sagacore.testing.routing import Placements, Ticks
 from sagacore.theory.models import AfsTask, Agent, HrrnJob, Request
 from sagacore.theory.theorems import Theorem, Violation, first_violation, to_json
 
@@ -61,7 +63,7 @@ __all__ = [
     "kill",
 ]
 
-Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia", "srpt-aging"]
+Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia", "srpt-aging", "route"]
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,8 @@ def kill(mutant: Mutant, theorems: Sequence[Theorem[Any]], *, smt: bool = False)
 _M = "sagacore.theory.models"
 _F = "sagacore.theory.fluid"
 _S = "sagacore.sched.srpt_aging"
+_A = "sagacore.sched.afs"
+_R = "sagacore.route.saga"
 
 def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
     return Edit(target, old, new, count)
@@ -264,6 +268,20 @@ def _jobs(*spec: tuple[int | str, int | str]) -> list[HrrnJob]:
 
 def _task(tenant: int, arrival: int, work: int | str, deadline: int) -> AfsTask:
     return AfsTask(tenant, _q(arrival), _q(work), _q(deadline))
+
+
+def _pi(tasks: tuple[tuple[int, ...], tuple[int, ...], str], *, wf: bool,
+        tool: float = 0.0) -> PolicyInstance:
+    """Short calls on two servers, tenants A (weight 3) and B: tasks A and B with the
+    given calls and a third task of two 4-token calls of the named tenant."""
+    a, b, third = tasks
+    return PolicyInstance((("A", 0.0, a), ("B", 0.0, b), (third, 0.0, (4, 4))),
+                          (("A", 3.0), ("B", 1.0)), 2.5, tool, 2, wf)
+
+
+_PI_STAGGERED = PolicyInstance(
+    (("A", 0.0, (16, 4, 8)), ("B", 0.0, (32,)), ("C", 0.25, (8, 8)), ("B", 1.0, (16,)),
+     ("C", 3.0, (4,)), ("A", 6.0, (8,))), (("A", 1.0), ("B", 2.0), ("C", 3.0)), 0.5, 0.5, 1, True)
 
 
 _WFQ = ("wfq-agent", "wfq-unit-tool-gaps", "justitia-delay")
@@ -571,6 +589,181 @@ CATALOGUE: tuple[Mutant, ...] = (
             "if True:"),),
         ("saga-afs-wf",),
         ("saga-afs-wf", ((1, 2), [_task(1, 0, "2/3", 1), _task(0, 0, 1, 1)])),
+    ),
+    # ----- the AFS policy as it runs (proofs/saga_afs: saga-afs-policy-rule, against the
+    # documented rule of sagacore.theory.afs_rule, which shares no code with the policy)
+    Mutant(
+        "afs-policy-shares-ignore-weights", "afs",
+        "The implemented AFS-WF water-fills the tenants' urgencies with every weight 1: a "
+        "heavy tenant's calls are ordered as if it had the equal share.",
+        (_e(f"{_A}:afs_shares", "w = [(weights or {}).get(t, 1.0) for t in names]",
+            "w = [1.0 for t in names]"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "A"), wf=True)),
+    ),
+    Mutant(
+        "afs-policy-waterfill-never-caps", "afs",
+        "The implemented AFS-WF splits capacity in proportion to urgency even in overload "
+        "(the water-filling branch never taken): SAGA's own AFS shipped as AFS-WF.",
+        (_e(f"{_A}:afs_shares", 'if allocation == "proportional" or total <= capacity:',
+            "if True:"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "A"), wf=True)),
+    ),
+    Mutant(
+        "afs-policy-no-urgent-tier", "afs",
+        "The urgent tier never entered (a call that has waited more than preempt_after_s "
+        "is ordered by the service counters like any other): a task the rule would serve "
+        "first waits behind counters reset every epoch.",
+        (_e(f"{_A}:SagaAFS.key", "now - ready > self._preempt_after_s",
+            "now - ready > self._preempt_after_s + 1e9"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _PI_STAGGERED),
+    ),
+    Mutant(
+        "afs-policy-urgent-tier-least-urgent-first", "afs",
+        "The urgent tier ordered least urgent task first (the sign of the urgency dropped).",
+        (_e(f"{_A}:SagaAFS.key", "return (0.0, -(0.0 if i is None else self._u[i]), ready,",
+            "return (0.0, (0.0 if i is None else self._u[i]), ready,"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _PI_STAGGERED),
+    ),
+    Mutant(
+        "afs-policy-counters-not-reset", "afs",
+        "Stale state: the per-epoch service counters are never reset at a recomputation, so "
+        "a task served early in the run stays behind for ever.",
+        (_e(f"{_A}:SagaAFS._refresh", "self.served = {}", "self.served = self.served"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "A"), wf=True)),
+    ),
+    Mutant(
+        "afs-policy-per-request-charge", "afs",
+        "Service counted one per call instead of per token: a task of long calls is "
+        "charged as little as one of short calls.",
+        (_e(f"{_A}:SagaAFS.observe_service", "served.get(tid, 0.0) + tokens",
+            "served.get(tid, 0.0) + 1.0"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (8, 8), "A"), wf=False)),
+    ),
+    Mutant(
+        "afs-policy-deadline-without-tools", "afs",
+        "The deadline set from the expected LLM time only, the tool time left out: tasks "
+        "with tool calls get deadlines too early and urgencies too high.",
+        (_e(f"{_A}:SagaAFS.observe_task_arrival", "+ r.tool_seconds", "+ 0.0 * r.tool_seconds"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((8, 4, 4), (4, 4, 4), "A"), wf=True, tool=0.25)),
+    ),
+    Mutant(
+        "afs-policy-stale-remaining-work", "afs",
+        "Stale state: a task's remaining work is never recomputed after its calls end, so "
+        "its urgency stays at its arrival value.",
+        (_e(f"{_A}:SagaAFS._refresh", "if self._dirty:", "if False:"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "B"), wf=True)),
+    ),
+    Mutant(
+        "afs-policy-urgency-window-unclamped", "afs",
+        "Missing clamp: urgency divides by the time to the deadline without the floor of "
+        "one epoch, so a task near or past its deadline asks for (almost) unbounded rate.",
+        (_e(f"{_A}:SagaAFS._refresh", "np.maximum(x, c.epoch_s, out=x)",
+            "np.maximum(x, 1e-9, out=x)"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "B"), wf=True)),
+    ),
+    Mutant(
+        "afs-policy-no-split-within-tenant", "afs",
+        "Each task gets its whole tenant's share instead of the part in proportion to its "
+        "urgency: a tenant with many tasks gets that many times its share.",
+        (_e(f"{_A}:SagaAFS._task_share", "self._tenant_share[tenant] * u / total if",
+            "self._tenant_share[tenant] if"),),
+        ("saga-afs-policy-rule",),
+        ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "A"), wf=False)),
+    ),
+    # ----- SAGA's router (proofs/work_stealing: saga-affinity-rule, work-stealing-bounds;
+    # references in sagacore.theory.routing)
+    Mutant(
+        "affinity-threshold-non-strict", "route",
+        "Off by one at the threshold: a session stays on its worker while the load is at "
+        "most the threshold (``<=``), so a worker exactly at 0.8 keeps taking calls.",
+        (_e(f"{_R}:SagaAffinity.route", "if w.load < self.load_threshold:",
+            "if w.load <= self.load_threshold:"),),
+        ("saga-affinity-rule",),
+        ("saga-affinity-rule", Placements((("a", ((0.0, 0), (0.0, 0))),
+                                            ("b", ((0.0, 0), (0.0, 0))),
+                                            ("a", ((0.8, 0), (0.0, 0)))))),
+    ),
+    Mutant(
+        "affinity-never-moves", "route",
+        "Stale state: a session's affinity is set at its first call and never moves, so "
+        "after one overloaded placement its calls keep going to the old worker.",
+        (_e(f"{_R}:SagaAffinity.route", "self.homes[call.task_id] = target",
+            "self.homes.setdefault(call.task_id, target)"),),
+        ("saga-affinity-rule",),
+        ("saga-affinity-rule", Placements((("a", ((0.0, 0), (0.0, 0))),
+                                            ("a", ((0.8, 0), (0.0, 0))),
+                                            ("a", ((0.0, 0), (0.0, 0)))))),
+    ),
+    Mutant(
+        "steal-idle-above-threshold", "route",
+        "The idle-thief condition without its load test: a worker with an empty queue "
+        "but a load above the threshold steals, moving calls onto a loaded worker.",
+        (_e(f"{_R}:SagaAffinity.rebalance",
+            "self.idle_s - 1e-9 and loads[wid] < self.load_threshold",
+            "self.idle_s - 1e-9"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.9, 1), (0.85, 0)),) * 2)),
+    ),
+    Mutant(
+        "steal-interval-off-by-one-tick", "route",
+        "Off by one tick: a queue counts as idle after two ticks instead of one interval, "
+        "so an idle worker waits 2 idle_s before stealing.",
+        (_e(f"{_R}:SagaAffinity.rebalance", "now - since[wid] >= self.idle_s - 1e-9",
+            "now - since[wid] >= 2 * self.idle_s - 1e-9"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.9, 1), (0.5, 0)),) * 2)),
+    ),
+    Mutant(
+        "steal-interval-ignored", "route",
+        "No idle interval: a worker steals at the first tick its queue is empty.",
+        (_e(f"{_R}:SagaAffinity.rebalance", "now - since[wid] >= self.idle_s - 1e-9",
+            "now - since[wid] >= 0.0"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.9, 1), (0.5, 0)),))),
+    ),
+    Mutant(
+        "steal-skew-ignores-ratio", "route",
+        "The skew test without its ratio (``max > min`` instead of ``max > ratio x min``): "
+        "the least-loaded worker steals whenever loads differ at all.",
+        (_e(f"{_R}:SagaAffinity.rebalance", "skewed = hi > self.steal_ratio * lo",
+            "skewed = hi > lo"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.9, 1), (0.5, 0)),))),
+    ),
+    Mutant(
+        "steal-victim-threshold-strict", "route",
+        "Off by one at the threshold: a worker gives calls only above the threshold, so a "
+        "worker exactly at 0.8 with a queue keeps it while another idles.",
+        (_e(f"{_R}:SagaAffinity.rebalance", "loads[v] >= self.load_threshold",
+            "loads[v] > self.load_threshold"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.8, 1), (0.5, 0)),) * 2)),
+    ),
+    Mutant(
+        "steal-no-give-cap", "route",
+        "Missing clamp: a worker's waiting calls are not counted down as thieves take "
+        "them, so it gives more calls than it has waiting.",
+        (_e(f"{_R}:SagaAffinity.rebalance", "left[src] -= 1", "left[src] -= 0"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.9, 1), (0.1, 0), (0.2, 0)),) * 2)),
+    ),
+    Mutant(
+        "steal-stale-idle-clock", "route",
+        "Stale state after a busy period: a worker's empty-since time is not cleared when "
+        "its queue fills, so it steals at once the next time its queue empties.",
+        (_e(f"{_R}:SagaAffinity.rebalance", "since.pop(w.worker_id, None)", "pass"),),
+        ("work-stealing-bounds",),
+        ("work-stealing-bounds", Ticks((((0.9, 1), (0.5, 0)), ((0.9, 1), (0.5, 1)),
+                                         ((0.9, 1), (0.5, 0))))),
     ),
 )
 """Every catalogued mutant; each must be killed in default mode (``verify --mutants``)."""

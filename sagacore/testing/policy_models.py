@@ -35,17 +35,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagacore.policy import CallView, Scheduler
 from sagacore.testing.fairness import ServerRun, run_servers
 from sagacore.theory.afs_rule import AfsRule, weighted_waterfill
 from sagacore.workload.model import Segment, Step, Task, TaskId, Tenant, TenantId, Workload
 
+if TYPE_CHECKING:
+    from sagacore.sched.afs import AFSConfig
+
 __all__ = [
+    "POLICY_RATE",
     "AfsDecision",
     "AfsRule",
     "OraclePredictor",
+    "PolicyInstance",
     "afs_decisions",
     "afs_run",
     "chain_workload",
@@ -53,6 +58,9 @@ __all__ = [
 ]
 
 Q = Fraction
+
+POLICY_RATE = 16.0
+"""Tokens per second of a server in :class:`PolicyInstance` runs (dyadic: exact times)."""
 
 
 def chain_workload(
@@ -238,3 +246,37 @@ def afs_run(
     pair = _Pair(policy, rule, oracle)
     run = run_servers(workload, pair, servers=servers, rate=rate, tools=tools)
     return pair.decisions, run
+
+
+@dataclass(frozen=True)
+class PolicyInstance:
+    """A workload of chained calls served by the real AFS policy in ``run_servers``: the
+    instances of ``proofs/saga_afs``'s policy theorems (and of their mutants' recorded
+    kills)."""
+
+    tasks: tuple[tuple[str, float, tuple[int, ...]], ...]
+    """``(tenant, arrival, call sizes in tokens)`` per task."""
+    weights: tuple[tuple[str, float], ...]
+    """Tenant weights."""
+    preempt_after: float = 1.0
+    """``preempt_after_s`` (the urgent tier)."""
+    tool: float = 0.0
+    """Tool seconds between a task's calls."""
+    servers: int = 1
+    """Servers."""
+    waterfill: bool = True
+    """AFS-WF (else SAGA's proportional AFS)."""
+
+    def config(self) -> AFSConfig:
+        """The policy's configuration (epoch 0.5 s, capacity 1 stream per server, calls
+        served at :data:`POLICY_RATE` tokens per second)."""
+        from sagacore.sched.afs import AFSConfig
+
+        return AFSConfig(epoch_s=0.5, preempt_after_s=self.preempt_after,
+                         capacity=float(self.servers), tenant_weights=dict(self.weights),
+                         seconds_per_prompt_token=1 / POLICY_RATE,
+                         seconds_per_output_token=1 / POLICY_RATE)
+
+    def workload(self) -> Workload:
+        """The tasks as a workload."""
+        return chain_workload(self.tasks, dict(self.weights), tool_seconds=self.tool)
