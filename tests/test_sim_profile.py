@@ -114,7 +114,7 @@ def test_a_profile_of_the_roofline_itself_reproduces_the_roofline() -> None:
     w = workload()
     a = simulate(w, "vllm-apc", roofline_cluster()).tct
     b = simulate(w, "vllm-apc", same).tct
-    assert b.geomean == pytest.approx(a.geomean, rel=0.02)
+    assert b.geomean == pytest.approx(a.geomean, rel=0.05)  # 1.7% at this commit
     assert b.geomean != a.geomean  # measured pricing was used (norms, interpolation)
     slow = profiled_cluster(Profile.from_roofline(
         dataclasses.replace(roof_cost, compute_efficiency=0.35, bandwidth_efficiency=0.37), grid))
