@@ -415,21 +415,28 @@ CACHE_ONLY = RetentionDecision(Retention.KEEP)
 
 
 class CachePolicy(Policy):
-    """Chooses what leaves the KV cache. Subclasses override :meth:`victim`.
+    """Chooses what leaves the KV cache: two decisions, one method each.
 
-    The mechanism calls :meth:`victim` with the evictable entries (never one in use,
-    never one whose removal would orphan a cached suffix) whenever it needs room, and
-    :meth:`retention` when a session enters a tool call.
+    - The **eviction** decision, :meth:`victim` (abstract): the mechanism calls it with
+      the evictable entries (never one in use, never one whose removal would orphan a
+      cached suffix) whenever it needs room.
+    - The **retention** decision, :meth:`retention` (default: keep, unpinned): the
+      mechanism calls it when a session enters a tool call.
+
+    A policy whose own rule is only the retention decision composes with an eviction
+    policy instead of restating one (:class:`sagacore.cache.retention.RetentionPolicy`,
+    LRU by default).
     """
 
     name: ClassVar[str] = "cache"
 
     @abstractmethod
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """Index into ``candidates`` of the entry to evict next."""
+        """The eviction decision: index into ``candidates`` of the entry to evict next."""
 
     def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
-        """Keep, swap or drop ``session``'s KV while its tool runs (default: keep, unpinned)."""
+        """The retention decision: keep, swap or drop ``session``'s KV while its tool
+        runs (default: keep, unpinned)."""
         return CACHE_ONLY
 
     def observe_access(self, entry: CacheEntryView, now: float) -> None:

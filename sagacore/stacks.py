@@ -50,7 +50,7 @@ from sagacore.policy import CachePolicy, Policy, Router, Scheduler
 from sagacore.route import ROUTERS
 from sagacore.sched import SCHEDULERS
 from sagacore.sched.afs import SagaAFS
-from sagacore.sched.astraea import Astraea as AstraeaScheduler
+from sagacore.sched.astraea import Astraea
 
 __all__ = ["BASELINES", "STACKS", "BuildContext", "Stack", "StackPolicies", "get_stack"]
 
@@ -230,7 +230,7 @@ STACKS: dict[str, Stack] = {
         Stack(
             "astraea",
             router="session-affinity",
-            scheduler=AstraeaScheduler,
+            scheduler=Astraea,
             cache="astraea",
             description="Astraea: lifecycle HRRN, keep/swap/drop KV by pressure, session affinity",
         ),

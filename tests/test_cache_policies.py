@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sagacore.cache import CACHE_POLICIES, make_cache_policy
-from sagacore.cache.astraea import Astraea, AstraeaConfig
+from sagacore.cache.astraea import AstraeaKV, AstraeaKVConfig
 from sagacore.cache.continuum import ContinuumConfig, ContinuumTTL, best_ttl
 from sagacore.cache.infercept import InferCept, InferCeptConfig, waste
 from sagacore.cache.kvflow import KVFlow, KVFlowConfig
@@ -269,13 +269,13 @@ def test_astraea_keeps_at_low_pressure_and_prices_high_pressure() -> None:
     p = live_predictor()
     s = Session(TaskId("b"), "swe", 1, "slow", 50_000, True)
     low = CacheContext(0.0, 100_000, 10_000, p)
-    assert Astraea().retention(s, low).action is Retention.KEEP
+    assert AstraeaKV().retention(s, low).action is Retention.KEEP
     high = CacheContext(0.0, 100_000, 99_000, p)
-    assert Astraea().retention(s, high).action is Retention.SWAP
-    no_host = Astraea(AstraeaConfig(allow_swap=False))
+    assert AstraeaKV().retention(s, high).action is Retention.SWAP
+    no_host = AstraeaKV(AstraeaKVConfig(allow_swap=False))
     assert no_host.retention(s, high).action is Retention.DROP
     with pytest.raises(ConfigError):
-        AstraeaConfig(low_pressure=1.0)
+        AstraeaKVConfig(low_pressure=1.0)
 
 
 def test_kvflow_steps_to_execution_order() -> None:
@@ -379,3 +379,32 @@ def test_reuse_model_size_class_reused_more_often_waits_less() -> None:
         ReuseModel(cfg, size_classes=0)
     with pytest.raises(ConfigError):
         NextUseConfig(size_prior=0.0)
+
+
+@pytest.mark.parametrize("cls", [AstraeaKV, InferCept, ContinuumTTL])
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 50)), min_size=1, max_size=12,
+                unique_by=lambda t: t[1]))
+def test_retention_policies_evict_as_the_eviction_policy_they_compose(
+        cls: type[CachePolicy], stamps: list[tuple[int, int]]) -> None:
+    """A retention policy's eviction decision is its eviction policy's (LRU by default)."""
+    from sagacore.cache.lru import LRU
+    from sagacore.cache.retention import RetentionPolicy
+
+    cands = [entry(i, last_access_s=float(t)) for t, i in stamps]
+    ctx = CacheContext(now=60.0, capacity_tokens=100, used_tokens=100, predictor=live_predictor())
+    pol = cls()
+    assert isinstance(pol, RetentionPolicy) and type(pol).victim is RetentionPolicy.victim
+    assert pol.victim(cands, ctx) == LRU().victim(cands, ctx)
+    by_walru = cls(eviction=WALRU())  # type: ignore[call-arg]
+    assert by_walru.victim(cands, ctx) == WALRU().victim(cands, ctx)
+
+
+def test_astraea_cache_old_names_warn() -> None:
+    import sagacore.cache.astraea as mod
+
+    with pytest.warns(DeprecationWarning, match="use AstraeaKV"):
+        assert mod.Astraea is AstraeaKV
+    with pytest.warns(DeprecationWarning, match="use AstraeaKVConfig"):
+        assert mod.AstraeaConfig is AstraeaKVConfig
+    with pytest.raises(AttributeError):
+        mod.Nope  # noqa: B018

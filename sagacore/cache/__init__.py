@@ -27,7 +27,7 @@ CACHE_POLICIES: dict[str, str] = {
     "continuum-ttl": "sagacore.cache.continuum:ContinuumTTL",
     "kvflow": "sagacore.cache.kvflow:KVFlow",
     "infercept": "sagacore.cache.infercept:InferCept",
-    "astraea": "sagacore.cache.astraea:Astraea",
+    "astraea": "sagacore.cache.astraea:AstraeaKV",
     "next-use": "sagacore.cache.next_use:NextUse",
     "sagacore": "sagacore.cache.sagacore:SagacoreCache",
 }

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sagacore.errors import WorkloadError
 from sagacore.policy import CacheContext, CacheEntryView
 from sagacore.workload.model import TaskId
 
-__all__ = ["active_tasks", "lru_index", "next_call", "session_tracked"]
-
-
-def lru_index(candidates: Sequence[CacheEntryView]) -> int:
-    """Index of the least recently used candidate (ties: smallest ``entry_id``)."""
-    best = 0
-    first = candidates[0]
-    best_key = (first.last_access_s, first.entry_id)
-    for i in range(1, len(candidates)):
-        c = candidates[i]
-        key = (c.last_access_s, c.entry_id)
-        if key < best_key:
-            best, best_key = i, key
-    return best
+__all__ = ["active_tasks", "next_call", "session_tracked"]
 
 
 def active_tasks(ctx: CacheContext) -> frozenset[TaskId] | None:

@@ -4,7 +4,7 @@ Astraea (SPEC.md: state-aware scheduling over the job lifecycle) decides, for ea
 entering an I/O wait, whether to keep its KV in GPU memory, swap it to host memory or
 drop it and recompute later, "by memory pressure and the cost of each choice (memory x
 time held, against transfer or recompute time)". The public description stops there;
-this module fixes the rule (our choices, each a :class:`AstraeaConfig` field):
+this module fixes the rule (our choices, each a :class:`AstraeaKVConfig` field):
 
 - below ``low_pressure`` of the cache used, memory is free: **keep**;
 - otherwise each option is priced in GPU seconds with the memory price rising linearly
@@ -24,21 +24,20 @@ Examples
 >>> s = S(task_id="t", agent_type="a", step=0, tool="bash", context_tokens=50_000,
 ...       has_successor=True)
 >>> low = CacheContext(0.0, 100_000, 20_000, Predictor())
->>> Astraea().retention(s, low).action.value
+>>> AstraeaKV().retention(s, low).action.value
 'keep'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import lru_index
+from sagacore.cache.retention import RetentionPolicy
 from sagacore.errors import ConfigError
 from sagacore.policy import (
     CacheContext,
-    CacheEntryView,
     CachePolicy,
     Retention,
     RetentionDecision,
@@ -46,11 +45,11 @@ from sagacore.policy import (
 )
 from sagacore.validate import positive
 
-__all__ = ["Astraea", "AstraeaConfig"]
+__all__ = ["AstraeaKV", "AstraeaKVConfig"]
 
 
 @dataclass(frozen=True, slots=True)
-class AstraeaConfig:
+class AstraeaKVConfig:
     """Parameters of Astraea's keep/swap/drop rule (paper silent on the exact form)."""
 
     low_pressure: float = 0.5
@@ -72,18 +71,15 @@ class AstraeaConfig:
         positive("swap_s_per_token", self.swap_s_per_token)
 
 
-class Astraea(CachePolicy):
+class AstraeaKV(RetentionPolicy):
     """Pressure-priced keep/swap/drop while a tool runs; LRU eviction."""
 
     name: ClassVar[str] = "astraea"
     needs_predictor: ClassVar[bool] = True
 
-    def __init__(self, config: AstraeaConfig | None = None) -> None:
-        self.config = config if config is not None else AstraeaConfig()
-
-    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """LRU."""
-        return lru_index(candidates)
+    def __init__(self, config: AstraeaKVConfig | None = None, *, eviction: CachePolicy | None = None) -> None:
+        super().__init__(eviction)
+        self.config = config if config is not None else AstraeaKVConfig()
 
     def costs(self, session: SessionView, ctx: CacheContext) -> dict[Retention, float]:
         """GPU-second cost of each option (see the module notes)."""
@@ -108,3 +104,18 @@ class Astraea(CachePolicy):
         costs = self.costs(session, ctx)
         order = [r for r in (Retention.KEEP, Retention.SWAP, Retention.DROP) if r in costs]
         return RetentionDecision(min(order, key=lambda r: costs[r]))
+
+
+_RENAMED = {"Astraea": "AstraeaKV", "AstraeaConfig": "AstraeaKVConfig"}
+
+
+def __getattr__(name: str) -> object:
+    """The names this module had before ``Astraea`` came to mean only the scheduler
+    (:class:`sagacore.sched.astraea.Astraea`): deprecated, with a warning."""
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"sagacore.cache.astraea.{name} is deprecated: use {new} (Astraea is "
+                  "the scheduler, sagacore.sched.astraea.Astraea)", DeprecationWarning,
+                  stacklevel=2)
+    return globals()[new]

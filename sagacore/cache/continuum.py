@@ -37,14 +37,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import lru_index
+from sagacore.cache.retention import RetentionPolicy
 from sagacore.policy import (
     CacheContext,
-    CacheEntryView,
     CachePolicy,
     Retention,
     RetentionDecision,
@@ -120,18 +118,15 @@ def best_ttl(
     return best
 
 
-class ContinuumTTL(CachePolicy):
+class ContinuumTTL(RetentionPolicy):
     """LRU eviction plus a cost-benefit TTL pin while a tool runs."""
 
     name: ClassVar[str] = "continuum-ttl"
     needs_predictor: ClassVar[bool] = True
 
-    def __init__(self, config: ContinuumConfig | None = None) -> None:
+    def __init__(self, config: ContinuumConfig | None = None, *, eviction: CachePolicy | None = None) -> None:
+        super().__init__(eviction)
         self.config = config if config is not None else ContinuumConfig()
-
-    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """LRU (vLLM's eviction of unpinned KV)."""
-        return lru_index(candidates)
 
     def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
         """``KEEP`` pinned for :func:`best_ttl` (unpinned when that is 0)."""

@@ -36,15 +36,13 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sagacore.cache._common import lru_index
+from sagacore.cache.retention import RetentionPolicy
 from sagacore.errors import ConfigError
 from sagacore.policy import (
     CacheContext,
-    CacheEntryView,
     CachePolicy,
     Retention,
     RetentionDecision,
@@ -98,18 +96,15 @@ def waste(
     }
 
 
-class InferCept(CachePolicy):
+class InferCept(RetentionPolicy):
     """Least-waste preserve/discard/swap at each tool call; LRU eviction."""
 
     name: ClassVar[str] = "infercept"
     needs_predictor: ClassVar[bool] = True
 
-    def __init__(self, config: InferCeptConfig | None = None) -> None:
+    def __init__(self, config: InferCeptConfig | None = None, *, eviction: CachePolicy | None = None) -> None:
+        super().__init__(eviction)
         self.config = config if config is not None else InferCeptConfig()
-
-    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """LRU."""
-        return lru_index(candidates)
 
     def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
         """The option of least :func:`waste` (ties: keep, then swap, then drop)."""

@@ -26,7 +26,22 @@ from typing import ClassVar
 
 from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
 
-__all__ = ["LRU"]
+__all__ = ["LRU", "lru_index"]
+
+
+def lru_index(candidates: Sequence[CacheEntryView]) -> int:
+    """Index of the least recently used candidate (ties: smallest ``entry_id``): the one
+    implementation of LRU's choice, which :class:`LRU` and the policies that evict by
+    LRU (:class:`~sagacore.cache.retention.RetentionPolicy`, ``sagacore``'s duel) ask."""
+    best = 0
+    first = candidates[0]
+    best_t, best_id = first.last_access_s, first.entry_id
+    for i in range(1, len(candidates)):
+        c = candidates[i]
+        t = c.last_access_s
+        if t < best_t or (t == best_t and c.entry_id < best_id):
+            best, best_t, best_id = i, t, c.entry_id
+    return best
 
 
 class LRU(CachePolicy):
@@ -38,13 +53,5 @@ class LRU(CachePolicy):
     name: ClassVar[str] = "lru"
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
-        """Index of the least recently used candidate."""
-        best = 0
-        first = candidates[0]
-        best_t, best_id = first.last_access_s, first.entry_id
-        for i in range(1, len(candidates)):
-            c = candidates[i]
-            t = c.last_access_s
-            if t < best_t or (t == best_t and c.entry_id < best_id):
-                best, best_t, best_id = i, t, c.entry_id
-        return best
+        """Index of the least recently used candidate (:func:`lru_index`)."""
+        return lru_index(candidates)

@@ -78,8 +78,8 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from sagacore.cache._common import lru_index
 from sagacore.cache.adaptive import Duel
+from sagacore.cache.lru import lru_index
 from sagacore.cache.next_use import NextUse, NextUseConfig
 from sagacore.errors import ConfigError
 from sagacore.policy import (
