@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sagacore.engine import CostModel, get_gpu, get_model
 from sagacore.engine.profile import (
@@ -451,3 +453,54 @@ def test_cli_cost_profile_writes_a_profile(tmp_path: Path) -> None:
                  cwd=tmp_path)
     out = json.loads(r.stdout)
     assert (out["prefill_source"], out["decode_source"]) == ("profile", "profile")
+
+
+# ------------------------------------------------------------------ properties
+
+
+@st.composite
+def random_profiles(draw: st.DrawFn) -> Profile:
+    """Profiles of GRID's shape with arbitrary positive times (noisy, non-monotone)."""
+    times = st.floats(min_value=1e-7, max_value=1e-1, allow_nan=False, allow_infinity=False)
+    ops: dict[str, Any] = {}
+    for op in ("qkv", "o_proj", "mlp", "norms"):
+        ops[op] = draw(st.lists(times, min_size=len(GRID.tokens), max_size=len(GRID.tokens)))
+    nb, nn, nc = len(GRID.batch_sizes), len(GRID.new_tokens), len(GRID.context_lengths)
+    ops["lm_head"] = draw(st.lists(times, min_size=nb, max_size=nb))
+    row = st.lists(times, min_size=nc, max_size=nc)
+    ops["attn_decode"] = draw(st.lists(row, min_size=nb, max_size=nb))
+    ops["attn_prefill"] = draw(st.lists(row, min_size=nn, max_size=nn))
+    return dataclasses.replace(measured_profile(), operators=ops)
+
+
+@given(random_profiles(), st.floats(min_value=1, max_value=32), st.integers(0, 200_000),
+       st.integers(0, 200_000))
+def test_any_profile_prices_decode_affinely_and_monotonically_in_the_context(
+    prof: Profile, d: float, c1: int, c2: int
+) -> None:
+    m = MeasuredCostModel.from_profile(cost(), prof)
+    icpt, slope = m.decode_cost_coefficients(d)
+    assert icpt > 0 and slope >= 0
+    lo, hi = sorted((c1, c2))
+    t_lo, t_hi = m.decode_step_seconds(d, lo), m.decode_step_seconds(d, hi)
+    assert t_lo == pytest.approx(icpt + slope * lo, rel=1e-12)
+    assert t_hi == pytest.approx(icpt + slope * hi, rel=1e-12)
+    assert t_lo <= t_hi * (1 + 1e-12)
+    for op, rows in (("attn_decode", GRID.batch_sizes), ("attn_prefill", GRID.new_tokens)):
+        for r in rows:
+            a, b = m.attention_line(op, r) or (-1.0, -1.0)
+            assert a >= 0 and b >= 0
+
+
+@given(random_profiles(), st.integers(16, 120), st.integers(0, 50_000), st.integers(0, 8),
+       st.integers(0, 50_000), st.integers(1, 4))
+def test_any_profile_prices_trusted_steps_as_checked_ones(
+    prof: Profile, p: int, cp: int, d: int, cd_each: int, chunks: int
+) -> None:
+    m = MeasuredCostModel.from_profile(cost(), prof)
+    n = p / chunks
+    q = chunks * (n * cp / chunks + n * (n + 1) / 2)  # equal chunks sharing the context
+    cd = d * cd_each
+    assert m.step_seconds_trusted(p, cp, d, cd, q) == m.step_seconds(
+        p, cp, d, cd, prefill_attention_pairs=q)
+    assert m.step_seconds(p, cp, d, cd, prefill_attention_pairs=q) >= m.step_overhead_s
