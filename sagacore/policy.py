@@ -145,7 +145,9 @@ class WorkerView(Protocol):
 
     @property
     def capacity_tokens(self) -> int:
-        """KV cache capacity in tokens."""
+        """The instance's KV pool in tokens, whole blocks, vLLM's null block included: the
+        denominator of :attr:`load` (as of vLLM's ``kv_cache_usage``). One block more
+        than what the cache can hold, :attr:`CacheContext.capacity_tokens`."""
 
     @property
     def free_tokens(self) -> int:
@@ -341,7 +343,10 @@ class CacheContext:
     now: float
     """Current time in seconds."""
     capacity_tokens: int
-    """KV capacity in tokens."""
+    """Tokens the cache can hold: its usable blocks times the block size. A mechanism
+    that reserves a block (the simulator's store, as vLLM, holds back the null block)
+    excludes it, so this is one block less than the instance's
+    :attr:`WorkerView.capacity_tokens`."""
     used_tokens: int
     """KV tokens in use: held by calls, pinned, or in transit to the host. Cached KV that
     nothing references is not in use (it is reclaimed on demand; vLLM's
