@@ -523,13 +523,14 @@ class MeasuredCostModel(CostModel):
     norms`` at ``T`` and the LM head at ``D`` (the linear term, interpolated
     piecewise-linearly between grid points) and attention (the attention term): per
     grid row (a batch size, a chunk size) the measured times are fitted with a line in
-    the context, ``a + b c`` (:func:`_line`; attention's work grows linearly with the
-    context it reads), and ``a`` and ``b`` are interpolated between rows. Decode attention
-    is ``a(D) + b(D) C_d / D`` (a ragged batch at its mean context), so a decode step is
-    affine in ``C_d`` and decode runs have the closed form the simulator needs
-    (:meth:`decode_cost_coefficients`); prefill attention is ``a(P) + b(P) C_p``, scaled
-    by ``prefill_attention_pairs / attention_pairs(P, C_p)`` when a step holds several
-    chunks. Any other step costs exactly what the roofline says.
+    the context, ``a + b c`` (least squares on relative error, kept non-negative;
+    attention's work grows linearly with the context it reads), and ``a`` and ``b`` are
+    interpolated between rows. Decode attention is ``a(D) + b(D) C_d / D`` (a ragged
+    batch at its mean context), so a decode step is affine in ``C_d`` and decode runs
+    have the closed form the simulator needs (:meth:`decode_cost_coefficients`); prefill
+    attention is ``a(P) + b(P) C_p``, scaled by ``prefill_attention_pairs /
+    attention_pairs(P, C_p)`` when a step holds several chunks. Any other step costs
+    exactly what the roofline says.
 
     Examples
     --------
