@@ -25,7 +25,7 @@ from sagacore.cache.infercept import InferCept, InferCeptConfig, waste
 from sagacore.cache.kvflow import KVFlow, KVFlowConfig
 from sagacore.cache.next_use import NextUse, NextUseConfig, ReuseModel
 from sagacore.cache.radix_lru import RadixLRU
-from sagacore.cache.saga_ttl import SagaTTL
+from sagacore.cache.saga_ttl import SagaTTL, SagaTTLConfig
 from sagacore.cache.walru import WALRU, WALRUConfig
 from sagacore.errors import ConfigError, UnknownNameError
 from sagacore.policy import CacheContext, CachePolicy, Retention, RetentionDecision
@@ -230,7 +230,8 @@ def test_saga_ttl_matches_the_predictor_and_shrinks_with_pressure() -> None:
     for used in (50, 80, 95):
         ctx = CacheContext(now=0.0, capacity_tokens=100, used_tokens=used, predictor=p)
         d = SagaTTL().retention(s, ctx)
-        assert d.ttl_s == pytest.approx(p.saga_ttl("slow", used / 100))
+        want = SagaTTLConfig().ttl(p.tool_duration_percentile("slow", 0.95), used / 100)
+        assert d.ttl_s == pytest.approx(want)
         ttls.append(d.ttl_s)
     assert ttls[0] > ttls[1] > ttls[2] > 0
 

@@ -21,9 +21,7 @@ from sagacore.workload.predictor import (
     Predictor,
     PredictorConfig,
     evaluate_remaining_steps,
-    memory_pressure,
     react_overlap,
-    saga_ttl_seconds,
 )
 
 T = TaskId
@@ -171,42 +169,6 @@ def test_tool_duration_prior_and_min_samples() -> None:
 
 
 # -- SAGA's TTL ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("p95", "used", "want"),
-    [
-        (10.0, 0.0, 10.0),
-        (10.0, 0.7, 10.0),  # pressure starts at 0.7
-        (10.0, 0.8, 7.5),
-        (10.0, 0.9, 5.0),  # full pressure halves it
-        (10.0, 1.0, 5.0),  # clipped at m = 1
-        (10.0, 1.3, 5.0),
-        (1000.0, 0.0, 300.0),  # capped
-        (1000.0, 0.9, 300.0),
-        (700.0, 0.9, 300.0),
-        (400.0, 0.9, 200.0),
-        (0.0, 0.95, 0.0),
-        (math.inf, 0.5, 300.0),
-    ],
-)
-def test_ttl_formula_edges(p95: float, used: float, want: float) -> None:
-    assert saga_ttl_seconds(p95, used) == pytest.approx(want)
-
-
-def test_ttl_rejects_bad_values_and_uses_fit() -> None:
-    for bad in (-0.1, math.nan, math.inf):
-        with pytest.raises(ConfigError, match=str(bad)):
-            saga_ttl_seconds(1.0, bad)
-    with pytest.raises(ConfigError, match="-1"):
-        saga_ttl_seconds(-1.0, 0.5)
-    assert memory_pressure(0.7) == 0.0 and memory_pressure(1.0) == 1.0
-    p = Predictor(PredictorConfig(min_tool_samples=1))
-    for v in [1.0, 2.0, 4.0, 8.0]:
-        p.observe_tool_duration("bash", v)
-    p95 = p.tool_duration_percentile("bash", 0.95)
-    assert p.saga_ttl("bash", 0.5) == pytest.approx(p95)
-    assert p.saga_ttl("bash", 0.9) == pytest.approx(p95 / 2)
 
 
 # -- overlap and P_reuse ---------------------------------------------------------------------------
@@ -427,10 +389,6 @@ def test_error_paths() -> None:
         ({"prior_tool_median_s": 0.0}, "0.0"),
         ({"prior_tool_sigma": -1.0}, "-1.0"),
         ({"min_tool_samples": 0}, "0"),
-        ({"ttl_percentile": 1.0}, "1.0"),
-        ({"max_ttl_s": math.nan}, "nan"),
-        ({"pressure_span": 0.0}, "0.0"),
-        ({"pressure_weight": 2.0}, "2.0"),
         ({"prior_continue_after_tool": 1.1}, "1.1"),
         ({"remaining_estimator": "oracle"}, "oracle"),
         ({"aeg": {"min_tasks": 3}}, "min_tasks"),
@@ -510,19 +468,6 @@ def test_probabilities_in_unit_interval(
 
 
 @given(
-    st.floats(0, 1e6, allow_nan=False) | st.just(math.inf),
-    st.floats(0, 2),
-    st.floats(0, 2),
-)
-def test_ttl_bounded_and_monotone_in_pressure(p95: float, u1: float, u2: float) -> None:
-    lo, hi = sorted((u1, u2))
-    a, b = saga_ttl_seconds(p95, lo), saga_ttl_seconds(p95, hi)
-    assert 0.0 <= a <= 300.0 and 0.0 <= b <= 300.0
-    assert b <= a
-    assert 0.0 <= memory_pressure(lo) <= memory_pressure(hi) <= 1.0
-
-
-@given(
     st.lists(st.floats(0, 1e3), min_size=1, max_size=40),
     st.floats(0, 1),
     st.floats(0, 1),
@@ -539,7 +484,7 @@ def test_lognormal_properties(xs: list[float], q1: float, q2: float, elapsed: fl
     p = Predictor(PredictorConfig(min_tool_samples=1))
     for x in xs:
         p.observe_tool_duration("t", x)
-    assert 0.0 <= p.saga_ttl("t", hi) <= p.saga_ttl("t", lo) <= 300.0
+    assert p.tool_duration_percentile("t", lo) <= p.tool_duration_percentile("t", hi)
 
 
 # -- a known multi-tool chain: learned answers against closed forms --------------------------------

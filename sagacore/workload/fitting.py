@@ -307,16 +307,6 @@ class PredictorConfig:
     """Samples of a tool type before its fitted distribution replaces the prior."""
     zero_duration_s: float = 1e-3
     """Durations at or below this are zero (the point mass ``p_zero``)."""
-    ttl_percentile: float = 0.95
-    """Percentile of the tool duration used by SAGA's TTL (P95)."""
-    max_ttl_s: float = 300.0
-    """Cap of SAGA's TTL, seconds."""
-    pressure_start: float = 0.7
-    """Memory-used fraction at which SAGA's pressure ``m`` starts to rise."""
-    pressure_span: float = 0.2
-    """Width of the rise: ``m = 1`` at ``pressure_start + pressure_span``."""
-    pressure_weight: float = 0.5
-    """TTL shrink at full pressure: ``TTL = P95 (1 - weight m)``."""
     prior_task_steps: float = 75.0
     """Expected LLM calls per task of a cold agent type (published SWE-agent median)."""
     prior_output_tokens: float = 90.0
@@ -342,22 +332,15 @@ class PredictorConfig:
             "prior_observation_tokens",
             "prior_tool_sigma",
             "zero_duration_s",
-            "max_ttl_s",
-            "pressure_weight",
             "prior_output_tokens",
             "prior_prompt_growth_tokens",
         ):
             finite_number(name, getattr(self, name), lo=0.0)
-        for name in ("prior_tool_median_s", "pressure_span", "prior_task_steps"):
+        for name in ("prior_tool_median_s", "prior_task_steps"):
             if not finite_number(name, getattr(self, name), lo=0.0) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("prior_continue_after_tool", "prior_continue_without_tool", "pressure_start"):
+        for name in ("prior_continue_after_tool", "prior_continue_without_tool"):
             finite_number(name, getattr(self, name), lo=0.0, hi=1.0)
-        q = finite_number("ttl_percentile", self.ttl_percentile, lo=0.0, hi=1.0)
-        if q >= 1:
-            raise ConfigError(f"ttl_percentile must be < 1, got {q!r}")
-        if self.pressure_weight > 1:
-            raise ConfigError(f"pressure_weight must be <= 1, got {self.pressure_weight!r}")
         n = self.min_tool_samples
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"min_tool_samples must be an int >= 1, got {n!r}")

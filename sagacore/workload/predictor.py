@@ -3,8 +3,8 @@
 Policies ask a :class:`Predictor` read-only questions: will this task call the LLM again
 after its current step, and when (:meth:`Predictor.next_step`); how likely is a cached
 context to be reused (SAGA's P_reuse, :meth:`Predictor.p_reuse`); how long do tools of
-a type run (:meth:`Predictor.tool_duration`, a log-normal fit) and so how long to pin KV
-during one (SAGA's TTL, :meth:`Predictor.saga_ttl`); how much work a task has left
+a type run (:meth:`Predictor.tool_duration`, a log-normal fit, and its percentiles, which
+SAGA's TTL rule in :mod:`sagacore.cache.saga_ttl` asks); how much work a task has left
 (:meth:`Predictor.remaining_work`). It learns only through explicit ``observe_*`` calls
 made by the *mechanism* (the simulator or a real engine's adapter), so it behaves the
 same in both. It takes task ids, step indices, tool types, token counts and seconds,
@@ -27,9 +27,10 @@ SAGA's formulas (module functions, also used by the methods):
 - ``overlap = n_cur / (n_cur + E[observation tokens of phi(v)])`` (:func:`react_overlap`),
   ``n_cur`` the tokens of the cached context (the step's prompt and output);
 - ``P_reuse(v) = min(1, sum over successors u != END of P(v -> u)) * overlap`` over the
-  pruned AEG; the cap at 1 matters only for realised DAGs whose successors all run;
-- ``TTL = min(P95 * (1 - 0.5 m), 300 s)`` with ``m = clip((used - 0.7) / 0.2, 0, 1)``
-  (:func:`saga_ttl_seconds`, :func:`memory_pressure`).
+  pruned AEG; the cap at 1 matters only for realised DAGs whose successors all run.
+
+SAGA's TTL is a policy rule, not workflow knowledge: it lives with its policy
+(:mod:`sagacore.cache.saga_ttl`), which asks this predictor for a tool's P95.
 
 Examples
 --------
@@ -42,13 +43,14 @@ Examples
 >>> p.expected_observation_tokens("bash")  # 1400 - (1000 + 100)
 300.0
 >>> p.observe_task_end(TaskId("t"))
->>> round(p.saga_ttl("bash", memory_used_fraction=0.5), 3)  # prior: P95 of LogNormal(ln .25, 1)
+>>> round(p.tool_duration_percentile("bash", 0.95), 3)  # prior: P95 of LogNormal(ln .25, 1)
 1.295
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,9 +72,7 @@ __all__ = [
     "RemainingWork",
     "Source",
     "evaluate_remaining_steps",
-    "memory_pressure",
     "react_overlap",
-    "saga_ttl_seconds",
 ]
 
 Source: TypeAlias = Literal["oracle", "learned", "prior"]
@@ -80,48 +80,6 @@ Source: TypeAlias = Literal["oracle", "learned", "prior"]
 
 
 # -- SAGA's formulas --------------------------------------------------------------------------
-
-
-def memory_pressure(used_fraction: float, *, start: float = 0.7, span: float = 0.2) -> float:
-    """SAGA's memory pressure ``m = clip((used - start) / span, 0, 1)``.
-
-    Examples
-    --------
-    >>> memory_pressure(0.5), round(memory_pressure(0.8), 12), memory_pressure(0.95)
-    (0.0, 0.5, 1.0)
-    """
-    used = finite_number("memory_used_fraction", used_fraction, lo=0.0)
-    if not span > 0:
-        raise ConfigError(f"pressure span must be > 0, got {span!r}")
-    return min(1.0, max(0.0, (used - start) / span))
-
-
-def saga_ttl_seconds(
-    p95_s: float,
-    memory_used_fraction: float,
-    *,
-    max_ttl_s: float = 300.0,
-    pressure_start: float = 0.7,
-    pressure_span: float = 0.2,
-    pressure_weight: float = 0.5,
-) -> float:
-    """SAGA's tool-call TTL: ``min(P95 * (1 - pressure_weight * m), max_ttl_s)``.
-
-    ``m`` is :func:`memory_pressure`. The result lies in ``[0, max_ttl_s]`` and does not
-    increase with ``memory_used_fraction``.
-
-    Examples
-    --------
-    >>> [round(saga_ttl_seconds(10.0, used), 12) for used in (0.5, 0.8, 1.0)]
-    [10.0, 7.5, 5.0]
-    >>> saga_ttl_seconds(1000.0, 0.0)
-    300.0
-    """
-    if isinstance(p95_s, bool) or not isinstance(p95_s, int | float) or not p95_s >= 0:
-        raise ConfigError(f"p95_s must be a number >= 0 (inf allowed), got {p95_s!r}")
-    p95 = float(p95_s)
-    m = memory_pressure(memory_used_fraction, start=pressure_start, span=pressure_span)
-    return min(p95 * (1.0 - pressure_weight * m), max_ttl_s)
 
 
 def react_overlap(context_tokens: float, expected_observation_tokens: float) -> float:
@@ -211,16 +169,16 @@ class Predictor(WorkflowStats):
         return self.tool_duration(tool).ppf(q)
 
     def saga_ttl(self, tool: str, memory_used_fraction: float) -> float:
-        """SAGA's KV pin time while ``tool`` runs: :func:`saga_ttl_seconds` of its P95."""
-        c = self.config
-        return saga_ttl_seconds(
-            self.tool_duration_percentile(tool, c.ttl_percentile),
-            memory_used_fraction,
-            max_ttl_s=c.max_ttl_s,
-            pressure_start=c.pressure_start,
-            pressure_span=c.pressure_span,
-            pressure_weight=c.pressure_weight,
-        )
+        """Deprecated: SAGA's TTL rule is :class:`sagacore.cache.saga_ttl.SagaTTLConfig`'s
+        (its default settings here)."""
+        warnings.warn("Predictor.saga_ttl is deprecated: SAGA's TTL rule lives in "
+                      "sagacore.cache.saga_ttl (SagaTTLConfig().ttl of the tool's "
+                      "tool_duration_percentile)", DeprecationWarning, stacklevel=2)
+        from sagacore.cache.saga_ttl import SagaTTLConfig
+
+        c = SagaTTLConfig()
+        return c.ttl(self.tool_duration_percentile(tool, c.ttl_percentile),
+                     memory_used_fraction)
 
     def overlap(self, context_tokens: float, tool: str | None) -> float:
         """:func:`react_overlap` of a context of ``context_tokens`` before ``tool`` runs."""
@@ -478,3 +436,18 @@ def evaluate_remaining_steps(
         oracle_max_abs_error=oracle_err,
         sources=dict(sources),
     )
+
+
+_MOVED = {"memory_pressure", "saga_ttl_seconds"}
+
+
+def __getattr__(name: str) -> object:
+    """SAGA's TTL formulas, moved to :mod:`sagacore.cache.saga_ttl` (deprecated here)."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"sagacore.workload.predictor.{name} is deprecated: use "
+                  f"sagacore.cache.saga_ttl.{name}", DeprecationWarning, stacklevel=2)
+    from sagacore.cache import saga_ttl
+
+    found: object = getattr(saga_ttl, name)
+    return found
