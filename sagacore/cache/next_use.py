@@ -43,6 +43,19 @@ tools run (pins would only restrict the ranking); :meth:`NextUse.retention` only
 records the session's features. The learned state is per policy object: use one
 object per cache.
 
+**Why the session-gap models are this policy's, not the predictor's.** The workflow
+knowledge it needs it asks the shared predictor: whether a session continues
+(``next_step``), a tool's expected residual and mean (the fallbacks), the tokens of the
+step that just ended (``step_tokens``). What it learns itself is another quantity, kept
+per cache: the gap before a session next uses *this cache*, as the mechanism reports it
+to :meth:`NextUse.observe_tool_end` (the tool's duration in the simulator; in cache-only
+replay the whole gap between the session's requests, LLM time included, which the
+predictor, fed tool durations, never sees), learned only from the sessions this cache
+served (a session's EMA restarts when it moves to another instance; the regression
+pools one instance's sessions, not the cluster's). Answering these from the shared
+predictor would change what every ``next-use`` and ``sagacore`` run evicts, so they stay
+here.
+
 Examples
 --------
 >>> from types import SimpleNamespace as E
