@@ -12,12 +12,13 @@ explain. It found the two causes of ``saga``'s error on the SWE-bench trace
         --workload swe-bench-trace --tasks 10 --rate 4 --kv-tokens 150000 --stack saga
 
 ``--variant order`` keeps the stack's scheduler with LRU eviction, ``--variant cache``
-its cache policy with FCFS. ``--sim-every-step`` runs the simulator in step mode with
-every batch-step boundary a scheduling point (keys re-evaluated, preemption for waiting
-calls allowed), as vLLM calls ``schedule()`` at every step: what the simulator would do
-if it modelled that (it patches ``Worker.plan`` in this process only; not a simulator
-mode). ``--sim-unhold-now`` makes a released TTL hold's entries the most recently used
-(``PrefixStore.unhold`` in this process), as vLLM frees a pin's blocks when it ends.
+its cache policy with FCFS. ``--pins`` runs the plug-in and the simulator alike
+(``sagacore_vllm.fidelity.sim_config``: pins released under pressure with ``release``;
+a pin that ends makes its blocks the most recently used on both sides).
+``--sim-every-step`` runs the simulator in step mode with every batch-step boundary a
+scheduling point (keys re-evaluated, preemption for waiting calls allowed), as vLLM
+calls ``schedule()`` at every step: what the simulator would do if it modelled that (it
+patches ``Worker.plan`` in this process only; not a simulator mode).
 """
 
 from __future__ import annotations
@@ -74,32 +75,15 @@ def _every_step_points() -> None:
     worker.Worker.plan = every_step  # type: ignore[method-assign]
 
 
-def _unhold_refreshes() -> None:
-    from sagacore.cache.store import PrefixStore
-
-    unhold = PrefixStore.unhold
-
-    def refreshing(self: Any, node: Any, now: float) -> None:
-        unhold(self, node, now)
-        n = node
-        while n is not None and n is not self.root:
-            if n.ref == 0 and n.last_access_s < now:
-                n.last_access_s = now  # as vLLM frees the pin's blocks now
-                self._update_leaf(n)
-            n = n.parent
-
-    PrefixStore.unhold = refreshing  # type: ignore[method-assign]
-
-
 def main() -> None:
     import divergence  # this file as the module the twin loads the scheduler from
     import numpy as np
 
     from sagacore.cli.simulate import load_workload
-    from sagacore.sim import simulate
+    from sagacore.sim.cluster import Simulation
     from sagacore.sim.config import ClusterConfig, EngineConfig
     from sagacore.sim.observe import EventLog
-    from sagacore_vllm.fidelity import fidelity_stack
+    from sagacore_vllm.fidelity import fidelity_stack, sim_config
     from sagacore_vllm.harness import run_twin
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -111,16 +95,13 @@ def main() -> None:
     p.add_argument("--variant", choices=("full", "order", "cache"), default="full")
     p.add_argument("--pins", choices=("hold", "release"), default="hold")
     p.add_argument("--sim-every-step", action="store_true")
-    p.add_argument("--sim-unhold-now", action="store_true",
-                   help="a released hold's entries become most recently used (as vLLM frees "
-                   "a pin's blocks)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="seconds")
     a = p.parse_args()
 
     w = load_workload(a.workload, tasks=a.tasks, rate=a.rate, seed=0)
     c = ClusterConfig.from_gpus(4, tp=4, model="llama-3-70b", gpu="a100-80gb",
                                 engine=EngineConfig(kv_capacity_tokens=a.kv_tokens))
-    stack = fidelity_stack(a.stack)[0]
+    stack, plugin = fidelity_stack(a.stack)
     if a.variant == "order":
         stack = dataclasses.replace(stack, cache="lru")
     elif a.variant == "cache":
@@ -129,10 +110,10 @@ def main() -> None:
     if a.sim_every_step:
         _every_step_points()
         mode = "step"
-    if a.sim_unhold_now:
-        _unhold_refreshes()
     log = EventLog()
-    sim = simulate(w, stack, c, observers=[log], mode=mode)
+    config = dataclasses.replace(sim_config(plugin, release_pins=a.pins == "release"),
+                                 mode=mode)
+    sim = Simulation(w, stack, c, config, observers=[log]).run()
     twin = run_twin(w, c, stack=stack, plugin_cls="divergence.TracingScheduler",
                     plugin_settings={"release_pins_under_pressure": a.pins == "release"})
     s, t = sim.tct_by_task(), twin.tct_by_task()

@@ -260,7 +260,8 @@ def _add_pins_arg(p: argparse.ArgumentParser) -> None:
         default="release",
         help="plug-in TTL pins under memory pressure: release them before a waiting "
         "request would be refused (the plug-in's default) or hold them until they expire "
-        "(as sagacore's simulator does)",
+        "or the program's next call; fidelity runs the simulator the same way "
+        "(SimConfig.release_pins_under_pressure)",
     )
 
 

@@ -20,7 +20,11 @@ Two kinds of stacks:
   its scheduler orders vLLM's queue and picks victims, its cache policy decides
   retention. Where the plug-in cannot do what the simulator does, :func:`plugin_notes`
   says so (work stealing is turned off on both sides; vLLM evicts LRU; ...), and the
-  accepted error is :data:`NOTED_BOUND` instead of :data:`EXACT_BOUND`.
+  accepted error is :data:`NOTED_BOUND` instead of :data:`EXACT_BOUND`. What the
+  plug-in does with TTL pins the simulator models on request (:func:`sim_config`): it
+  releases them under memory pressure when the plug-in does (``--pins release``, the
+  plug-in's default) and returns a pin's blocks to the most recently used end of the
+  LRU order when it ends, as vLLM frees them.
 
 Examples
 --------
@@ -31,6 +35,8 @@ Examples
 >>> stack, plugin = fidelity_stack("continuum")
 >>> stack.name, plugin
 ('continuum', True)
+>>> sim_config(plugin, release_pins=True).release_pins_under_pressure
+True
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ import numpy as np
 
 from sagacore.errors import ConfigError, UnknownNameError
 from sagacore.policy import CacheContext, CachePolicy, CallView, Router, WorkerView
-from sagacore.sim import simulate
-from sagacore.sim.config import ClusterConfig
+from sagacore.sim.cluster import Simulation
+from sagacore.sim.config import ClusterConfig, SimConfig
 from sagacore.sim.result import SimResult
 from sagacore.stacks import STACKS, BuildContext, Stack
 from sagacore.workload.model import TaskId, Workload
@@ -63,6 +69,7 @@ __all__ = [
     "fidelity_stack",
     "format_table",
     "plugin_notes",
+    "sim_config",
     "stack_names",
     "twin_settings",
 ]
@@ -162,6 +169,22 @@ def fidelity_stack(name: str) -> tuple[Stack, bool]:
     raise UnknownNameError("stack", name, stack_names())
 
 
+def sim_config(plugin: bool, *, release_pins: bool) -> SimConfig:
+    """The simulator's settings that mirror the twin's side of a comparison.
+
+    For a stack run through the plug-in (``plugin``), what the plug-in does with a TTL
+    pin: a pin that ends returns its blocks to the most recently used end of vLLM's
+    free queue (:attr:`~sagacore.sim.config.SimConfig.released_pins_most_recent`), and,
+    with ``release_pins`` (the plug-in's ``release_pins_under_pressure``), pins are
+    released for a request that would be refused
+    (:attr:`~sagacore.sim.config.SimConfig.release_pins_under_pressure`). vLLM's own
+    policies never pin: the simulator's defaults.
+    """
+    if not plugin:
+        return SimConfig()
+    return SimConfig(release_pins_under_pressure=release_pins, released_pins_most_recent=True)
+
+
 @dataclass(frozen=True)
 class _Probe:
     entry_id: int
@@ -199,7 +222,8 @@ def _evicts_lru(policy: CachePolicy) -> bool:
 
 
 def plugin_notes(
-    stack: Stack, cluster: ClusterConfig, stats: Mapping[str, int] | None = None
+    stack: Stack, cluster: ClusterConfig, stats: Mapping[str, int] | None = None,
+    *, pins_modelled: bool = False,
 ) -> tuple[str, ...]:
     """What the plug-in did differently from the simulator for ``stack`` (empty: nothing).
 
@@ -207,7 +231,8 @@ def plugin_notes(
     sides), an eviction order other than LRU (the policy is probed; vLLM's free queue is
     LRU), and, from the plug-in's counters of a run (``stats``,
     :attr:`sagacore_vllm.harness.TwinRun.plugin_stats`), SWAP decisions kept cached for
-    want of a KV offloading connector and TTL pins released under memory pressure.
+    want of a KV offloading connector and TTL pins released under memory pressure
+    (unless ``pins_modelled``: the simulator released them too, :func:`sim_config`).
     """
     ctx = BuildContext(cluster.cost, cluster.instances, cluster.kv_capacity_tokens)
     notes: list[str] = []
@@ -223,7 +248,7 @@ def plugin_notes(
     if st.get("swaps_kept"):
         notes.append(f"cache {cache.name}: {st['swaps_kept']} SWAP decisions kept the KV "
                      "cached (no KV offloading connector)")
-    if st.get("pins_released_for_pressure"):
+    if st.get("pins_released_for_pressure") and not pins_modelled:
         notes.append(f"cache {cache.name}: {st['pins_released_for_pressure']} TTL pins "
                      "released under memory pressure")
     return tuple(notes)
@@ -259,6 +284,9 @@ class FidelityRow:
     """Whether the twin ran the stack through the plug-in (else vLLM's own policy)."""
     notes: tuple[str, ...] = ()
     """Known differences of the plug-in (:func:`plugin_notes`)."""
+    modelled: tuple[str, ...] = ()
+    """What the plug-in did that the simulator modelled too (informative: no difference,
+    the bound stays :data:`EXACT_BOUND` for it)."""
 
     @property
     def bound(self) -> float:
@@ -290,6 +318,7 @@ class FidelityRow:
             "stack": self.stack,
             "plugin": self.plugin,
             "notes": list(self.notes),
+            "modelled": list(self.modelled),
             "tasks": self.tasks,
             "tct_error": {
                 "median": self.error_quantile(0.5),
@@ -335,7 +364,8 @@ def compare(
         (diagnostics; by default none).
     release_pins
         The plug-in's ``release_pins_under_pressure`` (its default, True). False holds a
-        TTL pin until it expires or the program's next call, as the simulator does.
+        TTL pin until it expires or the program's next call. The simulator does the same
+        (:func:`sim_config`).
 
     Returns
     -------
@@ -355,12 +385,21 @@ def compare(
     rows: list[FidelityRow] = []
     for name in stacks:
         stack, plugin = fidelity_stack(name)
-        sim = simulate(workload, sim_stack(stack, ablations), cluster)
+        simulation = Simulation(workload, sim_stack(stack, ablations), cluster,
+                                sim_config(plugin, release_pins=release_pins))
+        sim = simulation.run()
         notes: tuple[str, ...] = ()
+        modelled: tuple[str, ...] = ()
         if plugin:
             twin = run_twin(workload, cluster, stack=stack, table=table, adjust=adjust,
                             plugin_settings={"release_pins_under_pressure": release_pins})
-            notes = plugin_notes(stack, cluster, twin.plugin_stats)
+            notes = plugin_notes(stack, cluster, twin.plugin_stats,
+                                 pins_modelled=release_pins)
+            released = (twin.plugin_stats or {}).get("pins_released_for_pressure", 0)
+            if release_pins and (released or simulation.pins_released_for_pressure):
+                modelled = (f"TTL pins released under memory pressure: "
+                            f"{simulation.pins_released_for_pressure} in the simulator, "
+                            f"{released} inside vLLM",)
         else:
             router, policy, caching = twin_settings(stack)
             twin = run_twin(
@@ -375,7 +414,7 @@ def compare(
         s = sim.tct_by_task()
         t = twin.tct_by_task()
         errors = tuple(abs(s[k] - t[k]) / t[k] for k in t)
-        rows.append(FidelityRow(name, len(t), sim, twin, errors, plugin, notes))
+        rows.append(FidelityRow(name, len(t), sim, twin, errors, plugin, notes, modelled))
     return rows
 
 
@@ -392,7 +431,8 @@ def format_table(rows: Sequence[FidelityRow]) -> str:
 
     Columns: tasks; mean TCT of each; per-task TCT error median, p90 and max; prefix
     hit rates; preemptions; batch steps; KV utilisation; wall time of each. Stacks run
-    through the plug-in are marked; their notes follow the table.
+    through the plug-in are marked; their notes, and what they did that the simulator
+    modelled too, follow the table.
     """
     head = (
         "| stack | tasks | TCT mean sim / twin (s) | TCT err median | p90 | max "
@@ -413,9 +453,9 @@ def format_table(rows: Sequence[FidelityRow]) -> str:
             f"| {_pct(r.sim.kv_utilization)} / {_pct(r.twin.kv_utilization)} "
             f"| {r.sim.sim_wall_seconds:.1f} / {r.twin.sim_wall_seconds:.1f} |"
         )
-    noted = [r for r in rows if r.notes]
+    noted = [r for r in rows if r.notes or r.modelled]
     if noted:
         lines.append("")
         for r in noted:
-            lines.append(f"{r.stack}: " + "; ".join(r.notes))
+            lines.append(f"{r.stack}: " + "; ".join((*r.notes, *r.modelled)))
     return "\n".join(lines)

@@ -12,8 +12,10 @@ time, and the null-block ablation checks that one block of difference shows.
 Every other sagacore stack runs inside vLLM through the ``--scheduler-cls`` plug-in
 (sagacore_vllm.plugin) and is held to the fidelity target: median per-task TCT error
 within 2%, or 5% where the plug-in reports a documented difference (vLLM evicts LRU; a
-SWAP kept cached without a KV offloading connector). The plug-in running vLLM's own
-policies (FCFS, priority) must equal vLLM's native ones exactly.
+SWAP kept cached without a KV offloading connector). What the plug-in does with TTL pins
+(released under pressure by default, freed to the most recently used end of vLLM's
+free queue) the simulator models when asked, and the comparison asks it. The plug-in
+running vLLM's own policies (FCFS, priority) must equal vLLM's native ones exactly.
 
 They skip only when vLLM is not importable.
 """
@@ -28,7 +30,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from sagacore.sim import simulate
-from sagacore.sim.config import ClusterConfig, EngineConfig
+from sagacore.sim.config import ClusterConfig, EngineConfig, SimConfig
 from sagacore.sim.result import SimResult
 from sagacore.stacks import STACKS, Stack
 from sagacore.workload.generators import GENERATORS, PoissonArrivals
@@ -43,6 +45,7 @@ from sagacore_vllm.fidelity import (
     compare,
     fidelity_stack,
     format_table,
+    sim_config,
     twin_settings,
 )
 from sagacore_vllm.harness import TwinRun, run_twin
@@ -208,10 +211,24 @@ def test_the_async_plugin_class_makes_the_same_decisions() -> None:
                                                            runs[1].plugin_stats)
 
 
-def test_pins_released_under_pressure_are_reported() -> None:
-    (row,) = compare(workload(), cluster(), ["continuum"])  # the plug-in's default
+@pytest.mark.parametrize("name", ["continuum", "sagacore"])
+def test_pins_released_under_pressure_are_modelled_by_the_simulator(name: str) -> None:
+    """The plug-in's default (``--pins release``) against the simulator releasing TTL
+    holds by the same rule (``SimConfig.release_pins_under_pressure``): the same pins are
+    released, and the release is no difference (the exact bound holds)."""
+    (row,) = compare(workload(), cluster(), [name])  # the plug-in's default
     assert row.twin.plugin_stats is not None
     released = row.twin.plugin_stats["pins_released_for_pressure"]
     assert released > 0
-    assert any(f"{released} TTL pins released" in n for n in row.notes)
-    assert row.bound == NOTED_BOUND
+    assert row.modelled == (f"TTL pins released under memory pressure: {released} in the "
+                            f"simulator, {released} inside vLLM",)
+    assert not any("released" in n for n in row.notes)
+    assert row.bound == EXACT_BOUND and row.error_quantile(0.5) <= EXACT_BOUND
+    assert row.sim.preemptions == row.twin.preemptions
+
+
+def test_the_simulator_mirrors_what_the_plugin_does_with_pins() -> None:
+    assert sim_config(False, release_pins=True) == SimConfig()  # vLLM's own policies
+    held = sim_config(True, release_pins=False)
+    assert not held.release_pins_under_pressure and held.released_pins_most_recent
+    assert sim_config(True, release_pins=True).release_pins_under_pressure
