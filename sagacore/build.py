@@ -80,8 +80,10 @@ class Configured(Generic[P]):
     Examples
     --------
     >>> from sagacore.cache.sagacore import SagacoreCache, SagacoreCacheConfig
+    >>> from sagacore.engine import CostModel
+    >>> ctx = BuildContext(CostModel.from_presets("llama-3-8b", "a100-80gb"), 1, 100_000)
     >>> spec = Configured(SagacoreCache, SagacoreCacheConfig(pin=True))
-    >>> spec.policy.needs_predictor, spec(None).config.pin  # type: ignore[arg-type]
+    >>> spec.policy.needs_predictor, spec(ctx).config.pin
     (True, True)
     """
 
