@@ -820,6 +820,24 @@ class Simulation:
             self._emit(TraceEvent("call_start", now, ts.task.id, call.spec.index,
                                   worker.worker_id, call.lease.hit_tokens))
 
+    def _releasable(self, worker: Worker, head: Call, now: float) -> list[TaskState]:
+        """The tasks whose TTL hold on ``worker`` the pressure rule may release for
+        ``head`` at ``now``, in the order it releases them (:meth:`release_pins_for`)."""
+        holds = [ts for ts in self.tasks.values()
+                 if ts.hold is not None and ts.hold.worker is worker
+                 and ts.hold.expires_s is not None and ts is not head.task]
+        if not holds:
+            return holds
+        holds.sort(key=_hold_expiry)
+        per_block = worker.block_size * worker.store.recompute_seconds_per_token
+        out = []
+        for ts in holds:
+            h = ts.hold
+            assert h is not None and h.expires_s is not None
+            if h.expires_s - now > (h.node.lo + h.node.cached) * per_block:
+                out.append(ts)
+        return out
+
     def release_pins_for(self, worker: Worker, head: Call, fits: Callable[[], bool],
                          now: float) -> int:
         """Release ``worker``'s TTL holds until ``fits()`` (``head`` is refused otherwise).
@@ -831,28 +849,22 @@ class Simulation:
         costs ``head`` less than its session would pay to recompute). Returns the number
         released; ``fits`` is asked after each.
         """
-        holds = [ts for ts in self.tasks.values()
-                 if ts.hold is not None and ts.hold.worker is worker
-                 and ts.hold.expires_s is not None and ts is not head.task]
-        if not holds:
-            return 0
-        holds.sort(key=_hold_expiry)
         store = worker.store
-        per_block = worker.block_size * store.recompute_seconds_per_token
         released = 0
-        for ts in holds:
+        for ts in self._releasable(worker, head, now):
             h = ts.hold
-            assert h is not None and h.expires_s is not None
-            node = h.node
-            if h.expires_s - now <= (node.lo + node.cached) * per_block:
-                continue  # cheaper to wait for it than to recompute it
+            assert h is not None
             ts.hold = None
-            store.unhold(node, now, most_recent=self._unheld_recent)
+            store.unhold(h.node, now, most_recent=self._unheld_recent)
             released += 1
             if fits():
                 break
         self.pins_released_for_pressure += released
         return released
+
+    def has_releasable_pin(self, worker: Worker, head: Call, now: float) -> bool:
+        """Whether :meth:`release_pins_for` would release a hold for ``head`` at ``now``."""
+        return bool(self._releasable(worker, head, now))
 
     def start_loading(self, call: Call, worker: Worker, seconds: float, now: float) -> None:
         """``call`` waits ``seconds`` for its KV to come back from the host."""

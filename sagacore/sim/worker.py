@@ -55,9 +55,10 @@ when the waiting call of smallest key does not fit (its input less its hit again
 free and evictable blocks), the cluster releases TTL holds on this instance for it,
 nearest expiry first, while they are worth more than their recompute
 (:meth:`~sagacore.sim.cluster.Simulation.release_pins_for`). Only at scheduling points,
-so both modes agree; the plug-in asks at every step, which differs only when the head
-fit at a point but was not admitted (token budget, ``max_num_seqs``, admission control)
-and stops fitting before the next.
+so both modes agree; the plug-in asks at every step, so while the head does not fit in
+what a step leaves and a hold could be released for it, the next step is a scheduling
+point (a head that fit before the running calls took their blocks, but not after, is
+released for at the next step, as inside vLLM).
 """
 
 from __future__ import annotations
@@ -728,6 +729,8 @@ class Worker:
         if preempted:
             # vLLM admits nothing in a step that preempted: the next boundary tries
             self.poked = True
+        elif self.release_pins and self.waiting and store.caching and not self.poked:
+            self.poked = self._pressure_pending(now)
         self.processing = False
         if prefill:
             self._flush(now)
@@ -1010,28 +1013,34 @@ class Worker:
                 lo = mid + 1
         return lo
 
+    def _head_fits(self, head: Call) -> bool:
+        """Whether ``head``'s whole input, less the prefix it hits, fits in the free and
+        evictable blocks now (the admission check of :meth:`_admit`)."""
+        store = self.store
+        bs = self.block_size
+        hit, pinned = store.lease_cost(head.ids, head.ends, head.target - 1)
+        need = -(-head.target // bs) - hit // bs
+        return need <= store.free_blocks + store.evictable_blocks - pinned
+
     def _relieve_pressure(self, now: float) -> None:
         """Release TTL holds while the head of the queue does not fit (before the running
         calls are scheduled, as vLLM's plug-in does before vLLM's running pass).
 
-        The head is the waiting call of smallest key now; it fits when its whole input,
-        less the prefix it hits, fits in the free and evictable blocks (the admission
-        check of :meth:`_admit`). Which holds go, and in what order, is the cluster's
-        (:meth:`~sagacore.sim.cluster.Simulation.release_pins_for`).
+        The head is the waiting call of smallest key now. Which holds go, and in what
+        order, is the cluster's (:meth:`~sagacore.sim.cluster.Simulation.release_pins_for`).
         """
         self._keys(self.waiting, now)
         head = min(self.waiting, key=_wait_order)
-        store = self.store
-        bs = self.block_size
-        blocks = -(-head.target // bs)
-        cap = head.target - 1
+        if not self._head_fits(head):
+            self.sim.release_pins_for(self, head, lambda: self._head_fits(head), now)
 
-        def fits() -> bool:
-            hit, pinned = store.lease_cost(head.ids, head.ends, cap)
-            return blocks - hit // bs <= store.free_blocks + store.evictable_blocks - pinned
-
-        if not fits():
-            self.sim.release_pins_for(self, head, fits, now)
+    def _pressure_pending(self, now: float) -> bool:
+        """Whether the next step should be a scheduling point for the pressure rule: the
+        head of the queue does not fit in what this step leaves and a hold could be
+        released for it (the plug-in asks at every step; a head that fit before the
+        running calls took their blocks is released for at the next)."""
+        head = min(self.waiting, key=_wait_order)
+        return not self._head_fits(head) and self.sim.has_releasable_pin(self, head, now)
 
     def _admit(
         self, now: float, budget: int, prefill: list[Call], chunks: list[int], decode: list[Call],
