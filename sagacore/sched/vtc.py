@@ -10,10 +10,14 @@ idle time earns no credit.
 
 Choices the paper leaves to the engine, each a parameter of :class:`VTCConfig`:
 
-- *Activity.* The :class:`~sagacore.policy.Scheduler` interface shows running calls, not
-  waiting ones, so a tenant is *active* while it has a call running (``"call"``,
-  VTC's per-request reading) or while it has a task in progress (``"task"``: tool time
-  counts as activity, so an agent keeps its place across tool calls).
+- *Activity.* A tenant is *active* while it has a call waiting or running (``"call"``,
+  VTC's per-request reading: its backlog) or while it has a task in progress
+  (``"task"``: tool time counts as activity, so an agent keeps its place across tool
+  calls). The :class:`~sagacore.policy.Scheduler` interface shows a waiting call only
+  through :meth:`VTC.key`, so in ``"call"`` activity a call counts as waiting from the
+  first time its key is asked. (Before, only running calls counted: between two calls
+  every waiting tenant was inactive and re-lifted to the level at each decision, so the
+  keys tied and the earlier ready call won, first come first served for agents.)
 - *When the lift happens.* The key of an inactive tenant uses
   ``max(c, L)`` with ``L`` the current lift level, so its calls are ordered as if lifted
   now; the lift is committed when its call starts. (VTC lifts when the request arrives;
@@ -91,6 +95,7 @@ class VTC(Scheduler):
         self._served: dict[tuple[TaskId, int], int] = {}  # tokens charged per running call
         self._charged: dict[tuple[TaskId, int], float] = {}
         self._tenant_of: dict[TaskId, TenantId] = {}
+        self._waiting: dict[tuple[TaskId, int], TenantId] = {}  # "call": seen waiting
 
     # --- the level a (re)activating tenant is lifted to -----------------------------------
     def _level(self) -> float:
@@ -104,7 +109,16 @@ class VTC(Scheduler):
         return max(c, self._level())
 
     def key(self, call: CallView, now: float) -> tuple[float, ...]:
-        """``(counter of the call's tenant, as lifted if inactive, ready_s, step)``."""
+        """``(counter of the call's tenant, as lifted if inactive, ready_s, step)``.
+
+        In ``"call"`` activity a call seen here for the first time is waiting: its tenant
+        becomes active (the lift is committed) until it has no call waiting or running.
+        """
+        if self.config.activity == "call":
+            k = (call.task_id, call.step)
+            if k not in self._waiting and k not in self._served:
+                self._waiting[k] = call.tenant
+                self._activate(call.tenant)
         return (self._effective(call.tenant), call.ready_s, float(call.step))
 
     # --- activity ---------------------------------------------------------------------------
@@ -132,6 +146,8 @@ class VTC(Scheduler):
         tenant = self._tenant_of.pop(task_id, None)
         if self.config.activity == "task" and tenant is not None:
             self._deactivate(tenant)
+        for k in [k for k in self._waiting if k[0] == task_id]:  # never started
+            self._deactivate(self._waiting.pop(k))
 
     def observe_call_start(self, call: CallView, now: float) -> None:
         """Commit the lift when the tenant becomes active."""
@@ -141,7 +157,8 @@ class VTC(Scheduler):
         self._served[k] = 0
         self._charged[k] = 0.0
         if self.config.activity == "call":
-            self._activate(call.tenant)
+            if self._waiting.pop(k, None) is None:  # not seen waiting: active from now
+                self._activate(call.tenant)
         elif call.task_id not in self._tenant_of:  # task activity, arrival not observed
             self._tenant_of[call.task_id] = call.tenant
             self._activate(call.tenant)
