@@ -438,6 +438,71 @@ WFQ_UNIT_MULTI: Theorem[MultiInstance] = Theorem(
     describe=lambda inst: {"servers": inst[0], "agents": describe(inst[1])},
 )
 
+
+
+def capped_obligations(inst: MultiInstance) -> list[Obligation]:
+    """Every unit finishes by ``g_u + L_max``: ``g_u`` its finish in the GPS in which an
+    agent uses at most one server (:func:`capped_gps_finish`), fed the units as the real
+    run released them."""
+    m, agents = inst
+    run = serve_agents(agents, servers=m, tags="unit")
+    rel = _releases(agents, run.starts)
+    ref = capped_gps_finish(rel, [a.weight for a in agents], m)
+    out: list[Obligation] = []
+    i = 0
+    for j, a in enumerate(agents):
+        for k, u in enumerate(a.units):
+            out.append((f"agent {j} unit {k}: finish <= capped GPS finish + L_max",
+                        run.starts[j][k] + u, ref[i] + run.max_unit))
+            i += 1
+    return out
+
+
+def _agents(*spec: tuple[int, tuple[int, ...], int]) -> list[Agent]:
+    return [Agent(Q(a), tuple(Q(u) for u in units), (), Q(w)) for a, units, w in spec]
+
+
+# Found by a local search (proofs/fair_queueing/capped_search.py) and shrunk by hand: two
+# servers, L_max = 4. Agent 2 (weight 1) is served at once at 2, so its second unit,
+# released at 3, gets the tag 5/3 + 2 = 11/3, above every unit the heavier agents 1 and 3
+# release until 12; it starts at 14 and finishes at 16. In the capped GPS agents 1 and 3
+# are held to one server each and agent 2 keeps a share: it finishes at 23/2, so the
+# unit is 9/2 = 9/8 L_max late (and within Theorem 3's bound: the uncapped GPS finishes
+# it at 15).
+_CAPPED_CEX: MultiInstance = (2, _agents((0, (2, 3), 3), (2, (4, 4, 4), 4), (2, (1, 2), 1),
+                                         (4, (3, 3, 2), 6)))
+
+
+def _capped_targeted(thorough: bool) -> Iterator[MultiInstance]:
+    """The recorded counterexample and its translates in time and weight."""
+    for shift, scale in itertools.product((0, 1, 3), (1, 2)):
+        _, ags = _CAPPED_CEX
+        yield (2, [Agent(a.arrival + shift, a.units, a.gaps, a.weight * scale) for a in ags])
+
+
+WFQ_UNIT_MULTI_CAPPED: Theorem[MultiInstance] = Theorem(
+    name="wfq-unit-multi-server-capped",
+    title="Per-call WFQ on m servers within L_max of the fair share with one server per agent",
+    claim="refuted",
+    statement=(
+        "The per-call WFQ of wfq-unit-multi-server (tags from the virtual time of the "
+        "capacity-m GPS fed the units as released). Claim (this library's earlier "
+        "conjecture): every unit finishes by g_u + L_max, g_u its finish in the GPS in "
+        "which an agent uses at most one server (rates min(1, L w) filling m), fed the same "
+        "units. False: a light agent served early gets a tag F_prev + u above the tags of "
+        "heavier agents released later, and waits behind them while the capped GPS, which "
+        "holds each heavy agent to one server, keeps serving it. Two servers, four agents, "
+        "L_max = 4: a unit finishes 9/8 L_max after its capped-GPS finish."
+    ),
+    model="m = 2 servers, non-preemptive units, per-unit tags from the uncapped clock; "
+          "reference capped_gps_finish (no code shared with the tags' clock)",
+    proof=f"{PROOF}#refuted-the-one-server-per-agent-bound",
+    obligations=capped_obligations,
+    targeted=_capped_targeted,
+    counterexample=_CAPPED_CEX,
+    describe=lambda inst: {"servers": inst[0], "agents": describe(inst[1])},
+)
+
 THEOREMS: tuple[Theorem[Any], ...] = (
     WFQ_AGENT,
     WFQ_AGENT_REAL_CLOCK,
@@ -445,4 +510,5 @@ THEOREMS: tuple[Theorem[Any], ...] = (
     WFQ_UNIT_GAPS,
     WFQ_MULTI,
     WFQ_UNIT_MULTI,
+    WFQ_UNIT_MULTI_CAPPED,
 )
