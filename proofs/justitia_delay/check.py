@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction as Q
 from typing import Any
 
+from sagacore.testing.fairness import run_servers
+from sagacore.testing.policy_models import chain_workload
 from sagacore.testing.strategies import unit_agents
 from sagacore.theory.models import Agent, serve_agents
 from sagacore.theory.reference import gps_finish
 from sagacore.theory.theorems import Obligation, Theorem, Witness
+from sagacore.workload.model import TaskId
 
 PROOF = "docs/proofs/justitia_delay.md"
 
@@ -254,4 +257,64 @@ JUSTITIA_BATCH: Theorem[Instance] = Theorem(
     describe=describe,
 )
 
-THEOREMS: tuple[Theorem[Any], ...] = (JUSTITIA_DELAY, JUSTITIA_TRUE, JUSTITIA_BATCH)
+
+
+# ---------------------------------------------------------------------------------------
+# the policy that runs, against the model
+# ---------------------------------------------------------------------------------------
+
+
+def policy_obligations(agents: Instance) -> list[Obligation]:
+    """The policy :class:`sagacore.sched.justitia.Justitia` (fluid clock, exact costs) in
+    :func:`run_servers` finishes every agent when the model does, to within ``1e-9``
+    (unit ``u`` becomes a call of ``2u`` tokens on a server of 2 tokens per second; the
+    model's capacity 1 is the policy's 2). Instances whose model tags tie are not
+    compared: the two break ties differently."""
+    from sagacore.sched.justitia import Justitia, JustitiaConfig
+
+    exact = [Agent(a.arrival, a.units, (), a.weight) for a in agents]
+    model = serve_agents(exact)
+    tags = [t[0] for t in model.tags]
+    if len(set(tags)) < len(tags):
+        return []
+    weights = {f"a{j}": float(a.weight) for j, a in enumerate(exact)}
+    w = chain_workload([(f"a{j}", float(a.arrival), [int(2 * u) for u in a.units])
+                        for j, a in enumerate(exact)], weights)
+    cfg = JustitiaConfig(cost="tokens", cost_source="oracle", capacity=2.0,
+                         tenant_weights=weights)
+    run = run_servers(w, Justitia(cfg), rate=2.0, tools=False)
+    out: list[Obligation] = []
+    for j, f in enumerate(model.finish):
+        got = Q(run.finish[TaskId(f"a{j}:{j}")])
+        out.append((f"agent {j}: policy finish {float(got):g} = model finish {f}",
+                    abs(got - f), Q(1, 10**9)))
+    return out
+
+
+JUSTITIA_POLICY: Theorem[Instance] = Theorem(
+    name="justitia-policy-model",
+    title="The implemented Justitia serves agents as the exact model does",
+    claim="holds",
+    statement=(
+        "Run in the abstract server (one server, non-preemptive calls, exact costs), the "
+        "policy sagacore.sched.justitia.Justitia with its fluid clock finishes every agent "
+        "at the time the exact model of wfq-agent (serve_agents, tags on the fluid "
+        "system's own clock) finishes it, whenever the model's tags do not tie. So "
+        "wfq-agent and justitia-delay, proved for the model, hold for the policy. The "
+        "policy's clock (sagacore.sched.fluid.VirtualClock) and the model's "
+        "(sagacore.theory.fluid.GpsClock) are separate implementations."
+    ),
+    model="run_servers, one server of 2 tokens/s, unit u as a call of 2u tokens, oracle "
+          "costs; the model is sagacore.theory.models.serve_agents",
+    proof=f"{PROOF}#the-policy-as-implemented",
+    obligations=policy_obligations,
+    enumerate=lambda thorough: (i for i in _enum(thorough)
+                                if len(i) > 1 and all(a.misprediction == 1 for a in i)),
+    targeted=lambda thorough: (i for i in _targeted(thorough)
+                               if all(a.misprediction == 1 for a in i)),
+    strategy=lambda: unit_agents(max_agents=4, max_units=3, max_size=3),
+    describe=describe,
+)
+
+THEOREMS: tuple[Theorem[Any], ...] = (JUSTITIA_DELAY, JUSTITIA_TRUE, JUSTITIA_BATCH,
+                                      JUSTITIA_POLICY)

@@ -286,6 +286,7 @@ _PI_STAGGERED = PolicyInstance(
 
 _WFQ = ("wfq-agent", "wfq-unit-tool-gaps", "justitia-delay")
 _VC = f"{_F}:GpsClock"
+_PVC = "sagacore.sched.fluid:VirtualClock"
 _TAG_START = "start = v if prev is None or prev[0] < v else prev[0]"
 _HRRN_RATIO = "(t - x.arrival) * y.estimate > (t - y.arrival) * x.estimate"
 
@@ -434,6 +435,35 @@ CATALOGUE: tuple[Mutant, ...] = (
             "self.cost / self.misprediction"),),
         ("justitia-delay",),
         ("justitia-delay", [_agent(0, [1] * 4, mis=2), _agent(2, [1] * 2, mis=1)]),
+    ),
+    # ----- the policy's own clock (sagacore.sched.fluid, which Justitia runs; the models
+    # use the separate GpsClock): proofs/justitia_delay's policy-versus-model check
+    Mutant(
+        "justitia-policy-clock-ignores-weights", "justitia",
+        "The policy's virtual clock grows at capacity / (number of active sessions) "
+        "instead of capacity / (sum of their weights): Justitia's tags drift from the "
+        "fluid system whenever weights differ from 1.",
+        (_e(f"{_PVC}.advance", "total_w = active[0][1]\n",
+            "total_w = active[0][1] / active[0][1]\n"),
+         _e(f"{_PVC}.advance", "total_w = total_w + w\n", "total_w = total_w + w / w\n")),
+        ("justitia-policy-model",),
+        ("justitia-policy-model", [_agent(0, [1] * 4, weight=2), _agent(2, [1] * 2, weight=3)]),
+    ),
+    Mutant(
+        "justitia-policy-clock-frozen", "justitia",
+        "The policy's virtual time never advances between events (``V`` stays at its "
+        "value): every agent is tagged as if it arrived at time 0.",
+        (_e(f"{_PVC}.advance", "v = v + (now - t) * self.capacity / total_w", "v = v"),),
+        ("justitia-policy-model",),
+        ("justitia-policy-model", [_agent(0, [1] * 4, weight=2), _agent(2, [1] * 4, weight=3)]),
+    ),
+    Mutant(
+        "justitia-policy-tags-ignore-weights", "justitia",
+        "The policy's tags ``F = S + C`` instead of ``S + C / w``: a heavy agent is served "
+        "as if its weight were 1.",
+        (_e(f"{_PVC}.push", "tag = start + work / weight", "tag = start + work"),),
+        ("justitia-policy-model",),
+        ("justitia-policy-model", [_agent(0, [1] * 4), _agent(2, [1] * 2, weight=3)]),
     ),
     # ----- HRRN (proofs/hrrn: hrrn-wait)
     Mutant(
