@@ -170,6 +170,10 @@ def affinity_obligations(inst: Placements) -> list[Obligation]:
         if session.startswith("-"):
             home.pop(session[1:], None)
             continue
+        if ">" in session:
+            name, dst = session.split(">")
+            home[name] = int(dst)
+            continue
         want = affinity_choice(home.get(session), state, threshold=inst.threshold)
         home[session] = want
         out.append((f"call {k} of {session}: router picks {pick}, the rule {want}",
@@ -197,22 +201,25 @@ def _affinity_grid(thorough: bool) -> Iterator[Placements]:
 def _affinity_targeted(thorough: bool) -> Iterator[Placements]:
     """A session driven off its home (load at, just above and far above the threshold)
     whose old home then frees: it must stay on its new home; on three workers, with a
-    second session between its calls, and thresholds 0.5 and 0.8."""
+    second session between its calls, and thresholds 0.5 and 0.8; a session whose KV
+    migrated must follow it."""
     for theta, hot in itertools.product((0.5, 0.8), (0.0, 0.01, 0.4)):
         free = ((0.0, 0), (0.1, 0), (0.2, 0))
         busy = ((theta + hot, 0), (0.1, 0), (0.2, 0))
         yield Placements((("a", free), ("a", busy), ("a", free)), theta)
         yield Placements((("a", free), ("b", busy), ("a", busy), ("b", free), ("a", free)),
                          theta)
+        # a migration moves the affinity with the KV
+        yield Placements((("a", free), ("a>2", free), ("a", free)), theta)
 
 
 @st.composite
 def placement_sequences(draw: st.DrawFn) -> Placements:
-    """Up to eight calls or ends of three sessions on two to four workers, loads in
-    tenths up to 1.2, thresholds 1/2 to 1."""
+    """Up to eight calls, ends or migrations of three sessions on two to four workers,
+    loads in tenths up to 1.2, thresholds 1/2 to 1."""
     m = draw(st.integers(2, 4))
     state = st.tuples(st.integers(0, 12).map(lambda x: x / 10), st.integers(0, 2))
-    calls = tuple((draw(st.sampled_from(("a", "b", "c", "-a", "-b"))),
+    calls = tuple((draw(st.sampled_from(("a", "b", "c", "-a", "-b", "a>1", "b>0"))),
                    tuple(draw(state) for _ in range(m)))
                   for _ in range(draw(st.integers(1, 8))))
     return Placements(calls, draw(st.sampled_from((0.5, 0.8, 1.0))))
@@ -226,7 +233,8 @@ AFFINITY: Theorem[Placements] = Theorem(
         "SagaAffinity.route sends a session's call to its home worker while that worker's "
         "load is strictly below the threshold, and otherwise (or for a new session, or "
         "one whose home ended) to the worker of least (load, waiting calls, id), which "
-        "becomes the session's home; a session end forgets its home."
+        "becomes the session's home; a session end forgets its home, and a migration of "
+        "its KV makes the destination its home."
     ),
     model="the router's route on given worker states; the rule is "
           "sagacore.theory.routing.affinity_choice (no code shared with the router)",

@@ -734,6 +734,18 @@ CATALOGUE: tuple[Mutant, ...] = (
                                             ("a", ((0.0, 0), (0.0, 0)))))),
     ),
     Mutant(
+        "affinity-ignores-migration", "route",
+        "Stale state after a migration: the session's affinity stays on the old worker "
+        "when work stealing moved its KV, so its next call goes back to where its cache "
+        "no longer is.",
+        (_e(f"{_R}:SagaAffinity.observe_migration", "self.homes[task_id] = dst",
+            "self.homes.get(task_id)"),),
+        ("saga-affinity-rule",),
+        ("saga-affinity-rule", Placements((("a", ((0.0, 0), (0.1, 0), (0.2, 0))),
+                                            ("a>2", ((0.0, 0), (0.1, 0), (0.2, 0))),
+                                            ("a", ((0.0, 0), (0.1, 0), (0.2, 0)))))),
+    ),
+    Mutant(
         "steal-idle-above-threshold", "route",
         "The idle-thief condition without its load test: a worker with an empty queue "
         "but a load above the threshold steals, moving calls onto a loaded worker.",

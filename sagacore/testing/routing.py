@@ -58,7 +58,8 @@ def moves(inst: Ticks) -> list[list[tuple[int, int]]]:
 @dataclass(frozen=True)
 class Placements:
     """Calls routed one after another: ``(session, workers' states)`` each, where a
-    session ``"-x"`` instead ends session ``x`` (its affinity is forgotten)."""
+    session ``"-x"`` instead ends session ``x`` (its affinity is forgotten) and ``"x>w"``
+    migrates session ``x``'s KV to worker ``w`` (its affinity follows)."""
 
     calls: tuple[tuple[str, State], ...]
     """The calls, in order."""
@@ -68,7 +69,7 @@ class Placements:
 
 def placements(inst: Placements) -> list[int]:
     """The worker :meth:`SagaAffinity.route <sagacore.route.saga.SagaAffinity.route>`
-    picks for each call (-1 for a session end)."""
+    picks for each call (-1 for a session end or a migration)."""
     from sagacore.route.saga import SagaAffinity
 
     r = SagaAffinity(inst.threshold, steal=False)
@@ -76,6 +77,11 @@ def placements(inst: Placements) -> list[int]:
     for k, (session, state) in enumerate(inst.calls):
         if session.startswith("-"):
             r.observe_task_end(session[1:], float(k))  # type: ignore[arg-type]
+            out.append(-1)
+            continue
+        if ">" in session:
+            name, dst = session.split(">")
+            r.observe_migration(name, -1, int(dst), float(k))  # type: ignore[arg-type]
             out.append(-1)
             continue
         ws = [SimpleNamespace(worker_id=i, load=load, queued_calls=q)
