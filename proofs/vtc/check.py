@@ -10,6 +10,10 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction as Q
 from typing import Any
 
+from hypothesis import strategies as st
+
+from sagacore.testing.fairness import run_servers
+from sagacore.testing.policy_models import chain_workload
 from sagacore.testing.strategies import vtc_requests
 from sagacore.theory.models import Request, VtcRun, serve_vtc
 from sagacore.theory.theorems import Obligation, Theorem, Witness
@@ -150,4 +154,121 @@ VTC_2U: Theorem[Instance] = Theorem(
     describe=describe,
 )
 
-THEOREMS: tuple[Theorem[Any], ...] = (VTC_2U,)
+
+
+# ---------------------------------------------------------------------------------------
+# the policy that runs
+# ---------------------------------------------------------------------------------------
+
+RATE = 16
+"""Tokens per second of the abstract server (dyadic: the policy's float times are exact)."""
+
+PolicyInstance = tuple[str, list[tuple[str, Q, int]]]
+"""``(activity, tasks)``: single-call tasks ``(tenant, arrival, size in tokens)``."""
+
+
+def policy_gap(inst: PolicyInstance) -> tuple[Q, int]:
+    """``(largest service difference, U)`` in tokens: the policy
+    :class:`sagacore.sched.vtc.VTC` (``output_weight`` 1, so a call's charge is its size)
+    in :func:`run_servers`; two tenants compared over every interval between event times
+    in which both are backlogged (a tenant is backlogged from a task's arrival to its end)."""
+    from sagacore.sched.vtc import VTC, VTCConfig
+
+    activity, tasks = inst
+    w = chain_workload([(ten, float(a), (size,)) for ten, a, size in tasks])
+    run = run_servers(w, VTC(VTCConfig(output_weight=1.0, activity=activity)),  # type: ignore[arg-type]
+                      rate=float(RATE))
+    spans = {}
+    for i, (ten, a, size) in enumerate(tasks):
+        start = Q(run.starts[(f"{ten}:{i}", 0)])  # type: ignore[index]
+        spans[i] = (ten, a, start, start + Q(size, RATE))
+    points = sorted({x for _, a, s0, e in spans.values() for x in (a, s0, e)})
+
+    def served(ten: str, t1: Q, t2: Q) -> Q:
+        return sum((max(Q(0), min(e, t2) - max(s0, t1)) * RATE
+                    for n, _, s0, e in spans.values() if n == ten), Q(0))
+
+    def backlogged(ten: str, t1: Q, t2: Q) -> bool:
+        x = t1
+        for a, e in sorted((a, e) for n, a, _, e in spans.values() if n == ten):
+            if a <= x < e:
+                x = e
+        return x >= t2
+
+    worst = Q(0)
+    names = sorted({ten for ten, _, _ in tasks})
+    for i, t1 in enumerate(points):
+        for t2 in points[i + 1:]:
+            both = [n for n in names if backlogged(n, t1, t2)]
+            for f, g in itertools.permutations(both, 2):
+                worst = max(worst, served(f, t1, t2) - served(g, t1, t2))
+    return worst, max(size for _, _, size in tasks)
+
+
+def policy_obligations(inst: PolicyInstance) -> list[Obligation]:
+    """Two backlogged tenants' service differs by at most ``2U``."""
+    gap, u = policy_gap(inst)
+    return [(f"VTC policy ({inst[0]} activity): service gap <= 2U", gap, 2 * u)]
+
+
+def _policy_targeted(thorough: bool) -> Iterator[PolicyInstance]:
+    """For both activities: a tenant arriving while another's queue is long (the lift,
+    and the first-come-first-served degeneration of a tenant counted active only while
+    a call runs), tenants returning after the server idled, sizes 2 and 16 tokens (per
+    request instead of per token), and three tenants arriving one after another."""
+    q = Q
+    families: list[list[tuple[str, Q, int]]] = [
+        [("A", q(0), 9)] * 8 + [("B", q(1, 2), 9)] * 8,
+        [("B", q(0), 8)] * 8 + [("A", q(2), 8)] * 4,
+        [("A", q(0), 8)] * 3 + [("B", q(4), 8)] * 4 + [("A", q(17, 4), 8)] * 4,
+        [("A", q(0), 2)] * 6 + [("B", q(0), 16)] * 4,
+        [("A", q(0), 8)] * 4 + [("B", q(1, 4), 8)] * 4 + [("C", q(1, 2), 8)] * 4,
+    ]
+    for activity in ("call", "task"):
+        for tasks in families:
+            yield (activity, list(tasks))
+
+
+def _policy_grid(thorough: bool) -> Iterator[PolicyInstance]:
+    """Two tenants, up to three tasks (four when ``thorough``), arrivals 0 or 1/2 s,
+    sizes 2 or 8 tokens, both activities."""
+    per = [(ten, Q(a, 2), size) for ten in ("A", "B") for a in (0, 1) for size in (2, 8)]
+    for activity in ("call", "task"):
+        for n in range(1, (4 if thorough else 3) + 1):
+            for combo in itertools.combinations_with_replacement(per, n):
+                yield (activity, list(combo))
+
+
+@st.composite
+def _policy_strategy(draw: st.DrawFn) -> PolicyInstance:
+    tasks = draw(st.lists(st.tuples(st.sampled_from(["A", "B", "C"]),
+                                    st.integers(0, 16).map(lambda x: Q(x, 4)),
+                                    st.integers(2, 32)), min_size=1, max_size=8))
+    return (draw(st.sampled_from(["call", "task"])), tasks)
+
+
+VTC_POLICY: Theorem[PolicyInstance] = Theorem(
+    name="vtc-policy-2u",
+    title="The implemented VTC keeps backlogged tenants within 2U",
+    claim="holds",
+    statement=(
+        "The policy sagacore.sched.vtc.VTC (counters in tokens, output weight 1) run in "
+        "the abstract server on single-call tasks, with either activity rule (a tenant is "
+        "active while it has a call waiting or running, or a task in progress: for "
+        "single-call tasks both are vtc-2u's backlog): any two tenants backlogged "
+        "throughout an interval receive service within 2U of each other there, U the "
+        "largest call. The policy charges a call when the server reports its service and "
+        "lifts a tenant when it becomes active, as the model of vtc-2u does."
+    ),
+    model="run_servers: one server of 16 tokens/s, non-preemptive single-call tasks of "
+          "2 to 32 tokens; the gap measured exactly between event times",
+    proof=f"{PROOF}#the-policy-as-implemented",
+    obligations=policy_obligations,
+    enumerate=_policy_grid,
+    targeted=_policy_targeted,
+    strategy=_policy_strategy,
+    describe=lambda inst: {"activity": inst[0],
+                           "tasks": [(t, str(a), s) for t, a, s in inst[1]]},
+)
+
+THEOREMS: tuple[Theorem[Any], ...] = (VTC_2U, VTC_POLICY)

@@ -242,6 +242,7 @@ _M = "sagacore.theory.models"
 _F = "sagacore.theory.fluid"
 _S = "sagacore.sched.srpt_aging"
 _A = "sagacore.sched.afs"
+_V = "sagacore.sched.vtc"
 _R = "sagacore.route.saga"
 
 def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
@@ -348,6 +349,45 @@ CATALOGUE: tuple[Mutant, ...] = (
             "                last_left = c\n                counter[c] = zero\n"),),
         ("vtc-2u",),
         ("vtc-2u", (2, [*_req(0, 0, 1), *_req(0, 1, 1), *_req(0, 2, 1), *_req(1, 0, 1)])),
+    ),
+    # ----- the VTC policy as it runs (proofs/vtc: vtc-policy-2u)
+    Mutant(
+        "vtc-policy-no-lift", "vtc",
+        "The policy never commits the lift: a tenant that becomes active keeps its old "
+        "counter, and a late tenant holds the server until it catches up.",
+        (_e(f"{_V}:VTC._activate", "self.counters[tenant] = self._effective(tenant)",
+            "pass"),),
+        ("vtc-policy-2u",),
+        ("vtc-policy-2u", ("call", [("B", _q(0), 8)] * 8 + [("A", _q(2), 8)] * 4)),
+    ),
+    Mutant(
+        "vtc-policy-waiting-not-active", "vtc",
+        "The bug this policy had: in 'call' activity only a running call makes its tenant "
+        "active, so a waiting tenant is re-lifted at every decision, the keys tie and the "
+        "earlier ready call wins (first come first served).",
+        (_e(f"{_V}:VTC.key", "if k not in self._waiting and k not in self._served:",
+            "if False:"),),
+        ("vtc-policy-2u",),
+        ("vtc-policy-2u", ("call", [("A", _q(0), 9)] * 8 + [("B", _q("1/2"), 9)] * 8)),
+    ),
+    Mutant(
+        "vtc-policy-stale-after-idle", "vtc",
+        "Stale state after an idle period: the counter of the last tenant to leave is not "
+        "recorded, so when the server idled a returning tenant is lifted to an old level "
+        "and overtakes one that was served.",
+        (_e(f"{_V}:VTC._deactivate", "self._last_left = self.counters.get(tenant, 0.0)",
+            "pass"),),
+        ("vtc-policy-2u",),
+        ("vtc-policy-2u", ("call", [("A", _q(0), 8)] * 3 + [("B", _q(4), 8)] * 4
+                           + [("A", _q("17/4"), 8)] * 4)),
+    ),
+    Mutant(
+        "vtc-policy-per-request-charge", "vtc",
+        "A call charged 1 at its end instead of its tokens: a tenant of large calls gets "
+        "as many turns as one of small calls.",
+        (_e(f"{_V}:VTC.observe_call_end", "+ exact - charged", "+ 1.0 - charged"),),
+        ("vtc-policy-2u",),
+        ("vtc-policy-2u", ("call", [("A", _q(0), 2)] * 6 + [("B", _q(0), 16)] * 4)),
     ),
     # ----- WFQ / virtual clock (proofs/fair_queueing, proofs/justitia_delay)
     Mutant(
