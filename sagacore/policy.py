@@ -201,11 +201,17 @@ class Router(Policy):
         """Work stealing: pairs ``(src, dst)`` of worker ids (default: none).
 
         For each pair in order, the mechanism takes the call that has waited longest on
-        ``src`` (if any still waits there) and moves it to ``dst``, copying the KV of its
+        ``src`` among those :meth:`stealable` to ``dst`` (if any) and moves it to ``dst``,
+        copying the KV of its
         prompt that ``src`` caches (the transfer takes the cost model's
         ``migration_seconds``); then it calls :meth:`observe_migration`.
         """
         return ()
+
+    def stealable(self, call: CallView, dst: WorkerView) -> bool:
+        """Whether work stealing may move the waiting ``call`` to ``dst`` (default: any
+        call, SAGA's rule: the longest-waiting one moves)."""
+        return True
 
     def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """The task finished (forget any per-session state)."""

@@ -278,10 +278,11 @@ STACKS: dict[str, Stack] = {
         ),
         Stack(
             "sagacore",
-            router="session-affinity",
+            router="idle-steal",
             scheduler="sagacore",
             cache=Configured(SagacoreCache, SagacoreCacheConfig(pin=True)),
-            description="sagacore (recommended): session affinity, predicted-SRPT with aging "
+            description="sagacore (recommended): session affinity with stealing by idle "
+            "workers, predicted-SRPT with aging "
             "and working-set admission control, adaptive next-use/LRU eviction with break-even "
             "pins through tools",
         ),

@@ -19,6 +19,7 @@ ROUTERS: dict[str, str] = {
     "session-affinity": "sagacore.route.basic:SessionAffinity",
     "cache-aware": "sagacore.route.basic:CacheAware",
     "saga-affinity": "sagacore.route.saga:SagaAffinity",
+    "idle-steal": "sagacore.route.idle_steal:IdleSteal",
     "preble": "sagacore.route.preble:Preble",
     "autellix": "sagacore.route.autellix:AutellixLB",
     "shortest-backlog": "sagacore.route.backlog:ShortestBacklog",

@@ -260,6 +260,7 @@ class Simulation:
                 f"or None, got {every!r}"
             )
         self._rebalance_s = every
+        self._steal_any = not _overrides(self.router, Router, "stealable")
         self._ticking = False
         self._tool_end_hook = [
             _overrides(p, CachePolicy, "observe_tool_end") for p in self.cache_policies
@@ -626,8 +627,16 @@ class Simulation:
             self._ticking = False
 
     def _migrate(self, src: Worker, dst: Worker, now: float) -> None:
-        """Move ``src``'s longest-waiting call to ``dst`` with the KV of its prompt."""
-        call = min(src.waiting, key=_enqueue_order)
+        """Move ``src``'s longest-waiting call the router lets move to ``dst``
+        (:meth:`~sagacore.policy.Router.stealable`; none: nothing moves) with the KV of
+        its prompt."""
+        if self._steal_any:
+            call = min(src.waiting, key=_enqueue_order)
+        else:
+            movable = [c for c in src.waiting if self.router.stealable(c, dst)]
+            if not movable:
+                return
+            call = min(movable, key=_enqueue_order)
         src.waiting.remove(call)
         src.queued_tokens -= call.prompt_tokens
         src.sync(now)
