@@ -39,7 +39,8 @@ from sagacore.sim.keys import context_keys
 from sagacore.sim.observe import Observer, TraceEvent
 from sagacore.sim.result import SimResult, TaskRecord
 from sagacore.sim.worker import LOADING, Call, Worker
-from sagacore.stacks import BuildContext, Stack
+from sagacore.build import BuildContext
+from sagacore.stacks import Stack, StackPolicies
 from sagacore.workload.model import Task, TaskId, Workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,6 +146,9 @@ class Simulation:
     faults
         Instances lost or slowed and migrations failing (:mod:`sagacore.sim.faults`);
         checked against the cluster here. What they did is in :attr:`fault_stats`.
+    policies
+        The policy objects to run (None: ``stack.build`` makes them); built with the
+        same ``predictor`` passed here.
     """
 
     def __init__(
@@ -159,6 +163,7 @@ class Simulation:
         progress: Callable[[int, int], None] | None = None,
         isolated: Mapping[str, float] | None = None,
         faults: FaultSchedule | None = None,
+        policies: StackPolicies | None = None,
     ) -> None:
         if faults is not None:
             if not isinstance(faults, FaultSchedule):
@@ -193,15 +198,18 @@ class Simulation:
         engine = cluster.engine
         capacity = cluster.kv_capacity_tokens
         ctx = BuildContext(cost, cluster.instances, capacity, predictor)
-        self.router: Router = stack.build_router(ctx)
-        self.scheduler: Scheduler = stack.build_scheduler(ctx)
+        built = stack.build(ctx) if policies is None else policies
+        if len(built.caches) != cluster.instances:
+            raise ConfigError(f"Simulation: policies hold {len(built.caches)} cache policies "
+                              f"for {cluster.instances} instances")
+        self.router: Router = built.router
+        self.scheduler: Scheduler = built.scheduler
         self.cache_policies: list[CachePolicy] = []
         self.workers: list[Worker] = []
         fast = self.config.mode == "fast"
         swap_pt = 2 * cost.swap_seconds(1)
         recompute_pt = cost.prefill_seconds(2048) / 2048
-        for i in range(cluster.instances):
-            policy = stack.build_cache(ctx)
+        for i, policy in enumerate(built.caches):
             # vLLM's pool of capacity // block_size blocks reserves block 0 as its
             # null block: one block fewer holds KV (loads and utilisation keep the
             # full capacity as their denominator, as vLLM's do)
