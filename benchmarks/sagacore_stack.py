@@ -10,6 +10,7 @@ one piece removed at a time:
 - *retention*: eviction only (``next-use``, KV never pinned or swapped in a tool);
 - *admission*: no admission control (the SRPT-with-aging order alone);
 - *ordering*: admission control over FCFS instead of SRPT with aging;
+- *stealing*: session affinity without work stealing by idle workers;
 - *routing*: per-call least-loaded placement instead of session affinity.
 
 With ``--growth-shares``, also the admission rule's ``growth_share`` (the share of its
@@ -70,6 +71,7 @@ def ablations() -> list[Stack]:
         r(s, name="-retention", cache="next-use"),
         r(s, name="-admission", scheduler=_srpt_only),
         r(s, name="-ordering", scheduler=_admission_fcfs),
+        r(s, name="-stealing", router="session-affinity"),
         r(s, name="-routing", router="least-loaded"),
     ]
 
