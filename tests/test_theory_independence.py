@@ -82,3 +82,23 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     f.write_text("def f():\n    from ..sched import afs\n    import sagacore.route.saga\n")
     assert [n for n in _imports(f) if _forbidden(n)] == [
         "sagacore.sched", "sagacore.sched.afs", "sagacore.route.saga"]
+
+
+@pytest.mark.parametrize(("old", "new", "name"), [
+    ("sagacore.sched.models", "sagacore.theory.models", "serve_agents"),
+    ("sagacore.testing.theorems", "sagacore.theory.theorems", "Theorem"),
+])
+def test_old_paths_still_import_with_a_deprecation_warning(old: str, new: str,
+                                                           name: str) -> None:
+    code = (
+        "import importlib, warnings\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    old = importlib.import_module({old!r})\n"
+        f"new = importlib.import_module({new!r})\n"
+        f"assert getattr(old, {name!r}) is getattr(new, {name!r})\n"
+        "print([str(x.message) for x in w if x.category is DeprecationWarning])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert f"{old} moved to {new}" in out.stdout
