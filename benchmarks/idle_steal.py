@@ -10,7 +10,8 @@ geometric mean of the ratios over the seeds:
 - ``no-size-rule``: ``idle-steal`` letting any waiting call move that takes at most half
   the thief's free KV (without the cap at 20% of its capacity);
 - ``saga-steal``: SAGA's ``saga-affinity`` (load threshold 0.8, stealing by idle workers
-  and whenever max/min load exceeds 2, the longest-waiting call of a random victim).
+  and whenever max/min load exceeds 2, the longest-waiting call of a random victim);
+- ``saga-affinity-only``: the same without stealing (affinity broken above load 0.8).
 
 Usage::
 
@@ -18,7 +19,7 @@ Usage::
     python benchmarks/idle_steal.py --workload long-context --tasks 120 --rates 0.2769 \\
         --seeds 0,1,2,3 --variants sagacore,no-steal,no-size-rule
     python benchmarks/idle_steal.py --workload swe-bench --cluster a100-64 --tasks 600 \\
-        --rates 14.05 --variants sagacore,no-steal,saga-steal
+        --rates 14.05 --variants sagacore,no-steal,saga-steal,saga-affinity-only
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def _saga_steal(ctx: BuildContext) -> Router:
     return SagaAffinity()
 
 
+def _saga_affinity_only(ctx: BuildContext) -> Router:
+    return SagaAffinity(steal=False)
+
+
 def variants() -> dict[str, Stack]:
     """The ``sagacore`` stack with each router."""
     s = get_stack("sagacore")
@@ -63,6 +68,7 @@ def variants() -> dict[str, Stack]:
         "no-steal": r(s, name="no-steal", router="session-affinity"),
         "no-size-rule": r(s, name="no-size-rule", router=_no_size_rule),
         "saga-steal": r(s, name="saga-steal", router=_saga_steal),
+        "saga-affinity-only": r(s, name="saga-affinity-only", router=_saga_affinity_only),
     }
 
 
