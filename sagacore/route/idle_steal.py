@@ -30,9 +30,9 @@ service. The size rule keeps a large context where it is: in the long-context re
 (contexts of 100K tokens and more), letting any call move that fits in half the thief's
 free KV made the geometric-mean TCT 6% longer at 1.5x the SLO peak over four seeds
 (0.184x of ``vllm-apc``'s against 0.174x without stealing); with the size rule it is
-even (0.174x). What stealing buys is the SLO peak:
-programs of unequal length leave their workers unequally busy near the peak, and an
-idle worker beside a queue is lost capacity (``docs/stacks.md`` measures both).
+even (0.174x). What stealing buys is the SLO peak: programs of unequal length leave
+their workers unequally busy near the peak, and an idle worker beside a queue is lost
+capacity (``docs/stacks.md`` measures both).
 
 Examples
 --------
