@@ -10,6 +10,7 @@ lateness does not decrease). Prints every new worst ``max_u (f_u - g_u) / L_max`
 Deterministic for a seed. Run::
 
     python proofs/fair_queueing/capped_search.py --servers 2 --restarts 200 --seed 1
+    python proofs/fair_queueing/capped_search.py --restarts 20 --steps 300 --max-units 60 --seed 5
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def main() -> int:
     p.add_argument("--restarts", type=int, default=200)
     p.add_argument("--steps", type=int, default=60, help="hill-climbing steps per restart")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-units", type=int, default=None,
+                   help="skip changes that make the instance larger (units in all)")
     args = p.parse_args()
     rng = random.Random(args.seed)
     worst: Q | None = None
@@ -86,6 +89,8 @@ def main() -> int:
         value = check.capped_lateness(inst)
         for _ in range(args.steps):
             cand = _mutate(rng, inst)
+            if args.max_units is not None and sum(len(a.units) for a in cand[1]) > args.max_units:
+                continue
             v = check.capped_lateness(cand)
             if v >= value:
                 inst, value = cand, v

@@ -473,11 +473,31 @@ _CAPPED_CEX: MultiInstance = (2, _agents((0, (2, 3), 3), (2, (4, 4, 4), 4), (2, 
                                          (4, (3, 3, 2), 6)))
 
 
+# The worst of `capped_search.py --restarts 20 --steps 300 --max-units 60 --seed 5`: 11.9
+# L_max late. Agent 4 (weight 1) has two units served early, while a heavy agent was in
+# a tool gap, so its third unit (released at 4) gets the tag 3 while V is near 1; the
+# weight-8 and weight-13 agents' tags grow by u/w per unit, so they hold both servers
+# until 57, while the capped GPS finishes the unit at 10.37.
+_CAPPED_DEEP: MultiInstance = (2, [
+    Agent(Q(a), tuple(Q(u) for u in units), tuple(Q(g) for g in gaps), Q(w))
+    for a, units, gaps, w in (
+        (5, (1, 4, 4, 1, 4, 1, 2, 4, 3, 1, 3, 3), (), 13),
+        (1, (1, 4, 3, 4, 4, 4, 3, 4), (), 8),
+        (1, (1, 2, 3, 1, 3, 4, 1, 4, 2, 2), (2, 1, 0, 2, 0, 2, 5, 2, 1), 13),
+        (13, (3, 1, 1, 1, 2, 4, 3, 4), (0, 0, 0, 0, 0, 0, 1), 13),
+        (1, (1, 1, 1, 4, 1, 4, 1, 4, 2, 1), (), 1),
+        (13, (2, 1, 1, 2, 3), (), 13),
+        (8, (1, 3, 1, 3, 4, 1, 3), (), 13),
+    )])
+
+
 def _capped_targeted(thorough: bool) -> Iterator[MultiInstance]:
-    """The recorded counterexample and its translates in time and weight."""
+    """The recorded counterexample and its translates in time and weight, and the worst
+    instance of a local search (11.9 L_max late)."""
     for shift, scale in itertools.product((0, 1, 3), (1, 2)):
         _, ags = _CAPPED_CEX
         yield (2, [Agent(a.arrival + shift, a.units, a.gaps, a.weight * scale) for a in ags])
+    yield _CAPPED_DEEP
 
 
 WFQ_UNIT_MULTI_CAPPED: Theorem[MultiInstance] = Theorem(
