@@ -155,3 +155,22 @@ def test_verify_reports_a_broken_checker_and_runs_the_others(
     captured = capsys.readouterr()
     assert "cannot load bad/check.py: RuntimeError: oops" in captured.err
     assert "ok  [HOLDS]" in captured.out
+
+
+def test_every_targeted_instance_of_the_capped_claim_breaks_it() -> None:
+    """The refuted one-server-per-agent bound: each instance of its targeted family (the
+    recorded counterexample, its translates, and a search's worst, more than 11 L_max
+    late) violates it; ``verify`` stops at the first, so the others are checked here."""
+    import importlib.util
+    import sys
+
+    th = BY_NAME["wfq-unit-multi-server-capped"]
+    assert th.targeted is not None
+    insts = list(th.targeted(False))
+    assert len(insts) == 7 and all(violations(th, inst) for inst in insts)
+    spec = importlib.util.spec_from_file_location("fq_check_t", REPO / "proofs/fair_queueing/check.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["fq_check_t"] = mod
+    spec.loader.exec_module(mod)
+    assert mod.capped_lateness(insts[-1]) > 11
