@@ -92,11 +92,11 @@ def test_old_paths_still_import_with_a_deprecation_warning(old: str, new: str,
                                                            name: str) -> None:
     code = (
         "import importlib, warnings\n"
+        f"old = importlib.import_module({old!r})  # importing alone does not warn\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
-        f"    old = importlib.import_module({old!r})\n"
-        f"new = importlib.import_module({new!r})\n"
-        f"assert getattr(old, {name!r}) is getattr(new, {name!r})\n"
+        f"    moved = getattr(old, {name!r})\n"
+        f"assert moved is getattr(importlib.import_module({new!r}), {name!r})\n"
         "print([str(x.message) for x in w if x.category is DeprecationWarning])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
