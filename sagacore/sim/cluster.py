@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sagacore.build import BuildContext
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
 from sagacore.policy import CachePolicy, Retention, Router, Scheduler, SessionInfo
@@ -39,7 +40,6 @@ from sagacore.sim.keys import context_keys
 from sagacore.sim.observe import Observer, TraceEvent
 from sagacore.sim.result import SimResult, TaskRecord
 from sagacore.sim.worker import LOADING, Call, Worker
-from sagacore.build import BuildContext
 from sagacore.stacks import Stack, StackPolicies
 from sagacore.workload.model import Task, TaskId, Workload
 
