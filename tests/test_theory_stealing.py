@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import itertools
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,23 @@ def test_stealing_bounds_hold_in_the_simulator(rate: float) -> None:
     assert any(q for s in states for _, q in s)
     if rate >= 12.0:
         assert asked > 0
+
+
+def test_idle_stealing_settles_in_the_simulator() -> None:
+    """``idle-steal-bounds`` (3) on real runs of the ``sagacore`` stack: with the stack's
+    settling no call moves twice and every obligation holds; without it calls bounce
+    (so the spacing clause is not vacuous) and the obligations still hold."""
+    from sagacore.testing.routing import IdleSim, idle_sim_run
+
+    check = _checker()
+    settled = idle_sim_run(IdleSim(rate=12.0))
+    bouncing = idle_sim_run(IdleSim(rate=12.0, settle_s=0.0))
+    assert settled.settle_s == 1.0 and bouncing.settle_s == 0.0
+    for run in (settled, bouncing):
+        assert run.simulator_migrations == len(run.migrations) > 0
+    moves = [Counter((task, step) for _, task, step, _, _ in r.migrations)
+             for r in (settled, bouncing)]
+    assert max(moves[0].values()) == 1
+    assert max(moves[1].values()) > 1
+    for inst in (IdleSim(rate=12.0), IdleSim(rate=12.0, settle_s=0.0)):
+        assert [o for o in check.sim_obligations(inst) if o[1] > o[2]] == []

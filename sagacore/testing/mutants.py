@@ -49,7 +49,7 @@ from typing import Any, Literal
 
 from sagacore.errors import ConfigError
 from sagacore.testing.policy_models import PolicyInstance
-from sagacore.testing.routing import Placements, Ticks
+from sagacore.testing.routing import IdleTicks, Placements, Ticks
 from sagacore.theory.models import AfsTask, Agent, HrrnJob, Request
 from sagacore.theory.theorems import Theorem, Violation, first_violation, to_json
 
@@ -244,6 +244,7 @@ _S = "sagacore.sched.srpt_aging"
 _A = "sagacore.sched.afs"
 _V = "sagacore.sched.vtc"
 _R = "sagacore.route.saga"
+_I = "sagacore.route.idle_steal:IdleSteal"
 
 def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
     return Edit(target, old, new, count)
@@ -284,6 +285,15 @@ _PI_STAGGERED = PolicyInstance(
     (("A", 0.0, (16, 4, 8)), ("B", 0.0, (32,)), ("C", 0.25, (8, 8)), ("B", 1.0, (16,)),
      ("C", 3.0, (4,)), ("A", 6.0, (8,))), (("A", 1.0), ("B", 2.0), ("C", 3.0)), 0.5, 0.5, 1, True)
 
+
+_IDLE = ("idle-steal-bounds",)
+_BUSY = (0.9, 100, (50, 40))
+_IDLE_W = (0.1, 900, ())
+_GOT = ((0.9, 100, (40,)), (0.3, 800, (50, 5, 5)), (0.0, 900, ()))
+_SETTLING = IdleTicks(((_BUSY, _IDLE_W, (0.95, 100, (5,))),
+                       (_BUSY, _IDLE_W, (0.95, 100, (5,))), _GOT, _GOT), settle_s=0.5)
+"""Worker 1 steals at tick 1 and queues what it got; worker 2 idles from tick 2: at tick 3
+it may take only from worker 0 (worker 1 settles until tick 5)."""
 
 _WFQ = ("wfq-agent", "wfq-unit-tool-gaps", "justitia-delay")
 _VC = f"{_F}:GpsClock"
@@ -846,6 +856,123 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("work-stealing-bounds",),
         ("work-stealing-bounds", Ticks((((0.9, 1), (0.5, 0)), ((0.9, 1), (0.5, 1)),
                                          ((0.9, 1), (0.5, 0))))),
+    ),
+    # ----- the sagacore stack's idle stealing (proofs/work_stealing: idle-steal-bounds)
+    Mutant(
+        "idle-steal-settle-ignored", "route",
+        "Settling ignored: a worker that has just received a stolen call gives calls away "
+        "at once, so a call can bounce between idle workers (282 times in a long-context "
+        "run before settling was added).",
+        (_e(f"{_I}.rebalance", "self._received.get(v, -math.inf) >= self.settle_s",
+            "self._received.get(v, -math.inf) >= 0.0"),),
+        _IDLE,
+        ("idle-steal-bounds", _SETTLING),
+    ),
+    Mutant(
+        "idle-steal-settle-on-thief", "route",
+        "Settling read on the wrong worker: a thief that has just received a call may "
+        "not steal again, while a receiver gives its calls away at once.",
+        (_e(f"{_I}.rebalance", "self._received.get(v, -math.inf)",
+            "self._received.get(wid, -math.inf)"),),
+        _IDLE,
+        ("idle-steal-bounds", _SETTLING),
+    ),
+    Mutant(
+        "idle-steal-half-free-off-by-one", "route",
+        "Off by one in the size rule: a call of exactly half the thief's free KV may not "
+        "move (``2 n < free``).",
+        (_e(f"{_I}.stealable", "2 * n <= dst.free_tokens", "2 * n < dst.free_tokens"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.9, 100, (125,)), (0.1, 250, ())),) * 2, 0.75)),
+    ),
+    Mutant(
+        "idle-steal-headroom-off-by-one", "route",
+        "Off by one in the size rule: a call of exactly the thief's headroom "
+        "``(1 - idle_load) C`` may not move.",
+        (_e(f"{_I}.stealable", "n <= (1.0 - self.idle_load) * dst.capacity_tokens",
+            "n < (1.0 - self.idle_load) * dst.capacity_tokens"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.9, 100, (250,)), (0.1, 500, ())),) * 2, 0.75)),
+    ),
+    Mutant(
+        "idle-steal-headroom-ignored", "route",
+        "Missing clamp: a call moves if it fits half the thief's free KV, however large "
+        "(the long-context regime's 6% loss).",
+        (_e(f"{_I}.stealable", " and n <= (1.0 - self.idle_load) * dst.capacity_tokens", ""),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.9, 100, (300,)), (0.1, 900, ())),) * 2)),
+    ),
+    Mutant(
+        "idle-steal-thief-load-inverted", "route",
+        "The thief's load test inverted: only workers at or above ``idle_load`` steal.",
+        (_e(f"{_I}.rebalance", "or load[wid] >= self.idle_load",
+            "or load[wid] < self.idle_load"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.95, 100, (10,)), (0.85, 900, ())),) * 2)),
+    ),
+    Mutant(
+        "idle-steal-thief-free-ignored", "route",
+        "The thief's free-KV test dropped: a worker with little free KV steals.",
+        (_e(f"{_I}.rebalance",
+            "w.free_tokens < (1.0 - self.idle_load) * w.capacity_tokens",
+            "w.free_tokens < 0"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.95, 100, (10,)), (0.3, 199, ())),) * 2)),
+    ),
+    Mutant(
+        "idle-steal-interval-ignored", "route",
+        "No idle interval: a worker steals at the first tick its queue is empty.",
+        (_e(f"{_I}.rebalance", "now - since[wid] < self.idle_s - 1e-9",
+            "now - since[wid] < 0.0"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.95, 100, (10,)), (0.1, 900, ())),))),
+    ),
+    Mutant(
+        "idle-steal-stale-idle-clock", "route",
+        "Stale state after a busy period: the empty-since time is not cleared when a "
+        "queue fills, so a worker steals at once when its queue empties again.",
+        (_e(f"{_I}.rebalance", "since.pop(w.worker_id, None)", "pass"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks(((_BUSY, _IDLE_W), (_BUSY, (0.1, 900, (5,))),
+                                         (_BUSY, _IDLE_W)))),
+    ),
+    Mutant(
+        "idle-steal-no-give-cap", "route",
+        "Missing clamp: a source's waiting calls are not counted down, so it gives more "
+        "calls than it has.",
+        (_e(f"{_I}.rebalance", "left[src] -= 1", "left[src] -= 0"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.9, 100, (10,)), (0.0, 900, ()), (0.1, 900, ())),)
+                                        * 2)),
+    ),
+    Mutant(
+        "idle-steal-source-load-non-strict", "route",
+        "Off by one at the load comparison: a thief takes from a worker exactly as loaded "
+        "as itself.",
+        (_e(f"{_I}.rebalance", "load[v] > load[wid]", "load[v] >= load[wid]"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.3, 900, ()), (0.3, 100, (10,)), (0.3, 900, ())),)
+                                        * 2)),
+    ),
+    Mutant(
+        "idle-steal-fewest-waiting-source", "route",
+        "The wrong tie rule for sources: the thief takes from the worker with the fewest "
+        "waiting calls.",
+        (_e(f"{_I}.rebalance", "max(sources, key=lambda v: (left[v], load[v], -v))",
+            "min(sources, key=lambda v: (left[v], load[v], -v))"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.9, 100, (10, 10)), (0.85, 100, (10,)),
+                                          (0.1, 900, ())),) * 2)),
+    ),
+    Mutant(
+        "idle-steal-most-loaded-thief-first", "route",
+        "Thieves visited from the most loaded: the first finds no source and the loop "
+        "stops, so a less loaded idle worker beside a queue steals nothing.",
+        (_e(f"{_I}.rebalance", "key=lambda w: (w.load, w.worker_id)",
+            "key=lambda w: (-w.load, w.worker_id)"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.5, 900, ()), (0.4, 100, (10,)), (0.2, 900, ())),)
+                                        * 2)),
     ),
 )
 """Every catalogued mutant; each must be killed in default mode (``verify --mutants``)."""

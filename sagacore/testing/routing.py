@@ -1,9 +1,14 @@
-"""The SAGA router run on given worker states: the harness of ``proofs/work_stealing``.
+"""The routers run on given worker states: the harness of ``proofs/work_stealing``.
 
-:class:`Ticks` is a sequence of worker states at consecutive :meth:`rebalance` ticks,
-:func:`moves` the router's answers to them; :class:`Placements` a sequence of calls to
-route with the workers' states at each, :func:`placements` the router's choices. The
-references they are checked against are in :mod:`sagacore.theory.routing`.
+SAGA's router: :class:`Ticks` is a sequence of worker states at consecutive
+:meth:`rebalance` ticks, :func:`moves` the router's answers to them; :class:`Placements`
+a sequence of calls to route with the workers' states at each, :func:`placements` the
+router's choices. The ``sagacore`` stack's idle stealing: :class:`IdleTicks` (workers'
+queues of calls, free KV and load at each tick) and :func:`idle_moves`, the router's
+pairs and the calls the simulator's mechanism moves for them; :class:`IdleSim` and
+:func:`idle_sim_run`, a real simulation with the router's every tick, size query and
+migration written down. The references they are checked against are in
+:mod:`sagacore.theory.routing`.
 
 Examples
 --------
@@ -11,14 +16,29 @@ Examples
 [[(0, 1)], [(0, 1)]]
 >>> placements(Placements((("a", ((0.5, 0), (0.1, 0))), ("a", ((0.5, 0), (0.9, 0))))))
 [1, 0]
+>>> busy, idle = (0.9, 100, (150, 10)), (0.1, 900, ())
+>>> idle_moves(IdleTicks(((busy, idle), (busy, idle))))   # ticks 0.125 s apart
+[[], [(0, 1, 150)]]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-__all__ = ["TICK", "Placements", "Ticks", "moves", "placements"]
+__all__ = [
+    "TICK",
+    "IdleSim",
+    "IdleSimRun",
+    "IdleTicks",
+    "Placements",
+    "Ticks",
+    "idle_moves",
+    "idle_sim_run",
+    "moves",
+    "placements",
+]
 
 TICK = 0.125
 """Seconds between ticks (``idle_s``; dyadic, so tick times are exact)."""
@@ -89,3 +109,149 @@ def placements(inst: Placements) -> list[int]:
         call = SimpleNamespace(task_id=session, prompt_tokens=1)
         out.append(r.route(call, ws, float(k)))
     return out
+
+
+IdleState = tuple[tuple[float, int, tuple[int, ...]], ...]
+"""``(load, free KV tokens, prompt tokens of the waiting calls, longest-waiting first)``
+of each worker at one tick."""
+
+
+@dataclass(frozen=True)
+class IdleTicks:
+    """States of the workers at consecutive ticks ``TICK`` apart, for idle stealing."""
+
+    states: tuple[IdleState, ...]
+    """Each worker's ``(load, free KV tokens, waiting calls' prompt tokens)`` per tick."""
+    idle_load: float = 0.8
+    """``IdleSteal.idle_load``."""
+    settle_s: float = 0.5
+    """``IdleSteal.settle_s`` (four ticks)."""
+    capacity: int = 1000
+    """Every worker's KV capacity, tokens."""
+
+
+Move = tuple[int, int, int | None]
+"""``(source, thief, prompt tokens of the call moved)``; None: the router asked, nothing
+on the source fits the thief, nothing moved."""
+
+
+def idle_moves(inst: IdleTicks) -> list[list[Move]]:
+    """What happens at each tick: :meth:`IdleSteal.rebalance
+    <sagacore.route.idle_steal.IdleSteal.rebalance>`'s pairs, and for each the call the
+    simulator's mechanism moves (``Cluster._migrate``: the longest-waiting call of the
+    source that :meth:`~sagacore.route.idle_steal.IdleSteal.stealable` lets move to the
+    thief; the router then observes the migration). Moved calls leave their source's
+    queue for the rest of the tick; the next tick's states are the instance's."""
+    from sagacore.route.idle_steal import IdleSteal
+
+    r = IdleSteal(idle_s=TICK, idle_load=inst.idle_load, settle_s=inst.settle_s)
+    out: list[list[Move]] = []
+    for k, state in enumerate(inst.states):
+        now = k * TICK
+        ws = [SimpleNamespace(worker_id=i, load=load, queued_calls=len(q), free_tokens=free,
+                              capacity_tokens=inst.capacity)
+              for i, (load, free, q) in enumerate(state)]
+        queues = [list(q) for _, _, q in state]
+        tick: list[Move] = []
+        for src, dst in r.rebalance(ws, now):
+            if src == dst or not queues[src]:
+                tick.append((src, dst, None))  # the mechanism moves nothing
+                continue
+            fits = [i for i, n in enumerate(queues[src])
+                    if r.stealable(SimpleNamespace(task_id=f"c{k}.{src}.{i}", prompt_tokens=n),
+                                   ws[dst])]
+            if not fits:
+                tick.append((src, dst, None))
+                continue
+            n = queues[src].pop(fits[0])
+            tick.append((src, dst, n))
+            r.observe_migration(f"c{k}.{src}", src, dst, now)  # type: ignore[arg-type]
+        out.append(tick)
+    return out
+
+
+@dataclass(frozen=True)
+class IdleSim:
+    """A small simulation of the ``sagacore`` stack, its router recorded."""
+
+    tasks: int = 24
+    """Tasks of the bundled SWE-bench trace."""
+    rate: float = 12.0
+    """Poisson arrivals, tasks per minute."""
+    seed: int = 0
+    """Workload seed."""
+    cluster: str = "a100-16"
+    """Cluster preset."""
+    settle_s: float | None = None
+    """``IdleSteal.settle_s`` (None: the stack's)."""
+
+
+@dataclass
+class IdleSimRun:
+    """What :func:`idle_sim_run` wrote down."""
+
+    idle_s: float
+    idle_load: float
+    settle_s: float
+    ticks: list[tuple[float, tuple[tuple[float, int, int, int], ...], list[tuple[int, int]]]] = (
+        field(default_factory=list))
+    """``(time, each worker's (load, waiting, free, capacity), the router's pairs)``."""
+    queries: list[tuple[float, str, int, int, int, int, int, bool]] = field(default_factory=list)
+    """Each :meth:`stealable` query: ``(tick time, task, step, prompt tokens, thief,
+    thief's free KV, thief's capacity, answer)``."""
+    migrations: list[tuple[float, str, int, int, int]] = field(default_factory=list)
+    """Each ``call_migrate`` event: ``(time, task, step, thief, KV tokens copied)``."""
+    simulator_migrations: int = 0
+    """The simulator's own count."""
+
+
+def idle_sim_run(inst: IdleSim) -> IdleSimRun:
+    """Simulate ``inst`` with the ``sagacore`` stack, its :class:`IdleSteal
+    <sagacore.route.idle_steal.IdleSteal>` router recording each tick (what the workers
+    showed it, what it answered), each size query and, through an observer, each
+    migration the simulator made."""
+    import dataclasses
+
+    from sagacore.policy import CallView, WorkerView
+    from sagacore.route.idle_steal import IdleSteal
+    from sagacore.sim import simulate
+    from sagacore.sim.observe import TraceEvent
+    from sagacore.stacks import BuildContext, get_stack
+    from sagacore.workload.load import load_workload
+
+    base = get_stack("sagacore")
+    if base.router != IdleSteal.name:
+        raise AssertionError(f"the sagacore stack routes with {base.router!r}, not idle-steal")
+    run = IdleSimRun(0.0, 0.0, 0.0)
+
+    class Recording(IdleSteal):
+        def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
+            pairs = super().rebalance(workers, now)
+            if [w.worker_id for w in workers] != list(range(len(workers))):
+                raise AssertionError("an instance was lost: the recording assumes none")
+            run.ticks.append((now, tuple((w.load, w.queued_calls, w.free_tokens,
+                                          w.capacity_tokens) for w in workers), pairs))
+            return pairs
+
+        def stealable(self, call: CallView, dst: WorkerView) -> bool:
+            ok = super().stealable(call, dst)
+            now = run.ticks[-1][0] if run.ticks else -1.0
+            run.queries.append((now, str(call.task_id), call.step, call.prompt_tokens,
+                                dst.worker_id, dst.free_tokens, dst.capacity_tokens, ok))
+            return ok
+
+    def build(ctx: BuildContext) -> IdleSteal:
+        r = Recording() if inst.settle_s is None else Recording(settle_s=inst.settle_s)
+        run.idle_s, run.idle_load, run.settle_s = r.idle_s, r.idle_load, r.settle_s
+        return r
+
+    def observe(ev: TraceEvent) -> None:
+        if ev.kind == "call_migrate":
+            assert ev.step is not None and ev.worker is not None and ev.tokens is not None
+            run.migrations.append((ev.time, str(ev.task_id), ev.step, ev.worker, ev.tokens))
+
+    stack = dataclasses.replace(base, name="sagacore (recorded)", router=build)
+    w = load_workload("swe-bench-trace", tasks=inst.tasks, rate=inst.rate, seed=inst.seed)
+    res = simulate(w, stack, inst.cluster, observers=(observe,))
+    run.simulator_migrations = res.migrations
+    return run

@@ -1,10 +1,13 @@
-"""SAGA's affinity routing and work-stealing rules, written from their documentation.
+"""SAGA's and the ``sagacore`` stack's routing rules, written from their documentation.
 
-References for the checkers of ``proofs/work_stealing``, sharing no code with the router
-they check (:class:`sagacore.route.saga.SagaAffinity`): :func:`affinity_choice` is the
-placement rule, :func:`thief_qualifies` and :func:`victim_qualifies` the two conditions
-of a steal. Workers are given as plain ``(load, waiting calls)`` pairs, indexed by
-worker id.
+References for the checkers of ``proofs/work_stealing``, sharing no code with the routers
+they check. SAGA's (:class:`sagacore.route.saga.SagaAffinity`): :func:`affinity_choice`
+is the placement rule, :func:`thief_qualifies` and :func:`victim_qualifies` the two
+conditions of a steal; workers are plain ``(load, waiting calls)`` pairs, indexed by
+worker id. Idle stealing (:class:`sagacore.route.idle_steal.IdleSteal`, the ``sagacore``
+stack's router): :func:`idle_since` and :func:`idle_steal_pairs` are who steals from
+whom at a tick, :func:`idle_fits` which call may move; workers are
+``(load, waiting calls, free KV tokens, KV capacity)``.
 
 Examples
 --------
@@ -14,13 +17,34 @@ Examples
 0
 >>> affinity_choice(0, [(0.8, 0), (0.1, 0)], threshold=0.8)    # at it: the least loaded
 1
+>>> ticks = [(0.0, [(0.9, 2, 100, 1000), (0.1, 0, 900, 1000)]),
+...          (0.1, [(0.9, 2, 100, 1000), (0.1, 0, 900, 1000)])]
+>>> since = idle_since(ticks)
+>>> since
+{1: 0.0}
+>>> idle_steal_pairs(ticks[-1][1], since, {}, 0.1, idle_s=0.1, idle_load=0.8, settle_s=1.0)
+[(0, 1)]
+>>> idle_fits(199, free=900, capacity=1000, idle_load=0.8), idle_fits(200, 900, 1000, 0.8)
+(True, False)
+
+(In floats ``(1 - 0.8) * 1000`` is ``199.99999999999997``: as the router computes it.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
-__all__ = ["affinity_choice", "least_loaded_index", "thief_qualifies", "victim_qualifies"]
+__all__ = [
+    "affinity_choice",
+    "idle_fits",
+    "idle_since",
+    "idle_steal_pairs",
+    "idle_thief_qualifies",
+    "least_loaded_index",
+    "thief_qualifies",
+    "victim_qualifies",
+]
 
 Worker = tuple[float, int]
 """``(load, waiting calls)``."""
@@ -63,3 +87,70 @@ def victim_qualifies(v: int, thief: int, now: Sequence[Worker], *, threshold: fl
     """Whether ``thief`` may take a call of worker ``v``: ``v`` has a waiting call and a
     load at least ``threshold`` or above ``ratio`` times the thief's."""
     return now[v][1] > 0 and (now[v][0] >= threshold or now[v][0] > ratio * now[thief][0])
+
+
+IdleWorker = tuple[float, int, int, int]
+"""``(load, waiting calls, free KV tokens, KV capacity in tokens)``."""
+
+
+def idle_since(ticks: Sequence[tuple[float, Sequence[IdleWorker]]]) -> dict[int, float]:
+    """For the last of ``ticks`` (``(time, workers)`` in time order, the same workers at
+    each): the time of the earliest tick from which each worker's queue was empty at
+    every tick up to the last (workers whose queue is not empty now are absent)."""
+    if not ticks:
+        return {}
+    out: dict[int, float] = {}
+    for w in range(len(ticks[-1][1])):
+        start = None
+        for t, workers in reversed(ticks):
+            if w >= len(workers) or workers[w][1] != 0:
+                break
+            start = t
+        if start is not None:
+            out[w] = start
+    return out
+
+
+def idle_thief_qualifies(w: int, workers: Sequence[IdleWorker], since: Mapping[int, float],
+                         now: float, *, idle_s: float, idle_load: float) -> bool:
+    """Whether worker ``w`` is an idle thief at ``now``: its queue has been empty at every
+    tick for at least ``idle_s`` (``since``: from :func:`idle_since`), its load is below
+    ``idle_load`` and at least ``1 - idle_load`` of its KV is free or evictable."""
+    load, _, free, capacity = workers[w]
+    return (w in since and since[w] <= now - idle_s + 1e-9 and load < idle_load
+            and free >= (1.0 - idle_load) * capacity)
+
+
+def idle_steal_pairs(workers: Sequence[IdleWorker], since: Mapping[int, float],
+                     received: Mapping[int, float], now: float, *, idle_s: float,
+                     idle_load: float, settle_s: float) -> list[tuple[int, int]]:
+    """The ``(source, thief)`` pairs of idle stealing at a tick.
+
+    Idle thieves (:func:`idle_thief_qualifies`) are taken from the least loaded (then
+    lowest id); each takes one call from the worker with the most waiting calls not yet
+    given at this tick (then the more loaded, then the lower id) among those more loaded
+    than itself that did not receive a stolen call in the last ``settle_s`` seconds
+    (``received``: the time of each worker's last reception).
+    """
+    left = [q for _, q, _, _ in workers]
+    thieves = [w for w in range(len(workers))
+               if idle_thief_qualifies(w, workers, since, now, idle_s=idle_s,
+                                       idle_load=idle_load)]
+    thieves.sort(key=lambda w: (workers[w][0], w))
+    pairs = []
+    for w in thieves:
+        sources = [v for v in range(len(workers))
+                   if left[v] > 0 and workers[v][0] > workers[w][0]
+                   and now - received.get(v, -math.inf) >= settle_s]
+        if sources:
+            src = min(sources, key=lambda v: (-left[v], -workers[v][0], v))
+            left[src] -= 1
+            pairs.append((src, w))
+    return pairs
+
+
+def idle_fits(prompt_tokens: int, free: int, capacity: int, idle_load: float) -> bool:
+    """Whether a waiting call may move to a thief with ``free`` free KV tokens of
+    ``capacity``: its prompt takes at most half of the free KV and at most
+    ``1 - idle_load`` of the capacity."""
+    return prompt_tokens + prompt_tokens <= free and prompt_tokens <= (1.0 - idle_load) * capacity
