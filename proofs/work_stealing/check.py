@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from sagacore.testing.routing import (
     TICK,
     IdleSim,
+    IdleSimRun,
     IdleState,
     IdleTicks,
     Move,
@@ -542,7 +543,11 @@ def sim_obligations(inst: IdleSim) -> list[Obligation]:
     """The obligations of ``idle-steal-bounds`` on a real simulation's every tick, size
     query and migration (:func:`sagacore.testing.routing.idle_sim_run`), each clause
     counted over the run (the label names the first tick that breaks it)."""
-    run = idle_sim_run(inst)
+    return run_obligations(idle_sim_run(inst))
+
+
+def run_obligations(run: IdleSimRun) -> list[Obligation]:
+    """:func:`sim_obligations` on a run already recorded."""
     idle_s, th, settle = run.idle_s, run.idle_load, run.settle_s
     bad: dict[str, list[Any]] = {}
 
