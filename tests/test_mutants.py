@@ -118,3 +118,20 @@ def test_cli_mutants_text_names_the_killer_and_unknown_names_exit_2() -> None:
     bad = _verify("--mutants", "no-such-mutant")
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:") and "no-such-mutant" in bad.stderr
+
+
+def test_smt_with_symbolic_weights_kills_a_weight_bug() -> None:
+    """z3 on a shape whose weights are symbolic as well as its sizes and arrivals (the
+    thorough shape of ``wfq-agent``) finds a violating instance of the clock that ignores
+    weights, by itself: no grid or targeted family is involved."""
+    from sagacore.theory.symbolic import concrete, explore
+
+    fq = THEOREMS["wfq-agent"]
+    assert fq.smt is not None and fq.smt_logic == "QF_NRA"
+    (build,) = [b for d, b in fq.smt(True) if d.startswith("agent(w=w0, 1 unit), agent(w=w1, 2")]
+    with applied(BY_NAME["wfq-clock-ignores-weights"]):
+        res = explore(build, fq.obligations, max_seconds=120, logic=fq.smt_logic)
+        assert res.status == "counterexample" and res.counterexample is not None
+        inst = build(concrete(res.counterexample))
+        assert violations(fq, inst)
+    assert violations(fq, inst) == []  # the same instance holds without the bug

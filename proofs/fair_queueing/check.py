@@ -160,19 +160,25 @@ def _enum_gaps(thorough: bool) -> Iterator[Instance]:
                     weights=(1, 2), gap_values=(0, 2))
 
 
-def _smt_single(shapes: Sequence[tuple[tuple[int, ...], ...]], *, gaps: bool = False
+def _smt_single(shapes: Sequence[tuple[tuple[int | None, int], ...]], *, gaps: bool = False
                 ) -> list[tuple[str, Callable[..., Instance]]]:
-    """SMT shapes: per agent its weight and number of units; every number symbolic."""
+    """SMT shapes: per agent its weight (None: a symbolic weight in [1, 4]) and number of
+    units; arrivals, unit sizes and gaps symbolic. A symbolic weight makes the model
+    non-linear (the GPS clock divides by the sum of weights): the theorems using one
+    run z3 with ``QF_NRA``, as fast as ``QF_LRA`` on the linear shapes."""
     out = []
     for shape in shapes:
-        def build(real: Callable[..., Any], shape: tuple[tuple[int, ...], ...] = shape) -> Instance:
+        def build(real: Callable[..., Any],
+                  shape: tuple[tuple[int | None, int], ...] = shape) -> Instance:
             agents = []
             for i, (w, k) in enumerate(shape):
                 units = tuple(real(f"u{i}_{x}", lo=0, strict_lo=True) for x in range(k))
                 gs = tuple(real(f"g{i}_{x}", lo=0) for x in range(k - 1)) if gaps else ()
-                agents.append(Agent(real(f"a{i}", lo=0), units, gs, Q(w)))
+                weight = Q(w) if w is not None else real(f"w{i}", lo=1, hi=4)
+                agents.append(Agent(real(f"a{i}", lo=0), units, gs, weight))
             return agents
-        desc = ", ".join(f"agent(w={w}, {k} unit{'s' if k > 1 else ''})" for w, k in shape)
+        desc = ", ".join(f"agent(w={'w' + str(i) if w is None else w}, "
+                         f"{k} unit{'s' if k > 1 else ''})" for i, (w, k) in enumerate(shape))
         out.append((desc, build))
     return out
 
@@ -224,9 +230,11 @@ WFQ_AGENT: Theorem[Instance] = Theorem(
     targeted=lambda thorough: _targeted_agents(gaps=False),
     strategy=lambda: unit_agents(max_agents=5, max_units=4, max_size=4, max_arrival=8),
     smt=lambda thorough: _smt_single(
-        [((1, 1), (1, 1)), ((1, 1), (2, 1))]
-        + ([((1, 2), (1, 1)), ((1, 2), (2, 1)), ((1, 1), (1, 1), (1, 1))] if thorough else [])
+        [((1, 1), (1, 1)), ((1, 1), (2, 1)), ((None, 1), (None, 1))]
+        + ([((1, 2), (1, 1)), ((1, 2), (2, 1)), ((1, 1), (1, 1), (1, 1)),
+            ((None, 1), (None, 2))] if thorough else [])
     ),
+    smt_logic="QF_NRA",
     witnesses=(
         Witness("lateness reaches (1 - 2 eps) L_max (eps = 1/16): the bound is tight",
                 _tight_instance(), max_lateness, Q(7, 8)),
@@ -313,9 +321,11 @@ WFQ_UNIT_GAPS: Theorem[Instance] = Theorem(
     targeted=lambda thorough: _targeted_agents(gaps=True),
     strategy=lambda: unit_agents(max_agents=4, max_units=4, max_size=4, max_gap=4),
     smt=lambda thorough: _smt_single(
-        [((1, 1), (2, 1))] + ([((1, 2), (1, 1)), ((1, 2), (2, 1))] if thorough else []),
+        [((1, 1), (2, 1)), ((None, 1), (None, 1))]
+        + ([((1, 2), (1, 1)), ((1, 2), (2, 1)), ((None, 2), (None, 1))] if thorough else []),
         gaps=True,
     ),
+    smt_logic="QF_NRA",
     describe=describe,
 )
 
