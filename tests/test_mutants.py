@@ -63,11 +63,11 @@ def test_a_mutant_no_checker_looks_at_survives() -> None:
 def test_catalogue_covers_every_family_and_names_are_unique() -> None:
     assert len(BY_NAME) == len(CATALOGUE) >= 20
     assert {m.family for m in CATALOGUE} == {"vtc", "wfq", "hrrn", "afs", "justitia",
-                                          "srpt-aging", "route"}
+                                          "srpt-aging", "admission", "route"}
     # the policies that run, not only the models: AFS as implemented and SAGA's router
     targets = {e.target.split(":")[0] for m in CATALOGUE for e in m.edits}
     assert {"sagacore.sched.afs", "sagacore.route.saga", "sagacore.route.idle_steal",
-            "sagacore.sched.srpt_aging",
+            "sagacore.sched.srpt_aging", "sagacore.sched.admission",
             "sagacore.theory.models", "sagacore.theory.fluid"} <= targets
     for m in CATALOGUE:
         assert all(t in THEOREMS for t in m.theorems), m.name

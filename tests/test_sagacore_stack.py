@@ -261,3 +261,43 @@ def test_sagacore_retention_pin_shrinks_with_pressure(used: float) -> None:
     plain = Plain().retention(sess, CacheContext(0.0, 100_000, int(used * 100_000), p,
                                                  2e-5, 1e-4))
     assert plain.action is Retention.KEEP and plain.ttl_s is None
+
+
+class _Recording(SagacoreScheduler):
+    """Writes down every admission question: (time, worker, running calls, new, answer)."""
+
+    def __init__(self, predictor: Predictor | None) -> None:
+        super().__init__(predictor)
+        self.asked: list[tuple[float, int, int, bool, bool]] = []
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        new = call.task_id not in self._where
+        ok = super().admit(call, worker, now)
+        self.asked.append((now, worker.worker_id, worker.running_calls, new, ok))
+        return ok
+
+
+def test_admission_keeps_its_no_starvation_rules_in_the_simulator() -> None:
+    """``sagacore-admission-rule`` (docs/proofs/srpt_aging.md) on a real overloaded run:
+    new programs are deferred, never on a worker with nothing running, started programs
+    never, rule (ii) within each scheduling point; and every program completes."""
+    w = load_workload("swe-bench", tasks=9, rate=20.0, seed=0)
+    made: list[_Recording] = []
+
+    def build(ctx: BuildContext) -> Scheduler:
+        made.append(_Recording(ctx.predictor))
+        return made[-1]
+
+    stack = dataclasses.replace(get_stack("sagacore"), name="recording", scheduler=build)
+    res = simulate(w, stack, SMALL)
+    asked = made[0].asked
+    assert res.tasks_completed == len(w)
+    assert any(new and not ok for _, _, _, new, ok in asked)  # the gate binds here
+    assert all(ok for _, _, _, new, ok in asked if not new)  # rule (iii)
+    assert all(ok for _, _, run, new, ok in asked if new and run == 0)  # rule (i)
+    deferred_at: set[tuple[float, int]] = set()
+    for now, wid, _, new, ok in asked:  # rule (ii)
+        if new and (now, wid) in deferred_at:
+            assert not ok
+        if new and not ok:
+            deferred_at.add((now, wid))

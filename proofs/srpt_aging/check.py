@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
+from sagacore.testing.admission import Offers, decisions
 from sagacore.testing.fairness import SimpleCall
 from sagacore.theory.theorems import Obligation, Theorem
 from sagacore.workload.model import TaskId
@@ -308,3 +309,195 @@ SRPT_AGING_MULTI: Theorem[MultiInstance] = Theorem(
 )
 
 THEOREMS = (*THEOREMS, SRPT_AGING_MULTI)
+
+
+# ---------------------------------------------------------------------------------------
+# the stack's admission (SagacoreScheduler = SRPTAging order + working-set admission)
+# ---------------------------------------------------------------------------------------
+
+def admission_obligations(inst: Offers) -> list[Obligation]:
+    """The rules of ``sagacore-admission-rule`` on the scheduler's answers to ``inst``.
+
+    The reservations are recomputed here from the answers (each admitted program holds
+    the ``peak`` the policy reported for it, on the worker of its last admission, until
+    it ends; one between two calls whose KV the worker dropped holds nothing from the
+    next new program on that busy worker that would not fit otherwise) and compared with
+    the policy's."""
+    got = decisions(inst)
+    by_index = {d.index: d for d in got}
+    active: dict[str, tuple[int, float]] = {}
+    paused: dict[int, dict[str, int]] = {}
+    deferred_at: set[tuple[float, int]] = set()
+    out: list[Obligation] = []
+
+    def held(w: int) -> float:
+        return sum(need for (at, need) in active.values() if at == w)
+
+    for i, ev in enumerate(inst.events):
+        if ev[0] == "call_end":
+            task, prompt = ev[1], ev[3]
+            if task in active:
+                paused.setdefault(active[task][0], {})[task] = prompt
+            continue
+        if ev[0] == "end":
+            active.pop(ev[1], None)
+            for p in paused.values():
+                p.pop(ev[1], None)
+            continue
+        d = by_index[i]
+        w, point = d.worker, (d.now, d.worker)
+        where = f"offer {i} ({d.task} step {d.step} on worker {d.worker} at {d.now:g})"
+        if d.task in active:
+            out.append((f"{where}: a started program's call is admitted",
+                        0 if d.admitted else 1, 0))
+            paused.get(active[d.task][0], {}).pop(d.task, None)
+            active[d.task] = (w, d.peak)
+        elif point in deferred_at:
+            out.append((f"{where}: a new program offered after a deferral at the same "
+                        "point is deferred (rule ii)", 1 if d.admitted else 0, 0))
+        elif d.running == 0:
+            out.append((f"{where}: a new program is admitted on an idle worker (rule i)",
+                        0 if d.admitted else 1, 0))
+            if d.admitted:
+                active[d.task] = (w, d.peak)
+        else:
+            if held(w) + d.peak > d.capacity:  # short: drop what the worker let go
+                for task, prompt in list(paused.get(w, {}).items()):
+                    if 2 * int(inst.cached_share * prompt) < prompt:
+                        del paused[w][task]
+                        active[task] = (active[task][0], 0.0)
+            if d.admitted:
+                active[d.task] = (w, d.peak)
+                out.append((f"{where}: admitted beside busy calls, the reservations fit",
+                            held(w), d.capacity))
+            else:
+                deferred_at.add(point)
+                out.append((f"{where}: deferred only when the reservations and its own "
+                            "exceed the capacity", d.capacity, held(w) + d.peak - 1e-6))
+        out.append((f"{where}: the policy's reservations on worker {w} are the admitted "
+                    f"programs' ({d.reserved:.1f} against {held(w):.1f})",
+                    abs(d.reserved - held(w)), 1e-6 * max(1.0, held(w))))
+    return out
+
+
+def describe_offers(inst: Offers) -> dict[str, Any]:
+    """The instance as plain data."""
+    return {"cached_share": inst.cached_share, "growth_share": inst.growth_share,
+            "events": [list(e) for e in inst.events]}
+
+
+def _o(task: str, w: int, running: int, cap: int, now: float, step: int = 0,
+       prompt: int = 1_600) -> tuple[Any, ...]:
+    return ("offer", task, step, prompt, w, running, cap, now)
+
+
+_CAP = 30_000  # about one program's reservation beside another's (prior growth)
+
+
+def _admission_targeted(thorough: bool) -> Iterator[Offers]:
+    """A new program deferred and another offered at the same point (same worker, then
+    another worker); a started program resuming beside reservations beyond the capacity;
+    a program too large for an idle worker; a program in a tool whose KV is kept or
+    dropped; a program that ends and frees its reservation; growth shares 0, 1/2, 1."""
+    for g in (0.0, 0.5, 1.0):
+        yield Offers((_o("p", 0, 1, _CAP, 0.0), _o("q", 0, 1, _CAP, 1.0),
+                      _o("r", 0, 1, 10**9, 1.0), _o("s", 1, 1, 10**9, 1.0),
+                      _o("t", 1, 0, _CAP, 1.0)), growth_share=g)
+        yield Offers((_o("p", 0, 0, 1_000, 0.0, prompt=5_000), _o("q", 0, 0, 1_000, 1.0),
+                      _o("p", 0, 1, 1_000, 2.0, step=1, prompt=5_500),
+                      _o("r", 1, 0, 1_000, 2.0)), growth_share=g)
+        for share in (1.0, 0.4):
+            yield Offers((_o("p", 0, 1, _CAP, 0.0), ("call_end", "p", 0, 1_600, 100, 1.0),
+                          _o("q", 0, 1, _CAP, 2.0),
+                          _o("p", 0, 1, _CAP, 3.0, step=1, prompt=1_800),
+                          _o("r", 0, 1, _CAP, 4.0)), cached_share=share, growth_share=g)
+        yield Offers((_o("p", 0, 1, _CAP, 0.0), ("end", "p", 1.0), _o("q", 0, 1, _CAP, 2.0),
+                      _o("r", 0, 1, _CAP, 2.0), ("end", "q", 3.0), _o("r", 0, 1, _CAP, 4.0)),
+                     growth_share=g)
+        # a session that moved (work stealing): its reservation follows it
+        yield Offers((_o("p", 0, 1, _CAP, 0.0), _o("p", 1, 1, _CAP, 1.0, step=1),
+                      _o("q", 0, 1, _CAP, 2.0), _o("r", 1, 1, _CAP, 2.0)), growth_share=g)
+
+
+def _admission_grid(thorough: bool) -> Iterator[Offers]:
+    """Three offers of programs ``a`` and ``b`` (a program offered again: its next call) on
+    two workers, busy or idle, capacity 20,000 (about one reservation), at two times
+    (``thorough``: four offers, capacities 20,000 and 40,000)."""
+    offers = [_o(t, w, r, c, now)
+              for t in ("a", "b") for w in (0, 1) for r in (0, 1)
+              for c in ((20_000, 40_000) if thorough else (20_000,)) for now in (0.0, 1.0)]
+    for seq in itertools.product(offers, repeat=3 if not thorough else 4):
+        evs = sorted(seq, key=lambda e: e[7])
+        running: dict[tuple[float, int], int] = {}
+        if any(running.setdefault((e[7], e[4]), e[5]) != e[5] for e in evs):
+            continue  # one scheduling point, one batch
+        steps: dict[str, int] = {}
+        fixed = []
+        for e in evs:  # a program's later offers are its later calls
+            k = steps.get(e[1], 0)
+            steps[e[1]] = k + 1
+            fixed.append(("offer", e[1], k, 1_600 + 200 * k, *e[4:]))
+        yield Offers(tuple(fixed))
+
+
+@st.composite
+def _admission_strategy(draw: st.DrawFn) -> Offers:
+    """Up to ten events of four programs on three workers: offers (busy or idle, capacity
+    5,000 to 80,000), call ends and program ends; cached shares 0 to 1, growth shares
+    0 to 1."""
+    n = draw(st.integers(1, 10))
+    now = 0.0
+    steps: dict[str, int] = {}
+    running: dict[tuple[float, int], int] = {}
+    evs: list[tuple[Any, ...]] = []
+    for _ in range(n):
+        now += draw(st.sampled_from((0.0, 0.0, 1.0)))
+        task = draw(st.sampled_from(("a", "b", "c", "d")))
+        kind = draw(st.sampled_from(("offer", "offer", "offer", "call_end", "end")))
+        k = steps.get(task, 0)
+        if kind == "offer":
+            w = draw(st.integers(0, 2))
+            run = running.setdefault((now, w), draw(st.integers(0, 2)))
+            evs.append(("offer", task, k, draw(st.integers(1, 40)) * 200, w, run,
+                        draw(st.integers(1, 16)) * 5_000, now))
+            steps[task] = k + 1
+        elif kind == "call_end":
+            evs.append(("call_end", task, max(k - 1, 0), 1_600, 100, now))
+        else:
+            evs.append(("end", task, now))
+            steps.pop(task, None)
+    return Offers(tuple(evs), draw(st.sampled_from((0.0, 0.4, 1.0))),
+                  draw(st.sampled_from((0.0, 0.5, 1.0))))
+
+
+ADMISSION: Theorem[Offers] = Theorem(
+    name="sagacore-admission-rule",
+    title="The sagacore stack's admission control keeps the rules its no-starvation proof "
+          "starts from",
+    claim="holds",
+    statement=(
+        "SagacoreScheduler.admit (the sagacore stack's scheduler: SRPTAging's order with "
+        "working-set admission), asked at scheduling points (time, worker): (iii) a call of "
+        "a program already admitted and not ended is admitted, on any worker; (i) a new "
+        "program's call is admitted on a worker with no running call (unless (ii)); (ii) once a new "
+        "program is deferred at a point, every later new program offered at that point is "
+        "deferred; otherwise a new program is deferred only when the reservations of the "
+        "programs active on the worker plus its own exceed the capacity, and admitted "
+        "beside running calls only when they fit; the reservations are those of the "
+        "programs admitted and not ended, each on the worker of its last admission "
+        "(a program between calls whose KV the worker dropped holds none). With the "
+        "simulator's head-of-line admission and SRPTAging's ageing this gives: every "
+        "program is admitted in finite time when every started program ends in finite "
+        "time (docs/proofs/srpt_aging.md)."
+    ),
+    model="the policy's admit and hooks on sequences of offers, call ends and program ends "
+          "(sagacore.testing.admission), reservations recomputed from the answers",
+    proof=f"{PROOF}#the-stacks-admission-control",
+    obligations=admission_obligations,
+    enumerate=_admission_grid,
+    targeted=_admission_targeted,
+    strategy=_admission_strategy,
+    describe=describe_offers,
+)
+
+THEOREMS = (*THEOREMS, ADMISSION)

@@ -29,7 +29,7 @@ weights ignored, an off-by-one window...) and runs the checkers of the theorems 
 break, in default mode (targeted families, grids, Hypothesis; no SMT), until one finds
 a violating instance. Each mutant is reported *killed* (with the theorem, the check and
 the instance) or *survived*; the exit status is 1 if any survived. ``NAME`` then selects
-a mutant or a family (vtc, wfq, hrrn, afs, justitia, srpt-aging, route).
+a mutant or a family (vtc, wfq, hrrn, afs, justitia, srpt-aging, admission, route).
 """
 
 from __future__ import annotations

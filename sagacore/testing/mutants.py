@@ -48,6 +48,7 @@ from types import FunctionType
 from typing import Any, Literal
 
 from sagacore.errors import ConfigError
+from sagacore.testing.admission import Offers
 from sagacore.testing.policy_models import PolicyInstance
 from sagacore.testing.routing import IdleTicks, Placements, Ticks
 from sagacore.theory.models import AfsTask, Agent, HrrnJob, Request
@@ -63,7 +64,8 @@ __all__ = [
     "kill",
 ]
 
-Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia", "srpt-aging", "route"]
+Family = Literal["vtc", "wfq", "hrrn", "afs", "justitia", "srpt-aging", "admission",
+                 "route"]
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ _A = "sagacore.sched.afs"
 _V = "sagacore.sched.vtc"
 _R = "sagacore.route.saga"
 _I = "sagacore.route.idle_steal:IdleSteal"
+_W = "sagacore.sched.admission:WorkingSetAdmission"
 
 def _e(target: str, old: str, new: str, count: int = 1) -> Edit:
     return Edit(target, old, new, count)
@@ -287,6 +290,13 @@ _PI_STAGGERED = PolicyInstance(
 
 
 _IDLE = ("idle-steal-bounds",)
+_ADM = ("sagacore-admission-rule",)
+
+
+def _offer(task: str, w: int, running: int, cap: int, now: float, step: int = 0,
+           prompt: int = 1_600) -> tuple[Any, ...]:
+    return ("offer", task, step, prompt, w, running, cap, now)
+
 _BUSY = (0.9, 100, (50, 40))
 _IDLE_W = (0.1, 900, ())
 _GOT = ((0.9, 100, (40,)), (0.3, 800, (50, 5, 5)), (0.0, 900, ()))
@@ -973,6 +983,70 @@ CATALOGUE: tuple[Mutant, ...] = (
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.5, 900, ()), (0.4, 100, (10,)), (0.2, 900, ())),)
                                         * 2)),
+    ),
+    # ----- the sagacore stack's admission control (proofs/srpt_aging: sagacore-admission-rule)
+    Mutant(
+        "admission-no-deferral-point", "admission",
+        "Rule (ii) removed: after a new program is deferred, a later new program offered at "
+        "the same scheduling point (lower in the order, smaller) is admitted past it, so a "
+        "large program first in the order can be overtaken for ever.",
+        (_e(f"{_W}.admit", "if self._deferred_at == (now, w):", "if False:"),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 1, 30_000, 0.0),
+                                            _offer("q", 0, 1, 30_000, 1.0),
+                                            _offer("r", 0, 1, 10**9, 1.0)))),
+    ),
+    Mutant(
+        "admission-deferral-across-workers", "admission",
+        "Stale state: a deferral at one worker is read at every worker at the same time, so "
+        "a new program is deferred on an idle worker.",
+        (_e(f"{_W}.admit", "if self._deferred_at == (now, w):",
+            "if self._deferred_at is not None and self._deferred_at[0] == now:"),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 1, 30_000, 0.0),
+                                            _offer("q", 0, 1, 30_000, 1.0),
+                                            _offer("t", 1, 0, 30_000, 1.0)))),
+    ),
+    Mutant(
+        "admission-defers-on-idle-worker", "admission",
+        "Rule (i) removed: a new program is deferred on a worker with nothing running when "
+        "its reservation does not fit, so a program larger than a worker never starts.",
+        (_e(f"{_W}.admit",
+            "if worker.running_calls and self.working_set(w) + need > worker.capacity_tokens:",
+            "if self.working_set(w) + need > worker.capacity_tokens:"),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 0, 1_000, 0.0, prompt=5_000),))),
+    ),
+    Mutant(
+        "admission-gates-started-programs", "admission",
+        "A started program is checked like a new one when its worker is over-reserved: its "
+        "next call waits behind new programs' reservations (the thrash the rule avoids).",
+        (_e(f"{_W}.admit", "if tid in self._where:",
+            "if tid in self._where and self.working_set(w) <= worker.capacity_tokens:"),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 0, 1_000, 0.0, prompt=5_000),
+                                            _offer("p", 0, 1, 1_000, 2.0, step=1,
+                                                   prompt=5_500)))),
+    ),
+    Mutant(
+        "admission-reservation-kept-at-end", "admission",
+        "Stale state after a program ends: its reservation is not released, so new "
+        "programs are deferred for memory nobody holds.",
+        (_e(f"{_W}.observe_task_end", "self._sum[w] -= self._need.pop(task_id)",
+            "self._need.pop(task_id)"),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 1, 30_000, 0.0), ("end", "p", 1.0),
+                                            _offer("q", 0, 1, 30_000, 2.0)))),
+    ),
+    Mutant(
+        "admission-dropped-kv-still-reserved", "admission",
+        "A program between calls whose KV the worker dropped keeps its reservation: new "
+        "programs are deferred to protect nothing.",
+        (_e(f"{_W}.admit", "self._release_dropped(worker)", "pass"),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 1, 30_000, 0.0),
+                                            ("call_end", "p", 0, 1_600, 100, 1.0),
+                                            _offer("q", 0, 1, 30_000, 2.0)), cached_share=0.4)),
     ),
 )
 """Every catalogued mutant; each must be killed in default mode (``verify --mutants``)."""
