@@ -45,7 +45,6 @@ from sagacore.cache import make_cache_policy
 from sagacore.cache.store import CacheEntry, Lease, PrefixStore, segment_key
 from sagacore.errors import ConfigError
 from sagacore.policy import (
-    CacheContext,
     CachePolicy,
     Retention,
     RetentionDecision,
@@ -53,6 +52,7 @@ from sagacore.policy import (
 )
 from sagacore.workload.model import Task, Workload
 from sagacore.workload.predictor import Predictor, PredictorConfig
+from sagacore.workload.progress import TaskProgress
 
 __all__ = ["ReplayConfig", "ReplayResult", "replay"]
 
@@ -157,16 +157,15 @@ class ReplayResult:
         return d
 
 
-@dataclass(slots=True)
-class _Session:
-    """Per-task replay state."""
+class _Session(TaskProgress):
+    """Per-task replay state: the task's progress and its session's KV."""
 
-    task: Task
-    succ: tuple[tuple[int, ...], ...]
-    waiting: list[int]
-    left: int
-    hold: tuple[CacheEntry, int] | None = None
-    swapped_tokens: int = 0
+    __slots__ = ("hold", "swapped_tokens")
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(task)
+        self.hold: tuple[CacheEntry, int] | None = None
+        self.swapped_tokens = 0
 
 
 def replay(
@@ -209,17 +208,15 @@ def replay(
     )
     capacity_tokens = (config.capacity_tokens // bs) * bs
     if capacity_tokens == 0:
-        store.caching = False
+        store.caching = False  # the store's one block caches nothing
     seq = itertools.count()
     heap: list[tuple[float, int, int, Any]] = []
     sessions: list[_Session] = []
     for k, task in enumerate(workload.tasks):
-        succ = task.successors()
-        waiting = [len(s.deps) for s in task.steps]
-        sessions.append(_Session(task, succ, waiting, len(task.steps)))
-        for s in task.steps:
-            if not s.deps:
-                heapq.heappush(heap, (task.arrival_s, _START, (k << 32) | s.index, (k, s.index)))
+        ses = _Session(task)
+        sessions.append(ses)
+        for i in ses.roots():
+            heapq.heappush(heap, (task.arrival_s, _START, (k << 32) | i, (k, i)))
     started: set[int] = set()
     leases: dict[tuple[int, int], Lease | None] = {}
     stats = {
@@ -239,25 +236,11 @@ def replay(
     timed = config.timed_calls
     t0 = time.perf_counter()
 
-    def ctx(now: float) -> CacheContext:
-        return CacheContext(
-            now=now,
-            capacity_tokens=capacity_tokens,
-            used_tokens=store.in_use_blocks * bs,
-            cached_free_tokens=store.evictable_blocks * bs,
-            predictor=pred,
-            swap_seconds_per_token=config.swap_seconds_per_token,
-            recompute_seconds_per_token=config.recompute_seconds_per_token,
-        )
-
     def finish_step(k: int, i: int, now: float) -> None:
         ses = sessions[k]
-        ses.left -= 1
-        for j in ses.succ[i]:
-            ses.waiting[j] -= 1
-            if ses.waiting[j] == 0:
-                heapq.heappush(heap, (now, _START, (k << 32) | j, (k, j)))
-        if ses.left == 0:
+        for j in ses.finish(i):
+            heapq.heappush(heap, (now, _START, (k << 32) | j, (k, j)))
+        if ses.complete:
             pred.observe_task_end(ses.task.id)
 
     while heap:
@@ -341,29 +324,23 @@ def replay(
                     i,
                     step.tool,
                     sum(s.tokens for s in kv_segments),
-                    bool(ses.succ[i]),
+                    ses.has_successors(i),
                 )
-                decision = pol.retention(view, ctx(now))
+                decision = pol.retention(view, store.context(now))
             if lease is not None:
-                held = (
-                    decision.action is Retention.KEEP
-                    and decision.ttl_s is not None
-                    and node is not None
-                    and node is not store.root
-                )
-                if held:
-                    assert node is not None and decision.ttl_s is not None
-                    store.hold(node, now)
+                assert node is not None
+                store.release(lease, now)
+                holds = store.will_hold(decision, node)
+                freed = store.apply_retention(decision, node, task.id, now) * bs
+                if holds:
+                    assert decision.ttl_s is not None
                     token = next(seq)
                     ses.hold = (node, token)
                     expiry = now + decision.ttl_s
                     heapq.heappush(heap, (expiry, _UNHOLD, token, (k, token)))
-                store.release(lease, now)
-                if decision.action is not Retention.KEEP and node is not None:
-                    freed = store.detach_session(node, task.id, now) * bs
-                    stats["dropped"] += freed
-                    if decision.action is Retention.SWAP and freed:
-                        ses.swapped_tokens = sum(s.tokens for s in kv_segments) // bs * bs
+                stats["dropped"] += freed
+                if decision.action is Retention.SWAP and freed:
+                    ses.swapped_tokens = sum(s.tokens for s in kv_segments) // bs * bs
             if step.tool is not None:
                 done = now + lag + step.tool_seconds
                 heapq.heappush(heap, (done, _TOOL, next(seq), (k, i, lag)))

@@ -62,7 +62,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sagacore.errors import ConfigError, InvariantError
-from sagacore.policy import CacheContext, CacheEntryView, CachePolicy
+from sagacore.policy import (
+    CacheContext,
+    CacheEntryView,
+    CachePolicy,
+    Retention,
+    RetentionDecision,
+)
 from sagacore.workload.model import Segment, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -883,6 +889,47 @@ class PrefixStore:
         self.stats.dropped_blocks += freed
         if self.checked:
             self.check()
+        return freed
+
+    def will_hold(self, decision: RetentionDecision, node: CacheEntry) -> bool:
+        """Whether :meth:`apply_retention` holds ``node``'s path for ``decision``: KEEP with
+        a TTL, and a path that caches something (not the root).
+
+        A mechanism that keeps one hold per session ends the session's earlier hold first
+        (the simulator does, before the new hold is taken).
+        """
+        return decision.ttl_s is not None and node is not self.root
+
+    def apply_retention(self, decision: RetentionDecision, node: CacheEntry,
+                        task_id: TaskId, now: float, *, transit: bool = False) -> int:
+        """Apply a cache policy's retention decision to a session entering a tool call.
+
+        ``node`` ends the session's context (its call's lease already released). KEEP
+        with a TTL holds ``node``'s path (:meth:`hold`; the mechanism ends it with
+        :meth:`unhold` when the TTL ends or the session's next call starts); KEEP without
+        one leaves the KV cached and evictable; DROP and SWAP free the blocks the session
+        alone uses (:meth:`detach_session`). With ``transit`` a SWAP's freed blocks stay
+        in use while they are copied to the host (:meth:`reserve_transit`; the mechanism
+        calls :meth:`release_transit` when the copy ends).
+
+        Used by the cluster simulator and cache-only replay alike, so that a decision
+        means the same in both.
+
+        Returns
+        -------
+        int
+            Blocks DROP or SWAP took from the tree (0 for KEEP).
+        """
+        action = decision.action
+        if action is Retention.KEEP:
+            if self.will_hold(decision, node):
+                self.hold(node, now)
+            return 0
+        if node is self.root:
+            return 0
+        freed = self.detach_session(node, task_id, now)
+        if transit and freed and action is Retention.SWAP:
+            self.reserve_transit(freed)
         return freed
 
     def reserve_transit(self, blocks: int) -> None:

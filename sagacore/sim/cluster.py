@@ -42,6 +42,7 @@ from sagacore.sim.result import SimResult, TaskRecord
 from sagacore.sim.worker import LOADING, Call, Worker
 from sagacore.stacks import Stack, StackPolicies
 from sagacore.workload.model import Task, TaskId, Workload
+from sagacore.workload.progress import TaskProgress
 
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.workload.predictor import Predictor
@@ -76,39 +77,29 @@ def _overrides(obj: object, base: type, name: str) -> bool:
     return getattr(type(obj), name) is not getattr(base, name)
 
 
-class TaskState:
-    """A task in flight."""
+class TaskState(TaskProgress):
+    """A task in flight: its progress through its graph and the simulator's state of it."""
 
     __slots__ = (
         "attained_s",
         "attained_tokens",
         "chain",
-        "done",
-        "finished_steps",
         "hold",
         "isolated_s",
         "keys",
-        "pending",
-        "started_steps",
         "steps_done",
-        "succ",
         "swap",
-        "task",
         "tool_s",
         "tool_workers",
         "wait_s",
     )
 
     def __init__(self, task: Task) -> None:
-        self.task = task
-        self.pending = [len(s.deps) for s in task.steps]
-        self.succ = task.successors()
+        super().__init__(task)
         self.chain = task.is_chain()
         """Every step after the first depends on its predecessor alone."""
         self.steps_done = 0
-        self.finished_steps = 0
-        self.started_steps = [False] * len(task.steps)
-        self.done = [False] * len(task.steps)
+        """LLM calls finished."""
         self.attained_s = 0.0
         self.attained_tokens = 0
         self.wait_s = 0.0
@@ -445,15 +436,11 @@ class Simulation:
             self.predictor.observe_task_start(task.id, task.agent_type)
         if self.observers:
             self._emit(TraceEvent("task_arrival", now, task.id))
-        for s in task.steps:
-            if not s.deps:
-                self._ready(ts, s.index, now)
+        for i in ts.roots():
+            self._ready(ts, i, now)
 
     def _ready(self, ts: TaskState, index: int, now: float) -> None:
         spec = ts.task.steps[index]
-        if ts.started_steps[index]:
-            raise InvariantError(f"task {ts.task.id} step {index} became ready twice")
-        ts.started_steps[index] = True
         ids, ends = ts.keys[index]
         self._call_seq += 1
         call = Call(ts, spec, ids, ends, now, self._call_seq)
@@ -519,33 +506,29 @@ class Simulation:
         assert spec.tool is not None
         store = worker.store
         session = SessionInfo(ts.task.id, ts.task.agent_type, spec.index, spec.tool, call.kv,
-                           bool(ts.succ[spec.index]))
+                           ts.has_successors(spec.index))
         decision = store.policy.retention(session, store.context(now))
-        action = decision.action
-        if action is Retention.KEEP:
-            if decision.ttl_s is None or node is store.root:
-                return
-            self._release_hold(ts, now)
-            store.hold(node, now)
+        holds = store.will_hold(decision, node)
+        if holds:
+            self._release_hold(ts, now)  # one hold per session: the earlier one ends first
+        start = node.start  # where the session's own KV begins (a swap restores from it)
+        freed = store.apply_retention(decision, node, ts.task.id, now, transit=True)
+        if holds:
+            assert decision.ttl_s is not None
             self._timer_seq += 1
             token = self._timer_seq
             expires = now + decision.ttl_s
             ts.hold = _Hold(worker, node, token, expires)
             self._timer(expires, lambda t: self._hold_expired(ts, token, t))
             return
-        if node is store.root:
-            return
-        start = node.start
-        freed = store.detach_session(node, ts.task.id, now)
         if not freed:
             return
         bs = store.block_size
-        if action is Retention.DROP:
+        if decision.action is Retention.DROP:
             self.dropped_tokens += freed * bs
             worker.poke(now)
             return
-        # SWAP: the blocks stay in use until the copy to the host is done
-        store.reserve_transit(freed)
+        # SWAP: the blocks stay in use until the copy to the host is done (transit)
         self.swapped_out_tokens += freed * bs
         ts.swap = _Swap(worker, call.ids, call.ends, call.kv, start)
 
@@ -588,13 +571,9 @@ class Simulation:
         self._step_done(ts, idx, now)
 
     def _step_done(self, ts: TaskState, idx: int, now: float) -> None:
-        ts.done[idx] = True
-        ts.finished_steps += 1
-        for s in ts.succ[idx]:
-            ts.pending[s] -= 1
-            if ts.pending[s] == 0:
-                self._ready(ts, s, now)
-        if ts.finished_steps == len(ts.task.steps):
+        for s in ts.finish(idx):
+            self._ready(ts, s, now)
+        if ts.complete:
             self._task_end(ts, now)
 
     def _task_end(self, ts: TaskState, now: float) -> None:

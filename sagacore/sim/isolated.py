@@ -5,7 +5,9 @@ its isolated TCT). Each LLM call is priced as the simulator prices it when the c
 runs alone: its prompt, less what is already cached, prefilled in chunks of at most
 ``max_num_batched_tokens`` tokens (one step each), then ``output_tokens - 1`` decode
 steps of a batch of one, in closed form; then its tool. A step starts when its
-dependencies (LLM and tool) have finished, so the isolated TCT is the length of the
+dependencies (LLM and tool) have finished (the rule of
+:class:`~sagacore.workload.progress.TaskProgress`, in closed form:
+:func:`~sagacore.workload.progress.ready_time`), so the isolated TCT is the length of the
 task's critical path. With ``prefix_caching`` the cache is unbounded and holds the
 task's own earlier contexts (never another task's, so a shared system prompt is
 computed once), as vLLM would reuse them (whole blocks, the last prompt token always
@@ -38,6 +40,7 @@ from sagacore.sim.config import EngineConfig
 from sagacore.sim.keys import context_keys
 from sagacore.sim.worker import run_seconds
 from sagacore.workload.model import Task
+from sagacore.workload.progress import ready_time
 
 __all__ = ["call_seconds", "isolated_completion", "isolated_tct"]
 
@@ -176,13 +179,7 @@ def isolated_completion(
             )
     # call_seconds inlined: the same step times, added in the same order
     for step, (_ids, ends) in zip(task.steps, keys, strict=True):
-        deps = step.deps
-        if not deps:
-            t = t0
-        elif len(deps) == 1:
-            t = finish[deps[0]]
-        else:
-            t = max([finish[d] for d in deps])
+        t = ready_time(step, finish, t0)
         kv = cached_all[step.index] if cached_all is not None else 0
         p_tokens = ends[-2] if len(ends) > 1 else 0
         while kv < p_tokens:

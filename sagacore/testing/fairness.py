@@ -44,6 +44,7 @@ from sagacore.errors import ConfigError
 from sagacore.policy import Scheduler
 from sagacore.theory.fluid import FluidJob, fluid_schedule
 from sagacore.workload.model import DEFAULT_TENANT, Task, TaskId, TenantId, Workload
+from sagacore.workload.progress import TaskProgress
 
 __all__ = ["ServerRun", "SimpleCall", "fair_share_violations", "run_servers"]
 
@@ -72,8 +73,7 @@ class SimpleCall:
 @dataclass
 class _TaskState:
     task: Task
-    done: list[bool]
-    started: list[bool]
+    progress: TaskProgress
     attained_s: float = 0.0
     attained_tokens: int = 0
     wait_s: float = 0.0
@@ -153,12 +153,10 @@ def run_servers(
             ts.steps_done,
         )
 
-    def release(ts: _TaskState, now: float) -> None:
-        for s in ts.task.steps:
-            i = s.index
-            if not ts.started[i] and i not in ts.ready_at and all(ts.done[d] for d in s.deps):
-                ts.ready_at[i] = now
-                ready.append((ts.task.id, i))
+    def release(ts: _TaskState, steps: list[int], now: float) -> None:
+        for i in steps:
+            ts.ready_at[i] = now
+            ready.append((ts.task.id, i))
 
     while events:
         now = events[0][0]
@@ -166,10 +164,10 @@ def run_servers(
             _, _, _, kind, tid, i = heapq.heappop(events)
             if kind == "arrive":
                 task = next(t for t in workload.tasks if t.id == tid)
-                ts = _TaskState(task, [False] * task.llm_calls, [False] * task.llm_calls)
+                ts = _TaskState(task, TaskProgress(task))
                 states[tid] = ts
                 scheduler.observe_task_arrival(task, now)
-                release(ts, now)
+                release(ts, ts.progress.roots(), now)
             elif kind == "end":
                 ts = states[tid]
                 free += 1
@@ -190,13 +188,13 @@ def run_servers(
                 ts = states[tid]
                 if tools:
                     ts.tool_s += ts.task.steps[i].tool_seconds
-                ts.done[i] = True
                 ts.steps_done += 1
-                if all(ts.done):
+                newly = ts.progress.finish(i)
+                if ts.progress.complete:
                     finish[tid] = now
                     scheduler.observe_task_end(tid, now)
                 else:
-                    release(ts, now)
+                    release(ts, newly, now)
         while free and ready:
             keyed = []
             for tid, i in ready:
@@ -206,7 +204,6 @@ def run_servers(
             _, _, tid, i = keyed[0]
             ready.remove((tid, i))
             ts = states[tid]
-            ts.started[i] = True
             ts.wait_s += now - ts.ready_at[i]
             starts[(tid, i)] = now
             scheduler.observe_call_start(view(ts, i), now)
