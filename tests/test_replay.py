@@ -209,3 +209,25 @@ def test_every_policy_pays_at_least_foo_lower(w: Workload, capacity: int, name: 
     assert FooSolver(tr).solve(capacity).lower <= bound.lower + TOL
     if name == "lru":
         assert belady(tr, capacity, working_set=True) >= bound.lower - TOL
+
+
+def test_a_parallel_steps_pin_replaces_its_siblings() -> None:
+    """A session holds one pin at a time (as in the simulator): when two parallel steps
+    both enter a tool with a TTL pin, the second pin replaces the first, so nothing
+    stays pinned once the task has moved on (it used to leak the first pin forever).
+    Timed calls: both parallel calls end before either sibling starts again."""
+    ctx0 = (Segment(1, 100), Segment(2, 10))
+    steps = (
+        Step(0, (Segment(1, 100),), 10, 2),
+        Step(1, (*ctx0, Segment(3, 20)), 5, 4, tool="bash", tool_seconds=1.0, deps=(0,)),
+        Step(2, (*ctx0, Segment(5, 20)), 5, 6, tool="bash", tool_seconds=1.0, deps=(0,)),
+        Step(3, (*ctx0, Segment(5, 20), Segment(6, 5), Segment(7, 10)), 5, 8, deps=(1, 2)),
+    )
+    a = Task(TaskId("a"), steps)
+    b = Task(TaskId("b"), (Step(0, (Segment(100, 280),), 10, 101),), arrival_s=100.0)
+    pin = Always(RetentionDecision(Retention.KEEP, ttl_s=1000.0))
+    cfg = ReplayConfig(capacity_tokens=300, timed_calls=True, default_llm_seconds=1.0)
+    r = replay(Workload((a, b)), pin, cfg)
+    # b's 290 tokens fit once every entry of a is unpinned and evictable
+    assert r.uncached_calls == 0
+    assert r.requests == 5

@@ -331,6 +331,11 @@ def replay(
                 assert node is not None
                 store.release(lease, now)
                 holds = store.will_hold(decision, node)
+                if holds and ses.hold is not None:
+                    # one hold per session, as in the simulator: a parallel step's hold
+                    # replaces its sibling's (which its timer no longer ends)
+                    store.unhold(ses.hold[0], now)
+                    ses.hold = None
                 freed = store.apply_retention(decision, node, task.id, now) * bs
                 if holds:
                     assert decision.ttl_s is not None
