@@ -33,7 +33,7 @@ from typing import ClassVar
 from sagacore.errors import UnknownNameError
 from sagacore.sched.fcfs import Priority
 from sagacore.stacks import BuildContext, Stack
-from sagacore_vllm.engine import EngineConfig
+from sagacore_vllm.engine import VllmEngineConfig
 
 __all__ = [
     "ABLATIONS",
@@ -70,15 +70,15 @@ class Ablation:
 
     name: str
     description: str
-    twin: Callable[[EngineConfig], EngineConfig] | None = None
+    twin: Callable[[VllmEngineConfig], VllmEngineConfig] | None = None
     sim_stack: Callable[[Stack], Stack] | None = None
 
 
-def _one_more_block(c: EngineConfig) -> EngineConfig:
+def _one_more_block(c: VllmEngineConfig) -> VllmEngineConfig:
     return dataclasses.replace(c, num_gpu_blocks=c.num_gpu_blocks + 1)
 
 
-def _no_full_isl(c: EngineConfig) -> EngineConfig:
+def _no_full_isl(c: VllmEngineConfig) -> VllmEngineConfig:
     return dataclasses.replace(c, scheduler_reserve_full_isl=False)
 
 
@@ -132,13 +132,13 @@ def get_ablations(names: Sequence[str]) -> list[Ablation]:
     return out
 
 
-def twin_adjust(ablations: Sequence[Ablation]) -> Callable[[EngineConfig], EngineConfig] | None:
+def twin_adjust(ablations: Sequence[Ablation]) -> Callable[[VllmEngineConfig], VllmEngineConfig] | None:
     """The twin-side changes of ``ablations``, composed (None when there are none)."""
     fs = [a.twin for a in ablations if a.twin is not None]
     if not fs:
         return None
 
-    def adjust(c: EngineConfig) -> EngineConfig:
+    def adjust(c: VllmEngineConfig) -> VllmEngineConfig:
         for f in fs:
             c = f(c)
         return c

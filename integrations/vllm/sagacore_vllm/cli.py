@@ -35,9 +35,9 @@ __all__ = ["build_parser", "main"]
 def _check(args: argparse.Namespace) -> int:
     import torch
 
-    from sagacore_vllm.engine import EngineConfig, VllmEngine, vllm_version
+    from sagacore_vllm.engine import VllmEngine, VllmEngineConfig, vllm_version
 
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=256))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=256))
     prefix = list(range(1, 65))
     engine.add_request("first", [*prefix, 100], max_tokens=4)
     engine.run_until_idle()
@@ -50,9 +50,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from sagacore_vllm.engine import EngineConfig, VllmEngine
+    from sagacore_vllm.engine import VllmEngine, VllmEngineConfig
 
-    config = EngineConfig(
+    config = VllmEngineConfig(
         num_gpu_blocks=args.num_gpu_blocks,
         max_num_batched_tokens=args.max_num_batched_tokens,
         max_num_seqs=args.max_num_seqs,

@@ -2,7 +2,7 @@
 
 This is the only module of sagacore that imports vLLM. It builds vLLM 0.33's own
 ``Scheduler`` (with its ``KVCacheManager``, block pool, prefix cache, request queues and
-preemption) from a small frozen :class:`EngineConfig`, feeds it requests, and steps it:
+preemption) from a small frozen :class:`VllmEngineConfig`, feeds it requests, and steps it:
 one ``schedule()`` followed by ``update_from_output()`` with a synthetic
 ``ModelRunnerOutput`` that samples one fixed token for every request whose scheduled
 tokens reach the end of its sequence (a decode, or the last chunk of a prefill), exactly
@@ -15,15 +15,15 @@ blocks, preemption by recomputation when blocks run out, FCFS and priority queue
 requests finishing at exactly ``max_tokens`` output tokens. What is not: the model
 forward pass and its time (price a step with :attr:`StepRecord.prefill_tokens` and the
 other aggregates, e.g. through ``sagacore.engine.CostModel.step_seconds``), sampling
-(every output token is :attr:`EngineConfig.output_token_id`; EOS and stop strings never
+(every output token is :attr:`VllmEngineConfig.output_token_id`; EOS and stop strings never
 end a request), CUDA graphs, speculative decoding, and async scheduling (the scheduler
 is the synchronous one; vLLM's overlap of step N+1's scheduling with step N's forward is
 not modelled).
 
 Examples
 --------
->>> from sagacore_vllm.engine import EngineConfig, VllmEngine
->>> engine = VllmEngine(EngineConfig(num_gpu_blocks=64, max_num_batched_tokens=64,
+>>> from sagacore_vllm.engine import VllmEngineConfig, VllmEngine
+>>> engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64, max_num_batched_tokens=64,
 ...                                   max_num_seqs=8))
 >>> engine.add_request("a", list(range(100)), max_tokens=2)
 >>> records = engine.run_until_idle()
@@ -54,6 +54,7 @@ __all__ = [
     "SchedulingPolicy",
     "StepRecord",
     "VllmEngine",
+    "VllmEngineConfig",
     "vllm_version",
 ]
 
@@ -78,7 +79,7 @@ def vllm_version() -> str:
 
 
 @dataclass(frozen=True)
-class EngineConfig:
+class VllmEngineConfig:
     """Configuration of one simulated vLLM instance (scheduler and KV cache only).
 
     Field names follow vLLM's ``CacheConfig`` and ``SchedulerConfig``; the defaults are
@@ -87,9 +88,9 @@ class EngineConfig:
 
     Examples
     --------
-    >>> EngineConfig(num_gpu_blocks=1024, policy="priority").policy
+    >>> VllmEngineConfig(num_gpu_blocks=1024, policy="priority").policy
     'priority'
-    >>> EngineConfig(block_size=0)
+    >>> VllmEngineConfig(block_size=0)
     Traceback (most recent call last):
     ...
     sagacore.errors.ConfigError: block_size must be a positive integer, got 0
@@ -203,6 +204,11 @@ class EngineConfig:
         return self.num_gpu_blocks - 1
 
 
+EngineConfig = VllmEngineConfig
+"""The former name of :class:`VllmEngineConfig`, kept for existing imports (deprecated: it
+named two classes, this one and :class:`sagacore.sim.config.EngineConfig`)."""
+
+
 @dataclass(frozen=True)
 class ScheduledChunk:
     """The work one request gets in one step.
@@ -248,7 +254,7 @@ class Admission:
         idle), grouped by when they went idle: ``(step, at_end, blocks)``, where
         ``step`` is the index of the step that freed them, at its start (``at_end``
         False: a preemption) or at its end (True: a request finishing). Empty unless
-        :attr:`EngineConfig.track_block_reuse` is set.
+        :attr:`VllmEngineConfig.track_block_reuse` is set.
     """
 
     request_id: str
@@ -366,7 +372,7 @@ class StepRecord:
         }
 
 
-def _write_model_dir(config: EngineConfig) -> Path:
+def _write_model_dir(config: VllmEngineConfig) -> Path:
     """Write a tiny Llama ``config.json`` (no weights, no tokenizer) to a temp dir."""
     directory = Path(tempfile.mkdtemp(prefix="sagacore-vllm-model-"))
     model = {
@@ -412,7 +418,7 @@ class VllmEngine:
 
     Examples
     --------
-    >>> engine = VllmEngine(EngineConfig(num_gpu_blocks=64))
+    >>> engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64))
     >>> engine.add_request("a", list(range(64)), max_tokens=1)
     >>> _ = engine.run_until_idle()
     >>> engine.add_request("b", list(range(64)) + [5, 6], max_tokens=1)
@@ -420,8 +426,8 @@ class VllmEngine:
     64
     """
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
-        self.config = config if config is not None else EngineConfig()
+    def __init__(self, config: VllmEngineConfig | None = None) -> None:
+        self.config = config if config is not None else VllmEngineConfig()
         self._model_dir = _write_model_dir(self.config)
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._model_dir, True)
         self._scheduler: Any = None
@@ -579,7 +585,7 @@ class VllmEngine:
         output_token_ids
             The tokens the synthetic sampler produces for this request, in order
             (``max_tokens`` of them), so that a later prompt repeating this output hits
-            its KV; default: :attr:`EngineConfig.output_token_id` each time.
+            its KV; default: :attr:`VllmEngineConfig.output_token_id` each time.
         extra_args
             The request's ``vllm_xargs`` (vLLM's ``SamplingParams.extra_args``), e.g. the
             program metadata of :class:`sagacore_vllm.client.ProgramMetadata`.

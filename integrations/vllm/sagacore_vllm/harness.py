@@ -13,7 +13,7 @@ How a cluster maps onto vLLM instances (:func:`engine_config`):
 - ``num_gpu_blocks = kv_capacity_tokens // block_size`` (vLLM's count, its null block
   included, so ``num_gpu_blocks - 1`` blocks hold tokens);
 - ``max_num_batched_tokens``, ``max_num_seqs`` and ``block_size`` from the cluster's
-  :class:`sagacore.sim.config.EngineConfig`; chunked prefill on, no long-prefill cap
+  :class:`sagacore.sim.config.VllmEngineConfig`; chunked prefill on, no long-prefill cap
   (vLLM's defaults, and the simulator's behaviour);
 - ``max_model_len``: the workload's longest prompt plus output, plus one block;
 - a step lasts ``cost.step_seconds(**record.cost_arguments())``, the price the
@@ -47,7 +47,7 @@ from sagacore.sim.result import RunMetrics, TaskRecord
 from sagacore.stacks import BuildContext, Stack
 from sagacore.workload.model import Workload
 from sagacore_vllm.bridge import SegmentTokens, max_sequence_tokens, twin_tasks
-from sagacore_vllm.engine import EngineConfig, SchedulingPolicy, StepRecord
+from sagacore_vllm.engine import SchedulingPolicy, StepRecord, VllmEngineConfig
 from sagacore_vllm.twin import Twin, TwinResult
 
 __all__ = ["PLUGIN_CLS", "TwinRun", "TwinTask", "engine_config", "run_twin", "stack_name"]
@@ -67,7 +67,7 @@ def engine_config(
     prefix_caching: bool = True,
     vocab_size: int = 1 << 24,
     track_block_reuse: bool = True,
-) -> EngineConfig:
+) -> VllmEngineConfig:
     """The vLLM instance configuration equivalent to one of ``cluster``'s instances.
 
     Parameters
@@ -87,10 +87,10 @@ def engine_config(
 
     Returns
     -------
-    EngineConfig
+    VllmEngineConfig
     """
     e = cluster.engine
-    return EngineConfig(
+    return VllmEngineConfig(
         num_gpu_blocks=cluster.kv_capacity_tokens // e.block_size,
         block_size=e.block_size,
         max_num_batched_tokens=e.max_num_batched_tokens,
@@ -218,7 +218,7 @@ def run_twin(
     prefix_caching: bool = True,
     track_block_reuse: bool = True,
     table: SegmentTokens | None = None,
-    adjust: Callable[[EngineConfig], EngineConfig] | None = None,
+    adjust: Callable[[VllmEngineConfig], VllmEngineConfig] | None = None,
     stack: Stack | None = None,
     plugin_settings: dict[str, object] | None = None,
     plugin_cls: str = PLUGIN_CLS,

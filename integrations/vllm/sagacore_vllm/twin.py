@@ -14,7 +14,7 @@ runs one vLLM step (schedule + synthetic model output), priced by ``step_seconds
 at the step's end its sampled tokens and finished calls take effect -> a finished call
 makes the task's next call ready after its tool delay.
 
-Routers are either the twin's plain callables (:class:`Router`: ``router(call,
+Routers are either the twin's plain callables (:class:`TwinRouter`: ``router(call,
 instances, now) -> index``) or sagacore's engine-agnostic
 :class:`sagacore.policy.Router` objects, which see each instance through a
 :class:`sagacore.policy.WorkerView` (:class:`WorkerAdapter`) computed the way sagacore's
@@ -22,7 +22,7 @@ simulator computes it, so the same router object places calls identically in bot
 
 Examples
 --------
->>> from sagacore_vllm.engine import EngineConfig
+>>> from sagacore_vllm.engine import VllmEngineConfig
 >>> from sagacore_vllm.twin import AgentTask, LLMCall, Twin, session_affinity
 >>> def step_seconds(p, cp, d, cd):
 ...     return 0.01 + 1e-5 * p + 1e-3 * d
@@ -30,7 +30,7 @@ Examples
 ...     LLMCall(tuple(range(64)), 4),
 ...     LLMCall(tuple(range(64)) + (7,) * 4 + tuple(range(500, 520)), 4, tool_delay_s=1.0),
 ... ))
->>> twin = Twin([EngineConfig(num_gpu_blocks=256)] * 2, step_seconds, router=session_affinity)
+>>> twin = Twin([VllmEngineConfig(num_gpu_blocks=256)] * 2, step_seconds, router=session_affinity)
 >>> result = twin.run([task])
 >>> [c.cached_tokens for c in result.tasks[0].calls]
 [0, 64]
@@ -51,7 +51,7 @@ from sagacore.policy import CallView, WorkerView
 from sagacore.policy import Router as PolicyRouter
 from sagacore.workload.model import DEFAULT_TENANT, TaskId, TenantId
 from sagacore_vllm.client import ProgramMetadata
-from sagacore_vllm.engine import EngineConfig, StepRecord, VllmEngine
+from sagacore_vllm.engine import StepRecord, VllmEngine, VllmEngineConfig
 
 __all__ = [
     "AgentTask",
@@ -66,6 +66,7 @@ __all__ = [
     "TaskResult",
     "Twin",
     "TwinResult",
+    "TwinRouter",
     "WorkerAdapter",
     "chain_task",
     "least_loaded",
@@ -199,7 +200,7 @@ def chain_task(
     tool_delays_s
         Tool time before each call after the first; one fewer than the calls.
     output_token_id
-        The engines' synthetic output token (:attr:`EngineConfig.output_token_id`), so
+        The engines' synthetic output token (:attr:`VllmEngineConfig.output_token_id`), so
         that the repeated outputs match what the engine cached.
 
     Returns
@@ -268,11 +269,16 @@ class InstanceView(Protocol):
         """Prompt tokens its prefix cache would hit now."""
 
 
-class Router(Protocol):
+class TwinRouter(Protocol):
     """Chooses the instance for a ready call: ``router(call, instances, now) -> index``."""
 
     def __call__(self, call: ReadyCall, instances: Sequence[InstanceView], now: float) -> int:
         """Return the index of the chosen instance."""
+
+
+Router = TwinRouter
+"""The former name of :class:`TwinRouter`, kept for existing imports (deprecated: it named
+two things, this callable protocol and :class:`sagacore.policy.Router`)."""
 
 
 def _load_key(inst: InstanceView) -> tuple[int, float, int]:
@@ -396,7 +402,7 @@ class InstanceStats:
         Integral over time of the KV blocks referenced by requests, plus, for every
         hit block that was cached with no request referencing it, the time it sat idle
         before the hit (credited at the hit): the KV that was used. Only with
-        ``EngineConfig.track_block_reuse`` does it include that idle credit.
+        ``VllmEngineConfig.track_block_reuse`` does it include that idle credit.
     """
 
     steps: int
@@ -467,7 +473,7 @@ class _CallState:
 class _Instance:
     """One engine with the twin's clock state; implements :class:`InstanceView`."""
 
-    def __init__(self, index: int, config: EngineConfig, capacity_tokens: int) -> None:
+    def __init__(self, index: int, config: VllmEngineConfig, capacity_tokens: int) -> None:
         self.index = index
         self.engine = VllmEngine(config)
         self.capacity_tokens = capacity_tokens
@@ -622,12 +628,12 @@ class Twin:
     Parameters
     ----------
     configs
-        One :class:`~sagacore_vllm.engine.EngineConfig` per instance.
+        One :class:`~sagacore_vllm.engine.VllmEngineConfig` per instance.
     step_seconds
         Duration of a step from its four aggregates; must be positive for a non-empty
         step. Ignored when ``price`` is given.
     router
-        Chooses an instance per ready call: a twin :class:`Router` callable (default
+        Chooses an instance per ready call: a twin :class:`TwinRouter` callable (default
         :func:`session_affinity`) or a :class:`sagacore.policy.Router`.
     price
         Duration of a step from its whole record (overrides ``step_seconds``).
@@ -646,9 +652,9 @@ class Twin:
 
     def __init__(
         self,
-        configs: Sequence[EngineConfig],
+        configs: Sequence[VllmEngineConfig],
         step_seconds: StepSeconds | None = None,
-        router: Router | PolicyRouter = session_affinity,
+        router: TwinRouter | PolicyRouter = session_affinity,
         *,
         price: StepPrice | None = None,
         capacity_tokens: int | None = None,

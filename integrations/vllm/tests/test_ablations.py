@@ -14,14 +14,14 @@ from sagacore.errors import UnknownNameError
 from sagacore.sched.fcfs import Priority
 from sagacore.stacks import STACKS, BuildContext
 from sagacore_vllm.ablations import PreemptivePriority, get_ablations, sim_stack, twin_adjust
-from sagacore_vllm.engine import EngineConfig
+from sagacore_vllm.engine import VllmEngineConfig
 from sagacore_vllm.fidelity import FIDELITY_STACKS
 
 
 def test_twin_side_ablations_compose() -> None:
     adjust = twin_adjust(get_ablations(["twin-null-block", "twin-no-full-isl"]))
     assert adjust is not None
-    c = adjust(EngineConfig(num_gpu_blocks=100))
+    c = adjust(VllmEngineConfig(num_gpu_blocks=100))
     assert c.num_gpu_blocks == 101 and not c.scheduler_reserve_full_isl
     assert twin_adjust(get_ablations(["sim-priority-preemptive"])) is None
     with pytest.raises(UnknownNameError):

@@ -109,11 +109,11 @@ def test_module_examples() -> None:
 def test_vllm_hits_exactly_the_shared_segments() -> None:
     """A prompt's vLLM hit is its shared segment prefix, whole blocks, below its length."""
     pytest.importorskip("vllm")
-    from sagacore_vllm.engine import EngineConfig, VllmEngine
+    from sagacore_vllm.engine import VllmEngine, VllmEngineConfig
 
     s_sys, s_a, s_b, out = Segment(1, 40), Segment(2, 30), Segment(3, 30), Segment(4, 9)
     table = SegmentTokens([1, 2, 3, 4, 5], vocab_size=1000)
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, vocab_size=1000))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64, vocab_size=1000))
     engine.add_request(
         "a", PromptTokens(table, (s_sys, s_a)), 9, output_token_ids=PromptTokens(table, (out,))
     )

@@ -14,9 +14,9 @@ pytest.importorskip("vllm")
 from sagacore.errors import ConfigError
 from sagacore_vllm.engine import (
     VLLM_VERSION,
-    EngineConfig,
     StepRecord,
     VllmEngine,
+    VllmEngineConfig,
     vllm_version,
 )
 
@@ -51,7 +51,7 @@ def test_installed_vllm_is_the_pinned_version() -> None:
 
 def test_200_requests_of_550_plus_50_complete_with_exact_output_lengths() -> None:
     engine = VllmEngine(
-        EngineConfig(num_gpu_blocks=8192, max_num_batched_tokens=2048, max_num_seqs=128)
+        VllmEngineConfig(num_gpu_blocks=8192, max_num_batched_tokens=2048, max_num_seqs=128)
     )
     for i in range(200):
         # Distinct prompts: no prefix sharing between requests.
@@ -71,7 +71,7 @@ def test_200_requests_of_550_plus_50_complete_with_exact_output_lengths() -> Non
 
 
 def test_first_schedule_reports_the_prefix_cache_hit() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=256))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=256))
     prefix = list(range(100, 164))  # 64 tokens = 4 blocks
     engine.add_request("a", [*prefix, 1, 2, 3], max_tokens=3)
     _run(engine)
@@ -94,7 +94,7 @@ def test_first_schedule_reports_the_prefix_cache_hit() -> None:
 def test_prefix_hit_includes_the_previous_calls_output() -> None:
     # An agent's next call = previous prompt + its output + a tool observation; the
     # output tokens are the fixed synthetic token, so the next prompt can repeat them.
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=256, output_token_id=11))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=256, output_token_id=11))
     first = list(range(200, 248))  # 48 tokens
     engine.add_request("call1", first, max_tokens=17)
     _run(engine)
@@ -105,7 +105,7 @@ def test_prefix_hit_includes_the_previous_calls_output() -> None:
 
 
 def test_no_hit_without_prefix_caching() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=256, enable_prefix_caching=False))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=256, enable_prefix_caching=False))
     engine.add_request("a", [*list(range(64)), 1], max_tokens=1)
     _run(engine)
     engine.add_request("b", [*list(range(64)), 2], max_tokens=1)
@@ -114,7 +114,7 @@ def test_no_hit_without_prefix_caching() -> None:
 
 
 def test_finished_requests_leave_full_blocks_in_the_cache() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64))
     engine.add_request("a", list(range(40)), max_tokens=8)  # 48 tokens: 3 full blocks
     records = _run(engine)
     last = records[-1]
@@ -126,7 +126,7 @@ def test_finished_requests_leave_full_blocks_in_the_cache() -> None:
 
 
 def test_abort_frees_blocks_and_keeps_them_cached() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64))
     engine.add_request("a", [*list(range(64)), 1], max_tokens=100)
     engine.step()
     engine.step()
@@ -137,7 +137,7 @@ def test_abort_frees_blocks_and_keeps_them_cached() -> None:
 
 def test_priority_policy_admits_lower_priority_value_first() -> None:
     engine = VllmEngine(
-        EngineConfig(
+        VllmEngineConfig(
             num_gpu_blocks=64, max_num_seqs=1, max_num_batched_tokens=64, policy="priority"
         )
     )
@@ -151,7 +151,7 @@ def test_priority_policy_admits_lower_priority_value_first() -> None:
 @pytest.mark.parametrize(("policy", "victim"), [("fcfs", "second"), ("priority", "first")])
 def test_preemption_when_blocks_run_out_then_resume(policy: str, victim: str) -> None:
     # 8 usable blocks; each request grows from 3 to 6 blocks, so both cannot fit.
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=9, policy=policy))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=9, policy=policy))
     engine.add_request("first", [1] * 48, max_tokens=40, priority=9)
     engine.add_request("second", [2] * 48, max_tokens=40, priority=0)
     records = _run(engine)
@@ -164,7 +164,7 @@ def test_preemption_when_blocks_run_out_then_resume(policy: str, victim: str) ->
 
 
 def test_eos_output_token_does_not_end_requests_early() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, output_token_id=2))  # Llama EOS id
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64, output_token_id=2))  # Llama EOS id
     engine.add_request("a", list(range(10)), max_tokens=12)
     records = _run(engine)
     assert len(records) == 12 and records[-1].finished == ("a",)
@@ -172,7 +172,7 @@ def test_eos_output_token_does_not_end_requests_early() -> None:
 
 def test_chunked_prefill_and_long_prefill_threshold() -> None:
     engine = VllmEngine(
-        EngineConfig(
+        VllmEngineConfig(
             num_gpu_blocks=256,
             max_num_batched_tokens=256,
             max_num_seqs=8,
@@ -195,7 +195,7 @@ def test_chunked_prefill_and_long_prefill_threshold() -> None:
 
 def test_without_chunked_prefill_a_prompt_is_scheduled_whole() -> None:
     engine = VllmEngine(
-        EngineConfig(
+        VllmEngineConfig(
             num_gpu_blocks=256,
             max_num_batched_tokens=1024,
             max_model_len=1024,
@@ -209,7 +209,7 @@ def test_without_chunked_prefill_a_prompt_is_scheduled_whole() -> None:
 def test_steps_are_deterministic() -> None:
     def run() -> list[StepRecord]:
         engine = VllmEngine(
-            EngineConfig(num_gpu_blocks=40, max_num_batched_tokens=128, max_num_seqs=8)
+            VllmEngineConfig(num_gpu_blocks=40, max_num_batched_tokens=128, max_num_seqs=8)
         )
         for i in range(12):
             engine.add_request(f"q{i}", [i % 3] * 32 + list(range(i, i + 40)), max_tokens=5 + i)
@@ -219,7 +219,7 @@ def test_steps_are_deterministic() -> None:
 
 
 def test_cost_arguments_feed_the_cost_model_signature() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64))
     engine.add_request("a", list(range(30)), max_tokens=3)
     engine.add_request("b", list(range(100, 120)), max_tokens=1)
     first = engine.step()
@@ -251,12 +251,12 @@ def test_cost_arguments_feed_the_cost_model_signature() -> None:
 )
 def test_config_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        EngineConfig(**kwargs)  # type: ignore[arg-type]
+        VllmEngineConfig(**kwargs)  # type: ignore[arg-type]
 
 
 def test_request_validation() -> None:
     engine = VllmEngine(
-        EngineConfig(num_gpu_blocks=16, max_model_len=128, max_num_batched_tokens=128)
+        VllmEngineConfig(num_gpu_blocks=16, max_model_len=128, max_num_batched_tokens=128)
     )
     engine.add_request("a", [1, 2, 3], max_tokens=1)
     with pytest.raises(ConfigError, match="already in the engine"):
@@ -281,7 +281,7 @@ def test_docstring_examples() -> None:
 
 
 def test_scripted_outputs_are_sampled_and_a_follow_up_hits_them() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, vocab_size=1000))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64, vocab_size=1000))
     prompt = list(range(100, 140))
     outputs = [900 + i for i in range(25)]
     engine.add_request("a", prompt, max_tokens=25, output_token_ids=outputs)
@@ -298,7 +298,7 @@ def test_scripted_outputs_are_sampled_and_a_follow_up_hits_them() -> None:
 
 
 def test_block_reuse_tracking_reports_idle_hit_blocks_by_when_they_went_idle() -> None:
-    engine = VllmEngine(EngineConfig(num_gpu_blocks=64, track_block_reuse=True))
+    engine = VllmEngine(VllmEngineConfig(num_gpu_blocks=64, track_block_reuse=True))
     prompt = list(range(64))
     engine.add_request("a", prompt, max_tokens=1)
     first = engine.run_until_idle()
@@ -320,7 +320,7 @@ def test_full_input_admission_is_vllms_default_and_can_be_turned_off() -> None:
     def admitted_second(full: bool) -> bool:
         # 40 usable blocks; "a" holds 30, "b" needs 20 blocks in all but 8 for its chunk
         engine = VllmEngine(
-            EngineConfig(
+            VllmEngineConfig(
                 num_gpu_blocks=41,
                 max_num_batched_tokens=128,
                 max_num_seqs=4,
@@ -333,6 +333,6 @@ def test_full_input_admission_is_vllms_default_and_can_be_turned_off() -> None:
         engine.add_request("b", list(range(1000, 1320)), max_tokens=2)
         return any(a.request_id == "b" for a in engine.step().admissions)
 
-    assert EngineConfig().scheduler_reserve_full_isl
+    assert VllmEngineConfig().scheduler_reserve_full_isl
     assert not admitted_second(True)
     assert admitted_second(False)

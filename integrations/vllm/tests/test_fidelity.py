@@ -37,7 +37,7 @@ from sagacore.workload.generators import GENERATORS, PoissonArrivals
 from sagacore.workload.generators.webarena import WebArenaConfig
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 from sagacore_vllm.bridge import SegmentTokens
-from sagacore_vllm.engine import EngineConfig as EngineConfig_
+from sagacore_vllm.engine import VllmEngineConfig
 from sagacore_vllm.fidelity import (
     EXACT_BOUND,
     FIDELITY_STACKS,
@@ -92,7 +92,7 @@ def _assert_exact(sim: SimResult, twin: TwinRun) -> None:
 
 
 def _twin(w: Workload, c: ClusterConfig, stack: Stack,
-          adjust: Callable[[EngineConfig_], EngineConfig_] | None = None) -> TwinRun:
+          adjust: Callable[[VllmEngineConfig], VllmEngineConfig] | None = None) -> TwinRun:
     router, policy, caching = twin_settings(stack)
     return run_twin(w, c, router=router, policy=policy, prefix_caching=caching,
                     table=SegmentTokens.for_workload(w), adjust=adjust)

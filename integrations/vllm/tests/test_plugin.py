@@ -32,7 +32,7 @@ from sagacore.policy import (
 )
 from sagacore.stacks import BuildContext, Stack
 from sagacore_vllm.client import ProgramMetadata
-from sagacore_vllm.engine import EngineConfig, VllmEngine
+from sagacore_vllm.engine import VllmEngine, VllmEngineConfig
 from sagacore_vllm.plugin import (
     KeyedRequestQueue,
     PluginConfig,
@@ -67,7 +67,7 @@ def test_the_classes_resolve_through_vllms_own_resolver(name: str) -> None:
 @pytest.mark.parametrize("name", [PLUGIN, ASYNC_PLUGIN])
 def test_both_classes_run_a_stack_in_the_engine(name: str) -> None:
     engine = VllmEngine(
-        EngineConfig(num_gpu_blocks=64, scheduler_cls=name,
+        VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=name,
                      additional_config={"sagacore": {"stack": "vtc"}})
     )
     sched = engine.scheduler
@@ -94,7 +94,7 @@ def test_settings_are_validated_with_the_bad_value() -> None:
     from sagacore.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="unknown stack 'nope'"):
-        VllmEngine(EngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
+        VllmEngine(VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
                                 additional_config={"sagacore": {"stack": "nope"}}))
 
 
@@ -105,7 +105,7 @@ def _engine(scheduler: Scheduler, cache: CachePolicy | None = None, *, blocks: i
             budget: int = 2048, seqs: int = 128, settings: dict[str, Any] | None = None,
             ) -> VllmEngine:
     engine = VllmEngine(
-        EngineConfig(num_gpu_blocks=blocks, max_num_batched_tokens=budget,
+        VllmEngineConfig(num_gpu_blocks=blocks, max_num_batched_tokens=budget,
                      max_num_seqs=seqs, scheduler_cls=PLUGIN,
                      additional_config={"sagacore": {"stack": "vllm-apc", **(settings or {})}})
     )

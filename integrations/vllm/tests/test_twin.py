@@ -15,7 +15,7 @@ pytest.importorskip("vllm")
 import itertools
 
 from sagacore.errors import ConfigError, InvariantError, WorkloadError
-from sagacore_vllm.engine import EngineConfig, StepRecord
+from sagacore_vllm.engine import StepRecord, VllmEngineConfig
 from sagacore_vllm.twin import (
     AgentTask,
     InstanceView,
@@ -30,7 +30,7 @@ from sagacore_vllm.twin import (
     session_affinity,
 )
 
-CONFIG = EngineConfig(num_gpu_blocks=512, max_num_batched_tokens=512, max_num_seqs=16)
+CONFIG = VllmEngineConfig(num_gpu_blocks=512, max_num_batched_tokens=512, max_num_seqs=16)
 
 
 def linear_step(p: int, cp: int, d: int, cd: int) -> float:
@@ -150,7 +150,7 @@ def test_with_sagacore_cost_model() -> None:
 
 
 def test_preemptions_are_counted_and_calls_still_finish() -> None:
-    small = EngineConfig(num_gpu_blocks=24, max_num_batched_tokens=256, max_num_seqs=8)
+    small = VllmEngineConfig(num_gpu_blocks=24, max_num_batched_tokens=256, max_num_seqs=8)
     workload = [
         AgentTask(f"p{i}", 0.0, (LLMCall(tuple(range(i * 200, i * 200 + 100)), 60),))
         for i in range(4)
@@ -179,7 +179,7 @@ def test_errors() -> None:
     twin.run(tasks(1, 2))
     with pytest.raises(ConfigError, match="runs once"):
         twin.run(tasks(1, 2))
-    tiny = EngineConfig(num_gpu_blocks=4, max_num_batched_tokens=128, max_num_seqs=4)
+    tiny = VllmEngineConfig(num_gpu_blocks=4, max_num_batched_tokens=128, max_num_seqs=4)
     with pytest.raises(InvariantError, match="stalled"):
         Twin([tiny], linear_step).run([AgentTask("big", 0.0, (LLMCall(tuple(range(100)), 5),))])
     with pytest.raises(WorkloadError, match="one observation"):
