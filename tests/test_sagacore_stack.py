@@ -189,6 +189,55 @@ def test_a_shared_prefix_is_reserved_once() -> None:
     assert reserved[0] - reserved[1] == pytest.approx(0.6 * 2_000)
 
 
+@dataclasses.dataclass
+class _PrefixWorker(_Worker):
+    """Caches a fixed shared prefix of every prompt, and ``own`` more of a call whose
+    program's context it still holds (the whole prompt when ``own`` is None)."""
+
+    shared: int = 1_400
+    own: int | None = 0
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        if call.step == 0 or self.own is None:
+            return min(call.prompt_tokens, self.shared if call.step == 0 else call.prompt_tokens)
+        return min(call.prompt_tokens, self.shared + self.own)
+
+
+@pytest.mark.parametrize("own, reserves", [(0, False), (None, True)])
+def test_only_a_context_the_next_call_reuses_is_reserved(own: int | None, reserves: bool) -> None:
+    """A browser-like program whose next prompt keeps only the shared system prompt (own
+    0) stops reserving once one resume of its type has shown that; a coding-like one,
+    whose next prompt extends its context (own None: all of it cached), keeps its
+    reservation, and a new program is then deferred as before."""
+    a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+    w = _PrefixWorker(capacity_tokens=40_000, own=own)
+    assert a.reused_share("t") == 1.0  # before any resume: protect everything
+    p0 = SimpleCall(task_id=TaskId("p"), agent_type="t", prompt_tokens=3_000)
+    assert a.admit(p0, w, 0.0)
+    a.observe_call_end(p0, 100, 1.0)
+    p1 = SimpleCall(task_id=TaskId("p"), agent_type="t", step=1, prompt_tokens=3_200)
+    assert a.admit(p1, w, 2.0)
+    assert a.reused_share("t") == (1.0 if reserves else 0.0)
+    assert (a.working_set(0) > 20_000) is reserves
+    q = SimpleCall(task_id=TaskId("q"), agent_type="t", prompt_tokens=30_000)
+    assert a.admit(q, w, 3.0) is not reserves
+
+
+def test_a_call_admitted_again_after_preemption_is_not_a_reuse_sample() -> None:
+    """A preempted call finds its own prompt cached when it is admitted again: that is
+    not its program's context reused, and does not raise the type's share."""
+    a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
+    w = _PrefixWorker(capacity_tokens=10**9, own=0)
+    p0 = SimpleCall(task_id=TaskId("p"), agent_type="t", prompt_tokens=3_000)
+    a.admit(p0, w, 0.0)
+    a.observe_call_end(p0, 100, 1.0)
+    p1 = SimpleCall(task_id=TaskId("p"), agent_type="t", step=1, prompt_tokens=3_000)
+    a.admit(p1, w, 2.0)
+    assert a.reused_share("t") == 0.0
+    a.admit(p1, _PrefixWorker(capacity_tokens=10**9, own=None), 3.0)  # after a preemption
+    assert a.reused_share("t") == 0.0
+
+
 def test_growth_share_orders_the_reservation() -> None:
     call = SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600)
     res = []
