@@ -76,6 +76,18 @@ class IdleSteal(SessionAffinity):
         most that share of its capacity.
     settle_s
         Seconds a worker that received a stolen call gives nothing away.
+
+    Notes
+    -----
+    Theorem ``idle-steal-bounds`` (``docs/proofs/work_stealing.md``, checked by
+    ``sagacore verify idle-steal-bounds`` and, on recorded simulations,
+    ``idle-steal-simulator``): at most one call per thief and ``m - 1`` per tick; a moved
+    prompt is at most half the thief's free KV and ``1 - idle_load`` of its capacity; a
+    receiver gives nothing for ``settle_s``, so a call that waits ``W`` seconds moves at
+    most ``1 + W / max(settle_s, idle_s)`` times; an idle thief goes without a pair only
+    when the more-loaded, settled workers' calls were all given. Not guaranteed: that an
+    idle thief gets a call whenever one that fits it waits (the source is chosen by its
+    count of calls; ``idle-steal-no-idle-beside-fitting-call`` is refuted).
     """
 
     name: ClassVar[str] = "idle-steal"

@@ -72,6 +72,8 @@ finitely many and each ends in finite time (finitely many calls, each served in 
 time, as the inner scheduler guarantees for started programs), and each end removes
 its peak from the sum; when the sum plus ``peak(c)`` fits, or the batch is empty (i),
 ``c`` is admitted at the next scheduling point, which comes when a running call ends.
+The rules are theorem ``sagacore-admission-rule`` and the proof, with its assumptions,
+is in ``docs/proofs/srpt_aging.md`` (the stack's admission control).
 
 Examples
 --------
