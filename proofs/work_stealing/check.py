@@ -641,7 +641,7 @@ IDLE_SIMULATOR: Theorem[IdleSim] = Theorem(
     proof=f"{IDLE_PROOF}",
     obligations=sim_obligations,
     targeted=_sims,
-    describe=lambda inst: {"workload": "swe-bench-trace", "tasks": inst.tasks,
+    describe=lambda inst: {"workload": inst.workload, "tasks": inst.tasks,
                            "rate_per_min": inst.rate, "seed": inst.seed,
                            "cluster": inst.cluster, "settle_s": inst.settle_s},
 )

@@ -175,7 +175,7 @@ class IdleSim:
     """A small simulation of the ``sagacore`` stack, its router recorded."""
 
     tasks: int = 24
-    """Tasks of the bundled SWE-bench trace."""
+    """Tasks of the workload."""
     rate: float = 12.0
     """Poisson arrivals, tasks per minute."""
     seed: int = 0
@@ -184,6 +184,8 @@ class IdleSim:
     """Cluster preset."""
     settle_s: float | None = None
     """``IdleSteal.settle_s`` (None: the stack's)."""
+    workload: str = "swe-bench-trace"
+    """A workload name of :func:`~sagacore.workload.load.load_workload`."""
 
 
 @dataclass
@@ -251,7 +253,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
             run.migrations.append((ev.time, str(ev.task_id), ev.step, ev.worker, ev.tokens))
 
     stack = dataclasses.replace(base, name="sagacore (recorded)", router=build)
-    w = load_workload("swe-bench-trace", tasks=inst.tasks, rate=inst.rate, seed=inst.seed)
+    w = load_workload(inst.workload, tasks=inst.tasks, rate=inst.rate, seed=inst.seed)
     res = simulate(w, stack, inst.cluster, observers=(observe,))
     run.simulator_migrations = res.migrations
     return run
