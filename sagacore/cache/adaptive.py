@@ -50,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sagacore.errors import ConfigError
+from sagacore.validate import positive_int
 
 __all__ = ["Duel"]
 
@@ -76,8 +77,7 @@ class Duel:
         if not (isinstance(half_life, int | float) and not isinstance(half_life, bool)
                 and half_life > 0):
             raise ConfigError(f"half_life must be > 0 (math.inf: never forget), got {half_life!r}")
-        if isinstance(max_open, bool) or not isinstance(max_open, int) or max_open < 1:
-            raise ConfigError(f"max_open must be a positive integer, got {max_open!r}")
+        positive_int("max_open", max_open)
         self._decay = 0.5 ** (1.0 / half_life)
         self.max_open = max_open
         self.wins = [0.0, 0.0]

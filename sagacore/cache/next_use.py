@@ -92,6 +92,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
+from sagacore.validate import positive, positive_int
 from sagacore.workload.model import TaskId
 from sagacore.workload.predictor import LogNormalFit, Predictor
 
@@ -151,18 +152,13 @@ class NextUseConfig:
                 f"need horizon_s > min_time_s > 0, got {self.horizon_s!r}, {self.min_time_s!r}"
             )
         for name in ("bins", "min_samples", "refresh_every", "min_gap_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+            positive_int(name, getattr(self, name))
         if not 0 < self.session_alpha <= 1:
             raise ConfigError(f"session_alpha must be in (0, 1], got {self.session_alpha!r}")
         if not 0 < self.min_continue <= 1:
             raise ConfigError(f"min_continue must be in (0, 1], got {self.min_continue!r}")
         for name in ("gap_ridge", "default_gap_s", "size_prior"):
-            v = getattr(self, name)
-            ok = isinstance(v, int | float) and not isinstance(v, bool)
-            if not (ok and math.isfinite(v) and v > 0):
-                raise ConfigError(f"{name} must be finite and > 0, got {v!r}")
+            positive(name, getattr(self, name))
 
 
 class ReuseModel:

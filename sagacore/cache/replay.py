@@ -43,13 +43,13 @@ from typing import Any
 
 from sagacore.cache import make_cache_policy
 from sagacore.cache.store import CacheEntry, Lease, PrefixStore, segment_key
-from sagacore.errors import ConfigError
 from sagacore.policy import (
     CachePolicy,
     Retention,
     RetentionDecision,
     SessionInfo,
 )
+from sagacore.validate import positive, positive_int
 from sagacore.workload.model import Task, Workload
 from sagacore.workload.predictor import Predictor, PredictorConfig
 from sagacore.workload.progress import TaskProgress
@@ -89,21 +89,14 @@ class ReplayConfig:
     """Configuration of the predictor the replay feeds (default: its defaults)."""
 
     def __post_init__(self) -> None:
-        for name in ("capacity_tokens", "block_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name[0] == "c" else 1):
-                raise ConfigError(
-                    f"ReplayConfig.{name} must be an integer >= "
-                    f"{0 if name[0] == 'c' else 1}, got {v!r}"
-                )
+        positive_int("ReplayConfig.capacity_tokens", self.capacity_tokens, zero_ok=True)
+        positive_int("ReplayConfig.block_tokens", self.block_tokens)
         for name in (
             "default_llm_seconds",
             "recompute_seconds_per_token",
             "swap_seconds_per_token",
         ):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and v >= 0 and v != float("inf")):
-                raise ConfigError(f"ReplayConfig.{name} must be finite and >= 0, got {v!r}")
+            positive(f"ReplayConfig.{name}", getattr(self, name), zero_ok=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sagacore.errors import ConfigError, InvariantError
+from sagacore.errors import InvariantError
 from sagacore.policy import (
     CacheContext,
     CacheEntryView,
@@ -69,6 +69,7 @@ from sagacore.policy import (
     Retention,
     RetentionDecision,
 )
+from sagacore.validate import positive_int
 from sagacore.workload.model import Segment, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -278,9 +279,8 @@ class PrefixStore:
         recompute_seconds_per_token: float = 0.0,
         checked: bool = False,
     ) -> None:
-        for name, v in (("capacity_blocks", capacity_blocks), ("block_size", block_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"PrefixStore.{name} must be a positive integer, got {v!r}")
+        positive_int("PrefixStore.capacity_blocks", capacity_blocks)
+        positive_int("PrefixStore.block_size", block_size)
         self.capacity_blocks = capacity_blocks
         self.block_size = block_size
         self.policy = policy

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 from sagacore.engine.specs import GPUSpec, ModelSpec, get_gpu, get_model
 from sagacore.errors import ConfigError
+from sagacore.validate import positive, positive_int
 
 __all__ = [
     "DEFAULT_ALLREDUCE_LATENCY_S",
@@ -62,14 +63,7 @@ DEFAULT_ROOFLINE_EXPONENT = 1.2
 
 def _amount(name: str, value: object) -> float:
     """Check a token count or time: a finite number >= 0 (ints and floats; no bools)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return positive(name, value, zero_ok=True)  # type: ignore[arg-type]
 
 
 def roofline(compute_s: float, memory_s: float, exponent: float) -> float:
@@ -281,9 +275,7 @@ class CostModel:
         if not isinstance(self.gpu, GPUSpec):
             raise ConfigError(f"CostModel.gpu must be a GPUSpec, got {self.gpu!r}")
         for name in ("tp", "block_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"CostModel.{name} must be a positive integer, got {value!r}")
+            positive_int(f"CostModel.{name}", getattr(self, name))
         for name in (
             "compute_efficiency",
             "bandwidth_efficiency",

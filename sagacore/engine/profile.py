@@ -74,10 +74,10 @@ GEMM_OPERATORS = ("qkv", "o_proj", "mlp", "norms", "lm_head")
 OPERATORS = (*GEMM_OPERATORS, "attn_prefill", "attn_decode")
 
 
-def _positive_ints(name: str, values: object, *, allow_zero: bool = False) -> tuple[int, ...]:
+def _positive_ints(name: str, values: object, *, zero_ok: bool = False) -> tuple[int, ...]:
     if not isinstance(values, list | tuple) or not values:
         raise ConfigError(f"{name} must be a non-empty list of integers, got {values!r}")
-    low = 0 if allow_zero else 1
+    low = 0 if zero_ok else 1
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             raise ConfigError(f"{name} must hold integers >= {low}, got {v!r} in {values!r}")
@@ -115,7 +115,7 @@ class ProfileGrid:
         object.__setattr__(
             self,
             "context_lengths",
-            _positive_ints("context_lengths", self.context_lengths, allow_zero=True),
+            _positive_ints("context_lengths", self.context_lengths, zero_ok=True),
         )
 
     @property

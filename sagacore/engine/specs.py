@@ -20,10 +20,10 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sagacore.errors import ConfigError, UnknownNameError
+from sagacore.validate import positive, positive_int
 
 __all__ = [
     "GPUS",
@@ -35,21 +35,6 @@ __all__ = [
 ]
 
 _GIB = 2**30
-
-
-def _check_positive_int(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{owner}.{name} must be a positive integer, got {value!r}")
-
-
-def _check_positive_float(owner: str, name: str, value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"{owner}.{name} must be a finite number > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -134,9 +119,9 @@ class ModelSpec:
             "vocab_size",
             "num_params",
         ):
-            _check_positive_int("ModelSpec", field, getattr(self, field))
-        _check_positive_float("ModelSpec", "dtype_bytes", self.dtype_bytes)
-        _check_positive_float("ModelSpec", "kv_dtype_bytes", self.kv_dtype_bytes)
+            positive_int(f"ModelSpec.{field}", getattr(self, field))
+        positive("ModelSpec.dtype_bytes", self.dtype_bytes)
+        positive("ModelSpec.kv_dtype_bytes", self.kv_dtype_bytes)
         if not isinstance(self.tie_word_embeddings, bool):
             raise ConfigError(
                 f"ModelSpec.tie_word_embeddings must be a bool, got {self.tie_word_embeddings!r}"
@@ -256,7 +241,7 @@ class GPUSpec:
             "interconnect_bandwidth",
             "pcie_bandwidth",
         ):
-            _check_positive_float("GPUSpec", field, getattr(self, field))
+            positive(f"GPUSpec.{field}", getattr(self, field))
 
 
 # --- presets ------------------------------------------------------------------------------

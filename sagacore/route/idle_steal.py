@@ -57,6 +57,7 @@ from typing import ClassVar
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, WorkerView
 from sagacore.route.basic import SessionAffinity
+from sagacore.validate import positive
 from sagacore.workload.model import TaskId
 
 __all__ = ["IdleSteal"]
@@ -94,12 +95,10 @@ class IdleSteal(SessionAffinity):
 
     def __init__(self, idle_s: float = 0.1, idle_load: float = 0.8, settle_s: float = 1.0) -> None:
         super().__init__()
-        if not (math.isfinite(idle_s) and idle_s > 0):
-            raise ConfigError(f"IdleSteal.idle_s must be a finite number > 0, got {idle_s!r}")
+        positive("IdleSteal.idle_s", idle_s)
         if not 0.0 < idle_load <= 1.0:
             raise ConfigError(f"IdleSteal.idle_load must be in (0, 1], got {idle_load!r}")
-        if not (math.isfinite(settle_s) and settle_s >= 0):
-            raise ConfigError(f"IdleSteal.settle_s must be a finite number >= 0, got {settle_s!r}")
+        positive("IdleSteal.settle_s", settle_s, zero_ok=True)
         self.idle_s = idle_s
         self.idle_load = idle_load
         self.settle_s = settle_s

@@ -71,6 +71,7 @@ import numpy as np
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Router, WorkerView
 from sagacore.route.basic import least_loaded
+from sagacore.validate import positive
 from sagacore.workload.model import TaskId
 
 __all__ = ["SagaAffinity"]
@@ -107,8 +108,7 @@ class SagaAffinity(Router):
     ) -> None:
         if math.isnan(load_threshold) or load_threshold < 0:
             raise ConfigError(f"SagaAffinity.load_threshold must be >= 0, got {load_threshold}")
-        if not (math.isfinite(idle_s) and idle_s > 0):
-            raise ConfigError(f"SagaAffinity.idle_s must be a finite number > 0, got {idle_s}")
+        positive("SagaAffinity.idle_s", idle_s)
         if math.isnan(steal_ratio) or steal_ratio < 1:
             raise ConfigError(f"SagaAffinity.steal_ratio must be >= 1, got {steal_ratio}")
         self.load_threshold = load_threshold

@@ -104,6 +104,7 @@ from typing import TYPE_CHECKING, ClassVar, Self
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler, WorkerView
 from sagacore.sched._base import BookEntry, TaskBook
+from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,8 +132,7 @@ class AdmissionConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.growth_share <= 1.0:
             raise ConfigError(f"growth_share must be in [0, 1], got {self.growth_share!r}")
-        if not 0.0 <= self.prior_weight < float("inf"):
-            raise ConfigError(f"prior_weight must be finite and >= 0, got {self.prior_weight!r}")
+        positive("prior_weight", self.prior_weight, zero_ok=True)
 
 
 class WorkingSetAdmission(Scheduler):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sagacore.engine import CostModel
 from sagacore.errors import ConfigError, UnknownNameError
+from sagacore.validate import positive_int
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,11 +53,6 @@ MAX_INSTANCES = 10_000
 40,000 GPUs at tensor parallel 4)."""
 
 
-def _pos_int(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{owner}.{name} must be a positive integer, got {value!r}")
-
-
 @dataclass(frozen=True)
 class EngineConfig:
     """Settings of one engine instance (vLLM's scheduler and cache configuration).
@@ -76,9 +72,9 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_num_batched_tokens", "max_num_seqs", "block_size"):
-            _pos_int("EngineConfig", name, getattr(self, name))
+            positive_int(f"EngineConfig.{name}", getattr(self, name))
         if self.kv_capacity_tokens is not None:
-            _pos_int("EngineConfig", "kv_capacity_tokens", self.kv_capacity_tokens)
+            positive_int("EngineConfig.kv_capacity_tokens", self.kv_capacity_tokens)
             if self.kv_capacity_tokens < 2 * self.block_size:
                 raise ConfigError(
                     f"EngineConfig.kv_capacity_tokens must hold two blocks "
@@ -109,7 +105,7 @@ class ClusterConfig:
     """Engine settings of every instance."""
 
     def __post_init__(self) -> None:
-        _pos_int("ClusterConfig", "instances", self.instances)
+        positive_int("ClusterConfig.instances", self.instances)
         if self.instances > MAX_INSTANCES:
             raise ConfigError(
                 f"ClusterConfig: {self.instances} instances; the simulator models at most "
@@ -137,8 +133,8 @@ class ClusterConfig:
         """``gpus / tp`` instances of ``model`` on ``tp`` GPUs of type ``gpu`` each; with a
         measured ``profile`` (or its file) their steps are priced by it where it covers them
         (:func:`~sagacore.engine.profile.with_profile`)."""
-        _pos_int("ClusterConfig", "gpus", gpus)
-        _pos_int("ClusterConfig", "tp", tp)
+        positive_int("ClusterConfig.gpus", gpus)
+        positive_int("ClusterConfig.tp", tp)
         if gpus % tp:
             raise ConfigError(f"ClusterConfig: gpus={gpus} is not a multiple of tp={tp}")
         if gpus // tp > MAX_INSTANCES:
