@@ -521,6 +521,14 @@ FITTING_COUNTEREXAMPLE = IdleTicks(
 """Worker 2 idles: it takes from worker 0 (more waiting calls), where nothing fits it,
 while worker 1's 10-token call would."""
 
+def _fitting_targeted(thorough: bool) -> Iterator[IdleTicks]:
+    """The counterexample's family: a source with more waiting calls, none of which fits
+    the thief (two or three of 460 to 600 tokens against 900 free), beside a source with
+    one small call, at loads 0.85 to 0.95."""
+    for k, big, a, b in itertools.product((2, 3), (460, 500, 600), (0.9, 0.95), (0.85, 0.9)):
+        yield IdleTicks((((a, 100, (big,) * k), (b, 100, (10,)), (0.1, 900, ())),) * 2)
+
+
 IDLE_FITTING: Theorem[IdleTicks] = Theorem(
     name="idle-steal-no-idle-beside-fitting-call",
     title="Idle stealing leaves no idle thief beside a call that fits it",
@@ -533,7 +541,7 @@ IDLE_FITTING: Theorem[IdleTicks] = Theorem(
     model="as idle-steal-bounds",
     proof=f"{IDLE_PROOF}",
     obligations=fitting_obligations,
-    enumerate=_idle_grid,
+    targeted=_fitting_targeted,
     counterexample=FITTING_COUNTEREXAMPLE,
     describe=describe_idle,
 )
