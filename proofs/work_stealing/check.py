@@ -505,7 +505,7 @@ IDLE_STEALING: Theorem[IdleTicks] = Theorem(
         "when no waiting call of its source fits the thief."
     ),
     model="the router's rebalance and stealable on worker states (queues of calls, free KV) "
-          "at ticks idle_s apart, the mechanism's choice of call modelled as Cluster._migrate "
+          "at ticks idle_s apart, the mechanism's choice of call modelled as Simulation._migrate "
           "makes it; the same on real simulations (idle-steal-simulator)",
     proof=f"{IDLE_PROOF}",
     obligations=idle_obligations,
@@ -602,6 +602,20 @@ def run_obligations(run: IdleSimRun) -> list[Obligation]:
                      (t, task, step, tokens, q))
         if len(by_tick.get(now, [])) > len(pairs):
             fail("migrations at a tick <= the pairs asked", now)
+        # the mechanism's choice: for each pair in order, the longest-waiting call of the
+        # source that fits the thief (calls moved earlier at this tick are gone)
+        gone: set[tuple[str, int]] = set()
+        moved = {ev[3]: (ev[1], ev[2]) for ev in by_tick.get(now, [])}
+        for s, d in pairs:
+            _, _, free, cap = view[d]
+            want_call = next(((task, step) for task, step, n in run.queues.get((now, s), [])
+                              if (task, step) not in gone and idle_fits(n, free, cap, th)),
+                             None)
+            if moved.get(d) != want_call:
+                fail("each pair moves the longest-waiting call of its source that fits",
+                     (now, s, d, moved.get(d), want_call))
+            if want_call is not None:
+                gone.add(want_call)
     last: dict[tuple[str, int], float] = {}
     for t, task, step, _, _ in migr:
         prev = last.get((task, step))

@@ -50,7 +50,7 @@ from typing import Any, Literal
 from sagacore.errors import ConfigError
 from sagacore.testing.admission import Offers
 from sagacore.testing.policy_models import PolicyInstance
-from sagacore.testing.routing import IdleTicks, Placements, Ticks
+from sagacore.testing.routing import IdleSim, IdleTicks, Placements, Ticks
 from sagacore.theory.models import AfsTask, Agent, HrrnJob, Request
 from sagacore.theory.theorems import Theorem, Violation, first_violation, to_json
 
@@ -983,6 +983,16 @@ CATALOGUE: tuple[Mutant, ...] = (
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.5, 900, ()), (0.4, 100, (10,)), (0.2, 900, ())),)
                                         * 2)),
+    ),
+    Mutant(
+        "migrate-newest-first", "route",
+        "The mechanism moves the most recently queued call that fits the thief instead of "
+        "the longest-waiting one (the wrong tie rule in the simulator's _migrate).",
+        (_e("sagacore.sim.cluster:Simulation._migrate",
+            "call = min(movable, key=_enqueue_order)",
+            "call = max(movable, key=_enqueue_order)"),),
+        ("idle-steal-simulator",),
+        ("idle-steal-simulator", IdleSim(rate=12.0)),
     ),
     # ----- the sagacore stack's admission control (proofs/srpt_aging: sagacore-admission-rule)
     Mutant(

@@ -138,7 +138,7 @@ on the source fits the thief, nothing moved."""
 def idle_moves(inst: IdleTicks) -> list[list[Move]]:
     """What happens at each tick: :meth:`IdleSteal.rebalance
     <sagacore.route.idle_steal.IdleSteal.rebalance>`'s pairs, and for each the call the
-    simulator's mechanism moves (``Cluster._migrate``: the longest-waiting call of the
+    simulator's mechanism moves (``Simulation._migrate``: the longest-waiting call of the
     source that :meth:`~sagacore.route.idle_steal.IdleSteal.stealable` lets move to the
     thief; the router then observes the migration). Moved calls leave their source's
     queue for the rest of the tick; the next tick's states are the instance's."""
@@ -203,6 +203,9 @@ class IdleSimRun:
     thief's free KV, thief's capacity, answer)``."""
     migrations: list[tuple[float, str, int, int, int]] = field(default_factory=list)
     """Each ``call_migrate`` event: ``(time, task, step, thief, KV tokens copied)``."""
+    queues: dict[tuple[float, int], list[tuple[str, int, int]]] = field(default_factory=dict)
+    """At each tick with pairs, each source's waiting calls ``(task, step, prompt
+    tokens)``, longest-waiting first (the simulator's enqueue order)."""
     simulator_migrations: int = 0
     """The simulator's own count."""
 
@@ -233,6 +236,12 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
                 raise AssertionError("an instance was lost: the recording assumes none")
             run.ticks.append((now, tuple((w.load, w.queued_calls, w.free_tokens,
                                           w.capacity_tokens) for w in workers), pairs))
+            for src in {s for s, _ in pairs}:
+                # the simulator's worker: its queue, in the order the mechanism reads it
+                waiting = sorted(getattr(workers[src], "waiting", ()),
+                                 key=lambda c: (c.enqueued_s, c.seq))
+                run.queues[(now, src)] = [(str(c.task_id), c.step, c.prompt_tokens)
+                                          for c in waiting]
             return pairs
 
         def stealable(self, call: CallView, dst: WorkerView) -> bool:
