@@ -653,8 +653,10 @@ IDLE_SIMULATOR: Theorem[IdleSim] = Theorem(
         "In a simulation of the sagacore stack, at every tick of its IdleSteal router the "
         "pairs are idle_steal_pairs of what the workers showed (receptions taken from the "
         "simulator's call_migrate events), every stealable answer is idle_fits, every "
-        "migration answers a pair of its tick and moves a call that fit its thief, copying "
-        "at most its prompt, at most min(free / 2, (1 - idle_load) C) tokens; a call's "
+        "migration answers a pair of its tick and moves the longest-waiting call of its "
+        "source that fits its thief, copying at most its prompt (a call preempted before "
+        "the move could copy its generated tokens too: none in these runs), at most "
+        "min(free / 2, (1 - idle_load) C) tokens; a call's "
         "migrations are at least max(settle_s, idle_s) apart; migrations <= pairs asked <= "
         "ticks x (m - 1)."
     ),
