@@ -59,13 +59,22 @@ so both modes agree; the plug-in asks at every step, so while the head does not 
 what a step leaves and a hold could be released for it, the next step is a scheduling
 point (a head that fit before the running calls took their blocks, but not after, is
 released for at the next step, as inside vLLM).
+
+**The port.** A worker holds its simulation only as a :class:`WorkerHost`: the clock
+(``now`` and the position of the event being processed among simultaneous ones), the
+scheduling of its own step boundaries, the decode coefficients the cluster caches, the
+scheduler's service hook, and the few things that concern a call's task beyond this
+instance (its admission and preemption, a swap-in to restore and its timer, TTL holds to
+release under pressure), which live with the tasks in the cluster. Nothing else of the
+simulation is reached from here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sagacore.cache.store import Lease, PrefixStore
 from sagacore.engine import CostModel
@@ -75,9 +84,9 @@ from sagacore.sim.config import EngineConfig
 from sagacore.workload.model import Step, TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sagacore.sim.cluster import Simulation, TaskState
+    from sagacore.sim.cluster import TaskState
 
-__all__ = ["Call", "Worker", "run_seconds"]
+__all__ = ["Call", "Worker", "WorkerHost", "run_seconds"]
 
 # call states
 WAITING, LOADING, PREFILL, DECODE, DONE = range(5)
@@ -209,12 +218,57 @@ class Call:
         return f"Call({self.task.task.id}#{self.spec.index}, state={self.state}, kv={self.kv})"
 
 
+class WorkerHost(Protocol):
+    """What a :class:`Worker` asks of the simulation that runs it (its one port).
+
+    :class:`~sagacore.sim.cluster.Simulation` implements it.
+    """
+
+    now: float
+    """The time of the event being processed."""
+    cur_prio: int
+    """That event's priority (2: a step boundary)."""
+    cur_tie: int
+    """Its tie-break among simultaneous events of its priority (a boundary: the instance)."""
+    observe_service: Callable[[CallView, int, float, float], None] | None
+    """The scheduler's ``observe_service`` hook, None when it does not observe service."""
+
+    def schedule_boundary(self, worker: Worker, t: float) -> None:
+        """Schedule ``worker``'s next step boundary at ``t`` (supersedes earlier ones)."""
+
+    def decode_coefficients(self, n: int) -> tuple[float, float]:
+        """The cost model's decode step coefficients for a batch of ``n``."""
+
+    def admitted(self, call: Call, worker: Worker, now: float) -> None:
+        """``call`` joined ``worker``'s running batch."""
+
+    def preempted(self, call: Call, worker: Worker, now: float) -> None:
+        """``call`` was preempted (it waits again on ``worker``)."""
+
+    def restorable(self, call: Call, worker: Worker, hit: int) -> int:
+        """Tokens of ``call``'s KV a swap-in on ``worker`` would restore (0: none)."""
+
+    def start_loading(self, call: Call, worker: Worker, seconds: float, now: float) -> None:
+        """``call`` waits ``seconds`` for its KV to come back from the host; the host
+        calls :meth:`Worker.loaded` then."""
+
+    def cancel_loading(self, call: Call) -> None:
+        """``call`` was preempted (or its instance lost) while loading."""
+
+    def release_pins_for(self, worker: Worker, head: Call, fits: Callable[[], bool],
+                         now: float) -> int:
+        """Release TTL holds on ``worker`` for ``head`` until ``fits()``; return how many."""
+
+    def has_releasable_pin(self, worker: Worker, head: Call, now: float) -> bool:
+        """Whether :meth:`release_pins_for` would release a hold for ``head`` now."""
+
+
 class Worker:
     """One engine instance; as a router sees it, a :class:`~sagacore.policy.WorkerView`."""
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: WorkerHost,
         worker_id: int,
         cost: CostModel,
         engine: EngineConfig,
