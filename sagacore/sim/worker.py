@@ -697,7 +697,13 @@ class Worker:
             c.key = key(c, now)
 
     def plan(self, now: float, composition_changed: bool) -> None:
-        """The scheduling iteration at a boundary: choose and price the next step."""
+        """The scheduling iteration at a boundary: choose and price the next step.
+
+        Three phases, as in vLLM V1's ``schedule()``: the running calls' next tokens and
+        blocks (:meth:`_schedule_running`, which may preempt), admissions from the
+        waiting queue when nothing was preempted (:meth:`_admit`), then the step's price
+        and end (:meth:`_start_step`).
+        """
         store = self.store
         stats = store.stats
         victims0 = stats.victim_calls
@@ -707,11 +713,44 @@ class Worker:
             self._flush(now)
             if self.release_pins and self.waiting and store.caching:
                 self._relieve_pressure(now)
-        bs = self.block_size
-        budget = self.engine.max_num_batched_tokens
         prefill: list[Call] = []
         chunks: list[int] = []
         decode: list[Call] = []
+        budget, preempted, k_fin = self._schedule_running(now, prefill, chunks, decode)
+        admitted = False
+        if not preempted and self.waiting and budget > 0:
+            resorted = point or stats.victim_calls != victims0
+            if resorted:
+                self._flush(now)
+                self._keys(self.waiting, now)
+                self.waiting.sort(key=_wait_order)
+            admitted = self._admit(now, budget, prefill, chunks, decode, resorted)
+            if admitted and not resorted and self.checked:
+                raise InvariantError(
+                    f"worker {self.worker_id} admitted a call between scheduling points at {now}"
+                )
+        if preempted or admitted or stats.victim_calls != victims0:
+            self._flush(now)
+        if preempted:
+            # vLLM admits nothing in a step that preempted: the next boundary tries
+            self.poked = True
+        elif self.release_pins and self.waiting and store.caching and not self.poked:
+            self.poked = self._pressure_pending(now)
+        self.processing = False
+        self._start_step(now, prefill, chunks, decode, preempted, admitted, k_fin)
+
+    def _schedule_running(self, now: float, prefill: list[Call], chunks: list[int],
+                          decode: list[Call]) -> tuple[int, bool, int]:
+        """Phase 1 of :meth:`plan`: the running calls, in the order they joined, take
+        their next tokens (a prefill chunk, or a decode token) and blocks, into
+        ``prefill`` (with ``chunks``) and ``decode``, preempting when memory runs out.
+
+        Returns the token budget left, whether a call was preempted, and the fewest
+        decode steps left to a call of ``decode`` (0: none).
+        """
+        store = self.store
+        bs = self.block_size
+        budget = self.engine.max_num_batched_tokens
         preempted = False
         running = self.running
         by_key = self.scheduler.victim_by_key or self.scheduler.preemptive
@@ -766,57 +805,15 @@ class Worker:
                 # vLLM caches a prefill's full blocks when it schedules them
                 store.commit(lease, call.ids, call.ends, call.kv + chunk, now)
             budget -= chunk
-        admitted = False
-        if not preempted and self.waiting and budget > 0:
-            resorted = point or stats.victim_calls != victims0
-            if resorted:
-                self._flush(now)
-                self._keys(self.waiting, now)
-                self.waiting.sort(key=_wait_order)
-            admitted = self._admit(now, budget, prefill, chunks, decode, resorted)
-            if admitted and not resorted and self.checked:
-                raise InvariantError(
-                    f"worker {self.worker_id} admitted a call between scheduling points at {now}"
-                )
-        if preempted or admitted or stats.victim_calls != victims0:
-            self._flush(now)
-        if preempted:
-            # vLLM admits nothing in a step that preempted: the next boundary tries
-            self.poked = True
-        elif self.release_pins and self.waiting and store.caching and not self.poked:
-            self.poked = self._pressure_pending(now)
-        self.processing = False
+        return budget, preempted, k_fin
+
+    def _start_step(self, now: float, prefill: list[Call], chunks: list[int],
+                    decode: list[Call], preempted: bool, admitted: bool, k_fin: int) -> None:
+        """Phase 3 of :meth:`plan`: price the step chosen and schedule its end: a mixed
+        step (some prefill; folded with the decode run after it when nothing is decided
+        between them), nothing (idle), or the next steps of a decode run."""
         if prefill:
-            self._flush(now)
-            p = cp = 0
-            pairs = 0.0
-            for c, n_new in zip(prefill, chunks, strict=True):
-                kv = c.kv
-                p += n_new
-                cp += kv
-                pairs += n_new * kv + n_new * (n_new + 1) / 2
-            self.prefill_computed += p
-            cd = 0
-            for c in decode:
-                cd += c.kv
-            dur = self.cost.step_seconds_trusted(p, cp, len(decode), cd, pairs)
-            if self.slow != 1.0:
-                dur *= self.slow
-            self.kind = MIXED
-            self.kind_prev_mixed = True
-            self.batch = prefill + decode
-            self.batch_tokens = chunks + [1] * len(decode)
-            self.step_seconds = dur
-            self.run_calls = []
-            self.flush_x = self.run_x = 0
-            self.event_token += 1
-            self.pending = True
-            if (self.fast and not self.poked and not self.waiting
-                    and len(self.batch) == len(running) <= self.engine.max_num_batched_tokens
-                    and self.sim.observe_service is None
-                    and self._fold(now + dur, prefill, chunks, p + len(decode))):
-                return
-            self.sim.schedule_boundary(self, now + dur)
+            self._start_mixed(now, prefill, chunks, decode)
             return
         if not decode:
             self._flush(now)
@@ -830,13 +827,53 @@ class Worker:
                 self.pending = True
                 self.sim.schedule_boundary(self, now)
             return
-        # decode-only: continue the run or start one
+        self._start_run(now, decode, preempted or admitted, k_fin)
+
+    def _start_mixed(self, now: float, prefill: list[Call], chunks: list[int],
+                     decode: list[Call]) -> None:
+        """A mixed step: price it with the cost model; its end is the next boundary."""
+        self._flush(now)
+        p = cp = 0
+        pairs = 0.0
+        for c, n_new in zip(prefill, chunks, strict=True):
+            kv = c.kv
+            p += n_new
+            cp += kv
+            pairs += n_new * kv + n_new * (n_new + 1) / 2
+        self.prefill_computed += p
+        cd = 0
+        for c in decode:
+            cd += c.kv
+        dur = self.cost.step_seconds_trusted(p, cp, len(decode), cd, pairs)
+        if self.slow != 1.0:
+            dur *= self.slow
+        self.kind = MIXED
+        self.kind_prev_mixed = True
+        self.batch = prefill + decode
+        self.batch_tokens = chunks + [1] * len(decode)
+        self.step_seconds = dur
+        self.run_calls = []
+        self.flush_x = self.run_x = 0
+        self.event_token += 1
+        self.pending = True
+        if (self.fast and not self.poked and not self.waiting
+                and len(self.batch) == len(self.running) <= self.engine.max_num_batched_tokens
+                and self.sim.observe_service is None
+                and self._fold(now + dur, prefill, chunks, p + len(decode))):
+            return
+        self.sim.schedule_boundary(self, now + dur)
+
+    def _start_run(self, now: float, decode: list[Call], changed: bool, k_fin: int) -> None:
+        """Decode only: continue the run or start one; in fast mode its next boundary is
+        the end of the window of steps that decide nothing (:meth:`_window`).
+        ``changed``: calls were preempted or admitted in this iteration (``k_fin`` may
+        count calls no longer in ``decode``)."""
         if (self.kind_prev_mixed or not self.run_x or decode != self.run_calls
                 or self.run_slow != self.slow):
             self._flush(now)
             self.run_calls = decode
             self.run_t0 = now
-            if len(decode) == len(running):
+            if len(decode) == len(self.running):
                 c0 = self.kv_sum  # every running call decodes
             else:
                 c0 = 0
@@ -854,7 +891,7 @@ class Worker:
             if self.poked:
                 k = 1
             else:
-                if preempted or admitted:  # calls may have left ``decode`` since
+                if changed:  # calls may have left ``decode`` since
                     k_fin = min([c.output_tokens - c.generated for c in decode])
                 k = self._window(decode, k_fin)
         else:
