@@ -398,7 +398,10 @@ def _admission_targeted(thorough: bool) -> Iterator[Offers]:
     """A new program deferred and another offered at the same point (same worker, then
     another worker); a started program resuming beside reservations beyond the capacity;
     a program too large for an idle worker; a program in a tool whose KV is kept or
-    dropped; a program that ends and frees its reservation; growth shares 0, 1/2, 1."""
+    dropped; a program that ends and frees its reservation; growth shares 0, 1/2, 1;
+    reservations exactly at the capacity (growth share 0: a program reserves its prompt)."""
+    for cap in (3_199, 3_200, 3_201):
+        yield Offers((_o("p", 0, 1, cap, 0.0), _o("q", 0, 1, cap, 1.0)), growth_share=0.0)
     for g in (0.0, 0.5, 1.0):
         yield Offers((_o("p", 0, 1, _CAP, 0.0), _o("q", 0, 1, _CAP, 1.0),
                       _o("r", 0, 1, 10**9, 1.0), _o("s", 1, 1, 10**9, 1.0),
@@ -406,7 +409,7 @@ def _admission_targeted(thorough: bool) -> Iterator[Offers]:
         yield Offers((_o("p", 0, 0, 1_000, 0.0, prompt=5_000), _o("q", 0, 0, 1_000, 1.0),
                       _o("p", 0, 1, 1_000, 2.0, step=1, prompt=5_500),
                       _o("r", 1, 0, 1_000, 2.0)), growth_share=g)
-        for share in (1.0, 0.4):
+        for share in (1.0, 0.5, 0.4):
             yield Offers((_o("p", 0, 1, _CAP, 0.0), ("call_end", "p", 0, 1_600, 100, 1.0),
                           _o("q", 0, 1, _CAP, 2.0),
                           _o("p", 0, 1, _CAP, 3.0, step=1, prompt=1_800),

@@ -278,22 +278,25 @@ AFFINITY: Theorem[Placements] = Theorem(
 IDLE_PROOF = "docs/proofs/work_stealing.md#idle-stealing-the-sagacore-stacks-rule"
 
 
-def _idle_view(state: IdleState, capacity: int) -> list[tuple[float, int, int, int]]:
-    return [(load, len(q), free, capacity) for load, free, q in state]
+View = dict[int, tuple[float, int, int, int]]
+"""The workers offered at a tick by id: ``(load, waiting, free, capacity)``."""
 
 
-def _idle_walk(inst: IdleTicks) -> Iterator[tuple[int, float, list[tuple[float, int, int, int]],
-                                                 dict[int, float], dict[int, float],
-                                                 list[Move], list[list[int]]]]:
-    """Per tick: index, time, workers (load, waiting, free, capacity), ``idle_since``, the
-    receptions before the tick (from the moves made), the moves, and the queues left
-    after them."""
+def _idle_view(state: IdleState, capacity: int, offered: Sequence[int]) -> View:
+    return {i: (state[i][0], len(state[i][2]), state[i][1], capacity) for i in offered}
+
+
+def _idle_walk(inst: IdleTicks) -> Iterator[tuple[int, float, View, dict[int, float],
+                                                 dict[int, float], list[Move],
+                                                 list[list[int]]]]:
+    """Per tick: index, time, the workers offered, ``idle_since``, the receptions before
+    the tick (from the moves made), the moves, and the queues left after them."""
     got = idle_moves(inst)
-    history: list[tuple[float, list[tuple[float, int, int, int]]]] = []
+    history: list[tuple[float, View]] = []
     received: dict[int, float] = {}
     for k, (state, tick) in enumerate(zip(inst.states, got, strict=True)):
         now = k * TICK
-        view = _idle_view(state, inst.capacity)
+        view = _idle_view(state, inst.capacity, inst.offered(k))
         history.append((now, view))
         queues = [list(q) for _, _, q in state]
         for s, _, n in tick:
@@ -312,8 +315,10 @@ def idle_obligations(inst: IdleTicks) -> list[Obligation]:
     out: list[Obligation] = []
     total = 0
     receptions: dict[int, int] = {}
-    m = len(inst.states[0]) if inst.states else 0
+    bound = 0
     for k, now, view, since, received, tick, _ in _idle_walk(inst):
+        m = len(view)
+        bound += max(m - 1, 0)
         pairs = [(s, d) for s, d, _ in tick]
         want = idle_steal_pairs(view, since, received, now, idle_s=TICK, idle_load=th,
                                 settle_s=settle)
@@ -325,6 +330,9 @@ def idle_obligations(inst: IdleTicks) -> list[Obligation]:
         out.append((f"tick {k}: at most m - 1 moves", len(tick), m - 1))
         queues = [list(q) for _, _, q in inst.states[k]]
         for s, d, n in tick:
+            if s not in view or d not in view:
+                out.append((f"tick {k}: pair {s}->{d} between offered workers", 1, 0))
+                continue
             load_d, _, free_d, cap = view[d]
             ok = idle_thief_qualifies(d, view, since, now, idle_s=TICK, idle_load=th)
             out.append((f"tick {k}: thief {d} idle for idle_s, load below {th}, free KV "
@@ -351,17 +359,17 @@ def idle_obligations(inst: IdleTicks) -> list[Obligation]:
             out.append((f"tick {k}: source {s} gives at most its waiting calls",
                         sum(1 for x, _ in pairs if x == s), view[s][1]))
         # an idle thief left without a pair: no more-loaded, settled worker has a call left
-        for w in range(m):
+        for w in view:
             if w in dsts or not idle_thief_qualifies(w, view, since, now, idle_s=TICK,
                                                      idle_load=th):
                 continue
-            given = {s: sum(1 for x, _ in pairs if x == s) for s in range(m)}
-            left = sum(view[v][1] - given[v] for v in range(m)
+            given = {s: sum(1 for x, _ in pairs if x == s) for s in view}
+            left = sum(view[v][1] - given[v] for v in view
                        if view[v][0] > view[w][0] and now - received.get(v, -math.inf) >= settle)
             out.append((f"tick {k}: idle thief {w} got nothing while {left} calls wait at "
                         "more loaded, settled workers", left, 0))
     ticks = len(inst.states)
-    out.append(("moves over the run <= ticks x (m - 1)", total, ticks * max(m - 1, 0)))
+    out.append(("moves over the run <= ticks x (m - 1)", total, bound))
     for d, c in receptions.items():
         out.append((f"worker {d} receives at most one call per tick", c, ticks))
     return out
@@ -374,11 +382,11 @@ def fitting_obligations(inst: IdleTicks) -> list[Obligation]:
     out: list[Obligation] = []
     for k, now, view, since, received, tick, left_after in _idle_walk(inst):
         got = {d for _, d, n in tick if n is not None}
-        for w in range(len(view)):
+        for w in view:
             if w in got or not idle_thief_qualifies(w, view, since, now, idle_s=TICK,
                                                     idle_load=th):
                 continue
-            fits = sum(1 for v in range(len(view)) if view[v][0] > view[w][0]
+            fits = sum(1 for v in view if view[v][0] > view[w][0]
                        and now - received.get(v, -math.inf) >= settle
                        for c in left_after[v] if idle_fits(c, view[w][2], view[w][3], th))
             out.append((f"tick {k}: idle thief {w} got nothing while {fits} calls that fit "
@@ -389,7 +397,7 @@ def fitting_obligations(inst: IdleTicks) -> list[Obligation]:
 def describe_idle(inst: IdleTicks) -> dict[str, Any]:
     """The instance as plain data."""
     return {"tick_s": TICK, "idle_load": inst.idle_load, "settle_s": inst.settle_s,
-            "capacity": inst.capacity,
+            "capacity": inst.capacity, "lost": [list(x) for x in inst.lost],
             "ticks": [[{"load": load, "free": free, "waiting": list(q)} for load, free, q in s]
                       for s in inst.states]}
 
@@ -435,6 +443,15 @@ def _idle_targeted(thorough: bool) -> Iterator[IdleTicks]:
         yield IdleTicks((((0.9, 100, calls), *thieves),) * 3)
         yield IdleTicks((((0.9, 100, calls), (0.85, 100, calls), *thieves),) * 3)
         yield IdleTicks((((0.85, 100, calls), (0.9, 100, (10,) * (q + 1)), *thieves),) * 3)
+    # a worker lost while idle: the others' idle clocks and pairs go on without it
+    three = ((0.9, 100, (10,)), (0.1, 900, ()), (0.2, 900, ()))
+    for lost_at in (1, 2):
+        yield IdleTicks((three,) * 3, lost=((lost_at, 2),))
+        yield IdleTicks((three,) * 3, lost=((lost_at, 1),))
+        yield IdleTicks((three,) * 3, lost=((lost_at, 0),))
+    # a thief's free KV exactly at the headroom (exact in floats for 1/2 and 3/4)
+    for th in (0.5, 0.75):
+        yield IdleTicks((((0.95, 100, (10,)), (0.3, int((1 - th) * 1000), ())),) * 2, th)
     # the least-loaded thief finds no source (all as loaded as it): the others neither
     yield IdleTicks((((0.3, 900, ()), (0.3, 100, (10,)), (0.3, 900, ())),) * 2)
     yield IdleTicks((((0.5, 900, ()), (0.4, 100, (10,)), (0.2, 900, ())),) * 2)
@@ -466,7 +483,7 @@ def _idle_grid(thorough: bool) -> Iterator[IdleTicks]:
 def idle_tick_sequences(draw: st.DrawFn) -> IdleTicks:
     """Two to five workers over one to eight ticks: loads in tenths up to 1.1, free KV
     in hundreds, up to three waiting calls of 50 to 600 tokens; idle loads 1/2 to 1,
-    settle 0 to 4 ticks."""
+    settle 0 to 4 ticks; maybe one worker lost."""
     m = draw(st.integers(2, 5))
     n = draw(st.integers(1, 8))
     call = st.sampled_from((50, 100, 200, 250, 300, 600))
@@ -474,8 +491,10 @@ def idle_tick_sequences(draw: st.DrawFn) -> IdleTicks:
                       st.integers(0, 10).map(lambda x: 100 * x),
                       st.lists(call, max_size=3).map(tuple))
     states = tuple(tuple(draw(state) for _ in range(m)) for _ in range(n))
+    lost = draw(st.lists(st.tuples(st.integers(1, max(n - 1, 1)), st.integers(0, m - 1)),
+                         max_size=1).map(tuple))
     return IdleTicks(states, draw(st.sampled_from((0.5, 0.75, 0.8, 1.0))),
-                     draw(st.sampled_from((0.0, 0.125, 0.25, 0.5))))
+                     draw(st.sampled_from((0.0, 0.125, 0.25, 0.5))), lost=lost)
 
 
 IDLE_STEALING: Theorem[IdleTicks] = Theorem(

@@ -985,6 +985,16 @@ CATALOGUE: tuple[Mutant, ...] = (
                                         * 2)),
     ),
     Mutant(
+        "idle-steal-lost-worker-remembered", "route",
+        "Stale state after a worker is lost: its empty-since time is kept, so the count of "
+        "idle workers includes it and the router can decide that nothing waits anywhere "
+        "while a live worker has a queue.",
+        (_e(f"{_I}.rebalance", "del since[wid]", "pass"),),
+        _IDLE,
+        ("idle-steal-bounds", IdleTicks((((0.9, 100, (10,)), (0.1, 900, ()),
+                                          (0.2, 900, ())),) * 3, lost=((1, 2),))),
+    ),
+    Mutant(
         "migrate-newest-first", "route",
         "The mechanism moves the most recently queued call that fits the thief instead of "
         "the longest-waiting one (the wrong tie rule in the simulator's _migrate).",
@@ -1037,6 +1047,16 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("sagacore-admission-rule", Offers((_offer("p", 0, 0, 1_000, 0.0, prompt=5_000),
                                             _offer("p", 0, 1, 1_000, 2.0, step=1,
                                                    prompt=5_500)))),
+    ),
+    Mutant(
+        "admission-full-at-capacity", "admission",
+        "Off by one at the capacity: a new program whose reservation fills the worker "
+        "exactly is deferred (``>=`` for ``>``).",
+        (_e(f"{_W}.admit", "self.working_set(w) + need > worker.capacity_tokens",
+            "self.working_set(w) + need >= worker.capacity_tokens", 2),),
+        _ADM,
+        ("sagacore-admission-rule", Offers((_offer("p", 0, 1, 3_200, 0.0),
+                                            _offer("q", 0, 1, 3_200, 1.0)), growth_share=0.0)),
     ),
     Mutant(
         "admission-reservation-kept-at-end", "admission",

@@ -128,6 +128,14 @@ class IdleTicks:
     """``IdleSteal.settle_s`` (four ticks)."""
     capacity: int = 1000
     """Every worker's KV capacity, tokens."""
+    lost: tuple[tuple[int, int], ...] = ()
+    """``(tick, worker)``: the worker is lost from that tick on (no longer offered; its
+    states from then on are ignored)."""
+
+    def offered(self, k: int) -> list[int]:
+        """The ids of the workers offered at tick ``k``."""
+        gone = {w for t, w in self.lost if t <= k}
+        return [i for i in range(len(self.states[k])) if i not in gone]
 
 
 Move = tuple[int, int, int | None]
@@ -153,7 +161,7 @@ def idle_moves(inst: IdleTicks) -> list[list[Move]]:
               for i, (load, free, q) in enumerate(state)]
         queues = [list(q) for _, _, q in state]
         tick: list[Move] = []
-        for src, dst in r.rebalance(ws, now):
+        for src, dst in r.rebalance([ws[i] for i in inst.offered(k)], now):
             if src == dst or not queues[src]:
                 tick.append((src, dst, None))  # the mechanism moves nothing
                 continue

@@ -93,17 +93,28 @@ IdleWorker = tuple[float, int, int, int]
 """``(load, waiting calls, free KV tokens, KV capacity in tokens)``."""
 
 
-def idle_since(ticks: Sequence[tuple[float, Sequence[IdleWorker]]]) -> dict[int, float]:
-    """For the last of ``ticks`` (``(time, workers)`` in time order, the same workers at
-    each): the time of the earliest tick from which each worker's queue was empty at
-    every tick up to the last (workers whose queue is not empty now are absent)."""
+Workers = Sequence[IdleWorker] | Mapping[int, IdleWorker]
+"""The workers offered at a tick: a sequence (the index is the id) or a mapping by id (a
+worker lost is no longer offered)."""
+
+
+def _by_id(workers: Workers) -> dict[int, IdleWorker]:
+    return dict(workers) if isinstance(workers, Mapping) else dict(enumerate(workers))
+
+
+def idle_since(ticks: Sequence[tuple[float, Workers]]) -> dict[int, float]:
+    """For the last of ``ticks`` (``(time, workers)`` in time order): the time of the
+    earliest tick from which each worker offered at the last tick was offered with an
+    empty queue at every tick up to the last (workers whose queue is not empty now are
+    absent)."""
     if not ticks:
         return {}
     out: dict[int, float] = {}
-    for w in range(len(ticks[-1][1])):
+    for w in _by_id(ticks[-1][1]):
         start = None
         for t, workers in reversed(ticks):
-            if w >= len(workers) or workers[w][1] != 0:
+            at = _by_id(workers)
+            if w not in at or at[w][1] != 0:
                 break
             start = t
         if start is not None:
@@ -111,17 +122,17 @@ def idle_since(ticks: Sequence[tuple[float, Sequence[IdleWorker]]]) -> dict[int,
     return out
 
 
-def idle_thief_qualifies(w: int, workers: Sequence[IdleWorker], since: Mapping[int, float],
+def idle_thief_qualifies(w: int, workers: Workers, since: Mapping[int, float],
                          now: float, *, idle_s: float, idle_load: float) -> bool:
     """Whether worker ``w`` is an idle thief at ``now``: its queue has been empty at every
     tick for at least ``idle_s`` (``since``: from :func:`idle_since`), its load is below
     ``idle_load`` and at least ``1 - idle_load`` of its KV is free or evictable."""
-    load, _, free, capacity = workers[w]
+    load, _, free, capacity = _by_id(workers)[w]
     return (w in since and since[w] <= now - idle_s + 1e-9 and load < idle_load
             and free >= (1.0 - idle_load) * capacity)
 
 
-def idle_steal_pairs(workers: Sequence[IdleWorker], since: Mapping[int, float],
+def idle_steal_pairs(workers: Workers, since: Mapping[int, float],
                      received: Mapping[int, float], now: float, *, idle_s: float,
                      idle_load: float, settle_s: float) -> list[tuple[int, int]]:
     """The ``(source, thief)`` pairs of idle stealing at a tick.
@@ -132,18 +143,18 @@ def idle_steal_pairs(workers: Sequence[IdleWorker], since: Mapping[int, float],
     than itself that did not receive a stolen call in the last ``settle_s`` seconds
     (``received``: the time of each worker's last reception).
     """
-    left = [q for _, q, _, _ in workers]
-    thieves = [w for w in range(len(workers))
-               if idle_thief_qualifies(w, workers, since, now, idle_s=idle_s,
-                                       idle_load=idle_load)]
-    thieves.sort(key=lambda w: (workers[w][0], w))
+    at = _by_id(workers)
+    left = {w: q for w, (_, q, _, _) in at.items()}
+    thieves = [w for w in at
+               if idle_thief_qualifies(w, at, since, now, idle_s=idle_s, idle_load=idle_load)]
+    thieves.sort(key=lambda w: (at[w][0], w))
     pairs = []
     for w in thieves:
-        sources = [v for v in range(len(workers))
-                   if left[v] > 0 and workers[v][0] > workers[w][0]
+        sources = [v for v in at
+                   if left[v] > 0 and at[v][0] > at[w][0]
                    and now - received.get(v, -math.inf) >= settle_s]
         if sources:
-            src = min(sources, key=lambda v: (-left[v], -workers[v][0], v))
+            src = min(sources, key=lambda v: (-left[v], -at[v][0], v))
             left[src] -= 1
             pairs.append((src, w))
     return pairs
