@@ -125,6 +125,13 @@ def _targeted(thorough: bool) -> Iterator[Instance]:
         jobs: list[Job] = [(0.0, 1.0, 1), (0.0, 1.0, big)]
         jobs += [(i * gap, 1.0, 1) for i in range(1, count + 1)]
         yield (aging, jobs)
+    # short windows (R / aging under a second) and short jobs arriving as the server
+    # frees: a key that ages by another function of the wait than aging x W (W^2, say,
+    # slower below 1 s) lets programs arriving after the window overtake
+    for aging, big, size in itertools.product((8.0, 16.0), (2, 3), (1 / 16, 1 / 32)):
+        jobs = [(0.0, size, 1), (0.0, size, big)]
+        for spacing in (1, 2):
+            yield (aging, jobs + [(i * size * spacing, size, 1) for i in range(1, 17)])
 
 
 def _strategy() -> Any:

@@ -593,6 +593,16 @@ CATALOGUE: tuple[Mutant, ...] = (
                              + [(i / 2, 1.0, 1) for i in range(1, 9)])),
     ),
     Mutant(
+        "srpt-aging-by-wait-squared", "srpt-aging",
+        "The key ages by ``aging W^2`` (as HRRN's ``W / S^2`` bug): slower than promised "
+        "below one second of waiting, so with a short window ``R / aging`` programs "
+        "arriving after it still overtake.",
+        (_e(f"{_S}:SRPTAging.key", "self.config.aging * wait", "self.config.aging * wait * wait"),),
+        ("srpt-aging-wait",),
+        ("srpt-aging-wait", (8.0, [(0.0, 1 / 16, 1), (0.0, 1 / 16, 2)]
+                             + [(i / 16, 1 / 16, 1) for i in range(1, 17)])),
+    ),
+    Mutant(
         "srpt-aging-wrong-sign", "srpt-aging",
         "Waiting raises the key instead of lowering it (``R + aging W``): the longer a "
         "program waits the further back it goes.",
