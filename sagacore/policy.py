@@ -144,10 +144,11 @@ class WorkerView(Protocol):
         """Calls in the running batch."""
 
     @property
-    def capacity_tokens(self) -> int:
+    def pool_tokens(self) -> int:
         """The instance's KV pool in tokens, whole blocks, vLLM's null block included: the
         denominator of :attr:`load` (as of vLLM's ``kv_cache_usage``). One block more
-        than what the cache can hold, :attr:`CacheContext.capacity_tokens`."""
+        than what the cache can hold, :attr:`CacheContext.capacity_tokens`. (Formerly
+        named ``capacity_tokens`` too; sagacore's workers keep that name as an alias.)"""
 
     @property
     def free_tokens(self) -> int:
@@ -352,7 +353,7 @@ class CacheContext:
     """Tokens the cache can hold: its usable blocks times the block size. A mechanism
     that reserves a block (the simulator's store, as vLLM, holds back the null block)
     excludes it, so this is one block less than the instance's
-    :attr:`WorkerView.capacity_tokens`."""
+    :attr:`WorkerView.pool_tokens`."""
     used_tokens: int
     """KV tokens in use: held by calls, pinned, or in transit to the host. Cached KV that
     nothing references is not in use (it is reclaimed on demand; vLLM's

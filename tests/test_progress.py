@@ -53,3 +53,12 @@ def test_a_step_finishing_twice_is_an_invariant_error() -> None:
     assert prog.finish(0) == [1]
     with pytest.raises(InvariantError, match="task t step 0 finished twice"):
         prog.finish(0)
+
+
+@given(agent_tasks(max_steps=8, dag=True))
+def test_ancestors_are_the_transitive_dependencies(task: Task) -> None:
+    for s in task.steps:
+        want: set[int] = set(s.deps)
+        for d in s.deps:
+            want |= set(task.ancestors(d))
+        assert task.ancestors(s.index) == sorted(want)

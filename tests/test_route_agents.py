@@ -23,12 +23,12 @@ class W:
     load: float
     queued_calls: int = 0
     running_calls: int = 0
-    capacity_tokens: int = 10_000
+    pool_tokens: int = 10_000
     cached: dict[str, int] = field(default_factory=dict)
 
     @property
     def free_tokens(self) -> int:
-        return max(0, int(self.capacity_tokens * (1 - self.load)))
+        return max(0, int(self.pool_tokens * (1 - self.load)))
 
     def cached_prefix_tokens(self, call: C) -> int:
         return min(self.cached.get(str(call.task_id), 0), call.prompt_tokens)

@@ -23,7 +23,7 @@ class W:
     load: float
     queued_calls: int = 0
     free_tokens: int = 1_000
-    capacity_tokens: int = 1_000
+    pool_tokens: int = 1_000
 
 
 @dataclass
@@ -77,7 +77,7 @@ def test_only_an_idle_worker_steals_and_only_from_a_busier_one() -> None:
 
 def test_a_large_context_stays_and_a_receiver_settles() -> None:
     r = IdleSteal()
-    thief = W(1, 0.1, 0, free_tokens=600, capacity_tokens=1_000)
+    thief = W(1, 0.1, 0, free_tokens=600, pool_tokens=1_000)
     assert r.stealable(C("a", 150), thief)
     assert not r.stealable(C("b", 250), thief)   # over the headroom, 0.2 of the capacity
     thief.free_tokens = 250
@@ -111,7 +111,7 @@ def test_every_steal_is_from_a_waiting_busier_worker_to_an_idle_one(
         for src, dst in pairs:
             s, d = ws[src], ws[dst]
             assert d.queued_calls == 0 and d.load < 0.8 and k >= 1
-            assert d.free_tokens >= 0.2 * d.capacity_tokens
+            assert d.free_tokens >= 0.2 * d.pool_tokens
             assert s.queued_calls > 0 and s.load > d.load
             taken[src] = taken.get(src, 0) + 1
         assert all(n <= ws[src].queued_calls for src, n in taken.items())

@@ -30,7 +30,7 @@ SMALL = ClusterConfig.from_gpus(1, tp=1, model="llama-2-7b", gpu="a100-80gb")
 class _Worker:
     worker_id: int = 0
     running_calls: int = 1
-    capacity_tokens: int = 100_000
+    pool_tokens: int = 100_000
     cached_share: float = 1.0
     """Share of any call's prompt this worker still caches."""
 
@@ -100,7 +100,7 @@ def test_admission_defers_under_pressure_and_fast_equals_step() -> None:
 
 def test_admission_rules() -> None:
     a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-    w = _Worker(capacity_tokens=50_000)
+    w = _Worker(pool_tokens=50_000)
     assert a.admit(SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600), w, 0.0)
     reserved = a.working_set(0)
     assert 30_000 < reserved < 50_000  # the prior's peak: 1.6K + ~75 calls x 430 tokens
@@ -122,7 +122,7 @@ def test_a_program_whose_kv_is_gone_stops_reserving() -> None:
     """Between calls a program reserves only while the worker still holds its KV."""
     for share, admitted in ((1.0, False), (0.4, True)):
         a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-        w = _Worker(capacity_tokens=50_000, cached_share=share)
+        w = _Worker(pool_tokens=50_000, cached_share=share)
         p0 = SimpleCall(task_id=TaskId("p"), prompt_tokens=1_600)
         assert a.admit(p0, w, 0.0)
         a.observe_call_end(p0, 100, 1.0)  # p goes into a tool
@@ -139,7 +139,7 @@ def test_growth_is_learned_online() -> None:
     """A program's growth per call comes from what programs of its type showed, then
     from its own, not from the prior alone."""
     a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-    w = _Worker(capacity_tokens=10**9, cached_share=0.0)
+    w = _Worker(pool_tokens=10**9, cached_share=0.0)
     for step in range(3):  # p grows by 10 tokens a call
         c = SimpleCall(task_id=TaskId("p"), step=step, prompt_tokens=1_000 + 10 * step)
         assert a.admit(c, w, float(step))
@@ -164,7 +164,7 @@ def test_prompts_that_fluctuate_without_growing_reserve_no_growth() -> None:
     growth) learn a growth of zero: the type's mean of signed differences, not of their
     positive parts (those would average half the swing, ~500 tokens a call here)."""
     a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-    w = _Worker(capacity_tokens=10**9)
+    w = _Worker(pool_tokens=10**9)
     for step, prompt in enumerate([3_000, 4_000, 3_000, 4_000, 3_000]):
         c = SimpleCall(task_id=TaskId("p"), step=step, prompt_tokens=prompt)
         assert a.admit(c, w, float(step))
@@ -184,7 +184,7 @@ def test_a_shared_prefix_is_reserved_once() -> None:
     for share in (0.0, 0.6):
         a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
         a.admit(SimpleCall(task_id=TaskId("p"), prompt_tokens=2_000), _Worker(
-            capacity_tokens=10**9, cached_share=share), 0.0)
+            pool_tokens=10**9, cached_share=share), 0.0)
         reserved.append(a.working_set(0))
     assert reserved[0] - reserved[1] == pytest.approx(0.6 * 2_000)
 
@@ -210,7 +210,7 @@ def test_only_a_context_the_next_call_reuses_is_reserved(own: int | None, reserv
     whose next prompt extends its context (own None: all of it cached), keeps its
     reservation, and a new program is then deferred as before."""
     a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-    w = _PrefixWorker(capacity_tokens=40_000, own=own)
+    w = _PrefixWorker(pool_tokens=40_000, own=own)
     assert a.reused_share("t") == 1.0  # before any resume: protect everything
     p0 = SimpleCall(task_id=TaskId("p"), agent_type="t", prompt_tokens=3_000)
     assert a.admit(p0, w, 0.0)
@@ -227,14 +227,14 @@ def test_a_call_admitted_again_after_preemption_is_not_a_reuse_sample() -> None:
     """A preempted call finds its own prompt cached when it is admitted again: that is
     not its program's context reused, and does not raise the type's share."""
     a = with_admission(FCFS(), AdmissionConfig(growth_share=1.0))
-    w = _PrefixWorker(capacity_tokens=10**9, own=0)
+    w = _PrefixWorker(pool_tokens=10**9, own=0)
     p0 = SimpleCall(task_id=TaskId("p"), agent_type="t", prompt_tokens=3_000)
     a.admit(p0, w, 0.0)
     a.observe_call_end(p0, 100, 1.0)
     p1 = SimpleCall(task_id=TaskId("p"), agent_type="t", step=1, prompt_tokens=3_000)
     a.admit(p1, w, 2.0)
     assert a.reused_share("t") == 0.0
-    a.admit(p1, _PrefixWorker(capacity_tokens=10**9, own=None), 3.0)  # after a preemption
+    a.admit(p1, _PrefixWorker(pool_tokens=10**9, own=None), 3.0)  # after a preemption
     assert a.reused_share("t") == 0.0
 
 

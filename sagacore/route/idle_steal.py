@@ -38,7 +38,7 @@ Examples
 --------
 >>> from types import SimpleNamespace as NS
 >>> r = IdleSteal()
->>> ws = [NS(worker_id=i, load=load, queued_calls=q, free_tokens=f, capacity_tokens=1000)
+>>> ws = [NS(worker_id=i, load=load, queued_calls=q, free_tokens=f, pool_tokens=1000)
 ...       for i, (load, q, f) in enumerate([(0.9, 3, 100), (0.3, 0, 700), (0.5, 1, 500)])]
 >>> r.route(NS(task_id="t", prompt_tokens=1000), ws, 0.0)   # first call: least loaded
 1
@@ -125,7 +125,7 @@ class IdleSteal(SessionAffinity):
             wid = w.worker_id
             if (wid not in since or now - since[wid] < self.idle_s - 1e-9
                     or load[wid] >= self.idle_load
-                    or w.free_tokens < (1.0 - self.idle_load) * w.capacity_tokens):
+                    or w.free_tokens < (1.0 - self.idle_load) * w.pool_tokens):
                 continue
             sources = [v for v, q in left.items() if q > 0 and load[v] > load[wid]
                        and now - self._received.get(v, -math.inf) >= self.settle_s]
@@ -140,7 +140,7 @@ class IdleSteal(SessionAffinity):
         """A call may move if its prompt takes at most half of the thief's free KV and at
         most its headroom, ``1 - idle_load`` of its capacity (module notes)."""
         n = call.prompt_tokens
-        return 2 * n <= dst.free_tokens and n <= (1.0 - self.idle_load) * dst.capacity_tokens
+        return 2 * n <= dst.free_tokens and n <= (1.0 - self.idle_load) * dst.pool_tokens
 
     def observe_migration(self, task_id: TaskId, src: int, dst: int, now: float) -> None:
         """The session follows its KV; ``dst`` gives nothing away for ``settle_s``."""

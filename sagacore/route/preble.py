@@ -18,7 +18,7 @@ exploit choice is dropped for explore when the chosen worker's load exceeds
 Where we depart from the paper or it is silent (our choices, each a parameter):
 
 - every term of the cost is in **tokens** from the engine-agnostic views, not in
-  profiled GPU seconds: ``L = load * capacity_tokens`` (KV tokens in use and queued),
+  profiled GPU seconds: ``L = load * pool_tokens`` (KV tokens in use and queued),
   ``M = max(0, P - free_tokens)`` (tokens to evict; Preble prices the recomputation of
   evicted prefixes by their hit rates, which a router does not see here) and
   ``P = prompt_tokens - cached_prefix_tokens``; ``L`` is the current load, not Preble's
@@ -35,7 +35,7 @@ Examples
 --------
 >>> from types import SimpleNamespace as NS
 >>> def w(i, load, cached):
-...     return NS(worker_id=i, load=load, queued_calls=0, capacity_tokens=10_000,
+...     return NS(worker_id=i, load=load, queued_calls=0, pool_tokens=10_000,
 ...               free_tokens=int(10_000 * (1 - load)),
 ...               cached_prefix_tokens=lambda c, n=cached: n)
 >>> call = NS(task_id="t", prompt_tokens=1000)
@@ -94,7 +94,7 @@ class Preble(Router):
         """Preble's ``L + M + P`` in tokens (see the module notes)."""
         missing = max(0, call.prompt_tokens - cached)
         evict = max(0, missing - worker.free_tokens)
-        return worker.load * worker.capacity_tokens + evict + missing
+        return worker.load * worker.pool_tokens + evict + missing
 
     def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
         """Exploit the longest cached prefix when it is long enough, else least load cost."""

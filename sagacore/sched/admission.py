@@ -82,7 +82,7 @@ Examples
 >>> from sagacore.testing.fairness import SimpleCall
 >>> a = WorkingSetAdmission(FCFS())
 >>> cold = lambda call: 0     # nothing of a new program's prompt is cached yet
->>> busy = W(worker_id=0, running_calls=1, capacity_tokens=30_000, cached_prefix_tokens=cold)
+>>> busy = W(worker_id=0, running_calls=1, pool_tokens=30_000, cached_prefix_tokens=cold)
 >>> a.admit(SimpleCall(task_id="p", prompt_tokens=1_600), busy, 0.0)   # fits: admitted
 True
 >>> a.working_set(0) > 15_000     # half its predicted growth (prior: 75 calls x 430)
@@ -91,7 +91,7 @@ True
 False
 >>> a.admit(SimpleCall(task_id="p", step=1, prompt_tokens=2_000), busy, 1.0)  # resumes
 True
->>> idle = W(worker_id=0, running_calls=0, capacity_tokens=30_000, cached_prefix_tokens=cold)
+>>> idle = W(worker_id=0, running_calls=0, pool_tokens=30_000, cached_prefix_tokens=cold)
 >>> a.admit(SimpleCall(task_id="q", prompt_tokens=1_600), idle, 2.0)   # rule (i)
 True
 """
@@ -276,9 +276,9 @@ class WorkingSetAdmission(Scheduler):
         # prompt): it is theirs to reserve, not this program's
         self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
         need = self.peak_tokens(call)
-        if worker.running_calls and self.working_set(w) + need > worker.capacity_tokens:
+        if worker.running_calls and self.working_set(w) + need > worker.pool_tokens:
             self._release_dropped(worker)
-            if self.working_set(w) + need > worker.capacity_tokens:
+            if self.working_set(w) + need > worker.pool_tokens:
                 self._deferred_at = (now, w)
                 return False
         self._place(tid, w, need)

@@ -218,7 +218,7 @@ class Simulation:
             self.workers.append(
                 Worker(self, i, cost, engine, store, self.scheduler, fast=fast,
                        checked=self.config.checked,
-                       capacity_tokens=capacity // engine.block_size * engine.block_size,
+                       pool_tokens=capacity // engine.block_size * engine.block_size,
                        release_pins=self.config.release_pins_under_pressure)
             )
         self.live: list[Worker] = self.workers
@@ -362,17 +362,17 @@ class Simulation:
         if limit is not None and len(self.records) != total:
             end = max(end, min(limit, self.now))
         useful = sum(w.store.useful_block_seconds(end) for w in self.workers if not w.lost)
-        cap_blocks: float = sum(w.capacity_tokens // w.block_size for w in self.workers)
+        cap_blocks: float = sum(w.pool_tokens // w.block_size for w in self.workers)
         span = end - start
         if self.fault_stats.instances_lost:
             # a lost instance counts its KV and its capacity up to its loss
             useful += sum(w.lost_useful for w in self.workers if w.lost)
             cap_blocks = sum(
-                w.capacity_tokens // w.block_size
+                w.pool_tokens // w.block_size
                 * (max(0.0, min(w.lost_s, end) - start) / span if span > 0 else 1.0)
                 for w in self.workers
                 if w.lost
-            ) + sum(w.capacity_tokens // w.block_size for w in self.live)
+            ) + sum(w.pool_tokens // w.block_size for w in self.live)
         return SimResult(
             stack=self.stack.name,
             mode=self.config.mode,

@@ -118,7 +118,7 @@ def _cached_tokens(
                 d += 1
             last_node, last_len = node, len(ids)
         else:
-            for j in _ancestors(task, step.index):
+            for j in task.ancestors(step.index):
                 pids, pends = keys[j]
                 shared = 0
                 for k in range(min(len(pids), n_prompt)):
@@ -129,17 +129,6 @@ def _cached_tokens(
         cap = (p_tokens - 1) // block_size
         out.append(min(best // block_size, cap) * block_size)
     return out
-
-
-def _ancestors(task: Task, index: int) -> list[int]:
-    seen: set[int] = set()
-    stack = list(task.steps[index].deps)
-    while stack:
-        d = stack.pop()
-        if d not in seen:
-            seen.add(d)
-            stack.extend(task.steps[d].deps)
-    return sorted(seen)
 
 
 def isolated_completion(

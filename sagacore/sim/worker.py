@@ -277,7 +277,7 @@ class Worker:
         *,
         fast: bool,
         checked: bool,
-        capacity_tokens: int,
+        pool_tokens: int,
         release_pins: bool = False,
     ) -> None:
         self.sim = sim
@@ -294,8 +294,8 @@ class Worker:
         """Release TTL holds for the head of the queue at scheduling points
         (:attr:`~sagacore.sim.config.SimConfig.release_pins_under_pressure`)."""
         self.block_size = store.block_size
-        self.capacity_tokens = capacity_tokens
-        """The instance's KV capacity, null block included (the denominator of loads)."""
+        self.pool_tokens = pool_tokens
+        """The instance's KV pool, null block included (the denominator of loads)."""
         self.waiting: list[Call] = []
         self.running: list[Call] = []
         self.kind = IDLE
@@ -365,7 +365,13 @@ class Worker:
                 extra = len(self.run_calls) * self._started_before(now)
             if self.folded and self._passed(self.fold_end, now):
                 extra += self.fold_tokens  # the folded mixed step has ended
-        return (self.kv_sum + extra + self.queued_tokens) / self.capacity_tokens
+        return (self.kv_sum + extra + self.queued_tokens) / self.pool_tokens
+
+    @property
+    def capacity_tokens(self) -> int:
+        """Deprecated name of :attr:`pool_tokens` (the WorkerView property was renamed:
+        ``capacity_tokens`` also named the cache's usable capacity)."""
+        return self.pool_tokens
 
     @property
     def queued_calls(self) -> int:

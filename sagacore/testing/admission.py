@@ -85,7 +85,7 @@ def decisions(inst: Offers) -> list[Decision]:
             call = SimpleCall(task_id=TaskId(task), step=step, prompt_tokens=prompt,
                               steps_done=step)
             view = SimpleNamespace(
-                worker_id=w, running_calls=running, capacity_tokens=cap,
+                worker_id=w, running_calls=running, pool_tokens=cap,
                 cached_prefix_tokens=lambda c: (int(share * c.prompt_tokens)
                                                 if str(c.task_id) in seen else 0))
             ok = s.admit(call, view, now)

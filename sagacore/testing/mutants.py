@@ -909,8 +909,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "idle-steal-headroom-off-by-one", "route",
         "Off by one in the size rule: a call of exactly the thief's headroom "
         "``(1 - idle_load) C`` may not move.",
-        (_e(f"{_I}.stealable", "n <= (1.0 - self.idle_load) * dst.capacity_tokens",
-            "n < (1.0 - self.idle_load) * dst.capacity_tokens"),),
+        (_e(f"{_I}.stealable", "n <= (1.0 - self.idle_load) * dst.pool_tokens",
+            "n < (1.0 - self.idle_load) * dst.pool_tokens"),),
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.9, 100, (250,)), (0.1, 500, ())),) * 2, 0.75)),
     ),
@@ -918,7 +918,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         "idle-steal-headroom-ignored", "route",
         "Missing clamp: a call moves if it fits half the thief's free KV, however large "
         "(the long-context regime's 6% loss).",
-        (_e(f"{_I}.stealable", " and n <= (1.0 - self.idle_load) * dst.capacity_tokens", ""),),
+        (_e(f"{_I}.stealable", " and n <= (1.0 - self.idle_load) * dst.pool_tokens", ""),),
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.9, 100, (300,)), (0.1, 900, ())),) * 2)),
     ),
@@ -934,7 +934,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         "idle-steal-thief-free-ignored", "route",
         "The thief's free-KV test dropped: a worker with little free KV steals.",
         (_e(f"{_I}.rebalance",
-            "w.free_tokens < (1.0 - self.idle_load) * w.capacity_tokens",
+            "w.free_tokens < (1.0 - self.idle_load) * w.pool_tokens",
             "w.free_tokens < 0"),),
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.95, 100, (10,)), (0.3, 199, ())),) * 2)),
@@ -1042,8 +1042,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "Rule (i) removed: a new program is deferred on a worker with nothing running when "
         "its reservation does not fit, so a program larger than a worker never starts.",
         (_e(f"{_W}.admit",
-            "if worker.running_calls and self.working_set(w) + need > worker.capacity_tokens:",
-            "if self.working_set(w) + need > worker.capacity_tokens:"),),
+            "if worker.running_calls and self.working_set(w) + need > worker.pool_tokens:",
+            "if self.working_set(w) + need > worker.pool_tokens:"),),
         _ADM,
         ("sagacore-admission-rule", Offers((_offer("p", 0, 0, 1_000, 0.0, prompt=5_000),))),
     ),
@@ -1052,7 +1052,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         "A started program is checked like a new one when its worker is over-reserved: its "
         "next call waits behind new programs' reservations (the thrash the rule avoids).",
         (_e(f"{_W}.admit", "if tid in self._where:",
-            "if tid in self._where and self.working_set(w) <= worker.capacity_tokens:"),),
+            "if tid in self._where and self.working_set(w) <= worker.pool_tokens:"),),
         _ADM,
         ("sagacore-admission-rule", Offers((_offer("p", 0, 0, 1_000, 0.0, prompt=5_000),
                                             _offer("p", 0, 1, 1_000, 2.0, step=1,

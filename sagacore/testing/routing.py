@@ -157,7 +157,7 @@ def idle_moves(inst: IdleTicks) -> list[list[Move]]:
     for k, state in enumerate(inst.states):
         now = k * TICK
         ws = [SimpleNamespace(worker_id=i, load=load, queued_calls=len(q), free_tokens=free,
-                              capacity_tokens=inst.capacity)
+                              pool_tokens=inst.capacity)
               for i, (load, free, q) in enumerate(state)]
         queues = [list(q) for _, _, q in state]
         tick: list[Move] = []
@@ -243,7 +243,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
             if [w.worker_id for w in workers] != list(range(len(workers))):
                 raise AssertionError("an instance was lost: the recording assumes none")
             run.ticks.append((now, tuple((w.load, w.queued_calls, w.free_tokens,
-                                          w.capacity_tokens) for w in workers), pairs))
+                                          w.pool_tokens) for w in workers), pairs))
             for src in {s for s, _ in pairs}:
                 # the simulator's worker: its queue, in the order the mechanism reads it
                 waiting = sorted(getattr(workers[src], "waiting", ()),
@@ -256,7 +256,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
             ok = super().stealable(call, dst)
             now = run.ticks[-1][0] if run.ticks else -1.0
             run.queries.append((now, str(call.task_id), call.step, call.prompt_tokens,
-                                dst.worker_id, dst.free_tokens, dst.capacity_tokens, ok))
+                                dst.worker_id, dst.free_tokens, dst.pool_tokens, ok))
             return ok
 
     def build(ctx: BuildContext) -> IdleSteal:

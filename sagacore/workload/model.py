@@ -228,6 +228,17 @@ class Task:
                 succ[d].append(s.index)
         return tuple(tuple(x) for x in succ)
 
+    def ancestors(self, index: int) -> list[int]:
+        """The steps step ``index`` depends on, directly or not, in increasing order."""
+        seen: set[int] = set()
+        stack = list(self.steps[index].deps)
+        while stack:
+            d = stack.pop()
+            if d not in seen:
+                seen.add(d)
+                stack.extend(self.steps[d].deps)
+        return sorted(seen)
+
     def is_chain(self) -> bool:
         """True when every step after the first depends exactly on its predecessor."""
         return all(s.deps == ((s.index - 1,) if s.index else ()) for s in self.steps)

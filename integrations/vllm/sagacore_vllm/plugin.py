@@ -451,15 +451,19 @@ class _InstanceView:
         return self._m.sagacore_config.worker_id
 
     @property
-    def capacity_tokens(self) -> int:
+    def pool_tokens(self) -> int:
         return int(self._m.kv_cache_manager.block_pool.num_gpu_blocks) * self._m.block_size
+
+    @property
+    def capacity_tokens(self) -> int:  # the former name of pool_tokens
+        return self.pool_tokens
 
     @property
     def load(self) -> float:
         m = self._m
         tokens = sum(int(r.num_computed_tokens) for r in m.running)
         tokens += sum(int(r.num_prompt_tokens) for r in m.waiting)
-        return tokens / self.capacity_tokens
+        return tokens / self.pool_tokens
 
     @property
     def queued_calls(self) -> int:

@@ -590,8 +590,13 @@ class WorkerAdapter:
         return inst.engine.request_counts()[0] + (len(rec.finished) if rec else 0)
 
     @property
-    def capacity_tokens(self) -> int:
+    def pool_tokens(self) -> int:
         """The KV capacity the load is measured against, tokens."""
+        return self._inst.capacity_tokens
+
+    @property
+    def capacity_tokens(self) -> int:
+        """Deprecated name of :attr:`pool_tokens`."""
         return self._inst.capacity_tokens
 
     @property

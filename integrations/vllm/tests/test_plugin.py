@@ -336,7 +336,7 @@ class NotProgramB(ShortestFirst):
         self.asked: list[tuple[str, int, int]] = []
 
     def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
-        self.asked.append((call.task_id, worker.worker_id, worker.capacity_tokens))
+        self.asked.append((call.task_id, worker.worker_id, worker.pool_tokens))
         return call.task_id != "b"
 
 
