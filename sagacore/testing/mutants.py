@@ -1062,8 +1062,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "admission-full-at-capacity", "admission",
         "Off by one at the capacity: a new program whose reservation fills the worker "
         "exactly is deferred (``>=`` for ``>``).",
-        (_e(f"{_W}.admit", "self.working_set(w) + need > worker.capacity_tokens",
-            "self.working_set(w) + need >= worker.capacity_tokens", 2),),
+        (_e(f"{_W}.admit", "self.working_set(w) + need > worker.pool_tokens",
+            "self.working_set(w) + need >= worker.pool_tokens", 2),),
         _ADM,
         ("sagacore-admission-rule", Offers((_offer("p", 0, 1, 3_200, 0.0),
                                             _offer("q", 0, 1, 3_200, 1.0)), growth_share=0.0)),
