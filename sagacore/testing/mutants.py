@@ -409,6 +409,15 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("vtc-policy-2u",),
         ("vtc-policy-2u", ("call", [("A", _q(0), 2)] * 6 + [("B", _q(0), 16)] * 4)),
     ),
+    Mutant(
+        "vtc-policy-ignores-weights", "vtc",
+        "The tenant weights ignored: a call's charge is its tokens whatever its tenant's "
+        "weight, so a tenant of weight 2 gets the same service as one of weight 1.",
+        (_e(f"{_V}:VTC.observe_call_end", ") / self._weight(call.tenant)", ")"),),
+        ("vtc-policy-weighted",),
+        ("vtc-policy-weighted", ("call", [("A", _q(0), 8)] * 8 + [("B", _q(0), 8)] * 8,
+                                 {"A": 1, "B": 2})),
+    ),
     # ----- WFQ / virtual clock (proofs/fair_queueing, proofs/justitia_delay)
     Mutant(
         "wfq-frozen-virtual-time", "wfq",
