@@ -135,3 +135,24 @@ def test_smt_with_symbolic_weights_kills_a_weight_bug() -> None:
         inst = build(concrete(res.counterexample))
         assert violations(fq, inst)
     assert violations(fq, inst) == []  # the same instance holds without the bug
+
+
+def test_a_mutant_that_makes_the_model_loop_for_ever_is_caught_by_the_time_limit() -> None:
+    """A GPS clock that counts finished sessions as live never advances: the checks
+    would run for ever. The kill check's time limit stops them and reports the mutant
+    caught, with the instance being checked (and the code is restored)."""
+    import time
+
+    from sagacore.theory.fluid import GpsClock
+
+    step = GpsClock._step.__code__
+    loops = Mutant("gps-live-includes-finished", "wfq", "a session at its tag stays live",
+                   (Edit("sagacore.theory.fluid:GpsClock._step", "if v < f]", "if v <= f]"),),
+                   ("wfq-agent",), ("wfq-agent", None))
+    t0 = time.perf_counter()
+    res = kill(loops, list(THEOREMS.values()), timeout_s=2.0)
+    assert time.perf_counter() - t0 < 30.0
+    assert res.killed and res.violation is not None and res.violation.kind == "timeout"
+    assert res.violation.instance is not None
+    assert "does not terminate" in res.violation.violated[0]
+    assert GpsClock._step.__code__ is step

@@ -38,8 +38,11 @@ Examples
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Generic, Literal, TypeVar
@@ -391,8 +394,8 @@ def run_theorem(
 class Violation:
     """An instance that breaks a theorem, found by :func:`first_violation`."""
 
-    kind: Literal["targeted", "enumerate", "hypothesis", "smt", "witness"]
-    """The check that found it."""
+    kind: Literal["targeted", "enumerate", "hypothesis", "smt", "witness", "timeout"]
+    """The check that found it (``timeout``: the checks ran past their deadline)."""
     instance: Any
     """The instance as JSON-able data (:attr:`Theorem.describe`)."""
     violated: tuple[str, ...]
@@ -401,8 +404,35 @@ class Violation:
     """The instance itself (None when Hypothesis found it: only its rendering is kept)."""
 
 
+class _OutOfTime(BaseException):
+    """The alarm of :func:`first_violation`'s ``deadline_s`` (not an ``Exception``, so the
+    searches, which catch what a model raises, let it through)."""
+
+
+@contextmanager
+def _alarm(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`_OutOfTime` after ``seconds`` of wall time (where POSIX interval
+    timers work: the main thread of a process; elsewhere, no limit)."""
+    if (seconds is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+
+    def fire(signum: int, frame: Any) -> None:
+        raise _OutOfTime()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def first_violation(
-    theorem: Theorem[Any], *, smt: bool = False, smt_seconds: float = 30.0
+    theorem: Theorem[Any], *, smt: bool = False, smt_seconds: float = 30.0,
+    deadline_s: float | None = None,
 ) -> Violation | None:
     """The first instance that breaks ``theorem`` in default mode, or None.
 
@@ -411,8 +441,24 @@ def first_violation(
     witnesses' instances (only as instances: a changed witness *value* is not a
     violation). Stops at the first instance whose obligations fail or whose model
     raises; mutation testing (:mod:`sagacore.testing.mutants`) calls it with a mutant
-    applied.
+    applied. With ``deadline_s``, checks still running after that many seconds stop and
+    count as a violation of kind ``"timeout"`` naming the instance being checked (a
+    model that no longer terminates); the limit needs POSIX timers and the main thread.
     """
+    where: dict[str, Any] = {"kind": "targeted", "inst": None}
+    try:
+        with _alarm(deadline_s):
+            return _first_violation(theorem, smt, smt_seconds, where)
+    except _OutOfTime:
+        inst = where["inst"]
+        return Violation(
+            "timeout", None if inst is None else to_json(theorem.describe(inst)),
+            (f"the {where['kind']} check ran past {deadline_s:.3g} s: the model does not "
+             "terminate (or is far slower)",), inst)
+
+
+def _first_violation(theorem: Theorem[Any], smt: bool, smt_seconds: float,
+                     where: dict[str, Any]) -> Violation | None:
     def check(kind: Any, res: CheckResult) -> Violation | None:
         if res.outcome != "counterexample" or res.counterexample is None:
             return None
@@ -429,6 +475,7 @@ def first_violation(
         if gen is None:
             continue
         for inst in gen(False):
+            where["kind"], where["inst"] = kind, inst
             try:
                 bad = violations(theorem, inst)
             except Exception as exc:  # a mutant may crash the model: that kills it
@@ -436,6 +483,7 @@ def first_violation(
             if bad:
                 return Violation(kind, to_json(theorem.describe(inst)),
                                  tuple(_cex(theorem, inst)["violated"]), inst)
+    where["kind"], where["inst"] = "hypothesis", None
     try:
         hit = check("hypothesis", _hypothesis(theorem, False, None))
     except Exception as exc:
