@@ -13,7 +13,7 @@ for a TTL), swapped to host memory or dropped while the tool runs off the GPU fo
 trace or sampled duration. A task completes when its last step does.
 
 Faults (:mod:`sagacore.sim.faults`) are timers of this loop: a lost instance leaves
-:attr:`Simulation.live`, the routers' view, and its calls are placed again; a slowed one
+:attr:`Simulation.live_views`, the routers' view, and its calls are placed again; a slowed one
 prices its steps times a factor; a failing migration returns its call to the source.
 Without faults none of this runs (results are bit-identical).
 """
@@ -222,7 +222,10 @@ class Simulation:
                        release_pins=self.config.release_pins_under_pressure)
             )
         self.live: list[Worker] = self.workers
-        """The workers not lost: the routers' view of the cluster."""
+        """The workers not lost."""
+        self.live_views = [w.view for w in self.live]
+        """Their views (:class:`~sagacore.sim.worker.PolicyView`): the routers' view of
+        the cluster."""
         self._block_size = engine.block_size
         self._capacity_blocks = self.workers[0].store.capacity_blocks if self.workers else 0
         self.tasks: dict[TaskId, TaskState] = {}
@@ -459,7 +462,7 @@ class Simulation:
 
     def _place(self, call: Call, now: float) -> int:
         """The router's worker for ``call`` (a live one: see :meth:`_failover`)."""
-        wid = self.router.route(call, self.live, now)
+        wid = self.router.route(call, self.live_views, now)
         if not isinstance(wid, int) or not 0 <= wid < len(self.workers):
             raise InvariantError(f"router {self.router.name!r} returned worker {wid!r}")
         if self.workers[wid].lost:
@@ -597,7 +600,7 @@ class Simulation:
     def _rebalance(self, now: float) -> None:
         """A rebalancing tick: move the calls the router asks for; tick on while tasks live."""
         n = len(self.workers)
-        for pair in self.router.rebalance(self.live, now):
+        for pair in self.router.rebalance(self.live_views, now):
             src, dst = pair
             if not (isinstance(src, int) and isinstance(dst, int) and 0 <= src < n
                     and 0 <= dst < n):
@@ -620,7 +623,8 @@ class Simulation:
         if self._steal_any:
             call = min(src.waiting, key=_enqueue_order)
         else:
-            movable = [c for c in src.waiting if self.router.stealable(c, dst)]
+            view = dst.view
+            movable = [c for c in src.waiting if self.router.stealable(c, view)]
             if not movable:
                 return
             call = min(movable, key=_enqueue_order)
@@ -717,6 +721,7 @@ class Simulation:
         calls = w.lose(now)
         stats.kv_tokens_lost += w.lost_kv
         self.live = [x for x in self.live if x is not w]
+        self.live_views = [x.view for x in self.live]
         for ts in self.tasks.values():  # its pins and its host memory are gone too
             if ts.hold is not None and ts.hold.worker is w:
                 ts.hold = None

@@ -86,7 +86,7 @@ from sagacore.workload.model import Step, TaskId, TenantId
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.sim.cluster import TaskState
 
-__all__ = ["Call", "Worker", "WorkerHost", "run_seconds"]
+__all__ = ["Call", "PolicyView", "Worker", "WorkerHost", "run_seconds"]
 
 # call states
 WAITING, LOADING, PREFILL, DECODE, DONE = range(5)
@@ -263,6 +263,58 @@ class WorkerHost(Protocol):
         """Whether :meth:`release_pins_for` would release a hold for ``head`` now."""
 
 
+class PolicyView:
+    """A worker as the policies see it: :class:`~sagacore.policy.WorkerView` and nothing
+    else (read-only; the worker's queues, store and simulation stay out of reach).
+
+    Routers (``route``, ``rebalance``, ``stealable``) and a scheduler's ``admit`` get this,
+    one per worker for the whole run (so a policy may compare or key them by identity).
+    """
+
+    __slots__ = ("_w", "pool_tokens", "worker_id")
+
+    def __init__(self, worker: Worker) -> None:
+        self._w = worker
+        # constants of the instance: plain attributes (routers read them most); a policy
+        # that assigned one would change only its own view, never the mechanism's state
+        self.worker_id = worker.worker_id
+        """The instance's index."""
+        self.pool_tokens = worker.pool_tokens
+        """The instance's KV pool, null block included (the denominator of loads)."""
+
+    @property
+    def load(self) -> float:
+        """KV tokens of running calls plus prompt tokens of waiting calls, over the pool."""
+        return self._w.load
+
+    @property
+    def queued_calls(self) -> int:
+        """Calls waiting."""
+        return len(self._w.waiting)
+
+    @property
+    def running_calls(self) -> int:
+        """Calls in the running batch."""
+        return len(self._w.running)
+
+    @property
+    def capacity_tokens(self) -> int:
+        """Deprecated name of :attr:`pool_tokens`."""
+        return self._w.pool_tokens
+
+    @property
+    def free_tokens(self) -> int:
+        """KV tokens free or evictable."""
+        return self._w.free_tokens
+
+    def cached_prefix_tokens(self, call: CallView) -> int:
+        """Tokens of ``call``'s prompt in this worker's prefix cache."""
+        return self._w.cached_prefix_tokens(call)
+
+    def __repr__(self) -> str:
+        return f"PolicyView(worker {self._w.worker_id})"
+
+
 class Worker:
     """One engine instance; as a router sees it, a :class:`~sagacore.policy.WorkerView`."""
 
@@ -296,6 +348,8 @@ class Worker:
         self.block_size = store.block_size
         self.pool_tokens = pool_tokens
         """The instance's KV pool, null block included (the denominator of loads)."""
+        self.view = PolicyView(self)
+        """This worker as the policies see it."""
         self.waiting: list[Call] = []
         self.running: list[Call] = []
         self.kind = IDLE
@@ -1179,7 +1233,7 @@ class Worker:
                     ):
                         continue
                     break
-            if gate is not None and not gate(call, self, now):
+            if gate is not None and not gate(call, self.view, now):
                 i += 1
                 continue
             waiting.pop(i)

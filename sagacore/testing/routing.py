@@ -227,7 +227,8 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
 
     from sagacore.policy import CallView, WorkerView
     from sagacore.route.idle_steal import IdleSteal
-    from sagacore.sim import simulate
+    from sagacore.sim import get_cluster
+    from sagacore.sim.cluster import Simulation
     from sagacore.sim.observe import TraceEvent
     from sagacore.stacks import BuildContext, get_stack
     from sagacore.workload.load import load_workload
@@ -236,6 +237,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
     if base.router != IdleSteal.name:
         raise AssertionError(f"the sagacore stack routes with {base.router!r}, not idle-steal")
     run = IdleSimRun(0.0, 0.0, 0.0)
+    sims: list[Simulation] = []  # the simulation, once built (the router sees views only)
 
     class Recording(IdleSteal):
         def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
@@ -246,7 +248,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
                                           w.pool_tokens) for w in workers), pairs))
             for src in {s for s, _ in pairs}:
                 # the simulator's worker: its queue, in the order the mechanism reads it
-                waiting = sorted(getattr(workers[src], "waiting", ()),
+                waiting = sorted(sims[0].workers[src].waiting,
                                  key=lambda c: (c.enqueued_s, c.seq))
                 run.queues[(now, src)] = [(str(c.task_id), c.step, c.prompt_tokens)
                                           for c in waiting]
@@ -271,6 +273,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
 
     stack = dataclasses.replace(base, name="sagacore (recorded)", router=build)
     w = load_workload(inst.workload, tasks=inst.tasks, rate=inst.rate, seed=inst.seed)
-    res = simulate(w, stack, inst.cluster, observers=(observe,))
+    sims.append(Simulation(w, stack, get_cluster(inst.cluster), observers=(observe,)))
+    res = sims[0].run()
     run.simulator_migrations = res.migrations
     return run
