@@ -316,3 +316,52 @@ def test_doctests(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("action", ["keep", "pin", "drop", "swap", "swap-transit"])
+def test_apply_retention_does_what_each_decision_says(action: str) -> None:
+    """One method applies a retention decision for the simulator and replay alike: keep
+    leaves the session's KV evictable, a TTL pins its whole path, drop and swap free the
+    blocks only the session uses (never the shared system prompt), and a swap in transit
+    keeps them in use until the copy ends."""
+    from sagacore.policy import Retention, RetentionDecision
+
+    store = PrefixStore(100, LRU(), block_size=B, checked=True)
+    system = (1,), (16,)
+    shared = store.acquire(*system, 16, 0.0, owner=TaskId("other"))
+    assert store.grow(shared, 16, 0.0)
+    store.commit(shared, *system, 16, 0.0)
+    store.release(shared, 0.0)
+    ids, ends = (1, 2), (16, 40)
+    lease = store.acquire(ids, ends, 39, 1.0, owner=TaskId("s"), step=0)
+    assert lease.hit_tokens == 16 and store.grow(lease, 40, 1.0)
+    store.commit(lease, ids, ends, 40, 1.0)
+    node = lease.node
+    store.release(lease, 1.0)
+    assert store.evictable_blocks == 10
+    decision = {
+        "keep": RetentionDecision(Retention.KEEP),
+        "pin": RetentionDecision(Retention.KEEP, ttl_s=5.0),
+        "drop": RetentionDecision(Retention.DROP),
+        "swap": RetentionDecision(Retention.SWAP),
+        "swap-transit": RetentionDecision(Retention.SWAP),
+    }[action]
+    assert store.will_hold(decision, node) == (action == "pin")
+    assert not store.will_hold(decision, store.root)
+    freed = store.apply_retention(decision, node, TaskId("s"), 2.0,
+                                  transit=action == "swap-transit")
+    if action in ("keep", "pin"):
+        assert freed == 0 and store.cached_blocks == 10
+        assert store.evictable_blocks == (0 if action == "pin" else 10)
+        if action == "pin":
+            store.unhold(node, 3.0)
+            assert store.evictable_blocks == 10
+    else:
+        assert freed == 6  # tokens 16..40: the session's own blocks
+        assert store.cached_blocks == 4 and store.match(*system, 16) == 16
+        assert store.used_blocks == (10 if action == "swap-transit" else 4)
+        if action == "swap-transit":
+            store.release_transit(freed)
+            assert store.used_blocks == 4
+    assert store.apply_retention(decision, store.root, TaskId("s"), 4.0) == 0
+    store.check()
