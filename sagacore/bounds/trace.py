@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from sagacore.errors import WorkloadError
 from sagacore.workload.model import Segment, Task, Workload
+from sagacore.workload.progress import ready_time
 
 __all__ = ["CacheTrace", "call_times", "load_cache_trace"]
 
@@ -47,7 +48,8 @@ def call_times(task: Task, *, default_llm_seconds: float = 0.0) -> list[float]:
     """Start time of each step's LLM call in isolation (no queueing).
 
     A step starts when all its dependencies have finished their LLM call (observed
-    latency, or ``default_llm_seconds`` when the trace has none) and their tool call.
+    latency, or ``default_llm_seconds`` when the trace has none) and their tool call
+    (:func:`~sagacore.workload.progress.ready_time`).
 
     Examples
     --------
@@ -59,14 +61,13 @@ def call_times(task: Task, *, default_llm_seconds: float = 0.0) -> list[float]:
     [10.0, 13.0]
     """
     starts: list[float] = []
+    finish: list[float] = []
     for step in task.steps:
-        ready = task.arrival_s
-        for d in step.deps:
-            dep = task.steps[d]
-            llm = dep.observed_llm_seconds
-            llm_s = default_llm_seconds if llm is None else llm
-            ready = max(ready, starts[d] + llm_s + dep.tool_seconds)
-        starts.append(ready)
+        # the rule of TaskProgress in closed form (never before the task's arrival)
+        starts.append(max(task.arrival_s, ready_time(step, finish, task.arrival_s)))
+        llm = step.observed_llm_seconds
+        llm_s = default_llm_seconds if llm is None else llm
+        finish.append(starts[-1] + llm_s + step.tool_seconds)
     return starts
 
 
