@@ -6,9 +6,9 @@ prints each run's geometric-mean TCT ratio to ``vllm-apc``, SLO attainment and
 migrations, then the geometric mean of the ratios over the seeds. Besides any
 registered stack name:
 
-- ``ski``: ``idle-steal`` that moves a call only once it has waited as long as the copy
-  of its KV would take (``CostModel.migration_seconds`` of its cached tokens): a
-  ski-rental rule against stealing calls that would have waited a step;
+- ``eager``: ``idle-steal`` without its copy rule (a call may move as soon as a thief
+  idles, not only once it has waited as long as the copy of its KV takes): the stack's
+  router before 2026-12-03;
 - ``arrival``: the admission control, retention and routing of ``sagacore`` over
   programs ordered by arrival (vLLM's ``priority`` with the task's arrival time,
   Continuum's order) instead of predicted remaining work with aging;
@@ -19,7 +19,7 @@ docs/stacks.md ("Where it stands against the goals") reports what these gave. Us
     python benchmarks/sagacore_variants.py --regime long-context --rates 0.27689,0.36918 \\
         --seeds 0,1,2,3 --stacks sagacore,arrival,continuum
     python benchmarks/sagacore_variants.py --regime long-context --rates 0.04615,0.0923 \\
-        --seeds 0,1,2,3 --stacks sagacore,ski,no-steal
+        --seeds 0,1,2,3 --stacks sagacore,eager,no-steal
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ import argparse
 import dataclasses
 import math
 import sys
-from collections.abc import Callable, Sequence
 
 from sagacore.build import BuildContext
 from sagacore.metrics import compare
-from sagacore.policy import CallView, Router, Scheduler, WorkerView
+from sagacore.policy import Router, Scheduler
 from sagacore.route.idle_steal import IdleSteal
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import get_cluster
@@ -41,25 +40,8 @@ from sagacore.sweep.spec import REGIMES
 from sagacore.workload.load import load_workload
 
 
-class SkiSteal(IdleSteal):
-    """``idle-steal``; a call moves only once it has waited as long as its KV copy takes."""
-
-    def __init__(self, migration_seconds: Callable[[float], float]) -> None:
-        super().__init__()
-        self._copy_s = migration_seconds
-        self._now = 0.0
-
-    def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
-        self._now = now  # the mechanism asks stealable in the same tick
-        return super().rebalance(workers, now)
-
-    def stealable(self, call: CallView, dst: WorkerView) -> bool:
-        return (super().stealable(call, dst)
-                and self._now - call.ready_s >= self._copy_s(call.cached_tokens))
-
-
-def _ski(ctx: BuildContext) -> Router:
-    return SkiSteal(ctx.cost.migration_seconds)
+def _eager(ctx: BuildContext) -> Router:
+    return IdleSteal()  # built bare: no copy rule
 
 
 def _arrival(ctx: BuildContext) -> Scheduler:
@@ -74,7 +56,7 @@ def variant(name: str) -> Stack:
     s = get_stack("sagacore")
     r = dataclasses.replace
     made = {
-        "ski": lambda: r(s, name="ski", router=_ski),
+        "eager": lambda: r(s, name="eager", router=_eager),
         "arrival": lambda: r(s, name="arrival", scheduler=_arrival),
         "no-steal": lambda: r(s, name="no-steal", router="session-affinity"),
     }
@@ -89,7 +71,7 @@ def main() -> int:
     p.add_argument("--tasks", type=int, default=None)
     p.add_argument("--rates", required=True, help="tasks/min, comma separated")
     p.add_argument("--seeds", default="0")
-    p.add_argument("--stacks", default="sagacore,ski,arrival,continuum")
+    p.add_argument("--stacks", default="sagacore,eager,arrival,continuum")
     a = p.parse_args()
     if a.regime is not None:
         rg = REGIMES[a.regime]

@@ -14,6 +14,11 @@ it). Work moves only toward a worker with room and nothing queued, in three rule
   takes at most half of the thief's free KV and at most its headroom, ``1 - idle_load``
   of its capacity; the mechanism copies the KV of its prompt and the session's affinity
   follows it;
+- *worth the copy*: built for a run (:meth:`IdleSteal.from_context`), a call moves
+  only once it has waited at least as long as the copy of its KV would take (the cost
+  model's :meth:`~sagacore.engine.CostModel.migration_seconds` of its cached tokens): a
+  ski-rental rule, so that a call about to start where it is does not pay a copy and
+  move its session for a step's wait;
 - *settling*: a worker that has just received a stolen call gives nothing away for
   ``settle_s`` (the call may wait a step or two there before it starts; without this a
   call can bounce between two idle workers, one of them 282 times in a long-context
@@ -51,14 +56,17 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, WorkerView
 from sagacore.route.basic import SessionAffinity
 from sagacore.validate import positive
 from sagacore.workload.model import TaskId
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sagacore.build import BuildContext
 
 __all__ = ["IdleSteal"]
 
@@ -77,6 +85,10 @@ class IdleSteal(SessionAffinity):
         most that share of its capacity.
     settle_s
         Seconds a worker that received a stolen call gives nothing away.
+    copy_seconds
+        Seconds to copy the KV of so many tokens to another instance: a call moves only
+        once it has waited at least that long for its cached tokens (None: no such rule;
+        :meth:`from_context` gives the cost model's).
 
     Notes
     -----
@@ -92,8 +104,16 @@ class IdleSteal(SessionAffinity):
     """
 
     name: ClassVar[str] = "idle-steal"
+    needs_cost_model: ClassVar[bool] = True
 
-    def __init__(self, idle_s: float = 0.1, idle_load: float = 0.8, settle_s: float = 1.0) -> None:
+    @classmethod
+    def from_context(cls, ctx: BuildContext) -> Self:
+        """The router for a run: a call moves only once it has waited as long as the
+        copy of its KV takes on the run's instances (module notes)."""
+        return cls(copy_seconds=ctx.cost.migration_seconds)
+
+    def __init__(self, idle_s: float = 0.1, idle_load: float = 0.8, settle_s: float = 1.0,
+                 copy_seconds: Callable[[float], float] | None = None) -> None:
         super().__init__()
         positive("IdleSteal.idle_s", idle_s)
         if not 0.0 < idle_load <= 1.0:
@@ -103,11 +123,14 @@ class IdleSteal(SessionAffinity):
         self.idle_load = idle_load
         self.settle_s = settle_s
         self.rebalance_interval_s: float | None = idle_s
+        self.copy_seconds = copy_seconds
         self._empty_since: dict[int, float] = {}
         self._received: dict[int, float] = {}
+        self._tick_s = -math.inf
 
     def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
         """Pairs (busiest worker, idle thief): each idle worker takes one waiting call."""
+        self._tick_s = now  # the mechanism asks stealable about these pairs at this time
         since = self._empty_since
         for wid in since.keys() - {w.worker_id for w in workers}:
             del since[wid]  # an instance no longer offered (lost)
@@ -138,9 +161,17 @@ class IdleSteal(SessionAffinity):
 
     def stealable(self, call: CallView, dst: WorkerView) -> bool:
         """A call may move if its prompt takes at most half of the thief's free KV and at
-        most its headroom, ``1 - idle_load`` of its capacity (module notes)."""
+        most its headroom, ``1 - idle_load`` of its capacity, and it is
+        :meth:`worth_the_copy` (module notes)."""
         n = call.prompt_tokens
-        return 2 * n <= dst.free_tokens and n <= (1.0 - self.idle_load) * dst.pool_tokens
+        return (2 * n <= dst.free_tokens and n <= (1.0 - self.idle_load) * dst.pool_tokens
+                and self.worth_the_copy(call))
+
+    def worth_the_copy(self, call: CallView) -> bool:
+        """Whether ``call`` has waited, by the last tick, at least as long as the copy
+        of its cached KV takes (always, without ``copy_seconds``; module notes)."""
+        copy = self.copy_seconds
+        return copy is None or self._tick_s - call.ready_s >= copy(call.cached_tokens)
 
     def observe_migration(self, task_id: TaskId, src: int, dst: int, now: float) -> None:
         """The session follows its KV; ``dst`` gives nothing away for ``settle_s``."""
