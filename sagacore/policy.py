@@ -59,6 +59,7 @@ __all__ = [
     "Scheduler",
     "SessionInfo",
     "SessionView",
+    "TaskArrivalView",
     "WorkerView",
 ]
 
@@ -221,6 +222,35 @@ class Router(Policy):
         """The mechanism moved a session from worker ``src`` to ``dst``."""
 
 
+class TaskArrivalView(Protocol):
+    """What an online system knows of a task when it arrives: who sent it, of which
+    type, when, and its first call's prompt; nothing of the calls that follow.
+
+    A :class:`~sagacore.workload.model.Task` is one (the simulator passes the task itself;
+    the protocol is what a policy may read of it).
+    """
+
+    @property
+    def id(self) -> TaskId:
+        """The task."""
+
+    @property
+    def tenant(self) -> TenantId:
+        """Its tenant."""
+
+    @property
+    def agent_type(self) -> str:
+        """Its agent type."""
+
+    @property
+    def arrival_s(self) -> float:
+        """When it arrived."""
+
+    @property
+    def first_prompt_tokens(self) -> int:
+        """Tokens of its first call's prompt."""
+
+
 class Scheduler(Policy):
     """Orders a worker's waiting calls. Subclasses override :meth:`key`.
 
@@ -255,8 +285,19 @@ class Scheduler(Policy):
         """
         return True
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
-        """A task arrived (a deployable policy reads only its arrival, tenant, type)."""
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
+        """A task arrived: what an online system knows of it (:class:`TaskArrivalView`)."""
+
+    def observe_task_future(self, task: Task, now: float) -> None:
+        """The oracle's hook: the arriving task's whole future (its calls, their sizes,
+        tools and dependencies), right after :meth:`observe_task_arrival`.
+
+        Only reference policies, which no engine can deploy, override it, and their
+        names say so (``srpt-oracle``; Justitia with ``cost_source="oracle"``); Autellix's
+        ATLAS mode takes the program's dependency graph from it. The simulator and
+        :func:`sagacore.testing.fairness.run_servers` call it; sagacore's vLLM plug-in
+        passes what it has, the first call alone.
+        """
 
     def observe_call_start(self, call: CallView, now: float) -> None:
         """``call`` joined a running batch."""

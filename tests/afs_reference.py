@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.sched.afs import AFSConfig, afs_shares
-from sagacore.workload.model import Task, TaskId, TenantId
+from sagacore.workload.model import TaskId, TenantId
 
 if TYPE_CHECKING:
     from sagacore.stacks import BuildContext
@@ -64,7 +64,7 @@ class ReferenceAFS(Scheduler):
         r = self.book.remaining(rec)
         return max(self._seconds(r.prompt_tokens, r.output_tokens), 1e-6)
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """Set the task's deadline from its expected isolated completion time."""
         rec = self.book.arrive(task)
         r = self.book.remaining(rec)

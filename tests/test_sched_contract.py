@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from sagacore.build import BuildContext
 from sagacore.engine import CostModel
 from sagacore.errors import ConfigError
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched import SCHEDULERS, make_scheduler, scheduler_class
 from sagacore.testing import SimpleCall, run_servers, workloads
 from sagacore.workload.model import Task, TaskId, Workload
@@ -51,8 +51,11 @@ class Checked(Scheduler):
         self.keys.append(k1)
         return k1
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         self.inner.observe_task_arrival(task, now)
+
+    def observe_task_future(self, task: Task, now: float) -> None:
+        self.inner.observe_task_future(task, now)
 
     def observe_call_start(self, call: CallView, now: float) -> None:
         self.inner.observe_call_start(call, now)

@@ -224,6 +224,7 @@ def test_autellix_atlas_follows_the_critical_path() -> None:
     # 0 -> 2 and 1 -> 2: step 2's priority is the larger of its parents' path service
     dag = chain("d", [10, 10, 10], deps=[(), (), (0, 1)])
     a.observe_task_arrival(dag, 0.0)
+    a.observe_task_future(dag, 0.0)
     for step, secs in ((0, 3.0), (1, 1.0)):
         c = SimpleCall(task_id=T("d"), step=step)
         a.observe_service(c, 10, secs, 1.0)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sagacore.policy import CallView
-from sagacore.workload.model import Task, TaskId, TenantId
+from sagacore.policy import CallView, TaskArrivalView
+from sagacore.workload.model import TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.workload.predictor import Predictor
@@ -129,10 +129,10 @@ class TaskBook:
     _tool_s: dict[TaskId, float] = field(default_factory=dict)
     _cache: dict[TaskId, tuple[int, RemainingEstimate]] = field(default_factory=dict)
 
-    def arrive(self, task: Task) -> BookEntry:
+    def arrive(self, task: TaskArrivalView) -> BookEntry:
         """Record a task's arrival (only its id, tenant, type, time and first prompt)."""
         rec = BookEntry(task.id, task.tenant, task.agent_type, task.arrival_s,
-                         task.steps[0].prompt_tokens)
+                         task.first_prompt_tokens)
         self.tasks[task.id] = rec
         return rec
 

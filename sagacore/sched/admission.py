@@ -102,7 +102,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from sagacore.errors import ConfigError
-from sagacore.policy import CallView, Scheduler, WorkerView
+from sagacore.policy import CallView, Scheduler, TaskArrivalView, WorkerView
 from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.validate import positive
 from sagacore.workload.model import Task, TaskId
@@ -289,11 +289,15 @@ class WorkingSetAdmission(Scheduler):
         """The inner scheduler's key."""
         return self.inner.key(call, now)
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """Forwarded; the book opens the task."""
         if self._own_book:
             self.book.arrive(task)
         self.inner.observe_task_arrival(task, now)
+
+    def observe_task_future(self, task: Task, now: float) -> None:
+        """Forwarded (an oracle inside the gate still gets the task's future)."""
+        self.inner.observe_task_future(task, now)
 
     def observe_call_start(self, call: CallView, now: float) -> None:
         """Forwarded."""

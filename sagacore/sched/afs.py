@@ -55,11 +55,11 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Self
 import numpy as np
 
 from sagacore.errors import ConfigError
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.sched.fluid import waterfill
 from sagacore.validate import positive
-from sagacore.workload.model import Task, TaskId, TenantId
+from sagacore.workload.model import TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.build import BuildContext
@@ -263,7 +263,7 @@ class SagaAFS(Scheduler):
         self._dirty.add(tid)
         self._layout_ok = False
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """Set the task's deadline from its expected isolated completion time."""
         rec = self.book.arrive(task)
         self._track(rec)

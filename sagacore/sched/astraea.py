@@ -47,10 +47,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from sagacore.errors import ConfigError
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import TaskBook
 from sagacore.validate import positive
-from sagacore.workload.model import Task, TaskId
+from sagacore.workload.model import TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.build import BuildContext
@@ -160,7 +160,7 @@ class Astraea(Scheduler):
             r *= c.boost
         return (level, -r, call.ready_s, float(call.step))
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """Start the job's record."""
         self.book.arrive(task)
 

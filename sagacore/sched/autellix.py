@@ -112,8 +112,10 @@ class Autellix(Scheduler):
             q = self.level(service)
         return (float(q), call.ready_s, float(call.step))
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
-        """Keep the program's dependency structure (ATLAS needs it)."""
+    def observe_task_future(self, task: Task, now: float) -> None:
+        """Keep the program's dependency structure (ATLAS needs it; PLAS none). Only the
+        parents of a call that is ready or done are read, what a program knows of a call
+        when it issues it."""
         self._deps[task.id] = tuple(s.deps for s in task.steps)
 
     def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:

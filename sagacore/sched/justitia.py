@@ -41,8 +41,8 @@ Examples
 ...                   for i in range(n))
 ...     return Task(TaskId(name), steps, arrival_s=at)
 >>> j = Justitia(JustitiaConfig(cost="tokens", cost_source="oracle", capacity=1.0))
->>> j.observe_task_arrival(task("big", 5, 0.0), 0.0)
->>> j.observe_task_arrival(task("small", 1, 1.0), 1.0)
+>>> for t in (task("big", 5, 0.0), task("small", 1, 1.0)):
+...     j.observe_task_arrival(t, t.arrival_s); j.observe_task_future(t, t.arrival_s)
 >>> j.key(SimpleCall(task_id="small"), 1.0) < j.key(SimpleCall(task_id="big"), 1.0)
 True
 """
@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 
 from sagacore.errors import ConfigError
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import TaskBook, call_memory_cost
 from sagacore.sched.fluid import ActiveSetClock, VirtualClock
 from sagacore.validate import positive
@@ -247,18 +247,23 @@ class Justitia(Scheduler):
     def _weight(self, tenant: str) -> float:
         return self.config.tenant_weights.get(tenant, 1.0)
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
-        """Predict the agent's cost and give it its virtual finish tag."""
-        c = self.config
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
+        """Predict the agent's cost and give it its virtual finish tag (the oracle's
+        true cost: :meth:`observe_task_future`)."""
         self.book.arrive(task)
-        if c.cost_source == "oracle":
-            cost = task_cost(task, c.cost)
-        else:
-            cost = self.costs.predict(task.agent_type, task.steps[0].prompt_tokens)
+        if self.config.cost_source != "oracle":
+            self._tag(task, self.costs.predict(task.agent_type, task.first_prompt_tokens), now)
+
+    def observe_task_future(self, task: Task, now: float) -> None:
+        """With ``cost_source="oracle"``: tag the agent with its true cost."""
+        if self.config.cost_source == "oracle":
+            self._tag(task, task_cost(task, self.config.cost), now)
+
+    def _tag(self, task: TaskArrivalView, cost: float, now: float) -> None:
         cost = max(cost, 1e-9)
         self.predicted[task.id] = cost
         w = self._weight(task.tenant)
-        if c.virtual_clock == "fluid":
+        if self.config.virtual_clock == "fluid":
             self.tags[task.id] = self._fluid.push(task.id, cost, weight=w, now=now)
         else:
             self.tags[task.id] = self._real.at(now) + cost / w

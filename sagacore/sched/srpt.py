@@ -13,7 +13,7 @@ Examples
 >>> s = SRPTOracle()
 >>> short = Task(TaskId("s"), (Step(0, (Segment(1, 10),), 5, 2),))
 >>> long = Task(TaskId("l"), (Step(0, (Segment(1, 10),), 500, 3),))
->>> s.observe_task_arrival(short, 0.0); s.observe_task_arrival(long, 0.0)
+>>> s.observe_task_future(short, 0.0); s.observe_task_future(long, 0.0)
 >>> s.key(SimpleCall(task_id="s"), 0.0) < s.key(SimpleCall(task_id="l"), 0.0)
 True
 """
@@ -37,7 +37,7 @@ class SRPTOracle(Scheduler):
         self._left: dict[TaskId, list[int]] = {}
         self._total: dict[TaskId, int] = {}
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_future(self, task: Task, now: float) -> None:
         """Read the task's true calls (the oracle)."""
         sizes = [s.prompt_tokens + s.output_tokens for s in task.steps]
         self._left[task.id] = sizes

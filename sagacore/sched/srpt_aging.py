@@ -47,10 +47,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import RemainingEstimate, TaskBook
 from sagacore.validate import positive
-from sagacore.workload.model import Task, TaskId
+from sagacore.workload.model import TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.build import BuildContext
@@ -137,7 +137,7 @@ class SRPTAging(Scheduler):
         return (self.remaining_seconds(call) - self.config.aging * wait, call.task_arrival_s,
                 float(call.step))
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """Open the task's record."""
         self.book.arrive(task)
 

@@ -53,9 +53,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from sagacore.errors import ConfigError
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.validate import positive
-from sagacore.workload.model import Task, TaskId, TenantId
+from sagacore.workload.model import TaskId, TenantId
 
 __all__ = ["VTC", "VTCConfig"]
 
@@ -135,7 +135,7 @@ class VTC(Scheduler):
         else:
             self._active[tenant] = n
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """In ``"task"`` activity, the tenant becomes active."""
         if self.config.activity == "task":
             self._activate(task.tenant)

@@ -248,6 +248,8 @@ class Simulation:
             sched.observe_service if _overrides(sched, Scheduler, "observe_service") else None
         )
         self._coef: dict[int, tuple[float, float]] = {}
+        self._sched_future = _overrides(sched, Scheduler, "observe_task_future")
+        """The scheduler reads a task's future (an oracle: ``observe_task_future``)."""
         self._sched_call_start = _overrides(sched, Scheduler, "observe_call_start")
         self._sched_call_end = _overrides(sched, Scheduler, "observe_call_end")
         self._retains = [_overrides(p, CachePolicy, "retention") for p in self.cache_policies]
@@ -435,6 +437,8 @@ class Simulation:
             self._ticking = True
             self._timer(now + self._rebalance_s, self._rebalance)
         self.scheduler.observe_task_arrival(task, now)
+        if self._sched_future:
+            self.scheduler.observe_task_future(task, now)
         if self.predictor is not None:
             self.predictor.observe_task_start(task.id, task.agent_type)
         if self.observers:

@@ -167,6 +167,7 @@ def run_servers(
                 ts = _TaskState(task, TaskProgress(task))
                 states[tid] = ts
                 scheduler.observe_task_arrival(task, now)
+                scheduler.observe_task_future(task, now)
                 release(ts, ts.progress.roots(), now)
             elif kind == "end":
                 ts = states[tid]

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sagacore.policy import CallView, Scheduler
+from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.testing.fairness import ServerRun, run_servers
 from sagacore.theory.afs_rule import AfsRule, weighted_waterfill
 from sagacore.workload.model import Segment, Step, Task, TaskId, Tenant, TenantId, Workload
@@ -165,9 +165,13 @@ class _Pair(Scheduler):
         self.pending[(call.task_id, call.step)] = (k, rk, call.ready_s)
         return k
 
-    def observe_task_arrival(self, task: Task, now: float) -> None:
-        self.rule.arrive(task, Q(now))
+    def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         self.policy.observe_task_arrival(task, now)
+
+    def observe_task_future(self, task: Task, now: float) -> None:
+        # the reference rule knows the whole task (it is the model, not a policy)
+        self.rule.arrive(task, Q(now))
+        self.policy.observe_task_future(task, now)
 
     def observe_call_start(self, call: CallView, now: float) -> None:
         me = (str(call.task_id), call.step)

@@ -211,6 +211,12 @@ class Task:
                 raise WorkloadError(f"task {self.id}: step at position {i} has index {s.index}")
 
     @property
+    def first_prompt_tokens(self) -> int:
+        """Tokens of the first call's prompt: what an engine sees of the task when it
+        arrives (:class:`~sagacore.policy.TaskArrivalView`)."""
+        return self.steps[0].prompt_tokens
+
+    @property
     def llm_calls(self) -> int:
         """Number of LLM calls (one per step)."""
         return len(self.steps)

@@ -691,6 +691,9 @@ class SagaMixin:
                 prog.agent_type,
             )
             self.sagacore_policy.observe_task_arrival(task, now)
+            # all it knows of the program's future is this first call (oracles and
+            # Autellix's ATLAS get that, as before the hook was split off)
+            self.sagacore_policy.observe_task_future(task, now)
             if self.sagacore_predictor is not None:
                 self.sagacore_predictor.observe_task_start(TaskId(prog.pid), prog.agent_type)
         elif prog.last_end_s is not None:
