@@ -40,8 +40,8 @@ class _Counting(IdleSteal):
     """Counts the pairs whose source has no call that fits the thief, and those of them
     where another eligible source has one (reads the simulator's waiting calls)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
         self.pairs = self.empty = self.elsewhere = 0
 
     def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
@@ -49,7 +49,8 @@ class _Counting(IdleSteal):
         by = {w.worker_id: w for w in workers}
 
         def fits(w: Any, dst: WorkerView) -> bool:
-            return any(self.stealable(c, dst) for c in w.waiting)
+            # the simulator's worker behind its read-only view (a diagnostic reads inside)
+            return any(self.stealable(c, dst) for c in getattr(w, "_w", w).waiting)
 
         for src, dst in pairs:
             self.pairs += 1
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     made: list[_Counting] = []
 
     def build(ctx: BuildContext) -> IdleSteal:
-        made.append(_Counting())
+        made.append(_Counting(copy_seconds=ctx.cost.migration_seconds))  # as the stack
         return made[-1]
 
     stack = dataclasses.replace(get_stack("sagacore"), name="sagacore (counting)", router=build)

@@ -587,10 +587,15 @@ def run_obligations(run: IdleSimRun) -> list[Obligation]:
         by_tick.setdefault(ev[0], []).append(ev)
     queries = {(t, task, step, dst): (n, free, cap, ok)
                for t, task, step, n, dst, free, cap, ok in run.queries}
+    def worth_copy(t: float, task: str, step: int, dst: int) -> bool:
+        """The copy rule: the call had waited at least as long as its copy takes."""
+        waited, copy = run.waits.get((t, task, step, dst), (math.inf, 0.0))
+        return waited >= copy
+
     for t, task, step, dst in queries:
         n, free, cap, ok = queries[(t, task, step, dst)]
-        if ok != idle_fits(n, free, cap, th):
-            fail("stealable answers as idle_fits", (t, task, step))
+        if ok != (idle_fits(n, free, cap, th) and worth_copy(t, task, step, dst)):
+            fail("stealable answers as idle_fits and the copy rule", (t, task, step))
     since: dict[int, float] = {}
     received: dict[int, float] = {}
     i = 0
@@ -628,7 +633,8 @@ def run_obligations(run: IdleSimRun) -> list[Obligation]:
         for s, d in pairs:
             _, _, free, cap = view[d]
             want_call = next(((task, step) for task, step, n in run.queues.get((now, s), [])
-                              if (task, step) not in gone and idle_fits(n, free, cap, th)),
+                              if (task, step) not in gone and idle_fits(n, free, cap, th)
+                              and worth_copy(now, task, step, d)),
                              None)
             if moved.get(d) != want_call:
                 fail("each pair moves the longest-waiting call of its source that fits",

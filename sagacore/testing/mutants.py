@@ -1038,6 +1038,23 @@ CATALOGUE: tuple[Mutant, ...] = (
         ("idle-steal-simulator",),
         ("idle-steal-simulator", IdleSim(rate=12.0)),
     ),
+    Mutant(
+        "idle-steal-copy-rule-ignored", "route",
+        "Missing rule: a call moves as soon as a thief idles, however briefly it has waited "
+        "(the copy of its KV not weighed against its wait).",
+        (_e(f"{_I}.stealable", "and self.worth_the_copy(call)", "and True"),),
+        ("idle-steal-simulator",),
+        ("idle-steal-simulator", IdleSim(rate=12.0)),
+    ),
+    Mutant(
+        "idle-steal-copy-rule-inverted", "route",
+        "The copy rule inverted: a call moves only while it has waited less than its copy "
+        "takes.",
+        (_e(f"{_I}.worth_the_copy", "self._tick_s - call.ready_s >= copy(call.cached_tokens)",
+            "self._tick_s - call.ready_s < copy(call.cached_tokens)"),),
+        ("idle-steal-simulator",),
+        ("idle-steal-simulator", IdleSim(rate=12.0)),
+    ),
     # ----- the sagacore stack's admission control (proofs/srpt_aging: sagacore-admission-rule)
     Mutant(
         "admission-no-deferral-point", "admission",

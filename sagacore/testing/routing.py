@@ -209,6 +209,10 @@ class IdleSimRun:
     queries: list[tuple[float, str, int, int, int, int, int, bool]] = field(default_factory=list)
     """Each :meth:`stealable` query: ``(tick time, task, step, prompt tokens, thief,
     thief's free KV, thief's capacity, answer)``."""
+    waits: dict[tuple[float, str, int, int], tuple[float, float]] = field(default_factory=dict)
+    """For each query (keyed as ``queries``): how long the call had waited since it was
+    ready, and what the copy of its cached KV takes on the cluster (the cost model's
+    ``migration_seconds``, computed here, not by the router)."""
     migrations: list[tuple[float, str, int, int, int]] = field(default_factory=list)
     """Each ``call_migrate`` event: ``(time, task, step, thief, KV tokens copied)``."""
     queues: dict[tuple[float, int], list[tuple[str, int, int]]] = field(default_factory=dict)
@@ -259,10 +263,17 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
             now = run.ticks[-1][0] if run.ticks else -1.0
             run.queries.append((now, str(call.task_id), call.step, call.prompt_tokens,
                                 dst.worker_id, dst.free_tokens, dst.pool_tokens, ok))
+            run.waits[(now, str(call.task_id), call.step, dst.worker_id)] = (
+                now - call.ready_s, cluster.cost.migration_seconds(call.cached_tokens))
             return ok
 
+    cluster = get_cluster(inst.cluster)
+
     def build(ctx: BuildContext) -> IdleSteal:
-        r = Recording() if inst.settle_s is None else Recording(settle_s=inst.settle_s)
+        # as the stack builds it (IdleSteal.from_context: the copy rule on), then recorded
+        copy = ctx.cost.migration_seconds
+        r = (Recording(copy_seconds=copy) if inst.settle_s is None
+             else Recording(settle_s=inst.settle_s, copy_seconds=copy))
         run.idle_s, run.idle_load, run.settle_s = r.idle_s, r.idle_load, r.settle_s
         return r
 
@@ -273,7 +284,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
 
     stack = dataclasses.replace(base, name="sagacore (recorded)", router=build)
     w = load_workload(inst.workload, tasks=inst.tasks, rate=inst.rate, seed=inst.seed)
-    sims.append(Simulation(w, stack, get_cluster(inst.cluster), observers=(observe,)))
+    sims.append(Simulation(w, stack, cluster, observers=(observe,)))
     res = sims[0].run()
     run.simulator_migrations = res.migrations
     return run
