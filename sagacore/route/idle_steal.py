@@ -3,7 +3,7 @@
 A session stays on the worker of its first call, placed on the least-loaded worker, as
 :class:`~sagacore.route.basic.SessionAffinity` does: its cached context is where its
 next call runs, and load never moves it (moving a session without its KV recomputes
-it). Work moves only toward a worker with room and nothing queued, in three rules:
+it). Work moves only toward a worker with room and nothing queued, in four rules:
 
 - *the thief*: every ``idle_s`` seconds, a worker whose queue has stayed empty for
   ``idle_s``, whose load is below ``idle_load`` and whose free (or evictable) KV is at
@@ -100,7 +100,9 @@ class IdleSteal(SessionAffinity):
     most ``1 + W / max(settle_s, idle_s)`` times; an idle thief goes without a pair only
     when the more-loaded, settled workers' calls were all given. Not guaranteed: that an
     idle thief gets a call whenever one that fits it waits (the source is chosen by its
-    count of calls; ``idle-steal-no-idle-beside-fitting-call`` is refuted).
+    count of calls; ``idle-steal-no-idle-beside-fitting-call`` is refuted). The copy
+    rule only removes calls from what may move, so the bounds hold with and without it;
+    ``idle-steal-simulator`` records the router as the stack builds it and checks it.
     """
 
     name: ClassVar[str] = "idle-steal"
