@@ -171,38 +171,11 @@ def policy_gap(inst: PolicyInstance) -> tuple[Q, int]:
     """``(largest service difference, U)`` in tokens: the policy
     :class:`sagacore.sched.vtc.VTC` (``output_weight`` 1, so a call's charge is its size)
     in :func:`run_servers`; two tenants compared over every interval between event times
-    in which both are backlogged (a tenant is backlogged from a task's arrival to its end)."""
-    from sagacore.sched.vtc import VTC, VTCConfig
-
+    in which both are backlogged (a tenant is backlogged from a task's arrival to its end).
+    :func:`weighted_gap` with every weight 1."""
     activity, tasks = inst
-    w = chain_workload([(ten, float(a), (size,)) for ten, a, size in tasks])
-    run = run_servers(w, VTC(VTCConfig(output_weight=1.0, activity=activity)),  # type: ignore[arg-type]
-                      rate=float(RATE))
-    spans = {}
-    for i, (ten, a, size) in enumerate(tasks):
-        start = Q(run.starts[(f"{ten}:{i}", 0)])  # type: ignore[index]
-        spans[i] = (ten, a, start, start + Q(size, RATE))
-    points = sorted({x for _, a, s0, e in spans.values() for x in (a, s0, e)})
-
-    def served(ten: str, t1: Q, t2: Q) -> Q:
-        return sum((max(Q(0), min(e, t2) - max(s0, t1)) * RATE
-                    for n, _, s0, e in spans.values() if n == ten), Q(0))
-
-    def backlogged(ten: str, t1: Q, t2: Q) -> bool:
-        x = t1
-        for a, e in sorted((a, e) for n, a, _, e in spans.values() if n == ten):
-            if a <= x < e:
-                x = e
-        return x >= t2
-
-    worst = Q(0)
-    names = sorted({ten for ten, _, _ in tasks})
-    for i, t1 in enumerate(points):
-        for t2 in points[i + 1:]:
-            both = [n for n in names if backlogged(n, t1, t2)]
-            for f, g in itertools.permutations(both, 2):
-                worst = max(worst, served(f, t1, t2) - served(g, t1, t2))
-    return worst, max(size for _, _, size in tasks)
+    gap, u = weighted_gap((activity, tasks, {}))
+    return gap, int(u)
 
 
 def policy_obligations(inst: PolicyInstance) -> list[Obligation]:
@@ -281,9 +254,9 @@ WeightedInstance = tuple[str, list[tuple[str, Q, int]], dict[str, int]]
 
 def weighted_gap(inst: WeightedInstance) -> tuple[Q, Q]:
     """``(largest difference of weighted service, largest charge)``: the policy with
-    ``tenant_weights``, two tenants' service divided by their weights compared over every
-    interval between event times in which both are backlogged; a call's charge is its
-    size over its tenant's weight."""
+    ``tenant_weights`` (none given: VTC's default, every tenant weight 1), two tenants'
+    service divided by their weights compared over every interval between event times in
+    which both are backlogged; a call's charge is its size over its tenant's weight."""
     from sagacore.sched.vtc import VTC, VTCConfig
 
     activity, tasks, weights = inst
