@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 
 from sagacore.cache import CACHE_POLICIES, make_cache_policy
 from sagacore.cache.astraea import AstraeaKV, AstraeaKVConfig
-from sagacore.cache.continuum import ContinuumConfig, ContinuumTTL, best_ttl
+from sagacore.cache.continuum import (
+    _GRID,
+    ContinuumConfig,
+    ContinuumTTL,
+    _expected_min,
+    _ttl_table,
+    best_ttl,
+)
 from sagacore.cache.infercept import InferCept, InferCeptConfig, waste
 from sagacore.cache.kvflow import KVFlow, KVFlowConfig
 from sagacore.cache.next_use import NextUse, NextUseConfig, ReuseModel
@@ -249,6 +256,26 @@ def test_continuum_ttl_tradeoff() -> None:
     assert ContinuumTTL().retention(big, ctx).ttl_s is not None
     with pytest.raises(ConfigError):
         ContinuumConfig(max_ttl_s=0)
+
+
+
+@given(
+    mu=st.floats(-6.0, 7.0),
+    sigma=st.one_of(st.just(0.0), st.floats(1e-3, 3.0)),
+    p_zero=st.one_of(st.just(0.0), st.floats(0.0, 0.999)),
+    cap=st.sampled_from([300.0, 1.0, 1e-9]),
+)
+def test_continuum_table_is_the_scalar_code(mu: float, sigma: float, p_zero: float,
+                                             cap: float) -> None:
+    """best_ttl's per-fit table (array arithmetic) equals LogNormalFit.cdf and the
+    scalar trapezoid to the bit, so the TTL chosen is the scalar rule's."""
+    f = LogNormalFit(mu, sigma, p_zero, 5)
+    taus = [t for t in (min(f.ppf(q), cap) for q in _GRID) if t > 0]
+    table = _ttl_table(f, cap)
+    assert [t for t, _, _ in table] == taus
+    for tau, f_tau, e_min in table:
+        assert f_tau == f.cdf(tau)
+        assert e_min == _expected_min(f, tau)
 
 
 def test_infercept_least_waste() -> None:

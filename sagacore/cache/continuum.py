@@ -37,8 +37,13 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar
+
+import numpy as np
+from scipy.special import ndtr
 
 from sagacore.cache.retention import RetentionPolicy
 from sagacore.policy import (
@@ -90,6 +95,43 @@ def _expected_min(fit: LogNormalFit, tau: float, steps: int = 32) -> float:
     return total
 
 
+@lru_cache(maxsize=256)
+def _ttl_table(fit: LogNormalFit, max_ttl_s: float) -> tuple[tuple[float, float, float], ...]:
+    """``(tau, F(tau), E[min(D, tau)])`` for each positive TTL of the grid.
+
+    What :func:`best_ttl` weighs depends on the fit and the cap alone, not on the
+    session, so it is computed once per fit (the predictor's fit of a tool stays the
+    same object until the tool's next sample). The values are those of
+    :meth:`LogNormalFit.cdf` and :func:`_expected_min`, to the bit: the same operations
+    on arrays (elementwise IEEE arithmetic, one ``ndtr`` call, ``math.log`` per point,
+    the trapezoid summed in order by ``add.accumulate``).
+    """
+    taus = []
+    for q in _GRID:
+        tau = min(fit.ppf(q), max_ttl_s)
+        if tau > 0:
+            taus.append(tau)
+    steps = 32
+    p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
+    if sigma == 0 or not taus or taus[0] / steps <= 0 or math.isinf(taus[-1]):
+        return tuple((t, fit.cdf(t), _expected_min(fit, t, steps)) for t in taus)
+    q0 = 1.0 - p0
+    h = np.array(taus) / steps
+    # every point k h (k = 1..steps) of each TTL's trapezoid, then the TTL itself
+    x = np.empty((len(taus), steps + 1))
+    x[:, :steps] = np.arange(1, steps + 1) * h[:, None]
+    x[:, steps] = taus
+    logs = np.array(list(map(math.log, x.ravel().tolist()))).reshape(x.shape)
+    f = p0 + q0 * ndtr((logs - mu) / sigma)
+    cur = 1.0 - f[:, :steps]
+    prev = np.empty_like(cur)
+    prev[:, 0] = q0
+    prev[:, 1:] = cur[:, :-1]
+    # the trapezoid's running sum, term by term in order (accumulate, not a reduction)
+    e_min = np.add.accumulate(0.5 * (prev + cur) * h[:, None], axis=1)[:, -1]
+    return tuple(zip(taus, f[:, steps].tolist(), e_min.tolist(), strict=True))
+
+
 def best_ttl(
     fit: LogNormalFit,
     *,
@@ -108,11 +150,8 @@ def best_ttl(
     True
     """
     best, best_u = 0.0, 0.0
-    for q in _GRID:
-        tau = min(fit.ppf(q), max_ttl_s)
-        if tau <= 0:
-            continue
-        u = fit.cdf(tau) * benefit_s - hold_cost_per_s * _expected_min(fit, tau)
+    for tau, f_tau, e_min in _ttl_table(fit, max_ttl_s):
+        u = f_tau * benefit_s - hold_cost_per_s * e_min
         if u > best_u + 1e-12:
             best, best_u = tau, u
     return best
