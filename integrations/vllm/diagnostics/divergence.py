@@ -15,6 +15,10 @@ explain. It found the two causes of ``saga``'s error on the SWE-bench trace
 its cache policy with FCFS. ``--pins`` runs the plug-in and the simulator alike
 (``sagacore_vllm.fidelity.sim_config``: pins released under pressure with ``release``;
 a pin that ends makes its blocks the most recently used on both sides).
+The simulator evicts LRU where the plug-in runs a cache policy with another
+``victim``, as vLLM does (``sagacore_vllm.fidelity.sim_stack_for``, as ``fidelity``
+does); ``--policy-eviction`` lets it evict by the policy (the comparison before it
+modelled vLLM's eviction order; ``fidelity --ablate sim-policy-eviction``).
 ``--sim-every-step`` runs the simulator in step mode with every batch-step boundary a
 scheduling point (keys re-evaluated, preemption for waiting calls allowed), as vLLM
 calls ``schedule()`` at every step: what the simulator would do if it modelled that (it
@@ -83,7 +87,7 @@ def main() -> None:
     from sagacore.sim.cluster import Simulation
     from sagacore.sim.config import ClusterConfig, EngineConfig
     from sagacore.sim.observe import EventLog
-    from sagacore_vllm.fidelity import fidelity_stack, sim_config
+    from sagacore_vllm.fidelity import fidelity_stack, sim_config, sim_stack_for
     from sagacore_vllm.harness import run_twin
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -95,6 +99,8 @@ def main() -> None:
     p.add_argument("--variant", choices=("full", "order", "cache"), default="full")
     p.add_argument("--pins", choices=("hold", "release"), default="hold")
     p.add_argument("--sim-every-step", action="store_true")
+    p.add_argument("--policy-eviction", action="store_true",
+                   help="the simulator evicts by the cache policy, not LRU as vLLM")
     p.add_argument("--tolerance", type=float, default=1e-4, help="seconds")
     a = p.parse_args()
 
@@ -113,7 +119,8 @@ def main() -> None:
     log = EventLog()
     config = dataclasses.replace(sim_config(plugin, release_pins=a.pins == "release"),
                                  mode=mode)
-    sim = Simulation(w, stack, c, config, observers=[log]).run()
+    sim_side = stack if a.policy_eviction else sim_stack_for(stack, plugin)
+    sim = Simulation(w, sim_side, c, config, observers=[log]).run()
     twin = run_twin(w, c, stack=stack, plugin_cls="divergence.TracingScheduler",
                     plugin_settings={"release_pins_under_pressure": a.pins == "release"})
     s, t = sim.tct_by_task(), twin.tct_by_task()

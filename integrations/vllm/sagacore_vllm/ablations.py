@@ -16,11 +16,15 @@ measures what that difference is worth. They are diagnostics, never defaults.
   running calls of larger key on behalf of a *waiting* call that does not fit (vLLM
   0.33 never does: it preempts only when a *running* request cannot grow), as
   sagacore's priority scheduler did before it followed vLLM.
+- ``sim-policy-eviction``: the simulator evicts by the stack's cache policy (its
+  ``victim``: WA-LRU, next-use, ...) for a stack run through the plug-in, where vLLM
+  evicts LRU (:class:`~sagacore_vllm.fidelity.VllmEviction` is not applied), as before
+  the comparison modelled vLLM's eviction order.
 
 Examples
 --------
 >>> sorted(ABLATIONS)
-['sim-priority-preemptive', 'twin-no-full-isl', 'twin-null-block']
+['sim-policy-eviction', 'sim-priority-preemptive', 'twin-no-full-isl', 'twin-null-block']
 """
 
 from __future__ import annotations
@@ -66,12 +70,16 @@ class Ablation:
         Changes the twin's instance configuration (None: no change).
     sim_stack
         Changes a simulator stack (None: no change).
+    sim_policy_eviction
+        The simulator evicts by the stack's cache policy, not LRU as vLLM does (stacks
+        run through the plug-in).
     """
 
     name: str
     description: str
     twin: Callable[[VllmEngineConfig], VllmEngineConfig] | None = None
     sim_stack: Callable[[Stack], Stack] | None = None
+    sim_policy_eviction: bool = False
 
 
 def _one_more_block(c: VllmEngineConfig) -> VllmEngineConfig:
@@ -109,6 +117,11 @@ ABLATIONS: dict[str, Ablation] = {
             "sim-priority-preemptive",
             "the simulator's priority also preempts running calls for waiting ones",
             sim_stack=_preemptive_priority,
+        ),
+        Ablation(
+            "sim-policy-eviction",
+            "the simulator evicts by the cache policy's victim, where vLLM evicts LRU",
+            sim_policy_eviction=True,
         ),
     )
 }

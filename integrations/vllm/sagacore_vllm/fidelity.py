@@ -19,12 +19,14 @@ Two kinds of stacks:
   through :mod:`sagacore_vllm.plugin` (the class ``vllm serve --scheduler-cls`` loads):
   its scheduler orders vLLM's queue and picks victims, its cache policy decides
   retention. Where the plug-in cannot do what the simulator does, :func:`plugin_notes`
-  says so (work stealing is turned off on both sides; vLLM evicts LRU; ...), and the
-  accepted error is :data:`NOTED_BOUND` instead of :data:`EXACT_BOUND`. What the
-  plug-in does with TTL pins the simulator models on request (:func:`sim_config`): it
-  releases them under memory pressure when the plug-in does (``--pins release``, the
-  plug-in's default) and returns a pin's blocks to the most recently used end of the
-  LRU order when it ends, as vLLM frees them.
+  says so (work stealing is turned off on both sides; a SWAP kept cached without a KV
+  offloading connector; ...), and the accepted error is :data:`NOTED_BOUND` instead of
+  :data:`EXACT_BOUND`. What vLLM does in the plug-in's place the simulator models
+  (:func:`sim_stack_for`, :func:`sim_config`): vLLM evicts LRU whatever the cache
+  policy's ``victim`` (:class:`VllmEviction`), releases TTL pins under memory pressure
+  when the plug-in does (``--pins release``, the plug-in's default) and returns a pin's
+  blocks to the most recently used end of the LRU order when it ends, as vLLM frees
+  them.
 
 Examples
 --------
@@ -37,6 +39,8 @@ Examples
 ('continuum', True)
 >>> sim_config(plugin, release_pins=True).release_pins_under_pressure
 True
+>>> evicts_lru(STACKS["continuum"]), evicts_lru(STACKS["sagacore"])   # by the policy
+(True, False)
 """
 
 from __future__ import annotations
@@ -45,12 +49,23 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from sagacore.cache.lru import LRU, lru_index
+from sagacore.cache.retention import RetentionPolicy
 from sagacore.errors import ConfigError, UnknownNameError
-from sagacore.policy import CacheContext, CachePolicy, CallView, Router, WorkerView
+from sagacore.policy import (
+    CacheContext,
+    CacheEntryView,
+    CachePolicy,
+    CallView,
+    RetentionDecision,
+    Router,
+    SessionView,
+    WorkerView,
+)
 from sagacore.sim.cluster import Simulation
 from sagacore.sim.config import ClusterConfig, SimConfig
 from sagacore.sim.result import SimResult
@@ -65,11 +80,14 @@ __all__ = [
     "FIDELITY_STACKS",
     "NOTED_BOUND",
     "FidelityRow",
+    "VllmEviction",
     "compare",
+    "evicts_lru",
     "fidelity_stack",
     "format_table",
     "plugin_notes",
     "sim_config",
+    "sim_stack_for",
     "stack_names",
     "twin_settings",
 ]
@@ -185,51 +203,108 @@ def sim_config(plugin: bool, *, release_pins: bool) -> SimConfig:
     return SimConfig(release_pins_under_pressure=release_pins, released_pins_most_recent=True)
 
 
-@dataclass(frozen=True)
-class _Probe:
-    entry_id: int
-    tokens: int
-    prefix_tokens: int
-    last_access_s: float
-    created_s: float
-    hits: int
-    task_id: TaskId | None
-    step: int | None
-    tool: str | None
-    tool_started_s: float | None
+def _policy_evicts_lru(policy: CachePolicy) -> bool:
+    """Whether ``policy``'s ``victim`` is LRU's, whatever it has learned: LRU's own, or a
+    retention policy's (:class:`~sagacore.cache.retention.RetentionPolicy`) over an
+    eviction policy that evicts LRU. Judged by the code, not by probing: a learned
+    ranking (``sagacore``'s next-use) evicts LRU until it has learned, so a probe of a
+    fresh policy took it for LRU and the comparison missed the difference."""
+    victim = type(policy).victim
+    if victim is LRU.victim or victim is VllmEviction.victim:
+        return True
+    if victim is RetentionPolicy.victim and isinstance(policy, RetentionPolicy):
+        return _policy_evicts_lru(policy.eviction)
+    return False
 
 
-def _evicts_lru(policy: CachePolicy) -> bool:
-    """Whether ``policy`` chose the least recently used entry on random probes."""
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        n = int(rng.integers(2, 8))
-        cands = [
-            _Probe(i, int(rng.integers(1, 64)) * 16, int(rng.integers(64, 4096)),
-                   float(rng.uniform(0, 100)), 0.0, int(rng.integers(0, 5)),
-                   TaskId(f"t{i}"), int(rng.integers(0, 10)),
-                   None if rng.random() < 0.5 else "bash", None)
-            for i in range(n)
-        ]
-        ctx = CacheContext(now=100.0, capacity_tokens=1 << 20, used_tokens=1 << 19)
-        try:
-            got = policy.victim(cands, ctx)
-        except Exception:
-            return False
-        if got != min(range(n), key=lambda i: cands[i].last_access_s):
-            return False
-    return True
+def evicts_lru(stack: Stack, ctx: BuildContext | None = None) -> bool:
+    """Whether ``stack``'s cache policy evicts as vLLM does: LRU (True without prefix
+    caching, where nothing is evicted by a policy)."""
+    if not stack.prefix_caching:
+        return True
+    if ctx is None:
+        from sagacore.engine import CostModel
+        from sagacore.workload.predictor import Predictor
+
+        ctx = BuildContext(CostModel.from_presets("llama-3-8b", "a100-80gb"), 1, 1 << 20,
+                           Predictor())
+    return _policy_evicts_lru(stack.build_cache(ctx))
+
+
+class VllmEviction(CachePolicy):
+    """A cache policy's retention decisions with vLLM's eviction order, LRU.
+
+    Inside vLLM the plug-in asks the stack's cache policy what to keep when a call ends
+    before a tool (:meth:`retention`) and tells it when a tool ends; what is evicted is
+    vLLM's choice, the least recently used free block (its free block queue), never the
+    policy's ``victim``. This is the simulator's model of that: ``inner`` decides
+    retention and hears of tool ends, LRU chooses victims, and nothing else reaches
+    ``inner`` (its eviction ranking learns nothing, as inside vLLM).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as E
+    >>> from sagacore.cache.sagacore import SagacoreCache
+    >>> p = VllmEviction(SagacoreCache())
+    >>> old, new = E(last_access_s=1.0, entry_id=0), E(last_access_s=2.0, entry_id=1)
+    >>> p.victim([new, old], CacheContext(now=3.0, capacity_tokens=1, used_tokens=1))
+    1
+    """
+
+    name: ClassVar[str] = "vllm-lru"
+
+    def __init__(self, inner: CachePolicy) -> None:
+        self.inner = inner
+        """The policy whose retention decisions are kept."""
+
+    def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
+        """vLLM's: the least recently used candidate."""
+        return lru_index(candidates)
+
+    def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
+        """``inner``'s."""
+        return self.inner.retention(session, ctx)
+
+    def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:
+        """Forwarded to ``inner``."""
+        self.inner.observe_tool_end(task_id, tool, seconds, now)
+
+
+def _hook(policy: CachePolicy, name: str) -> bool:
+    return getattr(type(policy), name) is not getattr(CachePolicy, name)
+
+
+def sim_stack_for(stack: Stack, plugin: bool) -> Stack:
+    """The simulator's model of ``stack`` as the twin runs it.
+
+    A stack run through the plug-in (``plugin``) whose cache policy does not evict LRU
+    gets vLLM's eviction (:class:`VllmEviction`; a policy with no retention decision of
+    its own becomes plain LRU); anything else is ``stack`` itself.
+    """
+    if not plugin or not stack.prefix_caching:
+        return stack
+
+    def build(ctx: BuildContext) -> CachePolicy:
+        c = stack.build_cache(ctx)
+        if _policy_evicts_lru(c):
+            return c
+        if not (_hook(c, "retention") or _hook(c, "observe_tool_end")):
+            return LRU()
+        return VllmEviction(c)
+
+    return dataclasses.replace(stack, cache=build)
 
 
 def plugin_notes(
     stack: Stack, cluster: ClusterConfig, stats: Mapping[str, int] | None = None,
-    *, pins_modelled: bool = False,
+    *, pins_modelled: bool = False, eviction_modelled: bool = False,
 ) -> tuple[str, ...]:
     """What the plug-in did differently from the simulator for ``stack`` (empty: nothing).
 
     Checked by behaviour, not by name: the router's work stealing (turned off on both
-    sides), an eviction order other than LRU (the policy is probed; vLLM's free queue is
-    LRU), and, from the plug-in's counters of a run (``stats``,
+    sides), an eviction order other than LRU (:func:`evicts_lru`; vLLM's free queue is
+    LRU), unless ``eviction_modelled`` (the simulator evicted LRU too,
+    :func:`sim_stack_for`), and, from the plug-in's counters of a run (``stats``,
     :attr:`sagacore_vllm.harness.TwinRun.plugin_stats`), SWAP decisions kept cached for
     want of a KV offloading connector and TTL pins released under memory pressure
     (unless ``pins_modelled``: the simulator released them too, :func:`sim_config`).
@@ -242,7 +317,7 @@ def plugin_notes(
         if r.rebalance_interval_s is not None:
             notes.append(f"router {r.name}: work stealing off on both sides")
     cache = stack.build_cache(ctx)
-    if stack.prefix_caching and not _evicts_lru(cache):
+    if stack.prefix_caching and not eviction_modelled and not _policy_evicts_lru(cache):
         notes.append(f"cache {cache.name}: vLLM evicts LRU, the simulator by the policy")
     st = stats or {}
     if st.get("swaps_kept"):
@@ -383,9 +458,12 @@ def compare(
     adjust = twin_adjust(ablations)
     table = SegmentTokens.for_workload(workload)
     rows: list[FidelityRow] = []
+    policy_eviction = any(a.sim_policy_eviction for a in ablations)
+    ctx = BuildContext(cluster.cost, cluster.instances, cluster.kv_capacity_tokens)
     for name in stacks:
         stack, plugin = fidelity_stack(name)
-        simulation = Simulation(workload, sim_stack(stack, ablations), cluster,
+        modelled_stack = stack if policy_eviction else sim_stack_for(stack, plugin)
+        simulation = Simulation(workload, sim_stack(modelled_stack, ablations), cluster,
                                 sim_config(plugin, release_pins=release_pins))
         sim = simulation.run()
         notes: tuple[str, ...] = ()
@@ -394,12 +472,16 @@ def compare(
             twin = run_twin(workload, cluster, stack=stack, table=table, adjust=adjust,
                             plugin_settings={"release_pins_under_pressure": release_pins})
             notes = plugin_notes(stack, cluster, twin.plugin_stats,
-                                 pins_modelled=release_pins)
+                                 pins_modelled=release_pins,
+                                 eviction_modelled=not policy_eviction)
+            if not policy_eviction and not evicts_lru(stack, ctx):
+                modelled += (f"cache {stack.build_cache(ctx).name}: vLLM evicts LRU, "
+                             "the simulator too (the policy decides retention)",)
             released = (twin.plugin_stats or {}).get("pins_released_for_pressure", 0)
             if release_pins and (released or simulation.pins_released_for_pressure):
-                modelled = (f"TTL pins released under memory pressure: "
-                            f"{simulation.pins_released_for_pressure} in the simulator, "
-                            f"{released} inside vLLM",)
+                modelled += (f"TTL pins released under memory pressure: "
+                             f"{simulation.pins_released_for_pressure} in the simulator, "
+                             f"{released} inside vLLM",)
         else:
             router, policy, caching = twin_settings(stack)
             twin = run_twin(
