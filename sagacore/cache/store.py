@@ -292,6 +292,11 @@ class PrefixStore:
         self._observes_lookups = (
             type(policy).observe_lookup is not CachePolicy.observe_lookup
         )
+        self._observe_access = (
+            policy.observe_access
+            if type(policy).observe_access is not CachePolicy.observe_access else None
+        )
+        """The policy's ``observe_access`` hook (None: a no-op, not called)."""
         self.stats = StoreStats()
         self.tools: dict[TaskId, tuple[str, float]] = {}
         """Sessions in a tool call: task -> (tool, start). Set by the mechanism."""
@@ -492,7 +497,8 @@ class PrefixStore:
             n.last_access_s = now
             if reuse:
                 n.hits += 1
-                self.policy.observe_access(n, now)
+                if self._observe_access is not None:
+                    self._observe_access(n, now)
             if n.task_id != owner:
                 n.task_id = None
                 n.step = None
@@ -502,8 +508,28 @@ class PrefixStore:
         """Reference ``node`` and its ancestors (a call's lease or a hold)."""
         n: CacheEntry | None = node
         root = self.root
+        leaves = self._leaves
+        observe = self._observe_access if reuse else None
+        # _pin_one inlined (the same steps, node by node up the path)
         while n is not None and n is not root:
-            self._pin_one(n, now, call, reuse, owner)
+            if n.ref == 0:
+                self._evictable -= n.cached
+                leaves.pop(n, None)
+            n.ref += 1
+            if call:
+                if n.calls == 0:
+                    if reuse:
+                        self._useful_tree_area += n.cached * (now - n.idle_since)
+                    n.busy_since = now
+                n.calls += 1
+                n.last_access_s = now
+                if reuse:
+                    n.hits += 1
+                    if observe is not None:
+                        observe(n, now)
+                if n.task_id != owner:
+                    n.task_id = None
+                    n.step = None
             n = n.parent
 
     def _unpin(self, node: CacheEntry, now: float, *, call: bool) -> None:
@@ -682,7 +708,10 @@ class PrefixStore:
             if rerank:
                 self._draining = None
             self._reclaim(need - free, now)
-        self._account(now)
+        dt = now - self._t  # _account(now), inlined
+        if dt > 0:
+            self._private_area += self._private * dt
+            self._t = now
         lease.private += need
         self._private += need
         if self.checked:
@@ -699,7 +728,7 @@ class PrefixStore:
         """
         if blocks <= 0:
             return
-        free = self.free_blocks
+        free = self.capacity_blocks - self._tree - self._private - self._transit
         if blocks > free:
             rest = blocks - free
             if rest > self.draining_blocks:
@@ -708,7 +737,10 @@ class PrefixStore:
                     f"{self.draining_blocks} in the victim being reclaimed"
                 )
             self._reclaim(rest, now)
-        self._account(now)
+        dt = now - self._t  # _account(now), inlined
+        if dt > 0:
+            self._private_area += self._private * dt
+            self._t = now
         self._private += blocks
 
     def backdate(self, block_seconds: float) -> None:
@@ -786,7 +818,26 @@ class PrefixStore:
                     and node.task_id is not None
                     and node.task_id == lease.owner
                 ):
-                    self._extend(node, tuple(ids[pos:q]), tuple(ends[pos:q]), now)
+                    # the session extends its own leaf in place (the common case):
+                    # _set_cached inlined: the node stays referenced, so
+                    # it is no eviction candidate and nothing becomes evictable
+                    node.ids = node.ids + tuple(ids[pos:q])
+                    node.ends = e = node.ends + tuple(ends[pos:q])
+                    node.end = e[-1]
+                    owned = node.owned = e[-1] // bs - node.lo
+                    node.step = lease.step
+                    want = limit - node.lo
+                    if want > owned:
+                        want = owned
+                    delta = want - node.cached
+                    if delta:
+                        if node.calls:
+                            self._useful_tree_area += node.cached * (now - node.busy_since)
+                            node.busy_since = now
+                        node.cached = want
+                        self._tree += delta
+                    pos = q
+                    break
                 else:
                     child = self._new_node(node, tuple(ids[pos:q]), tuple(ends[pos:q]), now)
                     child.task_id = lease.owner
@@ -811,7 +862,10 @@ class PrefixStore:
             pos += len(child.ids)
         lease.node = node
         lease.pos = pos
-        self._account(now)
+        dt = now - self._t  # _account(now), inlined
+        if dt > 0:
+            self._private_area += self._private * dt
+            self._t = now
         freed = limit - lease.tree_blocks
         lease.tree_blocks = limit
         lease.private -= freed
@@ -819,21 +873,30 @@ class PrefixStore:
         if self.checked:
             self.check()
 
-    def _extend(self, node: CacheEntry, ids: tuple[int, ...], ends: tuple[int, ...],
-                now: float) -> None:
-        node.ids = node.ids + ids
-        node.ends = node.ends + ends
-        node.end = ends[-1]
-        node.owned = node.end // self.block_size - node.lo
-
     def release(self, lease: Lease, now: float) -> None:
         """End the lease: free its private blocks, unpin its path (now evictable)."""
-        self._account(now)
+        dt = now - self._t  # _account(now), inlined
+        if dt > 0:
+            self._private_area += self._private * dt
+            self._t = now
         self._private -= lease.private
         lease.private = 0
-        if lease.node is not self.root:
-            self._unpin(lease.node, now, call=True)
-        lease.node = self.root
+        root = self.root
+        n: CacheEntry | None = lease.node
+        # _unpin(lease.node, now, call=True), inlined
+        while n is not None and n is not root:
+            parent = n.parent
+            n.ref -= 1
+            n.calls -= 1
+            n.last_access_s = now
+            if n.calls == 0:
+                self._useful_tree_area += n.cached * (now - n.busy_since)
+                n.idle_since = now
+            if n.ref == 0:
+                self._evictable += n.cached
+                self._update_leaf(n)
+            n = parent
+        lease.node = root
         if self.checked:
             self._leases.pop(id(lease), None)
             self.check()

@@ -571,7 +571,6 @@ class Worker:
         calls = self.run_calls
         n = len(calls)
         icpt, slope, c0, t0 = self.run_icpt, self.run_slope, self.run_c0, self.run_t0
-        adopt = self.store.adopt
         finished: list[Call] = []
         total = 0
         sx = sxx = 0  # sums of the crossing steps' indices and their squares (exact ints)
@@ -585,7 +584,7 @@ class Worker:
             if c:
                 lease = call.lease
                 assert lease is not None
-                adopt(lease, c)
+                lease.private += c  # PrefixStore.adopt(lease, c), inlined
                 total += c
                 # crossings at run steps y = first, first + bs, ..., first + (c - 1) bs
                 first = x0 + (-old % bs or bs)
@@ -770,7 +769,8 @@ class Worker:
         point = self.poked or composition_changed or self.kind_prev_mixed
         self.poked = False
         if point:
-            self._flush(now)
+            if self.run_x != self.flush_x:  # _flush's own test, hoisted (a hot path)
+                self._flush(now)
             if self.release_pins and self.waiting and store.caching:
                 self._relieve_pressure(now)
         prefill: list[Call] = []
@@ -781,7 +781,8 @@ class Worker:
         if not preempted and self.waiting and budget > 0:
             resorted = point or stats.victim_calls != victims0
             if resorted:
-                self._flush(now)
+                if self.run_x != self.flush_x:  # _flush's own test, hoisted (a hot path)
+                    self._flush(now)
                 self._keys(self.waiting, now)
                 self.waiting.sort(key=_wait_order)
             admitted = self._admit(now, budget, prefill, chunks, decode, resorted)
@@ -790,7 +791,8 @@ class Worker:
                     f"worker {self.worker_id} admitted a call between scheduling points at {now}"
                 )
         if preempted or admitted or stats.victim_calls != victims0:
-            self._flush(now)
+            if self.run_x != self.flush_x:  # _flush's own test, hoisted (a hot path)
+                self._flush(now)
         if preempted:
             # vLLM admits nothing in a step that preempted: the next boundary tries
             self.poked = True
@@ -813,7 +815,6 @@ class Worker:
         budget = self.engine.max_num_batched_tokens
         preempted = False
         running = self.running
-        by_key = self.scheduler.victim_by_key or self.scheduler.preemptive
         k_fin = 0  # the fewest decode steps left to a call of ``decode``
         for call in list(running) if running else ():
             st = call.state
@@ -849,7 +850,7 @@ class Worker:
                     break
                 ok = store.grow(lease, call.kv + chunk, now, rerank=False)
             if not ok:
-                if by_key:
+                if self.scheduler.victim_by_key or self.scheduler.preemptive:
                     # vLLM's priority policy preempted the call itself, of lowest
                     # priority: the calls after it may still fit
                     continue
@@ -892,7 +893,8 @@ class Worker:
     def _start_mixed(self, now: float, prefill: list[Call], chunks: list[int],
                      decode: list[Call]) -> None:
         """A mixed step: price it with the cost model; its end is the next boundary."""
-        self._flush(now)
+        if self.run_x != self.flush_x:  # _flush's own test, hoisted (a hot path)
+            self._flush(now)
         p = cp = 0
         pairs = 0.0
         for c, n_new in zip(prefill, chunks, strict=True):
@@ -930,7 +932,8 @@ class Worker:
         count calls no longer in ``decode``)."""
         if (self.kind_prev_mixed or not self.run_x or decode != self.run_calls
                 or self.run_slow != self.slow):
-            self._flush(now)
+            if self.run_x != self.flush_x:  # _flush's own test, hoisted (a hot path)
+                self._flush(now)
             self.run_calls = decode
             self.run_t0 = now
             if len(decode) == len(self.running):
