@@ -436,3 +436,50 @@ def test_astraea_cache_old_names_warn() -> None:
         assert mod.AstraeaConfig is AstraeaKVConfig
     with pytest.raises(AttributeError):
         mod.Nope  # noqa: B018
+
+
+def _break_even_reference(fit: LogNormalFit, benefit_s: float, hold_cost_per_s: float,
+                          max_ttl_s: float) -> float:
+    """break_even_ttl's rule evaluated per call, term by term (no per-fit table)."""
+    from sagacore.cache.sagacore import _Z, _phi
+
+    p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
+    if p0 >= 1.0 or benefit_s <= 0:
+        return 0.0
+    pos = 1.0 - p0
+    mean_pos = math.exp(mu + sigma * sigma / 2.0)
+    best, best_u = 0.0, 0.0
+    for z in _Z if sigma > 0 else (0.0,):
+        tau = min(math.exp(mu + sigma * z), max_ttl_s)
+        if tau <= 0:
+            continue
+        if sigma > 0:
+            zt = (math.log(tau) - mu) / sigma
+            f = _phi(zt)
+            emin = mean_pos * _phi(zt - sigma) + tau * (1.0 - f)
+        else:
+            f = 1.0 if tau >= math.exp(mu) else 0.0
+            emin = min(math.exp(mu), tau)
+        u = (p0 + pos * f) * benefit_s - hold_cost_per_s * pos * emin
+        if u > best_u + 1e-12:
+            best, best_u = tau, u
+    return best
+
+
+@given(
+    mu=st.floats(-6.0, 7.0),
+    sigma=st.one_of(st.just(0.0), st.floats(1e-3, 3.0)),
+    p_zero=st.one_of(st.just(0.0), st.just(1.0), st.floats(0.0, 0.999)),
+    benefit=st.one_of(st.just(0.0), st.floats(1e-3, 1e3)),
+    cost=st.floats(0.0, 10.0),
+    cap=st.sampled_from([300.0, 1.0, 1e-9]),
+)
+def test_break_even_ttl_table_is_the_per_call_rule(mu: float, sigma: float, p_zero: float,
+                                                    benefit: float, cost: float,
+                                                    cap: float) -> None:
+    """The sagacore cache's per-fit table gives the per-call rule's TTL to the bit."""
+    from sagacore.cache.sagacore import break_even_ttl
+
+    f = LogNormalFit(mu, sigma, p_zero, 5)
+    got = break_even_ttl(f, benefit_s=benefit, hold_cost_per_s=cost, max_ttl_s=cap)
+    assert got == _break_even_reference(f, benefit, cost, cap)

@@ -75,6 +75,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -130,12 +131,28 @@ def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: floa
     ...     f, benefit_s=10.0, hold_cost_per_s=0.5, max_ttl_s=300.0)
     True
     """
-    p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
+    p0 = fit.p_zero
     if p0 >= 1.0 or benefit_s <= 0:
         return 0.0
     pos = 1.0 - p0
-    mean_pos = math.exp(mu + sigma * sigma / 2.0)
     best, best_u = 0.0, 0.0
+    for tau, f_all, emin in _ttl_table(fit, max_ttl_s):
+        u = f_all * benefit_s - hold_cost_per_s * pos * emin
+        if u > best_u + 1e-12:
+            best, best_u = tau, u
+    return best
+
+
+@lru_cache(maxsize=256)
+def _ttl_table(fit: LogNormalFit, max_ttl_s: float) -> tuple[tuple[float, float, float], ...]:
+    """``(tau, F(tau), E[min(D, tau) | D > 0])`` for each TTL :func:`break_even_ttl`
+    weighs: they depend on the fit and the cap alone, so they are computed once per fit
+    (the predictor's fit of a tool stays the same object until the tool's next sample),
+    with the same operations as when they were computed per call."""
+    p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
+    pos = 1.0 - p0
+    mean_pos = math.exp(mu + sigma * sigma / 2.0)
+    out = []
     for z in _Z if sigma > 0 else (0.0,):
         tau = min(math.exp(mu + sigma * z), max_ttl_s)
         if tau <= 0:
@@ -147,10 +164,8 @@ def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: floa
         else:
             f = 1.0 if tau >= math.exp(mu) else 0.0
             emin = min(math.exp(mu), tau)
-        u = (p0 + pos * f) * benefit_s - hold_cost_per_s * pos * emin
-        if u > best_u + 1e-12:
-            best, best_u = tau, u
-    return best
+        out.append((tau, p0 + pos * f, emin))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
