@@ -588,9 +588,14 @@ class Worker:
                 total += c
                 # crossings at run steps y = first, first + bs, ..., first + (c - 1) bs
                 first = x0 + (-old % bs or bs)
-                cc = c * (c - 1)
-                sx += c * first + bs * cc // 2
-                sxx += c * first * first + first * bs * cc + bs * bs * cc * (2 * c - 1) // 6
+                if c == 1:  # the common case (a window shorter than a block): cc == 0
+                    sx += first
+                    sxx += first * first
+                else:
+                    cc = c * (c - 1)
+                    sx += c * first + bs * cc // 2
+                    sxx += (c * first * first + first * bs * cc
+                            + bs * bs * cc * (2 * c - 1) // 6)
             if g == call.output_tokens:
                 finished.append(call)
         rest = total - self.win_m
