@@ -16,7 +16,17 @@
 # sagacore"), WORKLOAD (swe-bench, sagacore's generator), MAX_STEPS (12 calls per task),
 # TASKS (16), RATE (30 tasks/min), TIME_SCALE (0.25: arrivals and tools run 4x faster),
 # BLOCKS (4096 KV blocks of 16 tokens, 65,536 tokens: memory pressure), OUT (a new
-# directory under /tmp), START_TIMEOUT (600 s).
+# directory under /tmp), START_TIMEOUT (600 s), DRY_RUN (0).
+#
+# DRY_RUN=1 runs everything but the model, on a CPU: each "server" is
+# gpu_check/standin.py, which parses the same vllm serve options with vLLM's own parser,
+# builds vLLM's engine configuration (model config, --scheduler-cls resolved by vLLM,
+# the plug-in's settings and stack), checks every request with vLLM's request model and
+# answers with random tokens. Its figures are not measurements; it needs vLLM (a CPU
+# build is enough), not a GPU:
+#
+#   DRY_RUN=1 STACKS="sagacore" TASKS=2 MAX_STEPS=3 RATE=600 TIME_SCALE=0.001 \
+#       PYTHON=/path/to/venv/bin/python integrations/vllm/gpu_check.sh
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,19 +41,30 @@ RATE="${RATE:-30}"
 TIME_SCALE="${TIME_SCALE:-0.25}"
 BLOCKS="${BLOCKS:-4096}"
 START_TIMEOUT="${START_TIMEOUT:-600}"
+DRY_RUN="${DRY_RUN:-0}"
 OUT="${OUT:-$(mktemp -d /tmp/sagacore-gpu-check.XXXXXX)}"
 MODEL="$HERE/gpu_check/tiny-llama"
 mkdir -p "$OUT"
 export PYTHONPATH="$REPO:$REPO/integrations/vllm${PYTHONPATH:+:$PYTHONPATH}"
 export VLLM_CACHE_ROOT="${VLLM_CACHE_ROOT:-$OUT/vllm-cache}"
 
-echo "== sagacore GPU check: out=$OUT"
-"$PYTHON" - <<'EOF'
+if [[ "$DRY_RUN" == 1 ]]; then
+  SERVE=("$PYTHON" "$HERE/gpu_check/standin.py" serve)
+  echo "== sagacore GPU check, DRY RUN (no model: the figures are not measurements): out=$OUT"
+else
+  SERVE=("$PYTHON" -m vllm.entrypoints.cli.main serve)
+  echo "== sagacore GPU check: out=$OUT"
+fi
+DRY_RUN="$DRY_RUN" "$PYTHON" - <<'EOF'
+import os
 import torch, vllm
 import scipy, networkx, aiohttp  # sagacore's and the driver's dependencies
 import sagacore.stacks, sagacore_vllm.plugin  # the plug-in must import where vllm serve runs
-assert torch.cuda.is_available(), "no CUDA device visible"
-print(f"vllm {vllm.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name(0)}")
+if os.environ["DRY_RUN"] == "1":
+    print(f"vllm {vllm.__version__}, torch {torch.__version__}, dry run (no GPU needed)")
+else:
+    assert torch.cuda.is_available(), "no CUDA device visible"
+    print(f"vllm {vllm.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name(0)}")
 EOF
 
 SERVER_PID=""
@@ -60,7 +81,7 @@ run_one() {  # label, then extra vllm serve arguments
   local label="$1"; shift
   local log="$OUT/$label.server.log"
   echo "== $label: vllm serve ... $*"
-  "$PYTHON" -m vllm.entrypoints.cli.main serve "$MODEL" \
+  "${SERVE[@]}" "$MODEL" \
       --load-format dummy --skip-tokenizer-init --enforce-eager \
       --enable-prefix-caching --enable-prompt-tokens-details \
       --max-model-len 16384 --num-gpu-blocks-override "$BLOCKS" \

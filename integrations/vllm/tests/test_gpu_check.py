@@ -1,19 +1,22 @@
-"""The GPU check's driver (gpu_check/replay.py) against a stand-in server, on a CPU.
+"""The GPU check (gpu_check.sh, gpu_check/replay.py) on a CPU, against a stand-in server.
 
-The GPU check itself needs a GPU; what it sends does not. A small aiohttp server stands in
-for ``vllm serve``'s ``/v1/completions`` and ``/metrics`` and records every request: the
-driver must send token-id prompts whose history repeats the tokens the server returned,
-the program metadata in the header and the body (parsed by the plug-in's own parser), and
-report the figures the server gave. The shipped model config must be one vLLM accepts.
+The GPU check itself needs a GPU; what it sends does not. gpu_check/standin.py stands in
+for ``vllm serve`` (``DRY_RUN=1``): it parses the script's serve options with vLLM's own
+parser and builds vLLM's engine configuration from them, and checks every request with
+vLLM's request model. The driver must send token-id prompts whose history repeats the
+tokens the server returned, the program metadata in the header and the body (parsed by
+the plug-in's own parser), and report the figures the server gave; the whole script must
+run through, once per server. The shipped model config must be one vLLM accepts.
 They skip only when vLLM is not importable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import json
-import random
+import os
 import socket
 import subprocess
 import sys
@@ -31,56 +34,24 @@ web = pytest.importorskip("aiohttp.web")
 
 HERE = Path(__file__).resolve().parent.parent
 REPLAY = HERE / "gpu_check" / "replay.py"
+STANDIN = HERE / "gpu_check" / "standin.py"
 
 
-class _Server:
-    """``/v1/completions`` with random output tokens, cached-prefix accounting, ``/metrics``."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], dict[str, Any], list[int]]] = []
-        self.seen: list[list[int]] = []
-        self.queries = 0
-        self.hits = 0
-        self.rng = random.Random(0)
-
-    async def completions(self, request: Any) -> Any:
-        body = await request.json()
-        prompt = list(body["prompt"])
-        best = 0
-        for old in self.seen:
-            n = 0
-            for a, b in zip(old, prompt, strict=False):
-                if a != b:
-                    break
-                n += 1
-            best = max(best, n)
-        cached = min(best, len(prompt) - 1) // 16 * 16
-        out = [self.rng.randrange(3, 32000) for _ in range(body["max_tokens"])]
-        self.seen.append(prompt + out)
-        self.queries += len(prompt)
-        self.hits += cached
-        self.requests.append((dict(request.headers), body, out))
-        return web.json_response({
-            "choices": [{"index": 0, "text": "", "token_ids": out}],
-            "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(out),
-                      "prompt_tokens_details": {"cached_tokens": cached}},
-        })
-
-    async def metrics(self, request: Any) -> Any:
-        text = (f'vllm:prefix_cache_queries_total{{engine="0"}} {self.queries}.0\n'
-                f'vllm:prefix_cache_hits_total{{engine="0"}} {self.hits}.0\n')
-        return web.Response(text=text)
+def _standin() -> Any:
+    """gpu_check/standin.py, loaded from its file (gpu_check is not a package)."""
+    spec = importlib.util.spec_from_file_location("gpu_check_standin", STANDIN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _serve(server: _Server) -> tuple[int, Any]:
+def _serve(server: Any) -> tuple[int, Any]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_post("/v1/completions", server.completions)
-    app.router.add_get("/metrics", server.metrics)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(server.app())
     ready = threading.Event()
 
     def run() -> None:
@@ -96,7 +67,9 @@ def _serve(server: _Server) -> tuple[int, Any]:
 
 
 def test_the_driver_replays_agents_with_metadata_and_real_outputs(tmp_path: Path) -> None:
-    server = _Server()
+    """Against the dry run's stand-in, which checks every request with vLLM's own
+    ``CompletionRequest`` (a key vLLM does not know is refused) and session lookup."""
+    server = _standin().StandIn()
     port, loop = _serve(server)
     out = tmp_path / "run.json"
     try:
@@ -149,3 +122,46 @@ def test_the_shipped_model_config_builds_in_vllm(tmp_path: Path) -> None:
 
 def test_the_check_script_is_valid_bash() -> None:
     subprocess.run(["bash", "-n", str(HERE / "gpu_check.sh")], check=True)
+
+
+def test_the_check_script_runs_through_in_a_dry_run(tmp_path: Path) -> None:
+    """``DRY_RUN=1 gpu_check.sh`` as docs/vllm-plugin.md gives it: vLLM's own serve parser
+    and engine configuration accept the script's options (the model config, the plug-in
+    class resolved by vLLM, its settings and stack), then the driver replays through
+    each stand-in server and the summary has a row per server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, DRY_RUN="1", STACKS="sagacore", TASKS="2", MAX_STEPS="3",
+               RATE="600", TIME_SCALE="0.001", PORT=str(port), OUT=str(tmp_path),
+               PYTHON=sys.executable, START_TIMEOUT="300")
+    proc = subprocess.run(["bash", str(HERE / "gpu_check.sh")], env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "DRY RUN" in proc.stdout
+    rows = (tmp_path / "summary.md").read_text().splitlines()[2:]
+    assert sorted(r.split(" | ")[0] for r in rows) == ["| plugin-sagacore", "| vllm-apc"]
+    plugin_log = (tmp_path / "plugin-sagacore.server.log").read_text()
+    assert "scheduler sagacore_vllm.plugin.SagaAsyncScheduler" in plugin_log
+    assert "stack sagacore: scheduler SagacoreScheduler" in plugin_log
+    assert "refused" not in plugin_log
+    assert "max_model_len 16384, vocabulary 32000" in plugin_log
+    base_log = (tmp_path / "vllm-apc.server.log").read_text()
+    assert "sagacore_vllm" not in base_log.split("scheduler ", 1)[1].split("\n", 1)[0]
+    for label in ("vllm-apc", "plugin-sagacore"):
+        doc = json.loads((tmp_path / f"{label}.json").read_text())
+        assert doc["tasks"] == 2 and doc["calls"] == 6
+
+
+def test_the_standin_refuses_what_vllm_would_not_read() -> None:
+    """A misspelt key vLLM's ``CompletionRequest`` would accept and ignore (its models
+    allow extra keys), and a program id the plug-in would not read back, are refused."""
+    standin = _standin().StandIn()
+    body = {"model": "m", "prompt": [5, 6, 7], "max_tokens": 2, "min_tokens": 2,
+            "ignore_eos": True}
+    standin.check(body, {})  # plain: accepted
+    with pytest.raises(ValueError, match="sesion_id"):
+        standin.check({**body, "sesion_id": "t"}, {})
+    meta = ProgramMetadata("t-1", step=0)
+    params, session = standin.check({**body, **meta.extra_body()}, meta.headers())
+    assert session == "t-1" and params.extra_args["sagacore_step"] == 0
