@@ -12,7 +12,12 @@ registered stack name:
 - ``arrival``: the admission control, retention and routing of ``sagacore`` over
   programs ordered by arrival (vLLM's ``priority`` with the task's arrival time,
   Continuum's order) instead of predicted remaining work with aging;
-- ``no-steal``: ``sagacore`` with session affinity alone.
+- ``no-steal``: ``sagacore`` with session affinity alone;
+- ``wait-aged``: programs ordered by predicted remaining work minus the time the program
+  has *waited* (its calls' waits so far), the stack's order before 2026-12-03, instead of
+  minus its age;
+- ``aging-R`` (``R`` a number, e.g. ``aging-4``): the stack's order with ageing rate ``R``
+  (the default is 1).
 
 docs/stacks.md ("Where it stands against the goals") reports what these gave. Usage::
 
@@ -28,11 +33,14 @@ import argparse
 import dataclasses
 import math
 import sys
+from collections.abc import Callable
 
 from sagacore.build import BuildContext
 from sagacore.metrics import compare
-from sagacore.policy import Router, Scheduler
+from sagacore.policy import CallView, Router, Scheduler
 from sagacore.route.idle_steal import IdleSteal
+from sagacore.sched.admission import WorkingSetAdmission
+from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import get_cluster
 from sagacore.stacks import Stack, get_stack
@@ -51,14 +59,35 @@ def _arrival(ctx: BuildContext) -> Scheduler:
     return with_admission(Priority(), predictor=ctx.predictor)
 
 
+class _WaitAged(SRPTAging):
+    """Key ``R - aging * W``, ``W`` the program's waiting time so far (the old order)."""
+
+    def key(self, call: CallView, now: float) -> tuple[float, ...]:
+        wait = call.task_wait_s + max(0.0, now - call.ready_s)
+        return (self.remaining_seconds(call) - self.config.aging * wait, call.task_arrival_s,
+                float(call.step))
+
+
+def _ordered(cls: type[SRPTAging], aging: float) -> Callable[[BuildContext], Scheduler]:
+    def make(ctx: BuildContext) -> Scheduler:
+        p, o = ctx.token_prices()
+        inner = cls(SRPTAgingConfig(seconds_per_prompt_token=p, seconds_per_output_token=o,
+                                    aging=aging), ctx.predictor)
+        return WorkingSetAdmission(inner, None, ctx.predictor, book=inner.book)
+    return make
+
+
 def variant(name: str) -> Stack:
     """A registered stack, or one of the variants above."""
     s = get_stack("sagacore")
     r = dataclasses.replace
+    if name.startswith("aging-"):
+        return r(s, name=name, scheduler=_ordered(SRPTAging, float(name[len("aging-"):])))
     made = {
         "eager": lambda: r(s, name="eager", router=_eager),
         "arrival": lambda: r(s, name="arrival", scheduler=_arrival),
         "no-steal": lambda: r(s, name="no-steal", router="session-affinity"),
+        "wait-aged": lambda: r(s, name="wait-aged", scheduler=_ordered(_WaitAged, 1.0)),
     }
     return made[name]() if name in made else get_stack(name)
 

@@ -281,18 +281,20 @@ def test_growth_share_orders_the_reservation() -> None:
     fresh_prompt=st.integers(1, 50_000),
 )
 def test_aging_overtakes_every_fresh_program(remaining: list[int], fresh_prompt: int) -> None:
-    """No starvation: once a program waited longer than any key of a fresh program, it
-    comes before every program that has not waited (the module's argument)."""
+    """No starvation: a program that arrived more than its own ``R / aging`` before the
+    others comes before every one of them, whatever their predictions, and a program's
+    key does not move while it waits (the module's argument)."""
     s = SRPTAging()
     for i, done in enumerate(remaining):
         for k in range(done):
             s.observe_call_end(SimpleCall(task_id=TaskId(f"t{i}"), step=k), 90, 0.0)
-    fresh = [SimpleCall(task_id=TaskId(f"t{i}"), prompt_tokens=fresh_prompt)
-             for i in range(len(remaining))]
-    r_max = max(s.remaining_seconds(c) for c in fresh)
-    assert all(s.key(c, 0.0)[0] >= 0 for c in fresh)
-    old = SimpleCall(task_id=TaskId("old"), prompt_tokens=fresh_prompt, task_wait_s=r_max + 1e6)
-    assert all(s.key(old, 0.0) < s.key(c, 0.0) for c in fresh)
+    fresh = [SimpleCall(task_id=TaskId(f"t{i}"), prompt_tokens=fresh_prompt,
+                        task_arrival_s=1e7) for i in range(len(remaining))]
+    assert all(s.key(c, 1e7)[0] >= 1e7 for c in fresh)
+    big = SimpleCall(task_id=TaskId("old"), prompt_tokens=50_000 + fresh_prompt)
+    old = dataclasses.replace(big, task_arrival_s=1e7 - s.remaining_seconds(big) - 1.0)
+    assert all(s.key(old, 1e7) < s.key(c, 1e7) for c in fresh)
+    assert all(s.key(c, 1e7) == s.key(c, 2e7) for c in [*fresh, old])
 
 
 def test_srpt_prefers_the_program_nearer_its_end() -> None:

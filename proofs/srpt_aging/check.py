@@ -148,7 +148,7 @@ SRPT_AGING_WAIT: Theorem[Instance] = Theorem(
         "One server of rate 1, non-preemptive one-call programs; the scheduler is "
         "SRPTAging as implemented: when the server is free, the waiting call of smallest "
         "key R - aging W starts, R its program's predicted remaining seconds (fixed while "
-        "it waits) and W its wait so far. Let B_j be the unfinished work at a_j of the "
+        "it waits) and W = t - a_j its age, for a one-call program its wait so far. Let B_j be the unfinished work at a_j of the "
         "other programs that arrived by a_j and A_j(x) the work of programs arriving in "
         "(a_j, a_j + x]. Then W_j <= B_j + A_j(R_j / aging): only programs arriving within "
         "R_j / aging of a_j can overtake j, whatever the load, so no program starves."
@@ -186,8 +186,7 @@ def describe_multi(inst: MultiInstance) -> dict[str, Any]:
 
 def serve_multi(inst: MultiInstance) -> list[dict[str, float]]:
     """Serve the programs' calls on one non-preemptive server with the policy's keys; per
-    call ``{program, step, ready, start, size, R, e}`` with ``e`` the call's isolated ready
-    time (arrival plus the service and tool time of the program's earlier calls)."""
+    call ``{program, step, ready, start, size, R, arrival}``, ``arrival`` its program's."""
     aging, progs = inst
     pol = policy(aging, [k for *_, k in progs])
     calls: list[dict[str, float]] = []
@@ -216,9 +215,8 @@ def serve_multi(inst: MultiInstance) -> list[dict[str, float]]:
             v = view(best)
             rem = pol.remaining_seconds(v)
             a, sizes, gap, _ = progs[p]
-            e = a + sum(sizes[:i]) + gap * i
             calls.append({"program": p, "step": i, "ready": r, "start": t,
-                          "size": sizes[i], "R": rem, "e": e})
+                          "size": sizes[i], "R": rem, "arrival": a})
             wait_so_far[p] += t - r
             busy_until = t + sizes[i]
             pol.observe_call_end(v, _TOKENS, busy_until)
@@ -237,12 +235,13 @@ def serve_multi(inst: MultiInstance) -> list[dict[str, float]]:
 def multi_obligations(inst: MultiInstance) -> list[Obligation]:
     """``W_c <= B_c + A_c`` for every call ``c``: ``B_c`` the unfinished work at ``c``'s
     ready time of the other calls ready by then, ``A_c`` the work of calls that become
-    ready later with an isolated ready time at most ``e_c + R_c / aging``."""
+    ready later of programs that arrived by ``a_c + R_c / aging`` (``a_c`` the arrival of
+    ``c``'s program)."""
     aging, _ = inst
     calls = serve_multi(inst)
     out: list[Obligation] = []
     for n, c in enumerate(calls):
-        window = c["e"] + c["R"] / aging
+        window = c["arrival"] + c["R"] / aging
         backlog = later = 0.0
         for m, d in enumerate(calls):
             if m == n:
@@ -251,10 +250,10 @@ def multi_obligations(inst: MultiInstance) -> list[Obligation]:
                 end = d["start"] + d["size"]
                 if c["ready"] < end:
                     backlog += min(d["size"], end - c["ready"])
-            elif d["e"] <= window:
+            elif d["arrival"] <= window:
                 later += d["size"]
         out.append((f"program {int(c['program'])} call {int(c['step'])}: "
-                    "W <= B + A(e + R / aging)", c["start"] - c["ready"], backlog + later))
+                    "W <= B + A(a + R / aging)", c["start"] - c["ready"], backlog + later))
     return out
 
 
@@ -271,7 +270,7 @@ def _multi_enum(thorough: bool) -> Iterator[MultiInstance]:
 def _multi_targeted(thorough: bool) -> Iterator[MultiInstance]:
     """A long program (predicted 4 or 8 calls, several calls with tool gaps) against a
     stream of one-call programs with ``R = 1`` and a program that waited long before and
-    returns from a tool call: the window is on isolated ready times, not ready times."""
+    returns from a tool call: the window is on program arrivals, not ready times."""
     for aging, big, gap, count in itertools.product((0.5, 1.0, 2.0), (4, 8), (0.5, 0.75),
                                                     (8, 16)):
         progs: list[Program] = [(0.0, (1.0, 1.0, 1.0), 0.5, big), (0.0, (1.0,), 0.0, 1)]
@@ -294,16 +293,14 @@ SRPT_AGING_MULTI: Theorem[MultiInstance] = Theorem(
     claim="holds",
     statement=(
         "One server of rate 1, non-preemptive calls; programs of several calls with tool "
-        "calls between them; the scheduler is SRPTAging as implemented, key R - aging W "
-        "with W the program's waiting over its whole lifecycle (earlier calls' waits plus "
-        "the current one) and R its predicted remaining seconds (fixed while the call "
-        "waits). Let e_c be call c's isolated ready time (its program's arrival plus the "
-        "service and tool time of its earlier calls: ready time minus the waits so far), "
-        "B_c the unfinished work at c's ready time of the other calls ready by then, and "
-        "A_c the work of the calls that become ready later with e <= e_c + R_c / aging. "
-        "Then W_c <= B_c + A_c. Only programs arriving by e_c + R_c / aging can overtake "
-        "c, each with at most that window minus its arrival plus one call of work, so "
-        "every call's wait is finite whatever the load."
+        "calls between them; the scheduler is SRPTAging as implemented, key "
+        "R - aging (t - a) with a the program's arrival and R its predicted remaining "
+        "seconds (fixed while the call waits). Let a_c be the arrival of call c's "
+        "program, B_c the unfinished work at c's ready time of the other calls ready by "
+        "then, and A_c the work of the calls that become ready later, of programs that "
+        "arrived by a_c + R_c / aging. Then W_c <= B_c + A_c. Only the finitely many "
+        "programs arriving by a_c + R_c / aging can overtake c, so every call's wait is "
+        "finite whatever the load."
     ),
     model="single server, non-preemptive calls, tool gaps, the policy's own keys and "
           "predictions (learned per agent type), any arrivals",

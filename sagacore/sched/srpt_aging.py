@@ -1,31 +1,36 @@
-"""Shortest *predicted* remaining program first, with aging: SRPT at program level.
+"""Shortest *predicted* remaining program work first, with aging: SRPT at program level.
 
 A call's key is its program's predicted remaining work, in seconds of isolated GPU
-service, minus the time the program has waited:
+service, minus the program's age (the time since it arrived), scaled by ``aging``:
 
-    key = R(task) - aging * W(task, now)
+    key = R(task) - aging * (now - a(task))
 
 ``R`` comes from the shared :class:`~sagacore.workload.predictor.Predictor` when the
 mechanism provides one (:meth:`~sagacore.workload.predictor.Predictor.remaining_work`:
 remaining calls, their prompt and output tokens), priced at the isolated engine's
 seconds per prompt and per output token; without one, from per-agent-type means of
-finished tasks (:class:`~sagacore.sched._base.TaskBook`). ``W`` is the program's waiting
-time over its whole lifecycle: the waits of its earlier calls plus the current one.
+finished tasks (:class:`~sagacore.sched._base.TaskBook`). Every key falls at the same
+rate, so the order is that of the static priority ``R + aging * a``: the key returns
+that (it changes only when a call of the program ends and ``R`` is estimated again).
 When the engine preempts, the victim is the running call of largest key.
 
 Programs close to their end go first, which finishes what was started (the working
-set shrinks) and, with sizes that vary, lowers mean completion time as SRPT does. A
-program that cannot be predicted (nothing learned yet) gets the prior's estimate, the
-same for every program of its type, so the order among them is by waiting time.
+set shrinks) and, with sizes that vary, lowers mean completion time as SRPT does. Where
+the predictor cannot tell programs apart (every program long and alike, or nothing
+learned yet: the prior's estimate is the same for every program of a type), ``R``
+varies little against the spread of arrivals and the order is the programs' arrival:
+FCFS at program level, which also finishes what was started. Ageing by the program's
+waiting time instead (the time its calls spent queued) does not give that fallback:
+a program that has run for an hour and one that arrived a minute ago may have waited
+alike, and in long-context overload (docs/stacks.md) that order was 1.2x-1.5x slower.
 
-**No starvation.** Keys are ``R - aging * W`` with ``0 <= R <= R_max`` (the predictor's
-estimates are bounded for a finite trace) and ``W`` growing at rate 1 while the program
-waits. A call that has waited ``W > R_max / aging`` has a negative key, smaller than
-that of every call whose program has not waited (``key >= 0``), so from then on it can
-be overtaken only by programs that themselves waited longer than it (in the same sense);
-there are finitely many of those at any time and each is served in finite time, so the
-call is served in finite time (as HRRN's ratio bounds waiting). The scheduler never
-preempts a running call for a waiting one.
+**No starvation.** Keys are ``R + aging * a`` with ``0 <= R <= R_max`` (the predictor's
+estimates are bounded for a finite trace): a program that arrived at ``a`` can be
+overtaken only by programs that arrived by ``a + R / aging``, finitely many, each of
+finitely many calls, so every call is served in finite time, whatever the load
+(theorems ``srpt-aging-wait`` and ``srpt-aging-multi-call``,
+``docs/proofs/srpt_aging.md``). The scheduler never preempts a running call for a
+waiting one.
 
 Examples
 --------
@@ -33,12 +38,12 @@ Examples
 >>> s = SRPTAging()
 >>> for i in range(70):                              # program a has finished 70 calls
 ...     s.observe_call_end(SimpleCall(task_id="a", step=i), 90, 0.0)
->>> near_end = SimpleCall(task_id="a", steps_done=70, prompt_tokens=30_000)
->>> fresh = SimpleCall(task_id="b", steps_done=0, prompt_tokens=1_600)
->>> s.key(near_end, 0.0) < s.key(fresh, 0.0)      # the program about to finish first
+>>> near_end = SimpleCall(task_id="a", steps_done=70, prompt_tokens=30_000, task_arrival_s=1e6)
+>>> fresh = SimpleCall(task_id="b", steps_done=0, prompt_tokens=1_600, task_arrival_s=1e6)
+>>> s.key(near_end, 1e6) < s.key(fresh, 1e6)      # the program about to finish first
 True
->>> waited = SimpleCall(task_id="c", steps_done=0, prompt_tokens=1_600, task_wait_s=1e6)
->>> s.key(waited, 0.0) < s.key(near_end, 0.0)      # ... unless another waited long enough
+>>> old = SimpleCall(task_id="c", steps_done=0, prompt_tokens=1_600, task_arrival_s=0.0)
+>>> s.key(old, 1e6) < s.key(near_end, 1e6)        # ... unless another is old enough
 True
 """
 
@@ -68,7 +73,7 @@ class SRPTAgingConfig:
     seconds_per_output_token: float = 0.03
     """Isolated-engine decode seconds per output token (the stack sets the cost model's)."""
     aging: float = 1.0
-    """Seconds of key removed per second a program waits (0 would allow starvation)."""
+    """Seconds of key removed per second of a program's age (0 would allow starvation)."""
 
     def __post_init__(self) -> None:
         positive("seconds_per_prompt_token", self.seconds_per_prompt_token)
@@ -132,10 +137,11 @@ class SRPTAging(Scheduler):
         return max(hit[1], float(call.prompt_tokens)) * c.seconds_per_prompt_token + hit[2]
 
     def key(self, call: CallView, now: float) -> tuple[float, ...]:
-        """``(R - aging * W, task arrival, step)``."""
-        wait = call.task_wait_s + max(0.0, now - call.ready_s)
-        return (self.remaining_seconds(call) - self.config.aging * wait, call.task_arrival_s,
-                float(call.step))
+        """``(R + aging * a, a, step)``, ``a`` the program's arrival: the order of
+        ``R - aging * (now - a)`` at any ``now``, as a value that does not change while
+        the call waits."""
+        a = call.task_arrival_s
+        return (self.remaining_seconds(call) + self.config.aging * a, a, float(call.step))
 
     def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
         """Open the task's record."""

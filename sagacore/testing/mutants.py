@@ -602,7 +602,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         "srpt-aging-removed", "srpt-aging",
         "SRPTAging without ageing (key R): predicted-SRPT, under which a program with a "
         "large predicted remainder starves behind a stream of shorter ones.",
-        (_e(f"{_S}:SRPTAging.key", "self.config.aging * wait", "0.0 * wait"),),
+        (_e(f"{_S}:SRPTAging.key", "self.config.aging * a,", "0.0 * a,"),),
         ("srpt-aging-wait",),
         ("srpt-aging-wait", (1.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
                              + [(i / 2, 1.0, 1) for i in range(1, 17)])),
@@ -611,38 +611,39 @@ CATALOGUE: tuple[Mutant, ...] = (
         "srpt-aging-ignores-rate", "srpt-aging",
         "The key ages at one second per second whatever the configured rate: with "
         "``aging`` 2 a program is overtaken for twice as long as the policy promises.",
-        (_e(f"{_S}:SRPTAging.key", "self.config.aging * wait", "wait"),),
+        (_e(f"{_S}:SRPTAging.key", "self.config.aging * a,", "a,"),),
         ("srpt-aging-wait",),
         ("srpt-aging-wait", (2.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
                              + [(i / 2, 1.0, 1) for i in range(1, 9)])),
     ),
     Mutant(
         "srpt-aging-by-wait-squared", "srpt-aging",
-        "The key ages by ``aging W^2`` (as HRRN's ``W / S^2`` bug): slower than promised "
+        "The key ages by ``aging W^2``, ``W`` the program's age (as HRRN's ``W / S^2`` "
+        "bug): slower than promised "
         "below one second of waiting, so with a short window ``R / aging`` programs "
         "arriving after it still overtake.",
-        (_e(f"{_S}:SRPTAging.key", "self.config.aging * wait", "self.config.aging * wait * wait"),),
+        (_e(f"{_S}:SRPTAging.key", "self.config.aging * a,",
+            "-self.config.aging * (now - a) ** 2,"),),
         ("srpt-aging-wait",),
         ("srpt-aging-wait", (8.0, [(0.0, 1 / 16, 1), (0.0, 1 / 16, 2)]
                              + [(i / 16, 1 / 16, 1) for i in range(1, 17)])),
     ),
     Mutant(
         "srpt-aging-wrong-sign", "srpt-aging",
-        "Waiting raises the key instead of lowering it (``R + aging W``): the longer a "
+        "Age raises the key instead of lowering it (``R + aging W``): the longer a "
         "program waits the further back it goes.",
-        (_e(f"{_S}:SRPTAging.key", "self.remaining_seconds(call) - self.config.aging * wait",
-            "self.remaining_seconds(call) + self.config.aging * wait"),),
+        (_e(f"{_S}:SRPTAging.key", "self.remaining_seconds(call) + self.config.aging * a,",
+            "self.remaining_seconds(call) - self.config.aging * a,"),),
         ("srpt-aging-wait",),
         ("srpt-aging-wait", (1.0, [(0.0, 1.0, 1), (0.0, 1.0, 4)]
                              + [(i / 2, 1.0, 1) for i in range(1, 17)])),
     ),
     Mutant(
         "srpt-aging-call-wait-only", "srpt-aging",
-        "The key ages by the current call's wait only, not the program's lifecycle wait "
-        "(``task_wait_s`` dropped): a program that waited long before loses its place at "
-        "every tool call, and a later program with a shorter remainder overtakes it.",
-        (_e(f"{_S}:SRPTAging.key", "wait = call.task_wait_s + max(0.0, now - call.ready_s)",
-            "wait = max(0.0, now - call.ready_s)"),),
+        "The key ages by the current call's wait only (from its ready time), not by the "
+        "program's age: a program loses its place at every tool call, and a later "
+        "program with a shorter remainder overtakes it.",
+        (_e(f"{_S}:SRPTAging.key", "a = call.task_arrival_s", "a = call.ready_s"),),
         ("srpt-aging-multi-call",),
         ("srpt-aging-multi-call", (1.0, [(0.0, (0.5,), 0.0, 1), (0.0, (0.5, 0.5), 0.0, 3),
                                          (0.0, (2.0, 0.5), 0.0, 1), (3.5, (0.5,), 0.0, 1)])),
