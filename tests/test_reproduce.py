@@ -37,6 +37,11 @@ def test_reproduce_quick_writes_the_page_with_plots(tmp_path: Path) -> None:
         assert (tmp_path / rel).read_bytes()[:4] == b"\x89PNG"
     # every load of the plan has a vllm-apc row with a TCT and ratios for the others
     assert re.search(r"\| vllm-apc \| [\d,]+ s \| [\d,]+ s \| [\d,]+ s \|", text)
+    # the overload load pools seeds 0 and 1 (QUICK.overload_seeds from 2x), the others not
+    assert re.search(r"\| 0\.5x \([\d.]+/min\) \| 1x \([\d.]+/min\) \| "
+                     r"2x \(2 seeds, mean [\d.]+/min\) \|", text)
+    rows = (tmp_path / "results-files" / "sweep" / "swe-trace-16" / "results.csv").read_text()
+    assert {ln.split(",")[7] for ln in rows.splitlines()[1:]} == {"0", "1"}
     assert (tmp_path / "results-files" / "sweep" / "swe-trace-16" / "results.csv").exists()
     # a second run resumes: nothing is simulated again, the tables are the same
     again = subprocess.run([sys.executable, "-m", "sagacore", "reproduce", "--quick", "-o",
