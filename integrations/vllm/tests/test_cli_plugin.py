@@ -39,7 +39,9 @@ def test_fidelity_of_a_stack_inside_vllm_from_the_command_line(tmp_path: Path) -
     assert doc["stacks"]["saga"]["plugin"] is True
     assert doc["stacks"]["vllm-apc"]["plugin"] is False
     assert doc["stacks"]["saga"]["twin"]["tasks_completed"] == 4
-    assert doc["stacks"]["saga"]["modelled"] == []  # pins held: nothing released
+    # pins held: nothing released; vLLM's LRU eviction (not WA-LRU) is modelled
+    assert doc["stacks"]["saga"]["modelled"] == [
+        "cache saga-ttl: vLLM evicts LRU, the simulator too (the policy decides retention)"]
 
 
 def test_twin_runs_a_named_stack_and_refuses_an_unknown_one(
