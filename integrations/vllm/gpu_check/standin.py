@@ -89,7 +89,7 @@ class StandIn:
             def __init__(self, h: dict[str, str]) -> None:
                 self.headers = h
 
-        session = GenerateBaseServing._get_session_id(req, _Raw(headers))  # type: ignore[arg-type]
+        session = GenerateBaseServing._get_session_id(req, _Raw(headers))
         params = req.to_sampling_params(int(body["max_tokens"]), {})
         if session is not None:
             meta = ProgramMetadata.parse("r", session, params.extra_args)
