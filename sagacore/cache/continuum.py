@@ -121,7 +121,7 @@ def _ttl_table(fit: LogNormalFit, max_ttl_s: float) -> tuple[tuple[float, float,
     x = np.empty((len(taus), steps + 1))
     x[:, :steps] = np.arange(1, steps + 1) * h[:, None]
     x[:, steps] = taus
-    logs = np.array(list(map(math.log, x.ravel().tolist()))).reshape(x.shape)
+    logs = np.fromiter(map(math.log, x.ravel().tolist()), float, x.size).reshape(x.shape)
     f = p0 + q0 * ndtr((logs - mu) / sigma)
     cur = 1.0 - f[:, :steps]
     prev = np.empty_like(cur)
