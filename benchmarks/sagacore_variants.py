@@ -17,7 +17,9 @@ registered stack name:
   has *waited* (its calls' waits so far), the stack's order before 2026-12-03, instead of
   minus its age;
 - ``aging-R`` (``R`` a number, e.g. ``aging-4``): the stack's order with ageing rate ``R``
-  (the default is 1).
+  (the default is 1);
+- ``no-admission``: the stack's order without its admission control (``-admission`` of
+  ``benchmarks/sagacore_stack.py``'s ablation).
 
 docs/stacks.md ("Where it stands against the goals") reports what these gave. Usage::
 
@@ -88,6 +90,7 @@ def variant(name: str) -> Stack:
         "arrival": lambda: r(s, name="arrival", scheduler=_arrival),
         "no-steal": lambda: r(s, name="no-steal", router="session-affinity"),
         "wait-aged": lambda: r(s, name="wait-aged", scheduler=_ordered(_WaitAged, 1.0)),
+        "no-admission": lambda: r(s, name="no-admission", scheduler="srpt-aging"),
     }
     return made[name]() if name in made else get_stack(name)
 
