@@ -19,7 +19,9 @@ registered stack name:
 - ``aging-R`` (``R`` a number, e.g. ``aging-4``): the stack's order with ageing rate ``R``
   (the default is 1);
 - ``no-admission``: the stack's order without its admission control (``-admission`` of
-  ``benchmarks/sagacore_stack.py``'s ablation).
+  ``benchmarks/sagacore_stack.py``'s ablation);
+- ``gate-paused``: the admission gate asked only on a worker where a program between
+  calls still holds cached KV (nothing to protect elsewhere: admit).
 
 docs/stacks.md ("Where it stands against the goals") reports what these gave. Usage::
 
@@ -39,9 +41,9 @@ from collections.abc import Callable
 
 from sagacore.build import BuildContext
 from sagacore.metrics import compare
-from sagacore.policy import CallView, Router, Scheduler
+from sagacore.policy import CallView, Router, Scheduler, WorkerView
 from sagacore.route.idle_steal import IdleSteal
-from sagacore.sched.admission import WorkingSetAdmission
+from sagacore.sched.admission import SagacoreScheduler, WorkingSetAdmission
 from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
 from sagacore.sim import isolated_tcts, simulate
 from sagacore.sim.config import get_cluster
@@ -70,6 +72,25 @@ class _WaitAged(SRPTAging):
                 float(call.step))
 
 
+class _GateIfPaused(SagacoreScheduler):
+    """Admit a new program outright where no paused program's KV is cached."""
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        tid, w = call.task_id, worker.worker_id
+        if tid not in self._where and self._deferred_at != (now, w):
+            self._release_dropped(worker)
+            if not self._paused.get(w):
+                self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
+                self._place(tid, w, self.peak_tokens(call))
+                return True
+        return super().admit(call, worker, now)
+
+
+def _gate_if_paused(ctx: BuildContext) -> Scheduler:
+    p, o = ctx.token_prices()
+    return _GateIfPaused(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
+
+
 def _ordered(cls: type[SRPTAging], aging: float) -> Callable[[BuildContext], Scheduler]:
     def make(ctx: BuildContext) -> Scheduler:
         p, o = ctx.token_prices()
@@ -91,6 +112,7 @@ def variant(name: str) -> Stack:
         "no-steal": lambda: r(s, name="no-steal", router="session-affinity"),
         "wait-aged": lambda: r(s, name="wait-aged", scheduler=_ordered(_WaitAged, 1.0)),
         "no-admission": lambda: r(s, name="no-admission", scheduler="srpt-aging"),
+        "gate-paused": lambda: r(s, name="gate-paused", scheduler=_gate_if_paused),
     }
     return made[name]() if name in made else get_stack(name)
 
