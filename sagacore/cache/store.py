@@ -508,28 +508,8 @@ class PrefixStore:
         """Reference ``node`` and its ancestors (a call's lease or a hold)."""
         n: CacheEntry | None = node
         root = self.root
-        leaves = self._leaves
-        observe = self._observe_access if reuse else None
-        # _pin_one inlined (the same steps, node by node up the path)
         while n is not None and n is not root:
-            if n.ref == 0:
-                self._evictable -= n.cached
-                leaves.pop(n, None)
-            n.ref += 1
-            if call:
-                if n.calls == 0:
-                    if reuse:
-                        self._useful_tree_area += n.cached * (now - n.idle_since)
-                    n.busy_since = now
-                n.calls += 1
-                n.last_access_s = now
-                if reuse:
-                    n.hits += 1
-                    if observe is not None:
-                        observe(n, now)
-                if n.task_id != owner:
-                    n.task_id = None
-                    n.step = None
+            self._pin_one(n, now, call, reuse, owner)
             n = n.parent
 
     def _unpin(self, node: CacheEntry, now: float, *, call: bool) -> None:
