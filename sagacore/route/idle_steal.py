@@ -134,24 +134,31 @@ class IdleSteal(SessionAffinity):
         """Pairs (busiest worker, idle thief): each idle worker takes one waiting call."""
         self._tick_s = now  # the mechanism asks stealable about these pairs at this time
         since = self._empty_since
-        for wid in since.keys() - {w.worker_id for w in workers}:
-            del since[wid]  # an instance no longer offered (lost)
+        queued = 0
         for w in workers:
             if w.queued_calls:
                 since.pop(w.worker_id, None)
+                queued += 1
             else:
                 since.setdefault(w.worker_id, now)
-        if len(since) == len(workers):
+        if len(since) > len(workers) - queued:  # an instance no longer offered (lost)
+            for wid in since.keys() - {w.worker_id for w in workers}:
+                del since[wid]
+        if not queued:
             return []  # nothing waits anywhere
+        idle_s = self.idle_s - 1e-9
+        idle_load = self.idle_load
+        headroom = 1.0 - idle_load
+        thieves = [w for w in workers if w.worker_id in since
+                   and now - since[w.worker_id] >= idle_s and w.load < idle_load
+                   and w.free_tokens >= headroom * w.pool_tokens]
+        if not thieves:
+            return []  # no worker idle long enough with room: no pair
         left = {w.worker_id: w.queued_calls for w in workers if w.queued_calls}
         load = {w.worker_id: w.load for w in workers}
         pairs: list[tuple[int, int]] = []
-        for w in sorted(workers, key=lambda w: (w.load, w.worker_id)):
+        for w in sorted(thieves, key=lambda w: (w.load, w.worker_id)):
             wid = w.worker_id
-            if (wid not in since or now - since[wid] < self.idle_s - 1e-9
-                    or load[wid] >= self.idle_load
-                    or w.free_tokens < (1.0 - self.idle_load) * w.pool_tokens):
-                continue
             sources = [v for v, q in left.items() if q > 0 and load[v] > load[wid]
                        and now - self._received.get(v, -math.inf) >= self.settle_s]
             if not sources:

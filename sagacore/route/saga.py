@@ -147,30 +147,32 @@ class SagaAffinity(Router):
         if not self.steal or not workers:
             return []
         since = self._empty_since
-        gone = since.keys() - {w.worker_id for w in workers}
-        for wid in gone:  # an instance no longer offered (lost): forget its queue
-            del since[wid]
+        queued = 0
         for w in workers:
             if w.queued_calls:
                 since.pop(w.worker_id, None)
+                queued += 1
             else:
                 since.setdefault(w.worker_id, now)
-        if len(since) == len(workers):
+        if len(since) > len(workers) - queued:  # an instance no longer offered (lost)
+            for wid in since.keys() - {w.worker_id for w in workers}:
+                del since[wid]  # forget its queue
+        if not queued:
             return []  # nothing waits anywhere
         loads = {w.worker_id: w.load for w in workers}
         lo = min(loads.values())
         hi = max(loads.values())
-        skewed = hi > self.steal_ratio * lo
-        least = least_loaded(workers)
+        least = least_loaded(workers) if hi > self.steal_ratio * lo else None
+        idle_s = self.idle_s - 1e-9
+        thieves = sorted(
+            wid for wid, t in since.items()
+            if (now - t >= idle_s and loads[wid] < self.load_threshold) or wid == least
+        )
+        if not thieves:
+            return []  # no idle worker, and no skew with the least loaded one idle
         left = {w.worker_id: w.queued_calls for w in workers if w.queued_calls}
         pairs: list[tuple[int, int]] = []
-        for w in sorted(workers, key=lambda w: w.worker_id):
-            wid = w.worker_id
-            if wid not in since:
-                continue
-            idle = now - since[wid] >= self.idle_s - 1e-9 and loads[wid] < self.load_threshold
-            if not (idle or (skewed and wid == least)):
-                continue
+        for wid in thieves:
             victims = sorted(
                 v for v, q in left.items()
                 if q > 0 and (loads[v] >= self.load_threshold
