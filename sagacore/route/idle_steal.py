@@ -134,31 +134,39 @@ class IdleSteal(SessionAffinity):
         """Pairs (busiest worker, idle thief): each idle worker takes one waiting call."""
         self._tick_s = now  # the mechanism asks stealable about these pairs at this time
         since = self._empty_since
-        queued = 0
+        left: dict[int, int] = {}  # waiting calls of the workers with a queue
         for w in workers:
-            if w.queued_calls:
+            q = w.queued_calls
+            if q:
                 since.pop(w.worker_id, None)
-                queued += 1
+                left[w.worker_id] = q
             else:
                 since.setdefault(w.worker_id, now)
-        if len(since) > len(workers) - queued:  # an instance no longer offered (lost)
+        if len(since) > len(workers) - len(left):  # an instance no longer offered (lost)
             for wid in since.keys() - {w.worker_id for w in workers}:
                 del since[wid]
-        if not queued:
+        if len(since) == len(workers):
             return []  # nothing waits anywhere
-        idle_s = self.idle_s - 1e-9
-        idle_load = self.idle_load
-        headroom = 1.0 - idle_load
-        thieves = [w for w in workers if w.worker_id in since
-                   and now - since[w.worker_id] >= idle_s and w.load < idle_load
-                   and w.free_tokens >= headroom * w.pool_tokens]
+        # the thieves: queue empty for idle_s, load below idle_load, headroom free; the
+        # loads read once per tick, only those of the thieves and of the queued workers
+        load: dict[int, float] = {}
+        thieves = []
+        for w in workers:
+            wid = w.worker_id
+            if wid not in since or now - since[wid] < self.idle_s - 1e-9:
+                continue
+            x = w.load
+            if x >= self.idle_load or w.free_tokens < (1.0 - self.idle_load) * w.pool_tokens:
+                continue
+            load[wid] = x
+            thieves.append(wid)
         if not thieves:
             return []  # no worker idle long enough with room: no pair
-        left = {w.worker_id: w.queued_calls for w in workers if w.queued_calls}
-        load = {w.worker_id: w.load for w in workers}
+        for w in workers:
+            if w.worker_id in left:
+                load[w.worker_id] = w.load
         pairs: list[tuple[int, int]] = []
-        for w in sorted(thieves, key=lambda w: (w.load, w.worker_id)):
-            wid = w.worker_id
+        for wid in sorted(thieves, key=lambda v: (load[v], v)):
             sources = [v for v, q in left.items() if q > 0 and load[v] > load[wid]
                        and now - self._received.get(v, -math.inf) >= self.settle_s]
             if not sources:

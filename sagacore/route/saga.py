@@ -162,11 +162,12 @@ class SagaAffinity(Router):
         loads = {w.worker_id: w.load for w in workers}
         lo = min(loads.values())
         hi = max(loads.values())
-        least = least_loaded(workers) if hi > self.steal_ratio * lo else None
-        idle_s = self.idle_s - 1e-9
+        skewed = hi > self.steal_ratio * lo
+        least = least_loaded(workers) if skewed else None
         thieves = sorted(
-            wid for wid, t in since.items()
-            if (now - t >= idle_s and loads[wid] < self.load_threshold) or wid == least
+            wid for wid in since
+            if (now - since[wid] >= self.idle_s - 1e-9 and loads[wid] < self.load_threshold)
+            or wid == least
         )
         if not thieves:
             return []  # no idle worker, and no skew with the least loaded one idle
