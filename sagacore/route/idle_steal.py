@@ -147,26 +147,23 @@ class IdleSteal(SessionAffinity):
                 del since[wid]
         if len(since) == len(workers):
             return []  # nothing waits anywhere
-        # the thieves: queue empty for idle_s, load below idle_load, headroom free; the
-        # loads read once per tick, only those of the thieves and of the queued workers
+        # each load read once per tick, only for the queued workers and the thieves; a
+        # thief's free KV only when its turn comes
         load: dict[int, float] = {}
-        thieves = []
+        thieves: list[WorkerView] = []
         for w in workers:
             wid = w.worker_id
-            if wid not in since or now - since[wid] < self.idle_s - 1e-9:
-                continue
-            x = w.load
-            if x >= self.idle_load or w.free_tokens < (1.0 - self.idle_load) * w.pool_tokens:
-                continue
-            load[wid] = x
-            thieves.append(wid)
-        if not thieves:
-            return []  # no worker idle long enough with room: no pair
-        for w in workers:
-            if w.worker_id in left:
-                load[w.worker_id] = w.load
+            if wid in left:
+                load[wid] = w.load
+            elif now - since[wid] >= self.idle_s - 1e-9:
+                x = load[wid] = w.load
+                if x < self.idle_load:
+                    thieves.append(w)
         pairs: list[tuple[int, int]] = []
-        for wid in sorted(thieves, key=lambda v: (load[v], v)):
+        for w in sorted(thieves, key=lambda w: (load[w.worker_id], w.worker_id)):
+            if w.free_tokens < (1.0 - self.idle_load) * w.pool_tokens:
+                continue  # no headroom
+            wid = w.worker_id
             sources = [v for v, q in left.items() if q > 0 and load[v] > load[wid]
                        and now - self._received.get(v, -math.inf) >= self.settle_s]
             if not sources:

@@ -950,8 +950,8 @@ CATALOGUE: tuple[Mutant, ...] = (
     Mutant(
         "idle-steal-thief-load-inverted", "route",
         "The thief's load test inverted: only workers at or above ``idle_load`` steal.",
-        (_e(f"{_I}.rebalance", "if x >= self.idle_load or",
-            "if x < self.idle_load or"),),
+        (_e(f"{_I}.rebalance", "if x < self.idle_load:",
+            "if x >= self.idle_load:"),),
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.95, 100, (10,)), (0.85, 900, ())),) * 2)),
     ),
@@ -967,8 +967,8 @@ CATALOGUE: tuple[Mutant, ...] = (
     Mutant(
         "idle-steal-interval-ignored", "route",
         "No idle interval: a worker steals at the first tick its queue is empty.",
-        (_e(f"{_I}.rebalance", "now - since[wid] < self.idle_s - 1e-9",
-            "now - since[wid] < 0.0"),),
+        (_e(f"{_I}.rebalance", "now - since[wid] >= self.idle_s - 1e-9",
+            "now - since[wid] >= 0.0"),),
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.95, 100, (10,)), (0.1, 900, ())),))),
     ),
@@ -1013,8 +1013,8 @@ CATALOGUE: tuple[Mutant, ...] = (
         "idle-steal-most-loaded-thief-first", "route",
         "Thieves visited from the most loaded: the first finds no source and the loop "
         "stops, so a less loaded idle worker beside a queue steals nothing.",
-        (_e(f"{_I}.rebalance", "key=lambda v: (load[v], v)",
-            "key=lambda v: (-load[v], v)"),),
+        (_e(f"{_I}.rebalance", "key=lambda w: (load[w.worker_id], w.worker_id)",
+            "key=lambda w: (-load[w.worker_id], w.worker_id)"),),
         _IDLE,
         ("idle-steal-bounds", IdleTicks((((0.5, 900, ()), (0.4, 100, (10,)), (0.2, 900, ())),)
                                         * 2)),
