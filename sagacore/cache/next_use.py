@@ -314,8 +314,11 @@ class GapModel:
     def __init__(self, config: NextUseConfig) -> None:
         self.config = config
         k = self.FEATURES
-        self._xtx = np.eye(k) * config.gap_ridge
-        self._xty = np.zeros(k)
+        # running sums as Python floats, row-major X'X (NumPy per observation costs more
+        # than these 20 products; the sums are the same floats in the same order)
+        r = float(config.gap_ridge)
+        self._xtx = [r if i == j else 0.0 for i in range(k) for j in range(k)]
+        self._xty = [0.0] * k
         self._yty = 0.0
         self.samples = 0
         self._pending = 0
@@ -339,8 +342,14 @@ class GapModel:
         if not seconds > 0 or not math.isfinite(seconds):
             return
         y = math.log(seconds)
-        self._xtx += np.outer(x, x)
-        self._xty += x * y
+        xs = x.tolist()
+        xtx, xty = self._xtx, self._xty
+        k = 0
+        for i, a in enumerate(xs):
+            for b in xs:
+                xtx[k] += a * b
+                k += 1
+            xty[i] += a * y
         self._yty += y * y
         self.samples += 1
         self._pending += 1
@@ -352,8 +361,11 @@ class GapModel:
     def refresh(self) -> None:
         """Refit ``theta`` and ``sigma`` from the running sums."""
         self._pending = 0
-        th = np.asarray(np.linalg.solve(self._xtx, self._xty), dtype=np.float64)
-        sse = self._yty - 2.0 * float(th @ self._xty) + float(th @ self._xtx @ th)
+        k = self.FEATURES
+        xtx = np.array(self._xtx, dtype=np.float64).reshape(k, k)
+        xty = np.array(self._xty, dtype=np.float64)
+        th = np.asarray(np.linalg.solve(xtx, xty), dtype=np.float64)
+        sse = self._yty - 2.0 * float(th @ xty) + float(th @ xtx @ th)
         self.theta = th
         self.sigma = math.sqrt(max(sse / max(self.samples, 1), 1e-4))
 
