@@ -105,8 +105,11 @@ _GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 _Z = tuple(NormalDist().inv_cdf(q) for q in _GRID)
 
 
+_SQRT2 = math.sqrt(2.0)
+
+
 def _phi(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+    return 0.5 * math.erfc(-x / _SQRT2)
 
 
 def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: float,
@@ -134,10 +137,10 @@ def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: floa
     p0 = fit.p_zero
     if p0 >= 1.0 or benefit_s <= 0:
         return 0.0
-    pos = 1.0 - p0
+    cost = hold_cost_per_s * (1.0 - p0)  # the same product as c * pos * emin, evaluated left first
     best, best_u = 0.0, 0.0
     for tau, f_all, emin in _ttl_table(fit, max_ttl_s):
-        u = f_all * benefit_s - hold_cost_per_s * pos * emin
+        u = f_all * benefit_s - cost * emin
         if u > best_u + 1e-12:
             best, best_u = tau, u
     return best
@@ -153,14 +156,15 @@ def _ttl_table(fit: LogNormalFit, max_ttl_s: float) -> tuple[tuple[float, float,
     pos = 1.0 - p0
     mean_pos = math.exp(mu + sigma * sigma / 2.0)
     out = []
+    exp, log, erfc = math.exp, math.log, math.erfc
     for z in _Z if sigma > 0 else (0.0,):
-        tau = min(math.exp(mu + sigma * z), max_ttl_s)
+        tau = min(exp(mu + sigma * z), max_ttl_s)
         if tau <= 0:
             continue
         if sigma > 0:
-            zt = (math.log(tau) - mu) / sigma
-            f = _phi(zt)
-            emin = mean_pos * _phi(zt - sigma) + tau * (1.0 - f)
+            zt = (log(tau) - mu) / sigma
+            f = 0.5 * erfc(-zt / _SQRT2)  # _phi, inlined
+            emin = mean_pos * (0.5 * erfc(-(zt - sigma) / _SQRT2)) + tau * (1.0 - f)
         else:
             f = 1.0 if tau >= math.exp(mu) else 0.0
             emin = min(math.exp(mu), tau)
