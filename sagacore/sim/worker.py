@@ -114,6 +114,7 @@ class Call:
 
     __slots__ = (
         "admitted",
+        "agent_type",
         "ends",
         "enqueued_s",
         "generated",
@@ -127,8 +128,12 @@ class Call:
         "seq",
         "spec",
         "state",
+        "step",
         "target",
         "task",
+        "task_arrival_s",
+        "task_id",
+        "tenant",
         "worker",
     )
 
@@ -136,6 +141,18 @@ class Call:
                  ready_s: float, seq: int) -> None:
         self.task = task
         self.spec = spec
+        # the CallView's constants, plain attributes (policies read them on every hook)
+        t = task.task
+        self.task_id: TaskId = t.id
+        """The task (session)."""
+        self.tenant: TenantId = t.tenant
+        """The task's tenant."""
+        self.agent_type: str = t.agent_type
+        """The task's agent type."""
+        self.task_arrival_s: float = t.arrival_s
+        """When the task arrived."""
+        self.step: int = spec.index
+        """Index of the step in its task."""
         self.ids = ids
         """Segment ids of the call's context (prompt, then output)."""
         self.ends = ends
@@ -157,32 +174,7 @@ class Call:
         self.key: tuple[float, ...] = ()
         self.admitted = False
 
-    # --- CallView ------------------------------------------------------------------------
-    @property
-    def task_id(self) -> TaskId:
-        """The task (session)."""
-        return self.task.task.id
-
-    @property
-    def tenant(self) -> TenantId:
-        """The task's tenant."""
-        return self.task.task.tenant
-
-    @property
-    def agent_type(self) -> str:
-        """The task's agent type."""
-        return self.task.task.agent_type
-
-    @property
-    def step(self) -> int:
-        """Index of the step in its task."""
-        return self.spec.index
-
-    @property
-    def task_arrival_s(self) -> float:
-        """When the task arrived."""
-        return self.task.task.arrival_s
-
+    # --- CallView (the constants above, and) ----------------------------------------------
     @property
     def task_attained_s(self) -> float:
         """Batch time the task has been served (its token share of each step)."""
