@@ -495,11 +495,14 @@ class AEGInference:
 
     def transition_rows(self, agent_type: str) -> dict[str, dict[str, float]]:
         """The full (unpruned) chain: ``{from: {to: P}}`` with rows summing to 1."""
-        out: dict[str, dict[str, float]] = {}
-        for a, row in self._counts.get(agent_type, {}).items():
-            total = sum(row.values())
-            out[a] = {b: c / total for b, c in row.items()}
-        return out
+        return {a: self.transition_row(agent_type, a) for a in self._counts.get(agent_type, {})}
+
+    def transition_row(self, agent_type: str, from_state: str) -> dict[str, float]:
+        """One row of :meth:`transition_rows`: ``{to: P}`` from ``from_state`` (empty when
+        nothing was seen to leave it)."""
+        row = self._counts.get(agent_type, {}).get(from_state, {})
+        total = sum(row.values())
+        return {b: c / total for b, c in row.items()}
 
     def graph(
         self, agent_type: str, *, min_edge_probability: float | None = None

@@ -407,6 +407,9 @@ class _Chain:
     reuse_mass: dict[str, float]
     tails: _Lengths
     markov: dict[str, float] | None = None
+    stale: set[str] = field(default_factory=set)
+    """States whose outgoing transitions were observed since ``full`` was computed (an
+    inferred chain's rows are recomputed for those alone, at the next query)."""
 
 
 
@@ -487,10 +490,19 @@ class WorkflowStats:
         known = [d for d in ds if d in ts.steps]
         inf = self._inference
         a = ts.agent_type
+        ch = self._chains.get(a)
+        if ch is None or inf.is_provided(a):
+            self._chains.pop(a, None)
+            stale: set[str] = set()  # (a cold type stays cold; a given graph is as given)
+        else:
+            stale = ch.stale  # the rows these transitions leave from change, no other
         if not ds:
             inf.observe_transition(a, START, state)
+            stale.add(START)
         for d in known:
-            inf.observe_transition(a, state_of(ts.steps[d].tool), state)
+            prev_state = state_of(ts.steps[d].tool)
+            inf.observe_transition(a, prev_state, state)
+            stale.add(prev_state)
             ts.has_succ.add(d)
         stats = self._agent(a)
         if len(known) == 1:
@@ -504,7 +516,6 @@ class WorkflowStats:
             stats.tool_seconds.add(0.0)
         ts.steps[step] = _StepObs(tool, prompt_tokens, output_tokens)
         ts.last = step
-        self._chains.pop(a, None)
 
     def observe_tool_call(self, task_id: TaskId, step: int, seconds: float) -> None:
         """The tool called after ``step`` finished after ``seconds``."""
@@ -671,16 +682,29 @@ class WorkflowStats:
     def _chain(self, agent_type: str) -> _Chain | None:
         """The derived view of ``agent_type`` (None while cold), rebuilt after observations.
 
-        Transitions change ``full`` and ``reuse_mass`` (so every observed call drops the
-        view); task lengths change only when a task ends (kept in ``_tails``). The pruned
-        chain's reuse mass is computed from the rows as :meth:`AEGInference.graph` would
-        prune them (the same floats: ``count / total`` kept when ``>= threshold``), without
-        building the graph.
+        Transitions change ``full`` and ``reuse_mass``, in the rows of the states they
+        leave from: an observed call marks those (``_Chain.stale``) and they alone are
+        recomputed here, as a rebuild would compute them; task lengths change only when a
+        task ends (kept in ``_tails``; the view is dropped). The pruned chain's reuse mass
+        is computed from the rows as :meth:`AEGInference.graph` would prune them (the same
+        floats: ``count / total`` kept when ``>= threshold``), without building the graph.
         """
         chains = self._chains
-        if agent_type in chains:
-            return chains[agent_type]
         inf = self._inference
+        if agent_type in chains:
+            ch0 = chains[agent_type]
+            if ch0 is None or not ch0.stale:
+                return ch0
+            if ch0.stale <= ch0.full.keys():  # no new state: the rows keep their order
+                thr = inf.config.min_edge_probability
+                for a in ch0.stale:
+                    row = ch0.full[a] = inf.transition_row(agent_type, a)
+                    ch0.reuse_mass[a] = math.fsum(
+                        p for b, p in row.items() if b != END and p >= thr and p > 0
+                    )
+                ch0.stale.clear()
+                ch0.markov = None
+                return ch0
         ch: _Chain | None = None
         if inf.is_warm(agent_type):
             g = inf.graph(agent_type) if inf.is_provided(agent_type) else None
