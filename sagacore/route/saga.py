@@ -147,23 +147,25 @@ class SagaAffinity(Router):
         if not self.steal or not workers:
             return []
         since = self._empty_since
-        queued = 0
+        left: dict[int, int] = {}  # waiting calls of the workers with a queue
         for w in workers:
-            if w.queued_calls:
+            q = w.queued_calls
+            if q:
                 since.pop(w.worker_id, None)
-                queued += 1
+                left[w.worker_id] = q
             else:
                 since.setdefault(w.worker_id, now)
-        if len(since) > len(workers) - queued:  # an instance no longer offered (lost)
+        if len(since) > len(workers) - len(left):  # an instance no longer offered (lost)
             for wid in since.keys() - {w.worker_id for w in workers}:
                 del since[wid]  # forget its queue
-        if not queued:
+        if not left:
             return []  # nothing waits anywhere
         loads = {w.worker_id: w.load for w in workers}
         lo = min(loads.values())
         hi = max(loads.values())
         skewed = hi > self.steal_ratio * lo
-        least = least_loaded(workers) if skewed else None
+        # least_loaded(workers), from the loads and queues read above
+        least = min(loads, key=lambda v: (loads[v], left.get(v, 0), v)) if skewed else None
         thieves = sorted(
             wid for wid in since
             if (now - since[wid] >= self.idle_s - 1e-9 and loads[wid] < self.load_threshold)
@@ -171,7 +173,6 @@ class SagaAffinity(Router):
         )
         if not thieves:
             return []  # no idle worker, and no skew with the least loaded one idle
-        left = {w.worker_id: w.queued_calls for w in workers if w.queued_calls}
         pairs: list[tuple[int, int]] = []
         for wid in thieves:
             victims = sorted(
