@@ -11,7 +11,7 @@ __all__ = ["active_tasks", "next_call", "session_tracked"]
 
 def active_tasks(ctx: CacheContext) -> frozenset[TaskId] | None:
     """The tasks the context's predictor tracks (None without a predictor)."""
-    return None if ctx.predictor is None else frozenset(ctx.predictor.active_tasks)
+    return None if ctx.predictor is None else ctx.predictor.active_task_set
 
 
 def session_tracked(ctx: CacheContext, task_id: TaskId | None) -> bool:

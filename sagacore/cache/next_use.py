@@ -440,7 +440,7 @@ class NextUse(CachePolicy):
         """Whether ``task`` has started and not ended, by the predictor last seen (True
         without a predictor)."""
         p = self._predictor
-        return p is None or task in p.active_tasks
+        return p is None or p.is_active(task)
 
     def retention(self, session: SessionView, ctx: CacheContext) -> RetentionDecision:
         """Keep the KV, unpinned; record the session's features for :class:`GapModel`."""

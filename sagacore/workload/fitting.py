@@ -440,6 +440,7 @@ class WorkflowStats:
         self._chains: dict[str, _Chain | None] = {}
         self._tails: dict[str, _Lengths] = {}
         self._active: tuple[TaskId, ...] | None = None
+        self._active_set: frozenset[TaskId] | None = None
         self._prior_tool = LogNormalFit.prior(
             self.config.prior_tool_median_s, self.config.prior_tool_sigma
         )
@@ -456,7 +457,7 @@ class WorkflowStats:
                 f"got kind {oracle.kind!r}"
             )
         self._tasks[task_id] = _TaskState(agent_type, oracle)
-        self._active = None
+        self._active = self._active_set = None
 
     def observe_llm_call(
         self,
@@ -539,13 +540,13 @@ class WorkflowStats:
         self._chains.pop(ts.agent_type, None)
         self._tails.pop(ts.agent_type, None)
         del self._tasks[task_id]
-        self._active = None
+        self._active = self._active_set = None
 
     def forget_task(self, task_id: TaskId) -> None:
         """Drop a task's per-task state without learning its end (for example, cancelled)."""
         self._task(task_id)
         del self._tasks[task_id]
-        self._active = None
+        self._active = self._active_set = None
 
     def observe_observation(self, tool: str | None, tokens: float) -> None:
         """One observation of ``tokens`` tokens returned by ``tool`` (EMA update)."""
@@ -647,6 +648,17 @@ class WorkflowStats:
         if self._active is None:
             self._active = tuple(self._tasks)
         return self._active
+
+    @property
+    def active_task_set(self) -> frozenset[TaskId]:
+        """:attr:`active_tasks` as a set (kept until a task starts or ends)."""
+        if self._active_set is None:
+            self._active_set = frozenset(self._tasks)
+        return self._active_set
+
+    def is_active(self, task_id: TaskId) -> bool:
+        """Whether ``task_id`` is in :attr:`active_tasks` (started, not yet ended)."""
+        return task_id in self._tasks
 
     def _task(self, task_id: TaskId) -> _TaskState:
         ts = self._tasks.get(task_id)
