@@ -33,7 +33,7 @@ from sagacore.build import BuildContext
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
 from sagacore.policy import CachePolicy, Retention, Router, Scheduler, SessionInfo
-from sagacore.sim.config import ClusterConfig, SimConfig
+from sagacore.sim.config import ClusterConfig, SimConfig, kv_overflow_error
 from sagacore.sim.faults import FaultSchedule, FaultStats
 from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
@@ -455,10 +455,7 @@ class Simulation:
         need = -(-ends[-1] // bs)
         cap = self._capacity_blocks
         if need > cap:
-            raise ConfigError(
-                f"task {ts.task.id} step {index} needs {ends[-1]} tokens of KV; an instance "
-                f"holds {cap * bs} (one block of its capacity is vLLM's null block)"
-            )
+            raise kv_overflow_error(ts.task.id, index, ends[-1], cap * bs)
         wid = self._place(call, now)
         if self.observers:
             self._emit(TraceEvent("call_ready", now, ts.task.id, index, wid))

@@ -45,6 +45,8 @@ __all__ = [
     "EngineConfig",
     "SimConfig",
     "get_cluster",
+    "kv_overflow_error",
+    "kv_room_tokens",
 ]
 
 
@@ -171,17 +173,12 @@ class ClusterConfig:
         ConfigError
             Naming the first such task and step, its tokens and the capacity.
         """
-        bs = self.engine.block_size
-        cap_blocks = self.kv_capacity_tokens // bs - 1
+        room = kv_room_tokens(self.kv_capacity_tokens, self.engine.block_size)
         for task in workload.tasks:
             for step in task.steps:
                 need = step.prompt_tokens + step.output_tokens
-                if -(-need // bs) > cap_blocks:
-                    raise ConfigError(
-                        f"task {task.id} step {step.index} needs {need} tokens of KV; an "
-                        f"instance holds {cap_blocks * bs} (one block of its capacity is "
-                        "vLLM's null block)"
-                    )
+                if need > room:
+                    raise kv_overflow_error(task.id, step.index, need, room)
 
     def describe(self) -> str:
         """A one-line description."""
@@ -203,6 +200,32 @@ cluster (16 instances of Llama-3-70B, tensor parallel 4, on 64 A100-80GB)."""
 
 DEFAULT_CLUSTER = "a100-64"
 """The preset ``sagacore simulate`` uses by default."""
+
+
+def kv_room_tokens(capacity_tokens: int, block_size: int) -> int:
+    """Tokens of context one call may hold on an instance of ``capacity_tokens``: whole
+    blocks, less the one block vLLM keeps as its null block.
+
+    >>> kv_room_tokens(1000, 16)
+    976
+    """
+    return (capacity_tokens // block_size - 1) * block_size
+
+
+def kv_overflow_error(task_id: object, step_index: int, need: int, room: int) -> ConfigError:
+    """The error for a call whose context (``need`` tokens) exceeds what one instance
+    holds (``room``, :func:`kv_room_tokens`); the simulator, isolated TCTs and
+    :meth:`ClusterConfig.check_fits` raise it where they find such a call.
+
+    >>> print(kv_overflow_error("t", 2, 5010, 976))
+    task t step 2 needs 5010 tokens of KV; an instance holds 976 (one block of its capacity is vLLM's null block): choose instances with more KV memory (--cluster GPUS:TP:MODEL:GPU with a larger TP or GPU) or a workload without this task
+    """
+    return ConfigError(
+        f"task {task_id} step {step_index} needs {need} tokens of KV; an instance holds "
+        f"{room} (one block of its capacity is vLLM's null block): choose instances with "
+        "more KV memory (--cluster GPUS:TP:MODEL:GPU with a larger TP or GPU) or a "
+        "workload without this task"
+    )
 
 
 def get_cluster(

@@ -35,8 +35,7 @@ True
 from __future__ import annotations
 
 from sagacore.engine import CostModel
-from sagacore.errors import ConfigError
-from sagacore.sim.config import EngineConfig
+from sagacore.sim.config import EngineConfig, kv_overflow_error, kv_room_tokens
 from sagacore.sim.keys import context_keys
 from sagacore.sim.worker import run_seconds
 from sagacore.workload.model import Task
@@ -159,13 +158,10 @@ def isolated_completion(
     capacity = engine.kv_capacity_tokens if engine.kv_capacity_tokens is not None else (
         cost.kv_capacity_tokens()
     )
-    room = (capacity // bs - 1) * bs
+    room = kv_room_tokens(capacity, bs)
     for step, (_ids, ends) in zip(task.steps, keys, strict=True):
         if ends[-1] > room:
-            raise ConfigError(
-                f"task {task.id} step {step.index} needs {ends[-1]} tokens of KV; an "
-                f"instance holds {room} (one block of its capacity is vLLM's null block)"
-            )
+            raise kv_overflow_error(task.id, step.index, ends[-1], room)
     # call_seconds inlined: the same step times, added in the same order
     for step, (_ids, ends) in zip(task.steps, keys, strict=True):
         t = ready_time(step, finish, t0)
