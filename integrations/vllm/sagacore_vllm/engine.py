@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,6 @@ from sagacore.errors import ConfigError, InvariantError
 __all__ = [
     "VLLM_VERSION",
     "Admission",
-    "EngineConfig",
     "ScheduledChunk",
     "SchedulingPolicy",
     "StepRecord",
@@ -204,9 +204,16 @@ class VllmEngineConfig:
         return self.num_gpu_blocks - 1
 
 
-EngineConfig = VllmEngineConfig
-"""The former name of :class:`VllmEngineConfig`, kept for existing imports (deprecated: it
-named two classes, this one and :class:`sagacore.sim.config.EngineConfig`)."""
+def __getattr__(name: str) -> Any:
+    """``EngineConfig``, the former name of :class:`VllmEngineConfig`, for existing imports:
+    deprecated (``DeprecationWarning``), as it named two classes, this one and
+    :class:`sagacore.sim.config.EngineConfig`."""
+    if name == "EngineConfig":
+        warnings.warn("sagacore_vllm.engine.EngineConfig is deprecated: use VllmEngineConfig "
+                      "(sagacore.sim.config.EngineConfig is the simulator's)",
+                      DeprecationWarning, stacklevel=2)
+        return VllmEngineConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -60,7 +61,6 @@ __all__ = [
     "LLMCall",
     "ReadyCall",
     "RoundRobin",
-    "Router",
     "StepPrice",
     "StepSeconds",
     "TaskResult",
@@ -276,9 +276,16 @@ class TwinRouter(Protocol):
         """Return the index of the chosen instance."""
 
 
-Router = TwinRouter
-"""The former name of :class:`TwinRouter`, kept for existing imports (deprecated: it named
-two things, this callable protocol and :class:`sagacore.policy.Router`)."""
+def __getattr__(name: str) -> object:
+    """``Router``, the former name of :class:`TwinRouter`, for existing imports: deprecated
+    (``DeprecationWarning``), as it named two things, this callable protocol and
+    :class:`sagacore.policy.Router`."""
+    if name == "Router":
+        warnings.warn("sagacore_vllm.twin.Router is deprecated: use TwinRouter "
+                      "(sagacore.policy.Router is the policy interface)",
+                      DeprecationWarning, stacklevel=2)
+        return TwinRouter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _load_key(inst: InstanceView) -> tuple[int, float, int]:
