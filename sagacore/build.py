@@ -1,8 +1,10 @@
 """How policies are built: the :class:`BuildContext` a mechanism hands them, and names.
 
-One path builds every policy a run uses. A mechanism (the simulator, the vLLM plug-in)
-makes one :class:`BuildContext` and asks a :class:`~sagacore.stacks.Stack` to
-:meth:`~sagacore.stacks.Stack.build` its policies; the stack builds each one from its
+One path builds every policy a run uses. The caller of a mechanism makes one
+:class:`BuildContext` and asks a :class:`~sagacore.stacks.Stack` to
+:meth:`~sagacore.stacks.Stack.build` its policies, a :class:`StackPolicies`, which is
+what the mechanism receives (the simulator never sees the stack; the vLLM plug-in asks
+for the two parts it runs); the stack builds each one from its
 spec: a registry name (:data:`sagacore.route.ROUTERS`, :data:`sagacore.sched.SCHEDULERS`,
 :data:`sagacore.cache.CACHE_POLICIES`, resolved by :func:`policy_class`), a policy
 class, a :class:`Configured` class, or a plain factory. A class is built by its
@@ -41,10 +43,11 @@ from sagacore.errors import UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sagacore.engine import CostModel
-    from sagacore.policy import Policy
+    from sagacore.policy import CachePolicy, Policy, Router, Scheduler
     from sagacore.workload.predictor import Predictor
 
-__all__ = ["BuildContext", "Configured", "policy_class", "spec_needs_predictor"]
+__all__ = ["BuildContext", "Configured", "StackPolicies", "policy_class",
+           "spec_needs_predictor"]
 
 P = TypeVar("P", bound="Policy")
 
@@ -69,6 +72,31 @@ class BuildContext:
         work-pricing schedulers turn predicted tokens into seconds."""
         return (self.cost.prefill_seconds(2048) / 2048,
                 self.cost.decode_step_seconds(1, 2048))
+
+
+@dataclass(frozen=True)
+class StackPolicies:
+    """The policy objects :meth:`sagacore.stacks.Stack.build` makes for one run, with what
+    the mechanism needs beside them: the whole of what a simulation receives."""
+
+    router: Router
+    """The cluster's router."""
+    scheduler: Scheduler
+    """The cluster's scheduler (it orders every worker's queue)."""
+    caches: tuple[CachePolicy, ...]
+    """One cache policy per instance, in instance order."""
+    context: BuildContext
+    """What they were built for: the instances, the KV capacity, and the run's predictor
+    (the one the mechanism feeds)."""
+    prefix_caching: bool = True
+    """Whether instances cache and share prefixes (False: vLLM without APC)."""
+    name: str = "custom"
+    """The stack's name, for results."""
+
+    @property
+    def uses_predictor(self) -> bool:
+        """Whether any of the policies declares it reads the shared predictor."""
+        return any(p.needs_predictor for p in (self.router, self.scheduler, *self.caches))
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ policy class or a :class:`~sagacore.build.Configured` class (built by the class'
 :class:`~sagacore.build.BuildContext`; and whether the engines cache prefixes.
 :meth:`Stack.build` is the one way policies are built: a fresh router and scheduler for
 the cluster and one cache policy per instance (each cache is its own), as a
-:class:`StackPolicies`. Whether a run must feed the shared predictor is derived from what
-the policies declare (:attr:`Stack.uses_predictor`), never restated. :data:`STACKS` is
-the user-facing list.
+:class:`~sagacore.build.StackPolicies`, which is what a simulation receives
+(:func:`sagacore.sim.build_policies` makes the context from a cluster). Whether a run
+must feed the shared predictor is derived from what the policies declare
+(:attr:`Stack.uses_predictor`), never restated. :data:`STACKS` is the user-facing list.
 
 The baselines, each in its best honest configuration:
 
@@ -42,7 +43,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from sagacore.build import BuildContext, Configured, policy_class, spec_needs_predictor
+from sagacore.build import (
+    BuildContext,
+    Configured,
+    StackPolicies,
+    policy_class,
+    spec_needs_predictor,
+)
 from sagacore.cache import CACHE_POLICIES
 from sagacore.cache.sagacore import SagacoreCache, SagacoreCacheConfig
 from sagacore.errors import ConfigError, UnknownNameError
@@ -81,23 +88,6 @@ def _build(spec: object, kind: str, registry: Mapping[str, str], ctx: BuildConte
         made: Policy = spec(ctx)
         return made
     raise ConfigError(f"a {kind} spec must be a name, a policy class or a factory, got {spec!r}")
-
-
-@dataclass(frozen=True)
-class StackPolicies:
-    """The policy objects :meth:`Stack.build` makes for one run."""
-
-    router: Router
-    """The cluster's router."""
-    scheduler: Scheduler
-    """The cluster's scheduler (it orders every worker's queue)."""
-    caches: tuple[CachePolicy, ...]
-    """One cache policy per instance, in instance order."""
-
-    @property
-    def uses_predictor(self) -> bool:
-        """Whether any of the policies declares it reads the shared predictor."""
-        return any(p.needs_predictor for p in (self.router, self.scheduler, *self.caches))
 
 
 @dataclass(frozen=True)
@@ -154,11 +144,15 @@ class Stack:
 
     def build(self, ctx: BuildContext) -> StackPolicies:
         """Fresh policies for one run: the router, the scheduler, then one cache policy
-        per instance (``ctx.instances``)."""
+        per instance (``ctx.instances``), with ``ctx``, whether the engines cache
+        prefixes and the stack's name: what a simulation receives."""
         return StackPolicies(
             self.build_router(ctx),
             self.build_scheduler(ctx),
             tuple(self.build_cache(ctx) for _ in range(ctx.instances)),
+            ctx,
+            prefix_caching=self.prefix_caching,
+            name=self.name,
         )
 
     def build_router(self, ctx: BuildContext) -> Router:

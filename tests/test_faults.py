@@ -24,7 +24,7 @@ from test_sim_strategies import COST, STACKS, largest_call, workloads
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Router, WorkerView
-from sagacore.sim import EventLog, SimResult
+from sagacore.sim import EventLog, SimResult, build_policies
 from sagacore.sim.cluster import Simulation
 from sagacore.sim.config import ClusterConfig, EngineConfig, SimConfig
 from sagacore.sim.faults import (
@@ -42,10 +42,8 @@ from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 
 def run(w: Workload, stack: str | Stack, c: ClusterConfig, faults: FaultSchedule | None,
         *, mode: str = "fast", log: EventLog | None = None) -> tuple[SimResult, FaultStats]:
-    from sagacore.stacks import get_stack
-
-    st_ = get_stack(stack) if isinstance(stack, str) else stack
-    sim = Simulation(w, st_, c, SimConfig(mode=mode, checked=True),  # type: ignore[arg-type]
+    sim = Simulation(w, build_policies(stack, c), c,
+                     SimConfig(mode=mode, checked=True),  # type: ignore[arg-type]
                      observers=[log] if log is not None else [], faults=faults)
     return sim.run(), sim.fault_stats
 
@@ -136,7 +134,7 @@ def test_faults_are_checked_against_the_cluster_before_the_run() -> None:
     with pytest.raises(ConfigError, match=r"'slow:1x2@1s': instance 1 does not exist .*: 0\)"):
         parse_faults("slow:1x2@1s").check(1)
     with pytest.raises(ConfigError, match="faults lose all 2 instances of the cluster; at least"):
-        Simulation(steal_workload(), STEAL, steal_cluster(),
+        Simulation(steal_workload(), build_policies(STEAL, steal_cluster()), steal_cluster(),
                    faults=parse_faults("lose:0@100s,lose:1@200s"))
     parse_faults("lose:0@1s,slow:1x2@0s").check(2)  # one instance left: fine
 

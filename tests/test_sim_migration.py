@@ -94,11 +94,13 @@ def test_rebalance_interval_is_validated() -> None:
 
 
 def test_the_kv_moves_the_source_frees_the_sessions_own_blocks() -> None:
+    from sagacore.sim import build_policies
     from sagacore.sim.cluster import Simulation
     from sagacore.sim.config import SimConfig
 
     log = EventLog()
-    sim = Simulation(workload(), STEAL, cluster(), SimConfig(checked=True), observers=[log])
+    sim = Simulation(workload(), build_policies(STEAL, cluster()), cluster(), SimConfig(checked=True),
+                     observers=[log])
     sim.run()
     warm = {e.task_id for e in log.events if e.kind == "call_migrate" and e.tokens}
     assert warm

@@ -19,6 +19,7 @@ import pytest
 from sagacore.cache.lru import LRU
 from sagacore.errors import ConfigError
 from sagacore.policy import CacheContext, Retention, RetentionDecision, SessionView
+from sagacore.sim import build_policies
 from sagacore.sim.cluster import Simulation
 from sagacore.sim.config import ClusterConfig, EngineConfig, SimConfig
 from sagacore.sim.observe import EventLog
@@ -72,7 +73,8 @@ def run(tasks: tuple[Task, ...], ttl: Mapping[str, float], *, release: bool,
     config = SimConfig(mode=mode, checked=True,  # type: ignore[arg-type]
                        release_pins_under_pressure=release,
                        released_pins_most_recent=most_recent)
-    sim = Simulation(Workload(tasks), stack(ttl), CLUSTER, config, observers=[log])
+    sim = Simulation(Workload(tasks), build_policies(stack(ttl), CLUSTER), CLUSTER, config,
+                     observers=[log])
     sim.run()
     return sim, log
 

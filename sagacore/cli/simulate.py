@@ -44,7 +44,7 @@ from sagacore.cli._args import (
 from sagacore.cli._progress import Progress
 from sagacore.errors import ConfigError
 from sagacore.metrics import compare
-from sagacore.sim import isolated_tcts, simulate
+from sagacore.sim import build_policies, isolated_tcts, simulate
 from sagacore.sim.config import (
     CLUSTERS,
     DEFAULT_CLUSTER,
@@ -325,7 +325,8 @@ def _one_run(workload: Workload, st: Stack, cluster: ClusterConfig, args: argpar
 
     bar = Progress(label, quiet=args.quiet)
     try:
-        sim = Simulation(workload, st, cluster, SimConfig(mode=args.mode, checked=args.checked),
+        sim = Simulation(workload, build_policies(st, cluster), cluster,
+                         SimConfig(mode=args.mode, checked=args.checked),
                          progress=bar, isolated=isolated, faults=faults)
         r = sim.run()
     finally:

@@ -1,7 +1,10 @@
 """The discrete-event cluster simulator: event loop, workers, cluster.
 
 :func:`simulate` runs a workload on a cluster under a stack and returns a
-:class:`~sagacore.sim.result.SimResult`. The mechanism is spread over:
+:class:`~sagacore.sim.result.SimResult`: it builds the stack's policies for the cluster
+(:func:`build_policies`, which calls :meth:`~sagacore.stacks.Stack.build`) and hands
+them to a :class:`~sagacore.sim.cluster.Simulation`, which never sees the stack. The
+mechanism is spread over:
 
 - :mod:`sagacore.sim.config`: engine and cluster settings, presets, the mode;
 - :mod:`sagacore.sim.cluster`: the event loop, task graphs, routing, tool calls and
@@ -31,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from sagacore.build import BuildContext, StackPolicies
 from sagacore.sim.config import (
     CLUSTERS,
     DEFAULT_CLUSTER,
@@ -58,10 +62,36 @@ __all__ = [
     "SimResult",
     "TaskRecord",
     "TraceEvent",
+    "build_policies",
     "get_cluster",
     "isolated_tcts",
     "simulate",
 ]
+
+
+def build_policies(stack: str | Stack, cluster: ClusterConfig,
+                   predictor: Predictor | None = None) -> StackPolicies:
+    """``stack``'s policies for one run on ``cluster``: :meth:`~sagacore.stacks.Stack.build`
+    with the cluster's :class:`~sagacore.build.BuildContext` (an instance's cost model, the
+    instances, the KV capacity) and ``predictor``, or a fresh one when a policy of the
+    stack declares it reads one (:attr:`~sagacore.stacks.Stack.uses_predictor`).
+
+    Examples
+    --------
+    >>> from sagacore.sim.config import ClusterConfig
+    >>> built = build_policies("saga", ClusterConfig.from_gpus(2, tp=1, model="llama-3-8b"))
+    >>> built.name, len(built.caches), built.context.predictor is not None
+    ('saga', 2, True)
+    >>> build_policies("vllm-apc", ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b")).context.predictor is None
+    True
+    """
+    st = get_stack(stack) if isinstance(stack, str) else stack
+    if predictor is None and st.uses_predictor:
+        from sagacore.workload.predictor import Predictor
+
+        predictor = Predictor()
+    return st.build(BuildContext(cluster.cost, cluster.instances, cluster.kv_capacity_tokens,
+                                 predictor))
 
 
 def simulate(
@@ -118,7 +148,7 @@ def simulate(
     else:
         cl = cluster
     cfg = SimConfig(mode=mode, checked=checked, max_sim_seconds=max_sim_seconds)
-    sim = Simulation(workload, st, cl, cfg, predictor=predictor, observers=observers,
+    sim = Simulation(workload, build_policies(st, cl, predictor), cl, cfg, observers=observers,
                      progress=progress, isolated=isolated)
     return sim.run()
 

@@ -25,11 +25,10 @@ import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sagacore.build import BuildContext
+from sagacore.build import StackPolicies
 from sagacore.cache.store import CacheEntry, PrefixStore
 from sagacore.errors import ConfigError, InvariantError
 from sagacore.policy import CachePolicy, Retention, Router, Scheduler, SessionInfo
@@ -40,12 +39,8 @@ from sagacore.sim.keys import context_keys
 from sagacore.sim.observe import Observer, TraceEvent
 from sagacore.sim.result import SimResult, TaskRecord
 from sagacore.sim.worker import LOADING, Call, Worker
-from sagacore.stacks import Stack, StackPolicies
 from sagacore.workload.model import Task, TaskId, Workload
 from sagacore.workload.progress import TaskProgress
-
-if TYPE_CHECKING:  # pragma: no cover
-    from sagacore.workload.predictor import Predictor
 
 __all__ = ["Simulation", "TaskState"]
 
@@ -112,21 +107,21 @@ class TaskState(TaskProgress):
 
 
 class Simulation:
-    """One simulation of a workload on a cluster under a stack. Run it with :meth:`run`.
+    """One simulation of a workload on a cluster under a stack's policies. Run it with
+    :meth:`run`.
 
     Parameters
     ----------
     workload
         The tasks (their ``arrival_s`` are used as given).
-    stack
-        The policies.
+    policies
+        The policy objects to run, as :meth:`sagacore.stacks.Stack.build` makes them
+        (:func:`sagacore.sim.build_policies` builds them for a cluster); their context's
+        predictor, if any, is the one the simulation feeds.
     cluster
-        The cluster.
+        The cluster (as many instances, and the KV capacity, the policies were built for).
     config
         Mode and checks.
-    predictor
-        A shared predictor fed by the simulation (default: a fresh one when the stack
-        uses one, else none).
     observers
         Callables receiving every :class:`~sagacore.sim.observe.TraceEvent`.
     progress
@@ -137,25 +132,34 @@ class Simulation:
     faults
         Instances lost or slowed and migrations failing (:mod:`sagacore.sim.faults`);
         checked against the cluster here. What they did is in :attr:`fault_stats`.
-    policies
-        The policy objects to run (None: ``stack.build`` makes them); built with the
-        same ``predictor`` passed here.
     """
 
     def __init__(
         self,
         workload: Workload,
-        stack: Stack,
+        policies: StackPolicies,
         cluster: ClusterConfig,
         config: SimConfig | None = None,
         *,
-        predictor: Predictor | None = None,
         observers: Sequence[Observer] = (),
         progress: Callable[[int, int], None] | None = None,
         isolated: Mapping[str, float] | None = None,
         faults: FaultSchedule | None = None,
-        policies: StackPolicies | None = None,
     ) -> None:
+        if not isinstance(policies, StackPolicies):
+            raise ConfigError("Simulation: policies must be a StackPolicies (Stack.build, or "
+                              f"sagacore.sim.build_policies), got {policies!r}")
+        ctx = policies.context
+        if (ctx.instances, ctx.kv_capacity_tokens) != (cluster.instances,
+                                                       cluster.kv_capacity_tokens):
+            raise ConfigError(
+                f"Simulation: policies built for {ctx.instances} instances of "
+                f"{ctx.kv_capacity_tokens} KV tokens, the cluster has {cluster.instances} "
+                f"of {cluster.kv_capacity_tokens}")
+        predictor = ctx.predictor
+        if predictor is None and policies.uses_predictor:
+            raise ConfigError(f"Simulation: a policy of {policies.name!r} reads the shared "
+                              "predictor, and its build context has none")
         if faults is not None:
             if not isinstance(faults, FaultSchedule):
                 raise ConfigError(f"Simulation: faults must be a FaultSchedule, got {faults!r}")
@@ -167,13 +171,10 @@ class Simulation:
                            if faults is not None and faults.migration is not None else None)
         self.workload = workload
         self.isolated = isolated
-        self.stack = stack
+        self.policies = policies
+        """The policies run."""
         self.cluster = cluster
         self.config = config if config is not None else SimConfig()
-        if predictor is None and stack.uses_predictor:
-            from sagacore.workload.predictor import Predictor
-
-            predictor = Predictor()
         self.predictor = predictor
         self.observers = tuple(observers)
         self.progress = progress
@@ -188,8 +189,7 @@ class Simulation:
         cost = cluster.cost
         engine = cluster.engine
         capacity = cluster.kv_capacity_tokens
-        ctx = BuildContext(cost, cluster.instances, capacity, predictor)
-        built = stack.build(ctx) if policies is None else policies
+        built = policies
         if len(built.caches) != cluster.instances:
             raise ConfigError(f"Simulation: policies hold {len(built.caches)} cache policies "
                               f"for {cluster.instances} instances")
@@ -208,7 +208,7 @@ class Simulation:
                 capacity // engine.block_size - 1,
                 policy,
                 block_size=engine.block_size,
-                caching=stack.prefix_caching,
+                caching=built.prefix_caching,
                 predictor=predictor,
                 swap_seconds_per_token=swap_pt,
                 recompute_seconds_per_token=recompute_pt,
@@ -379,7 +379,7 @@ class Simulation:
                 if w.lost
             ) + sum(w.pool_tokens // w.block_size for w in self.live)
         return SimResult(
-            stack=self.stack.name,
+            stack=self.policies.name,
             mode=self.config.mode,
             cluster=self.cluster.describe(),
             instances=len(self.workers),

@@ -231,7 +231,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
 
     from sagacore.policy import CallView, WorkerView
     from sagacore.route.idle_steal import IdleSteal
-    from sagacore.sim import get_cluster
+    from sagacore.sim import build_policies, get_cluster
     from sagacore.sim.cluster import Simulation
     from sagacore.sim.observe import TraceEvent
     from sagacore.stacks import BuildContext, get_stack
@@ -284,7 +284,7 @@ def idle_sim_run(inst: IdleSim) -> IdleSimRun:
 
     stack = dataclasses.replace(base, name="sagacore (recorded)", router=build)
     w = load_workload(inst.workload, tasks=inst.tasks, rate=inst.rate, seed=inst.seed)
-    sims.append(Simulation(w, stack, cluster, observers=(observe,)))
+    sims.append(Simulation(w, build_policies(stack, cluster), cluster, observers=(observe,)))
     res = sims[0].run()
     run.simulator_migrations = res.migrations
     return run

@@ -84,6 +84,7 @@ def main() -> None:
     import numpy as np
 
     from sagacore.cli.simulate import load_workload
+    from sagacore.sim import build_policies
     from sagacore.sim.cluster import Simulation
     from sagacore.sim.config import ClusterConfig, EngineConfig
     from sagacore.sim.observe import EventLog
@@ -120,7 +121,7 @@ def main() -> None:
     config = dataclasses.replace(sim_config(plugin, release_pins=a.pins == "release"),
                                  mode=mode)
     sim_side = stack if a.policy_eviction else sim_stack_for(stack, plugin)
-    sim = Simulation(w, sim_side, c, config, observers=[log]).run()
+    sim = Simulation(w, build_policies(sim_side, c), c, config, observers=[log]).run()
     twin = run_twin(w, c, stack=stack, plugin_cls="divergence.TracingScheduler",
                     plugin_settings={"release_pins_under_pressure": a.pins == "release"})
     s, t = sim.tct_by_task(), twin.tct_by_task()

@@ -66,6 +66,7 @@ from sagacore.policy import (
     SessionView,
     WorkerView,
 )
+from sagacore.sim import build_policies
 from sagacore.sim.cluster import Simulation
 from sagacore.sim.config import ClusterConfig, SimConfig
 from sagacore.sim.result import SimResult
@@ -463,8 +464,9 @@ def compare(
     for name in stacks:
         stack, plugin = fidelity_stack(name)
         modelled_stack = stack if policy_eviction else sim_stack_for(stack, plugin)
-        simulation = Simulation(workload, sim_stack(modelled_stack, ablations), cluster,
-                                sim_config(plugin, release_pins=release_pins))
+        simulation = Simulation(workload,
+                                build_policies(sim_stack(modelled_stack, ablations), cluster),
+                                cluster, sim_config(plugin, release_pins=release_pins))
         sim = simulation.run()
         notes: tuple[str, ...] = ()
         modelled: tuple[str, ...] = ()
