@@ -84,6 +84,11 @@ class CallView(Protocol):
         """Index of the step in its task."""
 
     @property
+    def parents(self) -> tuple[int, ...]:
+        """Indices of the steps of its task whose outputs this call waited for (its
+        parents in the task's DAG): what a program knows of a call when it issues it."""
+
+    @property
     def prompt_tokens(self) -> int:
         """Prompt tokens of the call."""
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sagacore.policy
 import sagacore.sched._base
 import sagacore.sched.afs
 import sagacore.sched.astraea
@@ -223,13 +224,16 @@ def test_autellix_atlas_follows_the_critical_path() -> None:
     a = Autellix()
     # 0 -> 2 and 1 -> 2: step 2's priority is the larger of its parents' path service
     dag = chain("d", [10, 10, 10], deps=[(), (), (0, 1)])
-    a.observe_task_arrival(dag, 0.0)
-    a.observe_task_future(dag, 0.0)
+    a.observe_task_arrival(dag, 0.0)  # the call's parents come with the call, not the future
     for step, secs in ((0, 3.0), (1, 1.0)):
         c = SimpleCall(task_id=T("d"), step=step)
         a.observe_service(c, 10, secs, 1.0)
         a.observe_call_end(c, 1, 1.0)
-    assert a.program_service(SimpleCall(task_id=T("d"), step=2, task_attained_s=4.0)) == 3.0
+    assert a.program_service(SimpleCall(task_id=T("d"), step=2, task_attained_s=4.0,
+                                        parents=(0, 1))) == 3.0
+    assert a.program_service(SimpleCall(task_id=T("d"), step=2, parents=(1,))) == 1.0
+    # it is no oracle: it does not ask for a program's future
+    assert Autellix.observe_task_future is sagacore.policy.Scheduler.observe_task_future
     plas = Autellix(AutellixConfig(program_service="plas"))
     assert plas.program_service(SimpleCall(task_id=T("d"), step=2, task_attained_s=4.0)) == 4.0
     assert [a.level(s) for s in (0.1, 0.5, 2.0, 1e9)] == [0, 1, 2, 7]

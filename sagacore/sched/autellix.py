@@ -8,7 +8,9 @@ that have received the least service, generalising least-attained-service to pro
 - **ATLAS** (for DAG programs): a call's priority is the service attained along the
   *critical path* that leads to it: the largest, over its dependencies, of the
   dependency's path service (its own service plus the largest path service among its
-  own dependencies). For a chain this equals PLAS.
+  own dependencies). For a chain this equals PLAS. A call's dependencies are its
+  :attr:`~sagacore.policy.CallView.parents`, what a program knows of a call when it
+  issues it: Autellix reads nothing of a program's future.
 
 Priorities are discretised into **multi-level queues**: queue ``k`` holds calls whose
 program service lies in ``[q_{k-1}, q_k)``, with thresholds growing geometrically from
@@ -20,7 +22,7 @@ is promoted to the top queue.
 Examples
 --------
 >>> from sagacore.testing.fairness import SimpleCall
->>> a = Autellix()
+>>> a = Autellix(AutellixConfig(program_service="plas"))   # whole-program service
 >>> old = SimpleCall(task_id="a", task_attained_s=100.0, ready_s=0.0)
 >>> new = SimpleCall(task_id="b", task_attained_s=0.0, ready_s=5.0)
 >>> a.key(new, 6.0) < a.key(old, 6.0)      # least attained program first
@@ -39,7 +41,7 @@ from typing import ClassVar, Literal
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
 from sagacore.validate import positive
-from sagacore.workload.model import Task, TaskId
+from sagacore.workload.model import TaskId
 
 __all__ = ["Autellix", "AutellixConfig"]
 
@@ -80,7 +82,7 @@ class Autellix(Scheduler):
 
     def __init__(self, config: AutellixConfig | None = None) -> None:
         self.config = config if config is not None else AutellixConfig()
-        self._deps: dict[TaskId, tuple[tuple[int, ...], ...]] = {}
+        self._steps: dict[TaskId, set[int]] = {}
         self._service: dict[tuple[TaskId, int], float] = {}
         self._path: dict[tuple[TaskId, int], float] = {}
 
@@ -96,10 +98,8 @@ class Autellix(Scheduler):
         """PLAS: the program's attained service; ATLAS: the critical-path service."""
         if self.config.program_service == "plas":
             return call.task_attained_s
-        deps = self._deps.get(call.task_id)
-        if deps is None or call.step >= len(deps):
-            return call.task_attained_s
-        return max((self._path.get((call.task_id, d), 0.0) for d in deps[call.step]), default=0.0)
+        tid = call.task_id
+        return max((self._path.get((tid, d), 0.0) for d in call.parents), default=0.0)
 
     def key(self, call: CallView, now: float) -> tuple[float, ...]:
         """``(queue, ready_s, step)``; queue 0 for starved programs."""
@@ -112,12 +112,6 @@ class Autellix(Scheduler):
             q = self.level(service)
         return (float(q), call.ready_s, float(call.step))
 
-    def observe_task_future(self, task: Task, now: float) -> None:
-        """Keep the program's dependency structure (ATLAS needs it; PLAS none). Only the
-        parents of a call that is ready or done are read, what a program knows of a call
-        when it issues it."""
-        self._deps[task.id] = tuple(s.deps for s in task.steps)
-
     def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:
         """Add service to the call's node."""
         k = (call.task_id, call.step)
@@ -125,17 +119,14 @@ class Autellix(Scheduler):
 
     def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
         """Fix the node's path service: its own plus the largest among its dependencies."""
-        k = (call.task_id, call.step)
-        deps = self._deps.get(call.task_id)
-        before = 0.0
-        if deps is not None and call.step < len(deps):
-            before = max((self._path.get((call.task_id, d), 0.0) for d in deps[call.step]),
-                         default=0.0)
+        tid = call.task_id
+        k = (tid, call.step)
+        before = max((self._path.get((tid, d), 0.0) for d in call.parents), default=0.0)
         self._path[k] = before + self._service.pop(k, 0.0)
+        self._steps.setdefault(tid, set()).add(call.step)
 
     def observe_task_end(self, task_id: TaskId, now: float) -> None:
         """Forget the program."""
-        deps = self._deps.pop(task_id, ())
-        for i in range(len(deps)):
+        for i in self._steps.pop(task_id, ()):
             self._path.pop((task_id, i), None)
             self._service.pop((task_id, i), None)

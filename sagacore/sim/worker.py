@@ -176,6 +176,11 @@ class Call:
 
     # --- CallView (the constants above, and) ----------------------------------------------
     @property
+    def parents(self) -> tuple[int, ...]:
+        """The steps of its task whose outputs the call waited for."""
+        return self.spec.deps
+
+    @property
     def task_attained_s(self) -> float:
         """Batch time the task has been served (its token share of each step)."""
         return self.task.attained_s

@@ -68,6 +68,7 @@ class SimpleCall:
     task_tool_s: float = 0.0
     steps_done: int = 0
     cached_tokens: int = 0
+    parents: tuple[int, ...] = ()
 
 
 @dataclass
@@ -150,7 +151,7 @@ def run_servers(
         return SimpleCall(
             t.id, t.tenant, t.agent_type, i, t.steps[i].prompt_tokens, t.arrival_s,
             ts.ready_at[i], ts.attained_s, ts.attained_tokens, ts.wait_s, ts.tool_s,
-            ts.steps_done,
+            ts.steps_done, parents=t.steps[i].deps,
         )
 
     def release(ts: _TaskState, steps: list[int], now: float) -> None:

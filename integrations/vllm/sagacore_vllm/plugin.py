@@ -404,6 +404,11 @@ class _Call:
         return self.program.agent_type
 
     @property
+    def parents(self) -> tuple[int, ...]:
+        # a program's calls come one after another: each waited for the one before
+        return (self.step - 1,) if self.step > 0 else ()
+
+    @property
     def prompt_tokens(self) -> int:
         return int(self.request.num_prompt_tokens)
 
@@ -691,8 +696,8 @@ class SagaMixin:
                 prog.agent_type,
             )
             self.sagacore_policy.observe_task_arrival(task, now)
-            # all it knows of the program's future is this first call (oracles and
-            # Autellix's ATLAS get that, as before the hook was split off)
+            # all it knows of the program's future is this first call (an oracle gets
+            # that)
             self.sagacore_policy.observe_task_future(task, now)
             if self.sagacore_predictor is not None:
                 self.sagacore_predictor.observe_task_start(TaskId(prog.pid), prog.agent_type)

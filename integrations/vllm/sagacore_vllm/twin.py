@@ -548,6 +548,7 @@ class _TwinCall:
     steps_done: int
     prompt_token_ids: Sequence[int]
     task_attained_s: float = 0.0
+    parents: tuple[int, ...] = ()
     task_attained_tokens: int = 0
     task_wait_s: float = 0.0
     task_tool_s: float = 0.0
@@ -818,6 +819,7 @@ class Twin:
                 ready_s=now,
                 steps_done=len(results),
                 prompt_token_ids=call.prompt_token_ids,
+                parents=(ci - 1,) if ci > 0 else (),
             )
             workers: Sequence[WorkerView] = self._views
             wid = router.route(view, workers, now)
