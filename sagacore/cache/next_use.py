@@ -520,44 +520,39 @@ class NextUse(CachePolicy):
     def rank(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
         """Index of the candidate predicted to be used last, recording nothing.
 
-        Scores all candidates at once (NumPy over the learned classes); only entries of
-        live sessions are scored one by one. Ties: least recently used, then the
+        Scores each learned class's candidates at once (NumPy); only entries of live
+        sessions are scored one by one. Ties: least recently used, then the
         smallest ``entry_id``.
         """
-        n = len(candidates)
         now = ctx.now
         self._predictor = ctx.predictor
         active = active_tasks(ctx)
-        rows = [
-            (e.last_access_s, e.hits, e.entry_id, e.task_id is None, e.tokens) for e in candidates
-        ]
-        table = np.array(rows, dtype=np.float64).reshape(n, 5)
-        last = table[:, 0]
-        hits = table[:, 1].astype(np.int64)
-        ids = table[:, 2]
-        shared = table[:, 3] > 0
-        idle = np.maximum(now - last, 0.0)
+        # a few candidates (about a dozen on the bundled trace): their keys in Python, the
+        # learned classes' waits in NumPy over each class's candidates, as one array over
+        # all of them with a mask would select them (the same values, the same order)
+        last = [e.last_access_s for e in candidates]
+        idle = [max(now - x, 0.0) for x in last]
         wait = idle.copy()
-        klass = np.where(hits >= 10, 5, np.asarray(_HIT_CLASSES)[np.minimum(hits, 9)])
-        if self.config.size_classes:
-            bits = np.floor(np.log2(np.maximum(table[:, 4], 1.0))).astype(np.int64) + 1
-            sclass = np.clip(bits - 9, 0, _SIZE_CLASSES - 1)
-        else:
-            sclass = np.zeros(n, dtype=np.int64)
+        sized = self.config.size_classes
+        classes = [(e.task_id is None, _hit_class(e.hits), _size_class(e.tokens) if sized else 0)
+                   for e in candidates]
         for key, m in self._models.items():
             if m.samples < self.config.min_samples:
                 continue
-            sel = (shared == key[0]) & (klass == key[1])
-            if sel.any():
-                wait[sel] = m.expected_waits(idle[sel], sclass[sel])
+            sel = [i for i, (sh, k, _) in enumerate(classes) if sh == key[0] and k == key[1]]
+            if sel:
+                ws = m.expected_waits(np.array([idle[i] for i in sel], dtype=np.float64),
+                                      np.array([classes[i][2] for i in sel], dtype=np.int64))
+                for i, x in zip(sel, ws.tolist(), strict=True):
+                    wait[i] = x
         if active:
             for i, e in enumerate(candidates):
                 t = e.task_id
                 if t is not None and t in active:
                     wait[i] = self.predicted_wait(candidates[i], ctx, active)
-        # largest wait, then least recently used, then the smallest id
-        order = np.lexsort((ids, last, -wait))
-        return int(order[0])
+        # largest wait, then least recently used, then the smallest id (the first on a tie)
+        return min(range(len(candidates)),
+                   key=lambda i: (-wait[i], last[i], candidates[i].entry_id))
 
     def evicted(self, entry: CacheEntryView, ctx: CacheContext) -> None:
         """Record that ``entry`` (chosen by this ranking or another) is being evicted.
