@@ -177,3 +177,31 @@ def test_the_gap_model_pays_less_in_replay_when_outputs_set_the_latency() -> Non
     learned = replay(w, NextUse(NextUseConfig(min_gap_samples=20)), cfg)
     ema = replay(w, NextUse(NextUseConfig(gap_model=False)), cfg)
     assert learned.miss_cost_tokens < ema.miss_cost_tokens
+
+
+def test_size_classes_follow_the_log2_rule_of_the_array_scoring() -> None:
+    # rank keys candidates in Python with _size_class; the NumPy scoring it replaced used
+    # floor(log2(max(tokens, 1))) + 1 - 9 clipped to the classes: the same class for every
+    # token count (both clip from 2^15 tokens on)
+    from sagacore.cache.next_use import _SIZE_CLASSES, _size_class
+
+    tokens = np.arange(0, 2**17, dtype=np.int64)
+    bits = np.floor(np.log2(np.maximum(tokens.astype(np.float64), 1.0))).astype(np.int64) + 1
+    expected = np.clip(bits - 9, 0, _SIZE_CLASSES - 1)
+    assert [_size_class(int(t)) for t in tokens] == expected.tolist()
+    assert _size_class(2**62) == _SIZE_CLASSES - 1
+
+
+def test_gap_model_sums_equal_numpys_outer_products() -> None:
+    # GapModel keeps X'X and X'y as Python floats: the same sums as NumPy's in order
+    m = GapModel(NextUseConfig())
+    xtx, xty = np.eye(4) * NextUseConfig().gap_ridge, np.zeros(4)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x = GapModel.features(*rng.uniform(1.0, 5000.0, 2).tolist(), float(rng.uniform(0.1, 60)))
+        s = float(rng.uniform(0.1, 100.0))
+        m.add(x, s)
+        xtx += np.outer(x, x)
+        xty += x * math.log(s)
+    assert m._xtx == xtx.ravel().tolist()
+    assert m._xty == xty.tolist()
