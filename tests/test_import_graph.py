@@ -98,3 +98,18 @@ def test_the_graph_reads_imports_as_python_runs_them() -> None:
     assert not g.has_edge("sagacore.sim.worker", "sagacore.sim.cluster")
     # an import inside a function runs late: no edge (sim.simulate imports the cluster)
     assert not g.has_edge("sagacore.sim", "sagacore.sim.cluster")
+
+
+def test_the_library_never_reaches_the_command_line() -> None:
+    """The front end (``sagacore.cli``) imports the library, never the reverse, not even
+    inside a function (``reproduce`` once took its bounds and cache tables from it)."""
+    found = []
+    for mod, path in _modules().items():
+        if mod == "sagacore.__main__" or mod.startswith("sagacore.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sagacore.cli"):
+                found.append((mod, node.module))
+            elif isinstance(node, ast.Import):
+                found += [(mod, a.name) for a in node.names if a.name.startswith("sagacore.cli")]
+    assert found == []

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sagacore.cache import CACHE_POLICIES
 from sagacore.cache.replay import ReplayConfig, replay
+from sagacore.cache.table import ratio_table
 from sagacore.cli._args import (
     add_on_bad_lines,
     add_quiet,
@@ -140,69 +139,6 @@ def _replay(args: argparse.Namespace) -> int:
     w.write(f"prefilled (miss cost) {res.miss_cost_tokens:,}  swapped in {res.swap_in_tokens:,}\n")
     w.write(f"{res.requests_per_second:,.0f} calls/s\n")
     return 0
-
-
-def ratio_table(
-    paths: list[Path],
-    capacities: list[int],
-    policies: list[str],
-    make_config: Any,
-    *,
-    head: int | None = None,
-    format: str = "auto",
-    on_bad_lines: str = "error",
-    progress: Callable[[int, int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """One row per (trace, capacity): FOO-L, FOO-U, Belady and each policy's cost.
-
-    ``make_config(capacity, fmt)`` returns the :class:`ReplayConfig`. Costs are
-    single-tier (prefill plus swap-in tokens) so that FOO-L bounds them; ratios are
-    over FOO-L of the working-set model. ``progress(done, total)`` is called after each
-    bound and each replay.
-    """
-    from sagacore.bounds import FooSolver, belady, load_cache_trace
-
-    rows: list[dict[str, Any]] = []
-    total = len(paths) * len(capacities) * (1 + len(policies))
-    done = 0
-    for path in paths:
-        fmt = detect_format(path) if format == "auto" else format
-        bad = BadLines(on_bad_lines)  # type: ignore[arg-type]
-        trace, workload = load_cache_trace(path, format=fmt, head=head, on_bad_lines=bad)
-        if bad.skipped:
-            sys.stderr.write(bad.summary(path) + "\n")
-        solver = FooSolver(trace, working_set=True)
-        for cap in capacities:
-            t0 = time.perf_counter()
-            r = solver.solve(cap)
-            row: dict[str, Any] = {
-                "trace": path.name,
-                "capacity_tokens": cap,
-                "lookup_tokens": r.lookup_tokens,
-                "cold_tokens": r.cold_tokens,
-                "foo_lower": r.lower,
-                "foo_upper": r.upper,
-                "belady": belady(trace, cap, working_set=True),
-                "bound_seconds": time.perf_counter() - t0,
-                "policies": {},
-            }
-            done += 1
-            if progress is not None:
-                progress(done, total)
-            for name in policies:
-                res = replay(workload, name, make_config(cap, fmt))
-                row["policies"][name] = {
-                    "cost_tokens": res.single_tier_cost_tokens,
-                    "miss_cost_tokens": res.miss_cost_tokens,
-                    "swap_in_tokens": res.swap_in_tokens,
-                    "ratio": res.single_tier_cost_tokens / r.lower if r.lower else 1.0,
-                    "seconds": res.wall_seconds,
-                }
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            rows.append(row)
-    return rows
 
 
 def _table(args: argparse.Namespace) -> int:

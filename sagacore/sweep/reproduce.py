@@ -350,8 +350,8 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
     Path
         The page written.
     """
-    from sagacore.cli.bound import run_bounds
-    from sagacore.cli.cache import ratio_table
+    from sagacore.bounds.report import run_bounds
+    from sagacore.cache.table import ratio_table
     from sagacore.data import bundled_trace
     from sagacore.sweep.plots import plot_results
 
