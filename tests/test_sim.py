@@ -156,3 +156,27 @@ def test_call_waits_are_measured() -> None:
     assert both.call_wait_max_s == pytest.approx(both.tasks[0].tct_s)
     assert both.call_wait_mean_s == pytest.approx(both.call_wait_max_s / 2)
     assert both.summary()["call_wait_p99_s"] <= both.call_wait_max_s
+
+
+def test_a_worker_views_old_capacity_name_warns_and_gives_the_pool() -> None:
+    """``WorkerView.capacity_tokens`` was renamed ``pool_tokens`` (issue 17: one name,
+    one thing); the old name still answers, with a DeprecationWarning."""
+    import dataclasses
+
+    from sagacore.route.basic import LeastLoaded
+    from sagacore.stacks import get_stack
+
+    seen: list[tuple[int, int]] = []
+
+    class Reading(LeastLoaded):
+        def route(self, call, workers, now):  # type: ignore[no-untyped-def]
+            with pytest.warns(DeprecationWarning, match="use pool_tokens"):
+                old = workers[0].capacity_tokens
+            seen.append((old, workers[0].pool_tokens))
+            return super().route(call, workers, now)
+
+    w = Workload((Task(TaskId("a"), (Step(0, (Segment(1, 50),), 10, 0),)),))
+    c = ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b",
+                                engine=EngineConfig(kv_capacity_tokens=1000))
+    simulate(w, dataclasses.replace(get_stack("vllm"), router=Reading), c)
+    assert seen and all(old == new > 0 for old, new in seen)

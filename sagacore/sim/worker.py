@@ -72,6 +72,7 @@ simulation is reached from here.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from itertools import accumulate
 from typing import TYPE_CHECKING, Protocol
@@ -296,7 +297,10 @@ class PolicyView:
 
     @property
     def capacity_tokens(self) -> int:
-        """Deprecated name of :attr:`pool_tokens`."""
+        """Deprecated name of :attr:`pool_tokens` (warns; ``capacity_tokens`` names the
+        cache's usable capacity, :attr:`sagacore.policy.CacheContext.capacity_tokens`)."""
+        warnings.warn("WorkerView.capacity_tokens is deprecated: use pool_tokens",
+                      DeprecationWarning, stacklevel=2)
         return self._w.pool_tokens
 
     @property
@@ -417,12 +421,6 @@ class Worker:
             if self.folded and self._passed(self.fold_end, now):
                 extra += self.fold_tokens  # the folded mixed step has ended
         return (self.kv_sum + extra + self.queued_tokens) / self.pool_tokens
-
-    @property
-    def capacity_tokens(self) -> int:
-        """Deprecated name of :attr:`pool_tokens` (the WorkerView property was renamed:
-        ``capacity_tokens`` also named the cache's usable capacity)."""
-        return self.pool_tokens
 
     @property
     def queued_calls(self) -> int:

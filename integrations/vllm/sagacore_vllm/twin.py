@@ -604,7 +604,9 @@ class WorkerAdapter:
 
     @property
     def capacity_tokens(self) -> int:
-        """Deprecated name of :attr:`pool_tokens`."""
+        """Deprecated name of :attr:`pool_tokens` (warns)."""
+        warnings.warn("WorkerView.capacity_tokens is deprecated: use pool_tokens",
+                      DeprecationWarning, stacklevel=2)
         return self._inst.capacity_tokens
 
     @property
