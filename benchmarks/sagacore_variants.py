@@ -40,13 +40,14 @@ import sys
 from collections.abc import Callable
 
 from sagacore.build import BuildContext
+from sagacore.errors import ConfigError, SagacoreError, UnknownNameError
 from sagacore.metrics import compare
 from sagacore.policy import CallView, Router, Scheduler, WorkerView
 from sagacore.route.idle_steal import IdleSteal
 from sagacore.sched.admission import SagacoreScheduler, WorkingSetAdmission
 from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
 from sagacore.sim import isolated_tcts, simulate
-from sagacore.sim.config import get_cluster
+from sagacore.sim.config import ClusterConfig, get_cluster
 from sagacore.stacks import Stack, get_stack
 from sagacore.sweep.spec import REGIMES
 from sagacore.workload.load import load_workload
@@ -105,7 +106,11 @@ def variant(name: str) -> Stack:
     s = get_stack("sagacore")
     r = dataclasses.replace
     if name.startswith("aging-"):
-        return r(s, name=name, scheduler=_ordered(SRPTAging, float(name[len("aging-"):])))
+        try:
+            rate = float(name[len("aging-"):])
+        except ValueError:
+            raise ConfigError(f"variant {name!r}: aging-R needs a number R") from None
+        return r(s, name=name, scheduler=_ordered(SRPTAging, rate))
     made = {
         "eager": lambda: r(s, name="eager", router=_eager),
         "arrival": lambda: r(s, name="arrival", scheduler=_arrival),
@@ -115,6 +120,16 @@ def variant(name: str) -> Stack:
         "gate-paused": lambda: r(s, name="gate-paused", scheduler=_gate_if_paused),
     }
     return made[name]() if name in made else get_stack(name)
+
+
+def _numbers(text: str, option: str, kind: Callable[[str], float]) -> list[float]:
+    try:
+        out = [kind(x) for x in text.split(",") if x]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: numbers, comma separated") from None
+    if not out:
+        raise ConfigError(f"{option}: at least one value")
+    return out
 
 
 def main() -> int:
@@ -127,15 +142,33 @@ def main() -> int:
     p.add_argument("--seeds", default="0")
     p.add_argument("--stacks", default="sagacore,eager,arrival,continuum")
     a = p.parse_args()
-    if a.regime is not None:
-        rg = REGIMES[a.regime]
-        workload, cluster_name, tasks = rg.workload, rg.cluster, rg.tasks
-    else:
-        workload, cluster_name, tasks = a.workload, a.cluster, a.tasks
-    cluster = get_cluster(cluster_name)
-    names = [n for n in a.stacks.split(",") if n]
-    seeds = [int(x) for x in a.seeds.split(",")]
-    for rate in (float(x) for x in a.rates.split(",")):
+    try:
+        if a.regime is not None:
+            if a.regime not in REGIMES:
+                raise UnknownNameError("regime", a.regime, list(REGIMES))
+            rg = REGIMES[a.regime]
+            workload, cluster_name, tasks = rg.workload, rg.cluster, rg.tasks
+        else:
+            workload, cluster_name, tasks = a.workload, a.cluster, a.tasks
+        cluster = get_cluster(cluster_name)
+        names = [n for n in a.stacks.split(",") if n]
+        for n in names:
+            variant(n)  # an unknown name fails here, before any run
+        seeds = [int(x) for x in _numbers(a.seeds, "--seeds", int)]
+        rates = _numbers(a.rates, "--rates", float)
+        for rate in rates:
+            if not (math.isfinite(rate) and rate > 0):
+                raise ConfigError(f"--rates: {rate!r} is not a positive rate")
+        _run(workload, cluster, tasks, names, seeds, rates)
+    except SagacoreError as e:
+        print(f"sagacore_variants.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(workload: str, cluster: ClusterConfig, tasks: int | None, names: list[str],
+         seeds: list[int], rates: list[float]) -> None:
+    for rate in rates:
         ratios: dict[str, list[float]] = {n: [] for n in names}
         for seed in seeds:
             w = load_workload(workload, tasks=tasks, rate=rate, seed=seed)
@@ -152,7 +185,6 @@ def main() -> int:
         print(f"geometric mean over the seeds, {rate:g}/min: " + ", ".join(
             f"{n} {math.exp(sum(map(math.log, v)) / len(v)):.4f}" for n, v in ratios.items()),
             flush=True)
-    return 0
 
 
 if __name__ == "__main__":
