@@ -167,7 +167,10 @@ class SagaAFS(Scheduler):
     per-tenant sums accumulated in task order: the same floating-point operations in the
     same order as before, hence identical results (per-tenant sums kept across epochs
     cannot be: every term changes with ``now``, and a running sum would round
-    differently). A task's share is computed when a key first asks for it.
+    differently). That pass waits for the epoch's first key (or a read of
+    :attr:`urgency`), which computes it with the epoch's ``now`` and tables (only the next
+    epoch's refresh writes them): about two epochs in five see no key and skip it. A
+    task's share is computed when a key first asks for it.
     ``tests/test_afs_incremental.py`` checks keys, shares and whole simulations against
     the straightforward implementation, ``benchmarks/afs_speed.py`` measures the gain.
     """
@@ -213,6 +216,8 @@ class SagaAFS(Scheduler):
         self._tenant_order: list[int] = []
         self._upos: dict[TaskId, int] = {}
         self._u: list[float] = []
+        self._u_now = 0.0
+        self._u_stale = False
 
     @classmethod
     def from_context(cls, ctx: BuildContext, config: AFSConfig | None = None) -> Self:
@@ -233,6 +238,8 @@ class SagaAFS(Scheduler):
     @property
     def urgency(self) -> dict[TaskId, float]:
         """Urgency of each task at the current epoch's start (tasks ended since: gone)."""
+        if self._u_stale:
+            self._urgencies()
         u = self._u
         return {tid: u[i] for tid, i in self._upos.items()}
 
@@ -279,7 +286,6 @@ class SagaAFS(Scheduler):
 
     # --- shares, once per epoch -------------------------------------------------------------
     def _refresh(self, now: float) -> None:
-        c = self.config
         e = int(now // self._epoch_s)
         if e == self.epoch:
             return
@@ -300,29 +306,41 @@ class SagaAFS(Scheduler):
             self._tenant_a = np.fromiter(self._tenant_no.values(), np.intp, n)
             self._tenant_order = list(dict.fromkeys(self._tenant_no.values()))
             self._layout_ok = True
+        # This epoch's urgencies at ``now`` are computed when a key or the urgencies are
+        # first asked for (_urgencies): about two epochs in five see no key.
+        self._u_now = now
+        self._u_stale = True
+        self._upos = self._pos
+        self.share = {}
+        self.served = {}
+
+    def _urgencies(self) -> None:
+        """This epoch's urgencies and shares, at the ``now`` of its :meth:`_refresh`."""
+        c = self.config
         # The operations of a loop over the tasks in order, u = r / max(d - now, epoch)
         # and each tenant's sum accumulated in task order (bincount adds its weights in
-        # index order), elementwise in IEEE double: the same bits.
-        x = self._due_a - now
+        # index order), elementwise in IEEE double: the same bits. The arrays are those
+        # of the epoch's start (only _refresh writes or replaces them).
+        x = self._due_a - self._u_now
         np.maximum(x, c.epoch_s, out=x)
         u = self._rem_a / x
         sums = np.bincount(self._tenant_a, weights=u, minlength=len(self._tenants)).tolist()
         self._u = u.tolist()
-        self._upos = self._pos
         names = self._tenants
         tenant_u = {names[i]: sums[i] for i in self._tenant_order}
         self._tenant_u = tenant_u
         self._tenant_share = afs_shares(
             tenant_u, allocation=c.allocation, weights=self._weights, capacity=c.capacity
         )
-        self.share = {}
-        self.served = {}
+        self._u_stale = False
 
     def _task_share(self, task_id: TaskId) -> float:
         """The task's share of this epoch (0 for tasks not live at its start)."""
         i = self._upos.get(task_id)
         if i is None:
             return 0.0
+        if self._u_stale:
+            self._urgencies()
         u = self._u[i]
         tenant = self.book.tasks[task_id].tenant
         total = self._tenant_u[tenant]
@@ -347,6 +365,8 @@ class SagaAFS(Scheduler):
         rec = self.book.tasks.get(tid)
         if (rec is not None and step in rec.running) or now - ready > self._preempt_after_s:
             i = self._upos.get(tid)
+            if self._u_stale:
+                self._urgencies()
             return (0.0, -(0.0 if i is None else self._u[i]), ready, float(step))
         share = self.share.get(tid)
         if share is None:

@@ -790,7 +790,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         "afs-policy-urgency-window-unclamped", "afs",
         "Missing clamp: urgency divides by the time to the deadline without the floor of "
         "one epoch, so a task near or past its deadline asks for (almost) unbounded rate.",
-        (_e(f"{_A}:SagaAFS._refresh", "np.maximum(x, c.epoch_s, out=x)",
+        (_e(f"{_A}:SagaAFS._urgencies", "np.maximum(x, c.epoch_s, out=x)",
             "np.maximum(x, 1e-9, out=x)"),),
         ("saga-afs-policy-rule",),
         ("saga-afs-policy-rule", _pi(((4, 4, 4), (4, 4, 4), "B"), wf=True)),
