@@ -25,6 +25,7 @@ from sagacore.cache.continuum import (
     ContinuumConfig,
     ContinuumTTL,
     _expected_min,
+    _ttl_bounds,
     _ttl_table,
     best_ttl,
 )
@@ -276,6 +277,59 @@ def test_continuum_table_is_the_scalar_code(mu: float, sigma: float, p_zero: flo
     for tau, f_tau, e_min in table:
         assert f_tau == f.cdf(tau)
         assert e_min == _expected_min(f, tau)
+
+
+def _table_rule(f: LogNormalFit, benefit: float, hold: float, cap: float) -> float:
+    """best_ttl as the loop over the whole table (before its shortcut)."""
+    best, best_u = 0.0, 0.0
+    for tau, f_tau, e_min in _ttl_table(f, cap):
+        u = f_tau * benefit - hold * e_min
+        if u > best_u + 1e-12:
+            best, best_u = tau, u
+    return best
+
+
+@given(
+    mu=st.floats(-6.0, 7.0),
+    sigma=st.one_of(st.just(0.0), st.floats(1e-3, 3.0)),
+    p_zero=st.one_of(st.just(0.0), st.floats(0.0, 0.999)),
+    cap=st.sampled_from([300.0, 1.0, 1e-9]),
+    benefit=st.one_of(st.floats(0.0, 1e3), st.sampled_from([0.0, math.inf])),
+    hold=st.one_of(st.floats(0.0, 10.0), st.floats(0.0, 1e-3), st.just(0.0)),
+)
+def test_continuum_shortcut_is_the_table_rule(mu: float, sigma: float, p_zero: float,
+                                               cap: float, benefit: float,
+                                               hold: float) -> None:
+    """best_ttl's shortcut (the last TTL against the others' upper bounds) chooses what
+    the loop over the whole table chooses; its last row is the table's, its bounds are
+    below the table's E[min(D, tau)]."""
+    f = LogNormalFit(mu, sigma, p_zero, 5)
+    assert best_ttl(f, benefit_s=benefit, hold_cost_per_s=hold, max_ttl_s=cap) == (
+        _table_rule(f, benefit, hold, cap)
+    )
+    bounds = _ttl_bounds(f, cap)
+    if bounds is not None:
+        table = _ttl_table(f, cap)
+        assert bounds[:3] == table[-1]
+        assert [x for x, _ in bounds[3]] == [x for _, x, _ in table[:-1]]
+        assert all(low <= e for (_, low), (_, _, e) in zip(bounds[3], table[:-1], strict=True))
+
+
+def test_continuum_shortcut_near_ties() -> None:
+    """Where the last TTL's value is within a hair of an earlier one's, the shortcut
+    leaves the choice to the table's rule (a grid of hold costs around the crossings)."""
+    f = LogNormalFit(1.0, 1.2, 0.1, 5)
+    table = _ttl_table(f, 300.0)
+    benefit = 10.0
+    (_, f_n, e_n), shortcut = table[-1], 0
+    for _, f_j, e_j in table[:-1]:
+        if e_n > e_j:  # hold at which the last TTL and this one are worth the same
+            c = (f_n - f_j) * benefit / (e_n - e_j)
+            for hold in (c * (1 - 1e-9), c, c * (1 + 1e-9), math.nextafter(c, 0.0)):
+                got = best_ttl(f, benefit_s=benefit, hold_cost_per_s=hold, max_ttl_s=300.0)
+                assert got == _table_rule(f, benefit, hold, 300.0)
+                shortcut += got == table[-1][0]
+    assert shortcut > 0
 
 
 def test_infercept_least_waste() -> None:
