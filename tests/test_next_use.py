@@ -203,5 +203,5 @@ def test_gap_model_sums_equal_numpys_outer_products() -> None:
         m.add(x, s)
         xtx += np.outer(x, x)
         xty += x * math.log(s)
-    assert m._xtx == xtx.ravel().tolist()
+    assert m._gram() == xtx.ravel().tolist()
     assert m._xty == xty.tolist()

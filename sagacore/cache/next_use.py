@@ -314,10 +314,12 @@ class GapModel:
     def __init__(self, config: NextUseConfig) -> None:
         self.config = config
         k = self.FEATURES
-        # running sums as Python floats, row-major X'X (NumPy per observation costs more
-        # than these 20 products; the sums are the same floats in the same order)
+        # running sums as Python floats (NumPy per observation costs more than these
+        # products; the sums are the same floats in the same order): X'X's upper triangle
+        # row by row (x_i x_j and x_j x_i are the same float, so the lower one is the
+        # same sums: _gram mirrors it)
         r = float(config.gap_ridge)
-        self._xtx = [r if i == j else 0.0 for i in range(k) for j in range(k)]
+        self._xtx = [r if i == j else 0.0 for i in range(k) for j in range(i, k)]
         self._xty = [0.0] * k
         self._yty = 0.0
         self.samples = 0
@@ -344,12 +346,29 @@ class GapModel:
         y = math.log(seconds)
         xs = x.tolist()
         xtx, xty = self._xtx, self._xty
-        k = 0
-        for i, a in enumerate(xs):
-            for b in xs:
-                xtx[k] += a * b
-                k += 1
-            xty[i] += a * y
+        if len(xs) == 4:  # FEATURES, written out
+            x0, x1, x2, x3 = xs
+            xtx[0] += x0 * x0
+            xtx[1] += x0 * x1
+            xtx[2] += x0 * x2
+            xtx[3] += x0 * x3
+            xtx[4] += x1 * x1
+            xtx[5] += x1 * x2
+            xtx[6] += x1 * x3
+            xtx[7] += x2 * x2
+            xtx[8] += x2 * x3
+            xtx[9] += x3 * x3
+            xty[0] += x0 * y
+            xty[1] += x1 * y
+            xty[2] += x2 * y
+            xty[3] += x3 * y
+        else:
+            k = 0
+            for i, a in enumerate(xs):
+                for b in xs[i:]:
+                    xtx[k] += a * b
+                    k += 1
+                xty[i] += a * y
         self._yty += y * y
         self.samples += 1
         self._pending += 1
@@ -362,12 +381,22 @@ class GapModel:
         """Refit ``theta`` and ``sigma`` from the running sums."""
         self._pending = 0
         k = self.FEATURES
-        xtx = np.array(self._xtx, dtype=np.float64).reshape(k, k)
+        xtx = np.array(self._gram(), dtype=np.float64).reshape(k, k)
         xty = np.array(self._xty, dtype=np.float64)
         th = np.asarray(np.linalg.solve(xtx, xty), dtype=np.float64)
         sse = self._yty - 2.0 * float(th @ xty) + float(th @ xtx @ th)
         self.theta = th
         self.sigma = math.sqrt(max(sse / max(self.samples, 1), 1e-4))
+
+    def _gram(self) -> list[float]:
+        """X'X (with the ridge), row-major: the upper triangle kept, mirrored."""
+        k = self.FEATURES
+        up = self._xtx
+        row = [0] * k  # where row i's entries (j >= i) start in up
+        for i in range(1, k):
+            row[i] = row[i - 1] + k - (i - 1)
+        return [up[row[i] + j - i] if j >= i else up[row[j] + i - j]
+                for i in range(k) for j in range(k)]
 
     def fit(self, x: npt.NDArray[np.float64]) -> LogNormalFit | None:
         """The predicted gap distribution for features ``x`` (None before enough samples)."""
