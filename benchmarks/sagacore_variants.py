@@ -22,6 +22,8 @@ registered stack name:
   ``benchmarks/sagacore_stack.py``'s ablation);
 - ``gate-paused``: the admission gate asked only on a worker where a program between
   calls still holds cached KV (nothing to protect elsewhere: admit).
+- ``saga-router``: the stack with SAGA's router (session affinity while the load is
+  below 0.8, stealing between busy instances) instead of idle stealing.
 
 docs/stacks.md ("Where it stands against the goals") reports what these gave. Usage::
 
@@ -118,6 +120,7 @@ def variant(name: str) -> Stack:
         "wait-aged": lambda: r(s, name="wait-aged", scheduler=_ordered(_WaitAged, 1.0)),
         "no-admission": lambda: r(s, name="no-admission", scheduler="srpt-aging"),
         "gate-paused": lambda: r(s, name="gate-paused", scheduler=_gate_if_paused),
+        "saga-router": lambda: r(s, name="saga-router", router="saga-affinity"),
     }
     return made[name]() if name in made else get_stack(name)
 
