@@ -335,3 +335,33 @@ def test_swe_agent_error_lines_point_at_the_value(tmp_path: Path) -> None:
     p.write_text(json.dumps([1, 2]))
     with pytest.raises(TraceFormatError, match=r"x\.traj:1: expected a JSON object"):
         read_swe_agent(p)
+
+
+def test_tracelab_standin_reads_as_its_sessions(tmp_path: Path) -> None:
+    """benchmarks/tracelab_standin.py writes TraceLab's format: the reader sees one task per
+    session, one step per round with the round's input, and each round shares with the one
+    before it the provider's cached prefix, less what falls inside a segment that cannot
+    be cut (the shared system prompt, an output): exactly, but for a few cache misses."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "tl.jsonl"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "benchmarks" / "tracelab_standin.py"), str(out),
+                    "--sessions", "12", "--seed", "3"], check=True, capture_output=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    w = read_tracelab(out)
+    assert len(w.tasks) == len({r["session_id"] for r in rows}) == 12
+    assert sum(len(t.steps) for t in w.tasks) == len(rows)
+    assert {t.agent_type for t in w.tasks} <= {"claude", "codex"}
+    by_round = {(r["session_id"], r["round_index"]): r for r in rows}
+    exact = later = 0
+    for t in w.tasks:
+        for s in t.steps[1:]:
+            r = by_round[(t.id, s.index)]
+            assert s.prompt_tokens == r["input_tokens_total"]
+            shared = shared_prefix_tokens(t.steps[s.index - 1].prompt, s.prompt)
+            assert shared <= r["prefix_tokens"]
+            exact += shared == r["prefix_tokens"]
+            later += 1
+    assert exact >= 0.9 * later
