@@ -115,11 +115,13 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=7)
     a = p.parse_args()
     if a.sessions < 1:
-        p.error(f"--sessions must be >= 1, got {a.sessions}")
+        print(f"tracelab_standin.py: error: --sessions must be >= 1, got {a.sessions}",
+              file=sys.stderr)
+        return 2
     try:
         n = write(a.out, a.sessions, a.seed)
     except OSError as e:
-        print(f"error: {a.out}: {e.strerror}", file=sys.stderr)
+        print(f"tracelab_standin.py: error: {a.out}: {e.strerror}", file=sys.stderr)
         return 2
     print(f"{a.out}: {a.sessions} sessions, {n} rounds", file=sys.stderr)
     return 0
