@@ -1,7 +1,22 @@
-"""Checks of configuration numbers, shared by every policy's config dataclass.
+"""Checks of configuration numbers and fields, shared by every config in the package.
 
-One helper per shape of number, one keyword for one meaning, and a message that names
-the field and shows the bad value (``ConfigError``, one ``error:`` line from the CLI).
+One helper per shape of value, one keyword for one meaning (``zero_ok``: also accept
+0; ``minimum``, ``lo``, ``hi``: the bounds), and one message: ``NAME must be WHAT, got
+VALUE``, a ``ConfigError`` (one ``error:`` line from the CLI). ``NAME`` says where the
+value came from (``"PoissonArrivals.rate_per_min"``, ``"profile shapes.heads"``).
+
+=================  ==========================================  =========================
+helper             accepts                                     says
+=================  ==========================================  =========================
+``positive``       a finite number > 0 (>= 0 with ``zero_ok``)  a finite number > 0
+``positive_int``   an integer > 0 (>= 0 with ``zero_ok``)       a positive integer
+``int_at_least``   an integer >= ``minimum``                    an integer >= 2
+``finite_number``  a finite number in ``[lo, hi]``              a finite number in [0, 1]
+``nonempty_str``   a non-empty string                           a non-empty string
+``check``          any condition the caller computed            what the caller says
+=================  ==========================================  =========================
+
+A bool is never a number here (``True`` is refused where a number is asked for).
 
 Examples
 --------
@@ -23,6 +38,18 @@ sagacore.errors.ConfigError: boost must be a finite number > 0, got True
 Traceback (most recent call last):
 ...
 sagacore.errors.ConfigError: seed must be an integer >= 0, got -1
+>>> int_at_least("LongContextConfig.min_calls", 1, 2)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: LongContextConfig.min_calls must be an integer >= 2, got 1
+>>> finite_number("q", 1.5, lo=0.0, hi=1.0)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: q must be a finite number in [0, 1], got 1.5
+>>> check(False, "times_s", (), "non-empty")
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: times_s must be non-empty, got ()
 """
 
 from __future__ import annotations
@@ -31,7 +58,14 @@ import math
 
 from sagacore.errors import ConfigError
 
-__all__ = ["positive", "positive_int"]
+__all__ = ["check", "finite_number", "int_at_least", "nonempty_str", "positive", "positive_int"]
+
+
+def check(ok: bool, name: str, value: object, what: str) -> None:
+    """``ConfigError`` ``name must be what, got value`` unless ``ok``: the family's message
+    for a condition the helpers below do not name (a range, several fields at once)."""
+    if not ok:
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
 
 
 def positive(name: str, value: float, *, zero_ok: bool = False) -> float:
@@ -51,4 +85,39 @@ def positive_int(name: str, value: int, *, zero_ok: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero_ok else 1):
         what = "an integer >= 0" if zero_ok else "a positive integer"
         raise ConfigError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def int_at_least(name: str, value: int, minimum: int) -> int:
+    """``value`` when it is an integer >= ``minimum``, else ``ConfigError`` naming
+    ``name`` and showing the value (a bool is not an integer)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def finite_number(name: str, value: float, *, lo: float = -math.inf, hi: float = math.inf) -> float:
+    """``float(value)`` when it is a finite number in ``[lo, hi]``, else ``ConfigError``
+    naming ``name`` and showing the value."""
+    if value.__class__ is float and -math.inf < value < math.inf and lo <= value <= hi:
+        return value  # the common case, without the checks below (same answer)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be {_range(lo, hi)}, got {value!r}")
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(f"{name} must be {_range(lo, hi)}, got {value!r}")
+    return float(value)
+
+
+def _range(lo: float, hi: float) -> str:
+    if hi == math.inf:
+        return f"a finite number >= {lo:g}" if lo > -math.inf else "a finite number"
+    if lo == -math.inf:
+        return f"a finite number <= {hi:g}"
+    return f"a finite number in [{lo:g}, {hi:g}]"
+
+
+def nonempty_str(name: str, value: str) -> str:
+    """``value`` when it is a non-empty string, else ``ConfigError`` naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
     return value

@@ -1,9 +1,12 @@
 """The package's import graph has no cycles, and the build runs one way (issue 17).
 
-Read from the source with :mod:`ast`, not by importing: an edge is an ``import`` of a
-``sagacore`` module at a module's top level (imports inside functions and under
-``if TYPE_CHECKING:`` are left out: they run late or never, which is how a module names a
-type of a module that imports it).
+Read from the source with :mod:`ast`, not by importing. An edge is an ``import`` of a
+``sagacore`` module, at a module's top level or inside a function (a deferred import
+still ties the two modules together: it only hides the loop until the function runs).
+Imports under ``if TYPE_CHECKING:`` are left out: they never run, which is how a module
+names a type of a module that imports it. Each edge records where it is written
+(``line``), whether it is ``deferred`` (inside a function) and whether that function
+warns ``DeprecationWarning`` (a ``deprecated`` redirect of a moved name to its new home).
 """
 
 from __future__ import annotations
@@ -30,8 +33,14 @@ def _is_type_checking(node: ast.If) -> bool:
     return "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def import_graph() -> nx.DiGraph:
-    """Module -> the sagacore modules it imports at its top level."""
+def _warns_deprecation(fn: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name | ast.Attribute) and ast.unparse(n).endswith(
+        "DeprecationWarning") for n in ast.walk(fn))
+
+
+def import_graph(*, deferred: bool = True) -> nx.DiGraph:
+    """Module -> the sagacore modules it imports (only at its top level unless
+    ``deferred``), each edge with ``line``, ``deferred`` and ``deprecated``."""
     mods = _modules()
 
     def resolve(name: str) -> str | None:
@@ -41,25 +50,28 @@ def import_graph() -> nx.DiGraph:
 
     g: nx.DiGraph = nx.DiGraph()
     for mod, path in mods.items():
-        g.add_node(mod)
+        g.add_node(mod, path=path.relative_to(ROOT))
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-        stack: list[ast.stmt] = list(ast.parse(path.read_text()).body)
+        # (statement, the function it is in: None at the top level)
+        stack: list[tuple[ast.AST, ast.AST | None]] = [
+            (n, None) for n in ast.parse(path.read_text()).body
+        ]
         while stack:
-            node = stack.pop()
-            if isinstance(node, ast.If):
-                stack.extend(node.orelse)
-                if not _is_type_checking(node):
-                    stack.extend(node.body)
+            node, fn = stack.pop()
+            if isinstance(node, ast.If) and _is_type_checking(node):
+                stack.extend((n, fn) for n in node.orelse)
                 continue
-            if isinstance(node, ast.Try):
-                stack.extend([*node.body, *node.orelse, *node.finalbody])
-                for h in node.handlers:
-                    stack.extend(h.body)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                if deferred:
+                    stack.extend((n, node) for n in ast.iter_child_nodes(node))
+                continue
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                stack.extend((n, fn) for n in ast.iter_child_nodes(node))
                 continue
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
+            else:
                 base = node.module or ""
                 if node.level:
                     up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
@@ -67,14 +79,59 @@ def import_graph() -> nx.DiGraph:
                 names = [base, *(f"{base}.{a.name}" for a in node.names)]
             for name in names:
                 target = resolve(name) if name.startswith("sagacore") else None
-                if target is not None and target != mod:
-                    g.add_edge(mod, target)
+                if target is not None and target != mod and not g.has_edge(mod, target):
+                    g.add_edge(mod, target, line=node.lineno, deferred=fn is not None,
+                               deprecated=fn is not None and _warns_deprecation(fn))
     return g
 
 
+def _describe(g: nx.DiGraph, cycle: list[tuple[str, str]]) -> str:
+    return "import cycle:\n" + "\n".join(
+        f"  {a} -> {b}  ({g.nodes[a]['path']}:{g.edges[a, b]['line']}"
+        f"{', inside a function' if g.edges[a, b]['deferred'] else ''})"
+        for a, b in cycle
+    )
+
+
+def _cycles(g: nx.DiGraph) -> list[str]:
+    out = []
+    for comp in nx.strongly_connected_components(g):
+        if len(comp) > 1:
+            out.append(_describe(g, nx.find_cycle(g.subgraph(comp))))
+    return out
+
+
 def test_no_module_imports_itself_back() -> None:
-    cycles = [sorted(c) for c in nx.strongly_connected_components(import_graph()) if len(c) > 1]
-    assert cycles == []
+    """No loop of imports between modules, counting imports inside functions."""
+    cycles = _cycles(import_graph())
+    assert not cycles, "\n".join(cycles)
+
+
+def test_no_package_imports_itself_back() -> None:
+    """Nor between the package's parts (``sagacore.workload``, ``sagacore.cache``, ...,
+    each top-level module its own part): a lower layer never imports a higher one. The
+    one exception is a deprecated redirect (an import inside a function that warns
+    ``DeprecationWarning``): it points a moved name to its new home and goes with it."""
+    g = import_graph()
+    part = {m: ".".join(m.split(".")[:2]) for m in g}
+    pg: nx.DiGraph = nx.DiGraph()
+    pg.add_nodes_from(set(part.values()), path="(package)")
+    for a, b, data in g.edges(data=True):
+        if part[a] != part[b] and not data["deprecated"] and not pg.has_edge(part[a], part[b]):
+            pg.add_edge(part[a], part[b], **data)
+            pg.nodes[part[a]]["path"] = g.nodes[a]["path"]
+    cycles = _cycles(pg)
+    assert not cycles, "\n".join(cycles)
+
+
+def test_a_cycle_is_reported_with_where_it_is_written(tmp_path: Path) -> None:
+    g: nx.DiGraph = nx.DiGraph()
+    g.add_node("a", path="a.py")
+    g.add_node("b", path="b.py")
+    g.add_edge("a", "b", line=3, deferred=False, deprecated=False)
+    g.add_edge("b", "a", line=9, deferred=True, deprecated=False)
+    (msg,) = _cycles(g)
+    assert "a -> b  (a.py:3)" in msg and "b -> a  (b.py:9, inside a function)" in msg
 
 
 def test_the_build_runs_one_way() -> None:
@@ -90,14 +147,20 @@ def test_the_build_runs_one_way() -> None:
 
 
 def test_the_graph_reads_imports_as_python_runs_them() -> None:
-    g = import_graph()
+    g = import_graph(deferred=False)
     assert len(g) > 100
     assert g.has_edge("sagacore.sim.cluster", "sagacore.sim.worker")  # top level
     assert g.has_edge("sagacore.sim.cluster", "sagacore.build")  # from ... import Name
     # sim/worker.py names TaskState under TYPE_CHECKING only: no edge back
     assert not g.has_edge("sagacore.sim.worker", "sagacore.sim.cluster")
-    # an import inside a function runs late: no edge (sim.simulate imports the cluster)
+    # an import inside a function runs late: an edge only of the whole graph
+    # (sim.simulate imports the cluster), marked deferred
     assert not g.has_edge("sagacore.sim", "sagacore.sim.cluster")
+    full = import_graph()
+    assert full.edges["sagacore.sim", "sagacore.sim.cluster"]["deferred"]
+    assert not full.edges["sagacore.sim.cluster", "sagacore.sim.worker"]["deferred"]
+    # the predictor's deprecated SAGA-TTL names redirect to the policy module
+    assert full.edges["sagacore.workload.predictor", "sagacore.cache.saga_ttl"]["deprecated"]
 
 
 def test_the_library_never_reaches_the_command_line() -> None:

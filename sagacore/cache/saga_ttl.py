@@ -46,8 +46,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
-from sagacore.validate import positive
-from sagacore.workload.fitting import finite_number
+from sagacore.validate import finite_number, positive
 
 __all__ = ["SagaTTL", "SagaTTLConfig", "memory_pressure", "saga_ttl_seconds"]
 

@@ -65,6 +65,7 @@ from numpy.typing import ArrayLike
 from scipy.special import log_ndtr, ndtr, ndtri
 
 from sagacore.errors import ConfigError, WorkloadError
+from sagacore.validate import finite_number
 from sagacore.workload.aeg import (
     END,
     START,
@@ -76,19 +77,6 @@ from sagacore.workload.aeg import (
 from sagacore.workload.model import Task, TaskId
 
 __all__ = ["LogNormalFit", "PredictorConfig", "WorkflowStats", "finite_number"]
-
-
-def finite_number(name: str, value: float, *, lo: float = -math.inf, hi: float = math.inf) -> float:
-    """``float(value)`` when it is a finite number in ``[lo, hi]``, else ``ConfigError``
-    naming ``name`` and showing the value."""
-    if value.__class__ is float and -math.inf < value < math.inf and lo <= value <= hi:
-        return value  # the common case, without the checks below (same answer)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ConfigError(f"{name} must be finite and in [{lo}, {hi}], got {value!r}")
-    return float(value)
-
 
 
 # -- tool durations -----------------------------------------------------------------------------

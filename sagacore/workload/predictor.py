@@ -59,8 +59,9 @@ from typing import Literal, TypeAlias
 import numpy as np
 
 from sagacore.errors import ConfigError
+from sagacore.validate import finite_number
 from sagacore.workload.aeg import END, START, state_of, task_graph
-from sagacore.workload.fitting import LogNormalFit, PredictorConfig, WorkflowStats, finite_number
+from sagacore.workload.fitting import LogNormalFit, PredictorConfig, WorkflowStats
 from sagacore.workload.model import Task, TaskId
 
 __all__ = [

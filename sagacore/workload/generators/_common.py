@@ -1,7 +1,8 @@
-"""Helpers shared by the generators: seeds and streams, segment ids, validation.
+"""Helpers shared by the generators: seeds and streams, segment ids, the generator's body.
 
 Every generator is :func:`generate` with a function that builds one task (ending in
-:func:`make_task`); its config validates its fields with :func:`require`.
+:func:`make_task`); its config validates its fields with :mod:`sagacore.validate`'s
+helpers, as every config of the package does.
 
 Random streams
 --------------
@@ -29,16 +30,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sagacore._rng import Seed
 from sagacore.errors import ConfigError
+from sagacore.validate import positive_int
+from sagacore.workload.generators.arrivals import (
+    Arrivals,
+    PoissonArrivals,
+    arrival_rng,
+    arrival_times,
+)
 from sagacore.workload.model import Step, Task, TaskId, Tenant, TenantId, Workload
-
-if TYPE_CHECKING:
-    from sagacore.workload.generators.arrivals import Arrivals
 
 __all__ = [
     "SEGMENT_BLOCK",
@@ -49,15 +53,9 @@ __all__ = [
     "check_tasks",
     "describe_seed",
     "generate",
-    "is_int",
-    "is_nonneg",
-    "is_pos",
-    "is_text",
     "lognormal",
     "lognormal_int",
     "make_task",
-    "require",
-    "require_all",
     "root_entropy",
     "task_rng",
 ]
@@ -75,7 +73,6 @@ SHARED_SEGMENT_IDS: dict[str, int] = {
 }
 """Ids of the segments deliberately shared by many tasks (all below ``SEGMENT_BLOCK``)."""
 
-_ARRIVAL_STREAM = 0
 _TASK_STREAM = 1
 
 
@@ -125,51 +122,21 @@ def task_rng(root: int, task_no: int) -> np.random.Generator:
     return np.random.default_rng([root, _TASK_STREAM, task_no])
 
 
-def arrival_rng(root: int) -> np.random.Generator:
-    """The random stream of the arrival process."""
-    return np.random.default_rng([root, _ARRIVAL_STREAM])
-
-
 def check_tasks(tasks: int) -> int:
     """Validate the number of tasks (an integer >= 1)."""
-    if isinstance(tasks, bool) or not isinstance(tasks, int | np.integer) or tasks < 1:
-        raise ConfigError(f"tasks must be an integer >= 1, got {tasks!r}")
-    return int(tasks)
+    return positive_int("tasks", int(tasks) if isinstance(tasks, np.integer) else tasks)
 
 
-def require(ok: bool, owner: str, field: str, value: object, what: str) -> None:
-    """Raise :class:`~sagacore.errors.ConfigError` ``owner.field must be what, got value``."""
-    if not ok:
-        raise ConfigError(f"{owner}.{field} must be {what}, got {value!r}")
 
 
-def is_pos(x: float) -> bool:
-    """True for a finite number > 0."""
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
-def is_nonneg(x: float) -> bool:
-    """True for a finite number >= 0."""
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
 
 
-def is_int(x: int, minimum: int) -> bool:
-    """True for an int (not bool) >= ``minimum``."""
-    return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
 
 
-def is_text(x: object) -> bool:
-    """True for a non-empty string."""
-    return isinstance(x, str) and bool(x)
 
 
-def require_all(
-    config: object, owner: str, names: Iterable[str], ok: Callable[[Any], bool], what: str
-) -> None:
-    """:func:`require` ``ok`` of each field ``names`` of ``config``, in order."""
-    for name in names:
-        value = getattr(config, name)
-        require(ok(value), owner, name, value, what)
 
 
 def lognormal(rng: np.random.Generator, median: float, sigma: float, lo: float, hi: float) -> float:
@@ -223,9 +190,6 @@ def generate(
     ``build(n, task_rng(root, n), arrival_s)``; ``source`` records the generator, the seed
     and the arrivals.
     """
-    # Imported here: ``arrivals`` itself imports this module.
-    from sagacore.workload.generators.arrivals import PoissonArrivals, arrival_times
-
     n = check_tasks(tasks)
     root = root_entropy(seed)
     arr = PoissonArrivals() if arrivals is None else arrivals

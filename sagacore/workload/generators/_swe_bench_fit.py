@@ -3,7 +3,7 @@
 Regenerate with ``python -m sagacore.workload.generators fit > sagacore/workload/generators/_swe_bench_fit.py``.
 """
 
-from sagacore.workload.generators.calibration import QuantileTable, SweBenchFit
+from sagacore.workload.generators.quantiles import QuantileTable, SweBenchFit
 
 __all__ = ["SWE_BENCH_FIT"]
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from sagacore.errors import ConfigError
-from sagacore.workload.generators._common import arrival_rng, is_pos, require
+from sagacore.validate import check, positive
 from sagacore.workload.model import Workload
 
 __all__ = [
@@ -48,6 +48,14 @@ __all__ = [
 
 DEFAULT_RATE_PER_MIN = 8.0
 """SAGA's evaluation load: Poisson arrivals of about 8 tasks per minute."""
+
+_ARRIVAL_STREAM = 0
+
+
+def arrival_rng(root: int) -> np.random.Generator:
+    """The random stream of the arrival process: ``default_rng([root, 0])`` (task ``n``
+    draws from ``[root, 1, n]``, see ``_common``)."""
+    return np.random.default_rng([root, _ARRIVAL_STREAM])
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +74,7 @@ class PoissonArrivals:
     """Mean arrival rate in tasks per minute (finite, > 0)."""
 
     def __post_init__(self) -> None:
-        require(
-            is_pos(self.rate_per_min),
-            "PoissonArrivals",
-            "rate_per_min",
-            self.rate_per_min,
-            "a finite number > 0",
-        )
+        positive("PoissonArrivals.rate_per_min", self.rate_per_min)
 
     def describe(self) -> str:
         """A short description for a workload's ``source``."""
@@ -91,17 +93,11 @@ class ReplayArrivals:
     """Where the times came from (for a workload's ``source``)."""
 
     def __post_init__(self) -> None:
-        require(len(self.times_s) >= 1, "ReplayArrivals", "times_s", self.times_s, "non-empty")
+        check(len(self.times_s) >= 1, "ReplayArrivals.times_s", self.times_s, "non-empty")
         bad = [t for t in self.times_s if not (isinstance(t, int | float) and math.isfinite(t))]
-        require(not bad, "ReplayArrivals", "times_s", bad[:3], "finite numbers")
+        check(not bad, "ReplayArrivals.times_s", bad[:3], "finite numbers")
         if self.rate_per_min is not None:
-            require(
-                is_pos(self.rate_per_min),
-                "ReplayArrivals",
-                "rate_per_min",
-                self.rate_per_min,
-                "None or a finite number > 0",
-            )
+            positive("ReplayArrivals.rate_per_min", self.rate_per_min)
             if self.mean_gap_s() == 0:
                 raise ConfigError(
                     f"ReplayArrivals.rate_per_min={self.rate_per_min!r} cannot be applied: "

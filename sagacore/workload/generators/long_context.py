@@ -64,18 +64,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from sagacore._rng import Seed
+from sagacore.validate import (
+    check,
+    finite_number,
+    int_at_least,
+    nonempty_str,
+    positive,
+    positive_int,
+)
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
     generate,
-    is_int,
-    is_nonneg,
-    is_pos,
-    is_text,
     lognormal_int,
     make_task,
-    require,
-    require_all,
 )
 from sagacore.workload.generators._swe_bench_fit import SWE_BENCH_FIT
 from sagacore.workload.generators.arrivals import Arrivals
@@ -164,7 +166,7 @@ class LongContextConfig:
 
     def __post_init__(self) -> None:
         o = _OWNER
-        positive = (
+        positive_fields = (
             "calls_median",
             "initial_context_median_tokens",
             "observation_median_tokens",
@@ -174,17 +176,12 @@ class LongContextConfig:
             "subagent_calls_median",
             "task_description_median_tokens",
         )
-        require_all(self, o, positive, is_pos, "a finite number > 0")
-        sigmas = ("calls_sigma", "initial_context_sigma", "observation_sigma", "output_sigma")
-        require_all(self, o, sigmas, is_nonneg, "a finite number >= 0")
-        require(is_int(self.min_calls, 2), o, "min_calls", self.min_calls, "an integer >= 2")
-        require(
-            is_int(self.max_calls, 2) and self.max_calls >= self.min_calls,
-            o,
-            "max_calls",
-            self.max_calls,
-            f"an integer >= min_calls={self.min_calls}",
-        )
+        for name in positive_fields:
+            positive(f"{o}.{name}", getattr(self, name))
+        for name in ("calls_sigma", "initial_context_sigma", "observation_sigma", "output_sigma"):
+            positive(f"{o}.{name}", getattr(self, name), zero_ok=True)
+        int_at_least(f"{o}.min_calls", self.min_calls, 2)
+        int_at_least(f"{o}.max_calls", self.max_calls, self.min_calls)
         counts = (
             "system_prompt_tokens",
             "max_initial_context_tokens",
@@ -195,28 +192,29 @@ class LongContextConfig:
             "max_spawns",
             "max_fanout",
         )
-        require_all(self, o, counts, lambda v: is_int(v, 1), "an integer >= 1")
+        for name in counts:
+            positive_int(f"{o}.{name}", getattr(self, name))
         lo = self.system_prompt_tokens + 2 * self.max_output_tokens + self.max_restored_tokens
         hi = self.context_limit_tokens - 2 * self.max_output_tokens - 1
-        require(
-            is_int(self.compact_at_tokens, 1) and lo <= self.compact_at_tokens <= hi,
-            o,
-            "compact_at_tokens",
+        check(
+            positive_int(f"{o}.compact_at_tokens", self.compact_at_tokens) >= lo
+            and self.compact_at_tokens <= hi,
+            f"{o}.compact_at_tokens",
             self.compact_at_tokens,
             "an integer in [system_prompt_tokens + 2 * max_output_tokens + "
             f"max_restored_tokens = {lo}, context_limit_tokens - 2 * max_output_tokens - 1 = {hi}]",
         )
-        require(
+        check(
             self.system_prompt_tokens + self.max_initial_context_tokens <= self.compact_at_tokens,
-            o,
-            "max_initial_context_tokens",
+            f"{o}.max_initial_context_tokens",
             self.max_initial_context_tokens,
             f"at most compact_at_tokens - system_prompt_tokens = "
             f"{self.compact_at_tokens - self.system_prompt_tokens}",
         )
         f = self.subagent_session_fraction
-        require(is_nonneg(f) and f <= 1, o, "subagent_session_fraction", f, "a number in [0, 1]")
-        require_all(self, o, ("tool", "agent_type"), is_text, "a non-empty string")
+        finite_number(f"{o}.subagent_session_fraction", f, lo=0.0, hi=1.0)
+        nonempty_str(f"{o}.tool", self.tool)
+        nonempty_str(f"{o}.agent_type", self.agent_type)
 
 
 def _tokens(prompt: tuple[Segment, ...]) -> int:

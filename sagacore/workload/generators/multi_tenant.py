@@ -34,13 +34,13 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sagacore._rng import Seed
-from sagacore.workload.generators._common import generate, is_int, is_pos, require
+from sagacore.validate import check, finite_number, positive, positive_int
+from sagacore.workload.generators._common import generate
 from sagacore.workload.generators.arrivals import Arrivals
 from sagacore.workload.generators.swe_bench import SweBenchConfig, swe_bench_task
 from sagacore.workload.generators.webarena import WebArenaConfig, webarena_task
@@ -58,7 +58,7 @@ class TenantClass:
     >>> TenantClass("heavy", 3, arrival_share=0.5, swe_bench_fraction=1.2)
     Traceback (most recent call last):
     ...
-    sagacore.errors.ConfigError: TenantClass.swe_bench_fraction must be in [0, 1], got 1.2
+    sagacore.errors.ConfigError: TenantClass.swe_bench_fraction must be a finite number in [0, 1], got 1.2
     """
 
     name: str
@@ -76,38 +76,17 @@ class TenantClass:
 
     def __post_init__(self) -> None:
         o = "TenantClass"
-        require(
+        check(
             isinstance(self.name, str) and bool(self.name) and "/" not in self.name,
-            o,
-            "name",
+            f"{o}.name",
             self.name,
             "a non-empty string without '/'",
         )
-        require(is_int(self.count, 1), o, "count", self.count, "an integer >= 1")
-        require(
-            is_pos(self.arrival_share),
-            o,
-            "arrival_share",
-            self.arrival_share,
-            "a finite number > 0",
-        )
-        f = self.swe_bench_fraction
-        require(
-            isinstance(f, int | float) and not isinstance(f, bool) and 0 <= f <= 1,
-            o,
-            "swe_bench_fraction",
-            f,
-            "in [0, 1]",
-        )
-        require(is_pos(self.weight), o, "weight", self.weight, "a finite number > 0")
-        s = self.slo_factor
-        require(
-            isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s) and s >= 1,
-            o,
-            "slo_factor",
-            s,
-            "a finite number >= 1",
-        )
+        positive_int(f"{o}.count", self.count)
+        positive(f"{o}.arrival_share", self.arrival_share)
+        finite_number(f"{o}.swe_bench_fraction", self.swe_bench_fraction, lo=0.0, hi=1.0)
+        positive(f"{o}.weight", self.weight)
+        finite_number(f"{o}.slo_factor", self.slo_factor, lo=1.0)
 
 
 DEFAULT_TENANT_CLASSES: tuple[TenantClass, ...] = (
@@ -142,29 +121,18 @@ class MultiTenantConfig:
     def __post_init__(self) -> None:
         o = "MultiTenantConfig"
         names = [c.name for c in self.classes] if isinstance(self.classes, tuple) else []
-        require(
+        check(
             bool(names)
             and all(isinstance(c, TenantClass) for c in self.classes)
             and len(set(names)) == len(names),
-            o,
-            "classes",
+            f"{o}.classes",
             self.classes,
             "a non-empty tuple of TenantClass with distinct names",
         )
-        require(
-            isinstance(self.swe_bench, SweBenchConfig),
-            o,
-            "swe_bench",
-            self.swe_bench,
-            "a SweBenchConfig",
-        )
-        require(
-            isinstance(self.webarena, WebArenaConfig),
-            o,
-            "webarena",
-            self.webarena,
-            "a WebArenaConfig",
-        )
+        check(isinstance(self.swe_bench, SweBenchConfig), f"{o}.swe_bench", self.swe_bench,
+              "a SweBenchConfig")  # fmt: skip
+        check(isinstance(self.webarena, WebArenaConfig), f"{o}.webarena", self.webarena,
+              "a WebArenaConfig")  # fmt: skip
 
     def tenants(self) -> tuple[tuple[Tenant, float, float], ...]:
         """``(tenant, probability a task is theirs, SWE-bench fraction)`` per tenant."""

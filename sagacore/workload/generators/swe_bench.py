@@ -41,20 +41,16 @@ import numpy as np
 from scipy.special import ndtr
 
 from sagacore._rng import Seed
+from sagacore.validate import check, nonempty_str, positive, positive_int
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
     generate,
-    is_int,
-    is_pos,
-    is_text,
     make_task,
-    require,
-    require_all,
 )
 from sagacore.workload.generators._swe_bench_fit import SWE_BENCH_FIT
 from sagacore.workload.generators.arrivals import Arrivals
-from sagacore.workload.generators.calibration import SweBenchFit
+from sagacore.workload.generators.quantiles import SweBenchFit
 from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
 
 __all__ = ["SweBenchConfig", "swe_bench"]
@@ -73,7 +69,7 @@ class SweBenchConfig:
     >>> SweBenchConfig(max_steps=0)
     Traceback (most recent call last):
     ...
-    sagacore.errors.ConfigError: SweBenchConfig.max_steps must be an integer >= 1, got 0
+    sagacore.errors.ConfigError: SweBenchConfig.max_steps must be a positive integer, got 0
     """
 
     fit: SweBenchFit = SWE_BENCH_FIT
@@ -94,19 +90,14 @@ class SweBenchConfig:
     """Agent type of generated tasks (also the prefix of their ids)."""
 
     def __post_init__(self) -> None:
-        require(isinstance(self.fit, SweBenchFit), _OWNER, "fit", self.fit, "a SweBenchFit")
-        require(
-            is_pos(self.calls_scale), _OWNER, "calls_scale", self.calls_scale, "a finite number > 0"
-        )
-        require(is_int(self.max_steps, 1), _OWNER, "max_steps", self.max_steps, "an integer >= 1")
-        require(
-            self.system_prompt_tokens is None or is_int(self.system_prompt_tokens, 0),
-            _OWNER,
-            "system_prompt_tokens",
-            self.system_prompt_tokens,
-            "None or an integer >= 0",
-        )
-        require_all(self, _OWNER, ("tool", "agent_type"), is_text, "a non-empty string")
+        o = _OWNER
+        check(isinstance(self.fit, SweBenchFit), f"{o}.fit", self.fit, "a SweBenchFit")
+        positive(f"{o}.calls_scale", self.calls_scale)
+        positive_int(f"{o}.max_steps", self.max_steps)
+        if self.system_prompt_tokens is not None:
+            positive_int(f"{o}.system_prompt_tokens", self.system_prompt_tokens, zero_ok=True)
+        nonempty_str(f"{o}.tool", self.tool)
+        nonempty_str(f"{o}.agent_type", self.agent_type)
 
     @property
     def system_tokens(self) -> int:

@@ -43,19 +43,14 @@ from typing import Literal
 import numpy as np
 
 from sagacore._rng import Seed
+from sagacore.validate import check, int_at_least, nonempty_str, positive, positive_int
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
     generate,
-    is_int,
-    is_nonneg,
-    is_pos,
-    is_text,
     lognormal,
     lognormal_int,
     make_task,
-    require,
-    require_all,
 )
 from sagacore.workload.generators.arrivals import Arrivals
 from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
@@ -122,28 +117,15 @@ class TaskParallelConfig:
 
     def __post_init__(self) -> None:
         o = _OWNER
-        require(
+        check(
             self.pattern in (*PATTERNS, "mixed"),
-            o,
-            "pattern",
+            f"{o}.pattern",
             self.pattern,
             f"one of {', '.join((*PATTERNS, 'mixed'))}",
         )
-        require(is_int(self.min_fanout, 1), o, "min_fanout", self.min_fanout, "an integer >= 1")
-        require(
-            is_int(self.max_fanout, 1) and self.max_fanout >= self.min_fanout,
-            o,
-            "max_fanout",
-            self.max_fanout,
-            f"an integer >= min_fanout={self.min_fanout}",
-        )
-        require(
-            is_int(self.system_prompt_tokens, 1),
-            o,
-            "system_prompt_tokens",
-            self.system_prompt_tokens,
-            "an integer >= 1",
-        )
+        positive_int(f"{o}.min_fanout", self.min_fanout)
+        int_at_least(f"{o}.max_fanout", self.max_fanout, self.min_fanout)
+        positive_int(f"{o}.system_prompt_tokens", self.system_prompt_tokens)
         medians = (
             "query_median",
             "plan_median",
@@ -156,11 +138,10 @@ class TaskParallelConfig:
             "sample_median",
             "reduce_output_median",
         )
-        require_all(self, o, medians, is_pos, "a finite number > 0")
-        require(
-            is_nonneg(self.token_sigma), o, "token_sigma", self.token_sigma, "a finite number >= 0"
-        )
-        require(is_text(self.agent_type), o, "agent_type", self.agent_type, "a non-empty string")
+        for name in medians:
+            positive(f"{o}.{name}", getattr(self, name))
+        positive(f"{o}.token_sigma", self.token_sigma, zero_ok=True)
+        nonempty_str(f"{o}.agent_type", self.agent_type)
 
 
 def task_parallel_task(

@@ -48,19 +48,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sagacore._rng import Seed
+from sagacore.validate import check, finite_number, nonempty_str, positive, positive_int
 from sagacore.workload.generators._common import (
     SHARED_SEGMENT_IDS,
     SegmentIds,
     generate,
-    is_int,
-    is_nonneg,
-    is_pos,
-    is_text,
     lognormal,
     lognormal_int,
     make_task,
-    require,
-    require_all,
 )
 from sagacore.workload.generators.arrivals import Arrivals
 from sagacore.workload.model import Segment, Step, Task, TenantId, Workload
@@ -131,22 +126,22 @@ class WebArenaConfig:
 
     def __post_init__(self) -> None:
         o = _OWNER
-        require(is_int(self.max_steps, 1), o, "max_steps", self.max_steps, "an integer >= 1")
-        require(
-            is_int(self.min_steps, 1) and self.min_steps <= self.max_steps,
-            o,
-            "min_steps",
+        positive_int(f"{o}.max_steps", self.max_steps)
+        check(
+            positive_int(f"{o}.min_steps", self.min_steps) <= self.max_steps,
+            f"{o}.min_steps",
             self.min_steps,
             f"an integer in [1, max_steps={self.max_steps}]",
         )
-        positive = (
+        positive_fields = (
             "steps_median",
             "observation_median_tokens",
             "output_median_tokens",
             "page_load_median_s",
             "page_load_max_s",
         )
-        require_all(self, o, positive, is_pos, "a finite number > 0")
+        for name in positive_fields:
+            positive(f"{o}.{name}", getattr(self, name))
         nonnegative = (
             "steps_sigma",
             "observation_sigma",
@@ -154,30 +149,28 @@ class WebArenaConfig:
             "page_load_sigma",
             "action_pause_s",
         )
-        require_all(self, o, nonnegative, is_nonneg, "a finite number >= 0")
-        counts = ("system_prompt_tokens", "observation_max_tokens", "max_output_tokens")
-        require_all(self, o, counts, lambda v: is_int(v, 1), "an integer >= 1")
-        require(
-            is_int(self.min_output_tokens, 1) and self.min_output_tokens <= self.max_output_tokens,
-            o,
-            "min_output_tokens",
+        for name in nonnegative:
+            positive(f"{o}.{name}", getattr(self, name), zero_ok=True)
+        for name in ("system_prompt_tokens", "observation_max_tokens", "max_output_tokens"):
+            positive_int(f"{o}.{name}", getattr(self, name))
+        check(
+            positive_int(f"{o}.min_output_tokens", self.min_output_tokens)
+            <= self.max_output_tokens,
+            f"{o}.min_output_tokens",
             self.min_output_tokens,
             f"an integer in [1, max_output_tokens={self.max_output_tokens}]",
         )
         f = self.long_wait_fraction
-        require(is_nonneg(f) and f <= 1, o, "long_wait_fraction", f, "a number in [0, 1]")
-        require(is_pos(self.long_wait_min_s), o, "long_wait_min_s", self.long_wait_min_s,
-                "a finite number > 0")  # fmt: skip
-        require(
-            is_pos(self.long_wait_max_s) and self.long_wait_max_s >= self.long_wait_min_s,
-            o,
-            "long_wait_max_s",
+        finite_number(f"{o}.long_wait_fraction", f, lo=0.0, hi=1.0)
+        positive(f"{o}.long_wait_min_s", self.long_wait_min_s)
+        check(
+            positive(f"{o}.long_wait_max_s", self.long_wait_max_s) >= self.long_wait_min_s,
+            f"{o}.long_wait_max_s",
             self.long_wait_max_s,
             f"a finite number >= long_wait_min_s={self.long_wait_min_s}",
         )
-        require_all(
-            self, o, ("tool", "agent_type", "long_wait_tool"), is_text, "a non-empty string"
-        )
+        for name in ("tool", "agent_type", "long_wait_tool"):
+            nonempty_str(f"{o}.{name}", getattr(self, name))
 
 
 LONG_TOOLS = WebArenaConfig(long_wait_fraction=0.5, agent_type="long-tools")
