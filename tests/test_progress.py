@@ -19,7 +19,7 @@ def test_every_step_ready_once_after_its_dependencies(task: Task, rnd: object) -
     import random
 
     assert isinstance(rnd, random.Random)
-    prog = TaskProgress(task)
+    prog = TaskProgress.for_task(task)
     ready = prog.roots()
     seen = list(ready)
     finished: set[int] = set()
@@ -49,7 +49,7 @@ def test_ready_time_is_the_latest_dependency(task: Task) -> None:
 def test_a_step_finishing_twice_is_an_invariant_error() -> None:
     p = (Segment(1, 10),)
     task = Task(TaskId("t"), (Step(0, p, 1, 1), Step(1, p, 1, 2, deps=(0,))))
-    prog = TaskProgress(task)
+    prog = TaskProgress.for_task(task)
     assert prog.finish(0) == [1]
     with pytest.raises(InvariantError, match="task t step 0 finished twice"):
         prog.finish(0)

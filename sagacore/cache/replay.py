@@ -153,10 +153,11 @@ class ReplayResult:
 class _Session(TaskProgress):
     """Per-task replay state: the task's progress and its session's KV."""
 
-    __slots__ = ("hold", "swapped_tokens")
+    __slots__ = ("hold", "swapped_tokens", "task")
 
     def __init__(self, task: Task) -> None:
-        super().__init__(task)
+        super().__init__([s.deps for s in task.steps], task.id)
+        self.task = task
         self.hold: tuple[CacheEntry, int] | None = None
         self.swapped_tokens = 0
 

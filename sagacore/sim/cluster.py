@@ -84,13 +84,16 @@ class TaskState(TaskProgress):
         "keys",
         "steps_done",
         "swap",
+        "task",
         "tool_s",
         "tool_workers",
         "wait_s",
     )
 
     def __init__(self, task: Task) -> None:
-        super().__init__(task)
+        super().__init__([s.deps for s in task.steps], task.id)
+        self.task = task
+        """The task."""
         self.chain = task.is_chain()
         """Every step after the first depends on its predecessor alone."""
         self.steps_done = 0

@@ -165,7 +165,7 @@ def run_servers(
             _, _, _, kind, tid, i = heapq.heappop(events)
             if kind == "arrive":
                 task = next(t for t in workload.tasks if t.id == tid)
-                ts = _TaskState(task, TaskProgress(task))
+                ts = _TaskState(task, TaskProgress.for_task(task))
                 states[tid] = ts
                 scheduler.observe_task_arrival(task, now)
                 scheduler.observe_task_future(task, now)

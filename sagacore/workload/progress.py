@@ -6,7 +6,10 @@ isolated TCT (:mod:`sagacore.sim.isolated`, in closed form: :func:`ready_time`) 
 abstract servers of :mod:`sagacore.testing.fairness`. A step is *ready* when every step
 it depends on has *finished* (its LLM call and its tool call, if any); what "finished"
 means in time is the runner's (the simulator after the tool, a runner without tools at
-the call's end). Each step becomes ready exactly once.
+the call's end). Each step becomes ready exactly once. The graph is a sequence of
+dependency tuples, one per step (a :class:`~sagacore.workload.model.Task`'s
+``deps``, or the calls of a twin task, :mod:`sagacore_vllm.twin`);
+:meth:`TaskProgress.for_task` reads it off a task.
 
 Examples
 --------
@@ -14,7 +17,7 @@ Examples
 >>> p = (Segment(1, 10),)
 >>> task = Task(TaskId("t"), (Step(0, p, 1, 1), Step(1, p, 1, 2, deps=(0,)),
 ...                           Step(2, p, 1, 3, deps=(0,)), Step(3, p, 1, 4, deps=(1, 2))))
->>> prog = TaskProgress(task)
+>>> prog = TaskProgress.for_task(task)
 >>> prog.roots()
 [0]
 >>> prog.finish(0)
@@ -23,6 +26,8 @@ Examples
 ([], [3], False)
 >>> prog.finish(3), prog.complete
 ([], True)
+>>> TaskProgress([(), (0,)], "chain").finish(0)
+[1]
 """
 
 from __future__ import annotations
@@ -40,34 +45,49 @@ class TaskProgress:
 
     Parameters
     ----------
-    task
-        The task; its steps' ``deps`` are its graph.
+    deps
+        Each step's dependencies (indices of earlier steps), by step index: the task's
+        graph. Not checked here (a :class:`~sagacore.workload.model.Step` checks its
+        own; other callers check theirs).
+    name
+        The task, as error messages name it.
 
     Notes
     -----
-    :meth:`finish` returns the steps it makes ready, in the order
-    :meth:`~sagacore.workload.model.Task.successors` lists them (increasing index), so a
-    runner that starts them in that order is deterministic. A subclass adds a runner's own
-    per-task state (the simulator's :class:`~sagacore.sim.cluster.TaskState` does).
+    :meth:`finish` returns the steps it makes ready, in increasing index order (the
+    order of :meth:`~sagacore.workload.model.Task.successors`), so a runner that starts
+    them in that order is deterministic. A subclass adds a runner's own per-task state
+    (the simulator's :class:`~sagacore.sim.cluster.TaskState` does).
     """
 
-    __slots__ = ("done", "finished_steps", "pending", "succ", "task")
+    __slots__ = ("deps", "done", "finished_steps", "name", "pending", "succ")
 
-    def __init__(self, task: Task) -> None:
-        self.task = task
-        """The task."""
-        self.pending = [len(s.deps) for s in task.steps]
+    def __init__(self, deps: Sequence[Sequence[int]], name: object = "") -> None:
+        self.deps = deps
+        """Each step's dependencies."""
+        self.name = name
+        """The task, as error messages name it."""
+        self.pending = [len(d) for d in deps]
         """Each step's dependencies not finished yet."""
-        self.succ = task.successors()
-        """Each step's successors (the steps that depend on it)."""
-        self.done = [False] * len(task.steps)
+        succ: list[list[int]] = [[] for _ in deps]
+        for i, d in enumerate(deps):
+            for j in d:
+                succ[j].append(i)
+        self.succ = succ
+        """Each step's successors (the steps that depend on it), in increasing order."""
+        self.done = [False] * len(deps)
         """Which steps have finished."""
         self.finished_steps = 0
         """How many steps have finished."""
 
+    @classmethod
+    def for_task(cls, task: Task) -> TaskProgress:
+        """The progress of ``task`` through its steps' ``deps``."""
+        return cls([s.deps for s in task.steps], task.id)
+
     def roots(self) -> list[int]:
         """The steps ready at the task's arrival (no dependencies), by index."""
-        return [s.index for s in self.task.steps if not s.deps]
+        return [i for i, d in enumerate(self.deps) if not d]
 
     def finish(self, index: int) -> list[int]:
         """Step ``index`` finished: the steps this makes ready (successors' order).
@@ -76,7 +96,7 @@ class TaskProgress:
         """
         done = self.done
         if done[index]:
-            raise InvariantError(f"task {self.task.id} step {index} finished twice")
+            raise InvariantError(f"task {self.name} step {index} finished twice")
         done[index] = True
         self.finished_steps += 1
         pending = self.pending
