@@ -122,8 +122,40 @@ def test_call_beyond_kv_is_refused_before_work(tmp_path: Path) -> None:
     p = mooncake(tmp_path, '{"timestamp": 0, "input_length": 1000000000000, '
                  '"output_length": 5, "hash_ids": [1]}')
     r = sagacore("simulate", "--workload", str(p), "--stack", "vllm", timeout=60)
-    assert_input_error(r, "needs 1000000000005 tokens of KV")
+    line = assert_input_error(r, "needs 1000000000005 tokens of KV")
     assert r.stdout == ""  # nothing started
+    assert "--fit-cluster" in line  # the way out
+
+
+def test_fit_cluster_leaves_out_what_cannot_run(tmp_path: Path) -> None:
+    # the way out the error above names: the converted trace holds the rest, and runs
+    p = mooncake(tmp_path, GOOD_MOONCAKE,
+                 '{"timestamp": 1000, "input_length": 900000, "output_length": 5, '
+                 '"hash_ids": [7]}',
+                 '{"timestamp": 2000, "input_length": 600, "output_length": 9, '
+                 '"hash_ids": [0, 1]}')
+    out = tmp_path / "fit.jsonl"
+    r = sagacore("trace", "convert", str(p), "-o", str(out), "--fit-cluster", "1:1:llama-3-8b:a100-80gb")
+    assert r.returncode == 0, r.stderr
+    left, wrote = r.stderr.splitlines()
+    assert left.startswith("left out 1 of 3 tasks with a call larger than an instance's KV on "
+                           "1:1:llama-3-8b:a100-80gb (")
+    assert "900005 tokens" in left and wrote.startswith(f"wrote {out}: 2 tasks")
+    r = sagacore("simulate", "--workload", str(out), "--stack", "vllm", "--cluster",
+                 "1:1:llama-3-8b:a100-80gb", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["stacks"]["vllm"]["tasks_completed"] == 2
+    # nothing would be left: an error, and no file
+    only = mooncake(tmp_path, '{"timestamp": 0, "input_length": 900000, "output_length": 5, '
+                    '"hash_ids": [7]}', name="only.jsonl")
+    r = sagacore("trace", "convert", str(only), "-o", str(tmp_path / "none.jsonl"),
+                 "--fit-cluster", "1:1:llama-3-8b:a100-80gb")
+    assert_input_error(r, "--fit-cluster: every task has a call larger", "nothing would be left")
+    assert not (tmp_path / "none.jsonl").exists()
+    # a bad cluster is refused before the trace is read
+    r = sagacore("trace", "convert", str(tmp_path / "missing.jsonl"), "-o", str(out),
+                 "--fit-cluster", "8:x:llama-3-8b:a100-80gb")
+    assert_input_error(r, "GPUS and TP must be integers")
 
 
 def test_huge_cluster_is_refused() -> None:

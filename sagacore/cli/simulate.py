@@ -89,8 +89,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"stack to run (repeat to compare; default: {' '.join(BASELINES)}); "
         f"known: {', '.join(sorted(STACKS))}",
     )
-    p.add_argument("--cluster", metavar="PRESET", help=f"one of {', '.join(sorted(CLUSTERS))} "
-                   f"(default {DEFAULT_CLUSTER}); or give --gpus/--tp/--model/--gpu")
+    p.add_argument("--cluster", metavar="SPEC", help=f"a preset ({', '.join(sorted(CLUSTERS))}; "
+                   f"default {DEFAULT_CLUSTER}) or GPUS:TP:MODEL:GPU; or give "
+                   "--gpus/--tp/--model/--gpu")
     p.add_argument("--gpus", type=int_at_least(1),
                    help=f"GPUs in the cluster (at most {MAX_INSTANCES:,} instances)")
     p.add_argument("--tp", type=int_at_least(1, 64), help="tensor-parallel GPUs per instance")

@@ -19,7 +19,9 @@ from typing import Any
 
 from sagacore.cli._args import add_on_bad_lines, check_output
 from sagacore.data import bundled_trace
-from sagacore.errors import TraceFormatError
+from sagacore.errors import ConfigError, TraceFormatError
+from sagacore.sim.config import ClusterConfig, get_cluster
+from sagacore.workload.model import Workload
 from sagacore.workload.native import iter_lines
 from sagacore.workload.readers import FORMATS, BadLines, read_workload
 from sagacore.workload.readers._common import problem_class
@@ -54,6 +56,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cv.add_argument("path", help="trace file")
     cv.add_argument("-o", "--output", required=True, help="output .jsonl path ('-': stdout)")
     cv.add_argument("--format", default="auto", choices=FORMATS)
+    cv.add_argument(
+        "--fit-cluster",
+        metavar="SPEC",
+        help="leave out every task with an LLM call whose context (prompt plus output) "
+        "exceeds one instance's KV on this cluster (a preset or GPUS:TP:MODEL:GPU; "
+        "stderr names how many and the first)",
+    )
     add_on_bad_lines(cv)
     cv.set_defaults(func=_convert)
 
@@ -145,12 +154,37 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(workload: Workload, cluster: ClusterConfig, spec: str) -> Workload:
+    """``workload`` without the tasks that cannot run on ``cluster``, said on stderr.
+
+    Raises
+    ------
+    ConfigError
+        If no task would be left.
+    """
+    big = cluster.oversized(workload)
+    if not big:
+        return workload
+    task_id, index, need = big[0]
+    what = (f"a call larger than an instance's KV on {spec} ({cluster.kv_room_tokens} "
+            f"tokens; first: task {task_id} step {index}, {need} tokens)")
+    if len(big) == len(workload):
+        raise ConfigError(f"--fit-cluster: every task has {what}; nothing would be left")
+    sys.stderr.write(f"left out {len(big)} of {len(workload)} tasks with {what}\n")
+    drop = {t for t, _, _ in big}
+    return Workload(tuple(t for t in workload.tasks if t.id not in drop),
+                    workload.tenants, workload.name, workload.source)
+
+
 def _convert(args: argparse.Namespace) -> int:
     check_output("--output", args.output, dash=True)
+    cluster = get_cluster(args.fit_cluster) if args.fit_cluster is not None else None
     bad = BadLines(args.on_bad_lines)
     workload = read_workload(args.path, args.format, on_bad_lines=bad)
     if bad.skipped:
         sys.stderr.write(bad.summary(args.path) + "\n")
+    if cluster is not None:
+        workload = _fit(workload, cluster, args.fit_cluster)
     if args.output == "-":
         for line in iter_lines(workload):
             sys.stdout.write(line + "\n")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sagacore.engine.profile import Profile
-    from sagacore.workload.model import Workload
+    from sagacore.workload.model import TaskId, Workload
 
 __all__ = [
     "CLUSTERS",
@@ -173,12 +173,33 @@ class ClusterConfig:
         ConfigError
             Naming the first such task and step, its tokens and the capacity.
         """
-        room = kv_room_tokens(self.kv_capacity_tokens, self.engine.block_size)
+        for task_id, index, need in self.oversized(workload)[:1]:
+            raise kv_overflow_error(task_id, index, need, self.kv_room_tokens)
+
+    @property
+    def kv_room_tokens(self) -> int:
+        """The most tokens one call's context may take on an instance
+        (:func:`kv_room_tokens` of its capacity)."""
+        return kv_room_tokens(self.kv_capacity_tokens, self.engine.block_size)
+
+    def oversized(self, workload: Workload) -> list[tuple[TaskId, int, int]]:
+        """The tasks with a call too large for one instance's KV, in workload order.
+
+        Returns
+        -------
+        list of (task id, step index, tokens)
+            For each such task, its first such step and that step's context (prompt
+            plus output tokens), which exceeds :attr:`kv_room_tokens`.
+        """
+        room = self.kv_room_tokens
+        out: list[tuple[TaskId, int, int]] = []
         for task in workload.tasks:
             for step in task.steps:
                 need = step.prompt_tokens + step.output_tokens
                 if need > room:
-                    raise kv_overflow_error(task.id, step.index, need, room)
+                    out.append((task.id, step.index, need))
+                    break
+        return out
 
     def describe(self) -> str:
         """A one-line description."""
@@ -218,32 +239,58 @@ def kv_overflow_error(task_id: object, step_index: int, need: int, room: int) ->
     :meth:`ClusterConfig.check_fits` raise it where they find such a call.
 
     >>> print(kv_overflow_error("t", 2, 5010, 976))
-    task t step 2 needs 5010 tokens of KV; an instance holds 976 (one block of its capacity is vLLM's null block): choose instances with more KV memory (--cluster GPUS:TP:MODEL:GPU with a larger TP or GPU) or a workload without this task
+    task t step 2 needs 5010 tokens of KV; an instance holds 976 (one block of its capacity is vLLM's null block): choose instances with more KV memory (--cluster GPUS:TP:MODEL:GPU with a larger TP or GPU) or leave such tasks out (sagacore trace convert TRACE -o OUT.jsonl --fit-cluster CLUSTER)
     """
     return ConfigError(
         f"task {task_id} step {step_index} needs {need} tokens of KV; an instance holds "
         f"{room} (one block of its capacity is vLLM's null block): choose instances with "
-        "more KV memory (--cluster GPUS:TP:MODEL:GPU with a larger TP or GPU) or a "
-        "workload without this task"
+        "more KV memory (--cluster GPUS:TP:MODEL:GPU with a larger TP or GPU) or leave "
+        "such tasks out (sagacore trace convert TRACE -o OUT.jsonl --fit-cluster CLUSTER)"
     )
 
 
 def get_cluster(
     name: str, engine: EngineConfig | None = None, profile: Profile | str | Path | None = None
 ) -> ClusterConfig:
-    """The cluster preset called ``name`` (priced by ``profile``, as in :meth:`ClusterConfig.from_gpus`).
+    """The cluster a preset name or ``GPUS:TP:MODEL:GPU`` names (priced by ``profile``,
+    as in :meth:`ClusterConfig.from_gpus`).
+
+    Raises
+    ------
+    UnknownNameError
+        For a name that is neither a preset nor of the form ``GPUS:TP:MODEL:GPU``.
+    ConfigError
+        For ``GPUS:TP:MODEL:GPU`` with a bad part (the message shows it).
 
     Examples
     --------
     >>> get_cluster("h100-8").instances
     2
+    >>> get_cluster("16:4:llama-3-70b:a100-80gb").instances
+    4
+    >>> get_cluster("16:x:llama-3-70b:a100-80gb")
+    Traceback (most recent call last):
+    ...
+    sagacore.errors.ConfigError: cluster '16:x:llama-3-70b:a100-80gb': GPUS and TP must be integers (GPUS:TP:MODEL:GPU, for example 16:4:llama-3-70b:a100-80gb)
     """
-    try:
+    if name in CLUSTERS:
         gpus, tp, model, gpu = CLUSTERS[name]
-    except KeyError:
-        raise UnknownNameError("cluster", name, list(CLUSTERS)) from None
+    elif name.count(":") == 3:
+        gpus_s, tp_s, model, gpu = name.split(":")
+        try:
+            gpus, tp = int(gpus_s), int(tp_s)
+        except ValueError:
+            raise ConfigError(
+                f"cluster {name!r}: GPUS and TP must be integers ({CLUSTER_SPEC_HINT})"
+            ) from None
+    else:
+        raise UnknownNameError("cluster", name, [*CLUSTERS, "GPUS:TP:MODEL:GPU"])
     return ClusterConfig.from_gpus(gpus, tp=tp, model=model, gpu=gpu, engine=engine,
                                    profile=profile)
+
+
+CLUSTER_SPEC_HINT = "GPUS:TP:MODEL:GPU, for example 16:4:llama-3-70b:a100-80gb"
+"""How a cluster that is not a preset is written."""
 
 
 @dataclass(frozen=True)

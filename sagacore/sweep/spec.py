@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sagacore.errors import ConfigError, UnknownNameError
-from sagacore.sim.config import CLUSTERS, ClusterConfig, get_cluster
+from sagacore.sim.config import ClusterConfig, get_cluster
 
 __all__ = [
     "IDEALS",
@@ -71,27 +71,15 @@ def ideal_kind(stack: str) -> IdealKind | None:
 
 
 def parse_cluster(spec: str) -> ClusterConfig:
-    """A cluster from a preset name or ``GPUS:TP:MODEL:GPU``.
+    """A cluster from a preset name or ``GPUS:TP:MODEL:GPU``
+    (:func:`sagacore.sim.config.get_cluster`).
 
     Raises
     ------
-    ConfigError
+    ConfigError, UnknownNameError
         If ``spec`` is neither (the message shows it).
     """
-    if spec in CLUSTERS:
-        return get_cluster(spec)
-    parts = spec.split(":")
-    if len(parts) != 4:
-        raise ConfigError(
-            f"cluster {spec!r} is neither a preset ({', '.join(sorted(CLUSTERS))}) "
-            "nor GPUS:TP:MODEL:GPU (for example 16:4:llama-3-70b:a100-80gb)"
-        )
-    gpus_s, tp_s, model, gpu = parts
-    try:
-        gpus, tp = int(gpus_s), int(tp_s)
-    except ValueError:
-        raise ConfigError(f"cluster {spec!r}: GPUS and TP must be integers") from None
-    return ClusterConfig.from_gpus(gpus, tp=tp, model=model, gpu=gpu)
+    return get_cluster(spec)
 
 
 @dataclass(frozen=True)
