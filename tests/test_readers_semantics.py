@@ -83,7 +83,14 @@ def test_parse_timestamp_keeps_seven_digits() -> None:
     b = parse_timestamp("2023-11-16 18:17:04.0319601")
     assert b - a == pytest.approx(0.0520001, abs=1e-6)
     assert parse_timestamp("2023-11-16T18:17:04") - parse_timestamp("2023-11-16 18:17:03") == 1
-    for bad in ("2023-11-16", "18:17:03", "2023-02-30 00:00:00", "2023-11-16 18:17:03.", ""):
+    # the 2024 traces as pandas writes them: microseconds and a UTC offset
+    utc = parse_timestamp("2024-05-10 00:00:00.009930+00:00")
+    assert utc == parse_timestamp("2024-05-10 00:00:00.009930") == parse_timestamp(
+        "2024-05-10T00:00:00.00993Z")
+    assert parse_timestamp("2024-05-10 02:30:00.009930+0230") == utc
+    assert parse_timestamp("2024-05-09 23:00:00.009930-01:00") == utc
+    for bad in ("2023-11-16", "18:17:03", "2023-02-30 00:00:00", "2023-11-16 18:17:03.", "",
+                "2024-05-10 00:00:00+24:00", "2024-05-10 00:00:00+1", "2024-05-10 00:00:00 UTC"):
         with pytest.raises(ValueError):
             parse_timestamp(bad)
 

@@ -7,8 +7,9 @@ and the 2024 one-week traces with the same columns) hold one request per row::
     TIMESTAMP,ContextTokens,GeneratedTokens
     2023-11-16 18:17:03.9799600,4808,10
 
-``TIMESTAMP`` is the invocation time (a naive datetime with up to 7 fractional digits,
-beyond what :meth:`datetime.fromisoformat` reads), ``ContextTokens`` the prompt length
+``TIMESTAMP`` is the invocation time (a datetime with up to 7 fractional digits, beyond
+what :meth:`datetime.fromisoformat` reads; naive, read as UTC, or with a UTC offset such
+as ``+00:00`` or ``Z``, as pandas writes them), ``ContextTokens`` the prompt length
 and ``GeneratedTokens`` the output length. There is no prompt content, prefix hash or
 session id.
 
@@ -55,29 +56,39 @@ __all__ = ["REQUIRED_COLUMNS", "parse_timestamp", "read_azure"]
 REQUIRED_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 _TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", re.ASCII
+    r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(Z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
 )
 _EPOCH = datetime(1970, 1, 1)
 
 
 def parse_timestamp(text: str) -> float:
-    """Seconds since 1970-01-01 of a naive ``YYYY-MM-DD HH:MM:SS[.fffffff]`` datetime.
+    """Seconds since 1970-01-01 UTC of a ``YYYY-MM-DD HH:MM:SS[.fffffff][OFFSET]`` datetime.
 
-    Up to 9 fractional digits are kept (as a float). Raises :class:`ValueError` when
-    ``text`` is not such a datetime.
+    Up to 9 fractional digits are kept (as a float). ``OFFSET`` is ``Z`` or ``+HH:MM``
+    / ``-HH:MM`` (colon optional); without one the time is read as UTC. Raises
+    :class:`ValueError` when ``text`` is not such a datetime.
 
     Examples
     --------
     >>> parse_timestamp("1970-01-02 00:00:01.2500000")
     86401.25
+    >>> parse_timestamp("1970-01-02 02:00:01.25+02:00")
+    86401.25
     """
     m = _TIMESTAMP.fullmatch(text.strip())
     if m is None:
-        raise ValueError(f"expected YYYY-MM-DD HH:MM:SS[.fraction], found {text!r}")
+        raise ValueError(f"expected YYYY-MM-DD HH:MM:SS[.fraction][+HH:MM], found {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     whole = datetime(year, month, day, hour, minute, second)
-    frac = m.group(7)
+    frac, zone = m.group(7), m.group(8)
     seconds = (whole - _EPOCH).total_seconds()
+    if zone and zone != "Z":
+        hh, mm = int(zone[1:3]), int(zone[-2:])
+        if hh > 23 or mm > 59:
+            raise ValueError(f"UTC offset {zone!r} out of range in {text!r}")
+        seconds -= (1 if zone[0] == "+" else -1) * (hh * 3600 + mm * 60)
     return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)
 
 
