@@ -199,6 +199,12 @@ class Router(Policy):
     name: ClassVar[str] = "router"
     rebalance_interval_s: float | None = None
     """Seconds between calls of :meth:`rebalance` (None: never called)."""
+    quiet_ticks_idle: ClassVar[bool] = False
+    """A promise that lets the mechanism leave out calls of :meth:`rebalance`: a *quiet*
+    call (no offered worker has a queued call) right after a quiet call with the same
+    offered workers returns no pair and changes nothing that a later call reads. Results
+    are the same whether such calls are made or not; a subclass that overrides
+    :meth:`rebalance` keeps the promise or sets this False."""
 
     @abstractmethod
     def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sagacore.errors import ConfigError
+from sagacore.policy import Router, WorkerView
 from sagacore.route import make_router
 from sagacore.route.idle_steal import IdleSteal
+from sagacore.route.saga import SagaAffinity
 from sagacore.sim import simulate
 from sagacore.sim.config import ClusterConfig
 from sagacore.stacks import get_stack
@@ -127,3 +131,62 @@ def test_in_a_simulation_idle_workers_steal_and_the_run_is_deterministic() -> No
     assert a.migrations > 0
     assert a.tct_by_task() == b.tct_by_task()
     assert a.tasks_completed == len(w)
+
+
+
+class _EveryTick(IdleSteal):
+    """IdleSteal without the quiet-tick promise: the mechanism calls it at every tick."""
+
+    quiet_ticks_idle = False
+
+
+class _SagaEveryTick(SagaAffinity):
+    """SagaAffinity without the quiet-tick promise."""
+
+    quiet_ticks_idle = False
+
+
+@pytest.mark.parametrize("name, every_tick", [("sagacore", _EveryTick), ("saga", _SagaEveryTick)])
+@pytest.mark.parametrize("faults", [False, True])
+def test_quiet_ticks_left_out_change_nothing(name: str, every_tick: type[Router],
+                                             faults: bool) -> None:
+    """The mechanism leaves out the quiet ticks a router promises to ignore
+    (``Router.quiet_ticks_idle``): the same run with every tick made gives the same
+    result to the bit, events counted included, with an instance lost midway and a time
+    limit (the loop stops between ticks) too."""
+    import dataclasses
+
+    from sagacore.sim import build_policies, get_cluster
+    from sagacore.sim.cluster import Simulation
+    from sagacore.sim.config import SimConfig
+    from sagacore.sim.faults import FaultSchedule, InstanceLoss
+
+    w = load_workload("swe-bench-trace", tasks=30, rate=12.0, seed=1)
+    cluster = get_cluster("a100-16")
+    base = get_stack(name)
+    every = dataclasses.replace(base, router=every_tick.from_context)
+    limit = 900.0 if faults else None
+    sched = FaultSchedule((InstanceLoss(1, 200.0),)) if faults else None
+    out = []
+    ticks = []
+    for stack in (base, every):
+        sim = Simulation(w, build_policies(stack, cluster), cluster,
+                         SimConfig(max_sim_seconds=limit), faults=sched)
+        calls: list[float] = []
+        router = sim.router
+        rebalance = router.rebalance
+
+        def counted(views: Sequence[WorkerView], now: float, rebalance: Any = rebalance,
+                    calls: list[float] = calls) -> Any:
+            calls.append(now)
+            return rebalance(views, now)
+
+        router.rebalance = counted  # type: ignore[method-assign]
+        r = sim.run()
+        s = r.summary()
+        s.pop("sim_wall_seconds")
+        out.append((s, r.tasks, sim.now))
+        ticks.append(len(calls))
+    assert out[0] == out[1]
+    assert out[0][0]["migrations"] > 0
+    assert ticks[0] < ticks[1] / 2  # most ticks were quiet and left out

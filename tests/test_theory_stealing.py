@@ -39,7 +39,10 @@ def _checker() -> Any:
 
 
 class _Recording(SagaAffinity):
-    """SagaAffinity that writes down what each tick showed it and what it answered."""
+    """SagaAffinity that writes down what each tick showed it and what it answered (every
+    tick: the quiet ones the mechanism may leave out too)."""
+
+    quiet_ticks_idle = False
 
     def __init__(self) -> None:
         super().__init__()

@@ -107,6 +107,9 @@ class IdleSteal(SessionAffinity):
 
     name: ClassVar[str] = "idle-steal"
     needs_cost_model: ClassVar[bool] = True
+    quiet_ticks_idle: ClassVar[bool] = True
+    """A quiet tick records each worker's empty-since time once (the next quiet tick with
+    the same workers finds them all recorded) and returns no pair."""
 
     @classmethod
     def from_context(cls, ctx: BuildContext) -> Self:
@@ -132,7 +135,6 @@ class IdleSteal(SessionAffinity):
 
     def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
         """Pairs (busiest worker, idle thief): each idle worker takes one waiting call."""
-        self._tick_s = now  # the mechanism asks stealable about these pairs at this time
         since = self._empty_since
         left: dict[int, int] = {}  # waiting calls of the workers with a queue
         for w in workers:
@@ -147,6 +149,7 @@ class IdleSteal(SessionAffinity):
                 del since[wid]
         if len(since) == len(workers):
             return []  # nothing waits anywhere
+        self._tick_s = now  # the mechanism asks stealable about these pairs at this time
         # each load read once per tick, only for the queued workers and the thieves; a
         # thief's free KV only when its turn comes
         load: dict[int, float] = {}
@@ -182,8 +185,9 @@ class IdleSteal(SessionAffinity):
                 and self.worth_the_copy(call))
 
     def worth_the_copy(self, call: CallView) -> bool:
-        """Whether ``call`` has waited, by the last tick, at least as long as the copy
-        of its cached KV takes (always, without ``copy_seconds``; module notes)."""
+        """Whether ``call`` has waited, by the last tick that found a queue, at least as
+        long as the copy of its cached KV takes (always, without ``copy_seconds``; module
+        notes)."""
         copy = self.copy_seconds
         return copy is None or self._tick_s - call.ready_s >= copy(call.cached_tokens)
 

@@ -96,6 +96,9 @@ class SagaAffinity(Router):
     """
 
     name: ClassVar[str] = "saga-affinity"
+    quiet_ticks_idle: ClassVar[bool] = True
+    """A quiet tick records each worker's empty-since time once (the next quiet tick with
+    the same workers finds them all recorded) and returns no pair, drawing nothing."""
 
     def __init__(
         self,

@@ -3,7 +3,11 @@
 Events sit in a heap keyed ``(time, priority, tie, sequence)`` (SimPy's scheme, with a
 tie-break that does not depend on how many events came before, so fast and step modes
 order simultaneous events alike): task arrivals and tool ends first, then timers (pin
-expiry, swap completion), then engine step boundaries, by instance id.
+expiry, swap completion), then engine step boundaries, by instance id. A router's
+rebalancing ticks are timers too, kept beside the heap (the next one's time and the
+sequence number it would have) and ordered with the heap's events as if they were in it;
+a tick the router promises to ignore (:attr:`~sagacore.policy.Router.quiet_ticks_idle`:
+no queue anywhere, after a tick like it) is only counted.
 
 A task's step becomes *ready* when all its dependencies have finished their LLM call
 and tool call. The router places the ready call on an instance; the instance's
@@ -21,6 +25,7 @@ Without faults none of this runs (results are bit-identical).
 from __future__ import annotations
 
 import heapq
+import math
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +43,7 @@ from sagacore.sim.isolated import isolated_tct
 from sagacore.sim.keys import context_keys
 from sagacore.sim.observe import Observer, TraceEvent
 from sagacore.sim.result import SimResult, TaskRecord
-from sagacore.sim.worker import LOADING, Call, Worker
+from sagacore.sim.worker import LOADING, Call, PolicyView, Worker
 from sagacore.workload.model import Task, TaskId, Workload
 from sagacore.workload.progress import TaskProgress
 
@@ -47,6 +52,7 @@ __all__ = ["Simulation", "TaskState"]
 _ARRIVAL, _TOOL_END, _TIMER, _BOUNDARY = range(4)
 _PRIO = {_ARRIVAL: 0, _TOOL_END: 0, _TIMER: 1, _BOUNDARY: 2}
 _PRIO_BOUNDARY = _PRIO[_BOUNDARY]
+_PRIO_TIMER = _PRIO[_TIMER]
 
 
 @dataclass(slots=True)
@@ -268,7 +274,15 @@ class Simulation:
             )
         self._rebalance_s = every
         self._steal_any = not _overrides(self.router, Router, "stealable")
-        self._ticking = False
+        self._tick_at = math.inf
+        """The next rebalancing tick (inf: not ticking). Not in the heap: its place there
+        is (this time, timer, 0, a sequence number just above :attr:`_tick_seq`)."""
+        self._tick_seq = 0
+        """:attr:`_seq` when the next tick was due: at its time, the timers pushed up to
+        it go before it, the later ones after."""
+        self._skip_quiet = bool(self.router.quiet_ticks_idle)
+        self._quiet_views: list[PolicyView] | None = None
+        """The views of the router's last ``rebalance`` call, when it was quiet."""
         self._tool_end_hook = [
             _overrides(p, CachePolicy, "observe_tool_end") for p in self.cache_policies
         ]
@@ -318,9 +332,29 @@ class Simulation:
         events = self.events
         boundary = _BOUNDARY
         call_finished = self._call_finished
+        inf = math.inf
+        item: tuple[float, int, int, int, int, object, int] | None
         try:
-            while heap:
-                t, prio, tie, _seq, kind, obj, arg = pop(heap)
+            while True:
+                if heap:
+                    item = pop(heap)
+                    if item[0] >= self._tick_at and self._tick_first(item):
+                        heapq.heappush(heap, item)
+                        item = None
+                elif self._tick_at < inf:
+                    item = None
+                else:
+                    break
+                if item is None:  # the rebalancing tick comes first
+                    if limit is not None and self._tick_at > limit:
+                        break
+                    before = events
+                    events += self._ticks(heap[0] if heap else None, limit)
+                    if progress is not None and before >> 10 != events >> 10:
+                        self.events = events
+                        progress(len(self.records), total)
+                    continue
+                t, prio, tie, _seq, kind, obj, arg = item
                 if limit is not None and t > limit:
                     break
                 if kind == boundary:
@@ -436,9 +470,9 @@ class Simulation:
             iso = isolated_tct(task, self.cluster.cost, self.cluster.engine, keys=ts.keys)
         ts.isolated_s = iso
         self.tasks[task.id] = ts
-        if self._rebalance_s is not None and not self._ticking:
-            self._ticking = True
-            self._timer(now + self._rebalance_s, self._rebalance)
+        if self._rebalance_s is not None and self._tick_at == math.inf:
+            self._tick_at = now + self._rebalance_s
+            self._tick_seq = self._seq
         self.scheduler.observe_task_arrival(task, now)
         if self._sched_future:
             self.scheduler.observe_task_future(task, now)
@@ -601,10 +635,58 @@ class Simulation:
             self._emit(TraceEvent("task_end", now, task.id))
 
     # --- work stealing -------------------------------------------------------------------
+    def _tick_first(self, item: tuple[float, int, int, int, int, object, int]) -> bool:
+        """Whether the next tick comes before the heap's event ``item``."""
+        t, prio, tie, seq = item[0], item[1], item[2], item[3]
+        at = self._tick_at
+        if at != t:
+            return at < t
+        if prio != _PRIO_TIMER:
+            return prio > _PRIO_TIMER
+        return tie > 0 or (tie == 0 and seq > self._tick_seq)
+
+    def _ticks(self, nxt: tuple[float, int, int, int, int, object, int] | None,
+               limit: float | None) -> int:
+        """Run the next tick and, when the router ignores it
+        (:attr:`~sagacore.policy.Router.quiet_ticks_idle`), every later tick before the
+        heap's next event ``nxt`` (nothing changes between them); return how many ran."""
+        t = self._tick_at
+        self.cur_prio = _PRIO_TIMER
+        self.cur_tie = 0
+        self.now = t
+        if not (self._skip_quiet and self.live_views is self._quiet_views and self.tasks
+                and self._quiet()):
+            self._rebalance(t)
+            return 1
+        every = self._rebalance_s
+        assert every is not None
+        self._tick_seq = self._seq  # each tick passed is where the next one is due
+        n = 1
+        while True:
+            t += every
+            self._tick_at = t
+            if limit is not None and t > limit:
+                break
+            if nxt is not None and not self._tick_first(nxt):
+                break
+            n += 1
+            self.now = t
+        return n
+
+    def _quiet(self) -> bool:
+        """No live worker has a queued call."""
+        for w in self.live:
+            if w.waiting:
+                return False
+        return True
+
     def _rebalance(self, now: float) -> None:
         """A rebalancing tick: move the calls the router asks for; tick on while tasks live."""
         n = len(self.workers)
-        for pair in self.router.rebalance(self.live_views, now):
+        views = self.live_views
+        if self._skip_quiet:
+            self._quiet_views = views if self._quiet() else None
+        for pair in self.router.rebalance(views, now):
             src, dst = pair
             if not (isinstance(src, int) and isinstance(dst, int) and 0 <= src < n
                     and 0 <= dst < n):
@@ -616,9 +698,10 @@ class Simulation:
                 self._migrate(self.workers[src], self.workers[dst], now)
         if self.tasks:
             assert self._rebalance_s is not None
-            self._timer(now + self._rebalance_s, self._rebalance)
+            self._tick_at = now + self._rebalance_s
+            self._tick_seq = self._seq
         else:
-            self._ticking = False
+            self._tick_at = math.inf
 
     def _migrate(self, src: Worker, dst: Worker, now: float) -> None:
         """Move ``src``'s longest-waiting call the router lets move to ``dst``
