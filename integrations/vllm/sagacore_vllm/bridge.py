@@ -21,8 +21,11 @@ Prompts are :class:`PromptTokens`: lazy sequences materialised only when the cal
 issued, so a 15,881-call trace with 22K-token prompts needs no more memory than its
 distinct segments.
 
-The twin replays *chains* (every step depends on the previous one only: ReAct agents
-such as SWE-bench and WebArena); :func:`twin_tasks` rejects other DAGs.
+Every task graph converts: chains (ReAct agents such as SWE-bench and WebArena) and
+DAGs (task-parallel agents: a planner, parallel branches, a join). A call keeps its
+step's ``deps`` and its step's tool (:attr:`~sagacore_vllm.twin.LLMCall.tool_seconds`),
+so the twin makes a call ready when the last of its parents' tools has ended, as
+sagacore's simulator does.
 
 Examples
 --------
@@ -35,8 +38,8 @@ Examples
 >>> c0, c1 = task.calls
 >>> list(c1.prompt_token_ids)[:28] == list(c0.prompt_token_ids) + list(c0.output_token_ids)
 True
->>> c1.tool_delay_s, len(c1.prompt_token_ids)
-(0.5, 34)
+>>> c0.tool_seconds, c1.deps, len(c1.prompt_token_ids)
+(0.5, (0,), 34)
 """
 
 from __future__ import annotations
@@ -190,56 +193,44 @@ def max_sequence_tokens(workload: Workload) -> int:
 def twin_tasks(workload: Workload, table: SegmentTokens | None = None) -> list[AgentTask]:
     """The workload's tasks as twin tasks, in the workload's order.
 
-    Step ``k``'s tool runs between call ``k`` and call ``k + 1`` (the twin's
-    ``tool_delay_s`` of call ``k + 1``); the last step's tool is the task's
-    ``final_tool_s``. A call's priority is its task's rank by arrival, so vLLM's
-    ``priority`` policy orders calls by (task arrival, call arrival), as sagacore's
-    ``Priority`` scheduler does.
+    Call ``k`` is step ``k``: its ``deps`` are the step's, and its ``tool_seconds``
+    the step's tool, which runs after the call (the calls that depend on it become
+    ready when it ends; a join when the last of its parents' tools has ended). A call's
+    priority is its task's rank by arrival, so vLLM's ``priority`` policy orders calls
+    by (task arrival, call arrival), as sagacore's ``Priority`` scheduler does.
 
     Parameters
     ----------
     workload
-        Tasks that are chains.
+        The tasks (chains or DAGs).
     table
         Segment token table (default: :meth:`SegmentTokens.for_workload`).
 
     Returns
     -------
     list of AgentTask
-
-    Raises
-    ------
-    WorkloadError
-        If a task is not a chain.
     """
     tab = table if table is not None else SegmentTokens.for_workload(workload)
     out: list[AgentTask] = []
     for rank, task in enumerate(workload.tasks):
-        if not task.is_chain():
-            raise WorkloadError(
-                f"task {task.id}: the twin replays chains of calls only (each step depending "
-                f"on the previous one); this task's graph is a DAG"
+        calls = tuple(
+            LLMCall(
+                PromptTokens(tab, step.prompt),
+                step.output_tokens,
+                0.0,
+                PromptTokens(tab, (step.output_segment,)),
+                tool=step.tool,
+                deps=step.deps,
+                tool_seconds=step.tool_seconds,
             )
-        calls: list[LLMCall] = []
-        delay = 0.0
-        for step in task.steps:
-            calls.append(
-                LLMCall(
-                    PromptTokens(tab, step.prompt),
-                    step.output_tokens,
-                    delay,
-                    PromptTokens(tab, (step.output_segment,)),
-                    tool=step.tool,
-                )
-            )
-            delay = step.tool_seconds
+            for step in task.steps
+        )
         out.append(
             AgentTask(
                 str(task.id),
                 task.arrival_s,
-                tuple(calls),
+                calls,
                 priority=rank,
-                final_tool_s=delay,
                 tenant=str(task.tenant),
                 agent_type=task.agent_type,
             )

@@ -86,7 +86,7 @@ def _add_workload_args(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_WORKLOAD,
         metavar="NAME|PATH",
         help=f"{DEFAULT_WORKLOAD} (bundled real trace), a generator name (swe-bench, "
-        "webarena, ...) or a trace file; chains only",
+        "webarena, task-parallel, ...) or a trace file",
     )
     p.add_argument("--tasks", type=int, metavar="N", help="use the first N tasks")
     p.add_argument(
@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     twin = sub.add_parser(
         "twin",
         help="replay a sagacore workload through real vLLM schedulers; sagacore's metrics",
-        description="Replay a sagacore workload (chains of calls) through one real vLLM "
+        description="Replay a sagacore workload (chains or DAGs of calls) through one real vLLM "
         "0.33 scheduler per instance of a sagacore cluster, steps priced by sagacore's "
         "cost model, and print the metrics `sagacore simulate` prints.",
     )

@@ -1,7 +1,7 @@
 """Program metadata: what an agent sends with each LLM call so that sagacore sees programs.
 
-The plug-in (:mod:`sagacore_vllm.plugin`) schedules *programs* (agent tasks: chains of
-LLM calls separated by tool calls), not single requests. vLLM 0.33 carries what it needs
+The plug-in (:mod:`sagacore_vllm.plugin`) schedules *programs* (agent tasks: graphs of
+LLM calls separated by tool calls, most often chains), not single requests. vLLM 0.33 carries what it needs
 to the scheduler through two public channels of its OpenAI-compatible server:
 
 - the **program id** is vLLM's own ``Request.session_id``: the ``X-Session-ID`` HTTP
@@ -23,6 +23,9 @@ key                     type       meaning
                                    Default: ``tool`` for a call that is not the last
 ``sagacore_last``       int 0/1    1 when this is the program's last LLM call (the
                                    program ends when it finishes)
+``sagacore_parents``    list[int]  the steps this call waited for (a DAG: a join
+                                   lists each branch); default: the previous step
+                                   (a chain)
 ======================  =========  ===================================================
 
 Absent metadata is never an error: a request without a program id is a program of one
@@ -31,18 +34,19 @@ call (its id the request id, ``last`` implied), and a value of the wrong type is
 
 Examples
 --------
->>> meta = ProgramMetadata("task-17", step=3, tenant="acme", tool="bash")
+>>> meta = ProgramMetadata("task-17", step=3, tenant="acme", tool="bash", parents=(1, 2))
 >>> meta.headers()
 {'X-Session-ID': 'task-17'}
 >>> meta.xargs()
 {'session_id': 'task-17', 'sagacore_step': 3, 'sagacore_tenant': 'acme', \
-'sagacore_agent_type': 'agent', 'sagacore_tool': 'bash', 'sagacore_last': 0}
+'sagacore_agent_type': 'agent', 'sagacore_tool': 'bash', 'sagacore_last': 0, \
+'sagacore_parents': [1, 2]}
 >>> kwargs = meta.openai_kwargs()           # client.chat.completions.create(..., **kwargs)
 >>> sorted(kwargs), sorted(kwargs["extra_body"])
 (['extra_body', 'extra_headers'], ['session_id', 'vllm_xargs'])
 >>> ProgramMetadata.parse("req-1", None, None)     # no metadata: a program of one call
 ProgramMetadata(program_id='req-1', step=None, tenant='default', agent_type='agent', \
-tool=None, last=True, explicit=False)
+tool=None, last=True, explicit=False, parents=None)
 >>> ProgramMetadata.parse("req-2", "task-17", meta.xargs()) == meta
 True
 """
@@ -59,6 +63,7 @@ __all__ = [
     "SESSION_HEADER",
     "XARG_AGENT_TYPE",
     "XARG_LAST",
+    "XARG_PARENTS",
     "XARG_STEP",
     "XARG_TENANT",
     "XARG_TOOL",
@@ -74,6 +79,7 @@ XARG_TENANT = "sagacore_tenant"
 XARG_AGENT_TYPE = "sagacore_agent_type"
 XARG_TOOL = "sagacore_tool"
 XARG_LAST = "sagacore_last"
+XARG_PARENTS = "sagacore_parents"
 DEFAULT_TOOL = "tool"
 """Tool name of a call that is not its program's last when the client names none."""
 _DEFAULT_TENANT = "default"
@@ -112,6 +118,23 @@ class ProgramMetadata:
     """Whether this is the program's last LLM call."""
     explicit: bool = True
     """Whether the client named the program (False: the request is its own program)."""
+    parents: tuple[int, ...] | None = None
+    """The steps this call depends on (None: not said; the previous step, a chain)."""
+
+    def parents_of(self, step: int) -> tuple[int, ...]:
+        """The call's parents as step ``step`` of its program: :attr:`parents`, or the
+        previous step when the client said none (a chain).
+
+        Examples
+        --------
+        >>> ProgramMetadata("t").parents_of(3), ProgramMetadata("t", parents=(0, 1)).parents_of(3)
+        ((2,), (0, 1))
+        >>> ProgramMetadata("t").parents_of(0)
+        ()
+        """
+        if self.parents is not None:
+            return self.parents
+        return (step - 1,) if step > 0 else ()
 
     def xargs(self) -> dict[str, Any]:
         """The ``vllm_xargs`` body field (program id included, for clients without headers)."""
@@ -123,6 +146,8 @@ class ProgramMetadata:
         if self.tool is not None:
             out[XARG_TOOL] = self.tool
         out[XARG_LAST] = int(self.last)
+        if self.parents is not None:
+            out[XARG_PARENTS] = list(self.parents)
         return out
 
     def headers(self) -> dict[str, str]:
@@ -183,12 +208,24 @@ class ProgramMetadata:
             tool = raw_tool or None
         elif raw_tool is not None:
             _warn(XARG_TOOL, raw_tool)
+        parents: tuple[int, ...] | None = None
+        raw_parents = xa.get(XARG_PARENTS)
+        if raw_parents is not None:
+            if (isinstance(raw_parents, list | tuple)
+                    and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0
+                            for p in raw_parents)
+                    and len(set(raw_parents)) == len(raw_parents)
+                    and (step is None or all(p < step for p in raw_parents))):
+                parents = tuple(raw_parents)
+            else:
+                _warn(XARG_PARENTS, raw_parents)
         if not explicit:
-            return cls(request_id, step, tenant, agent, tool, True, explicit=False)
+            return cls(request_id, step, tenant, agent, tool, True, explicit=False,
+                       parents=parents)
         assert isinstance(pid, str)
         if not isinstance(raw_tool, str) and not last:
             tool = DEFAULT_TOOL  # not given (or unusable): a tool of unknown type
-        return cls(pid, step, tenant, agent, tool, last)
+        return cls(pid, step, tenant, agent, tool, last, parents=parents)
 
 
 def _string(xa: Mapping[str, Any], key: str, default: str) -> str:

@@ -269,8 +269,6 @@ def run_twin(
 
     Raises
     ------
-    WorkloadError
-        If a task is not a chain.
     ConfigError
         If a call's KV cannot fit an instance.
     """

@@ -338,11 +338,9 @@ class _Program:
         "attained_s",
         "attained_tokens",
         "calls",
+        "ended",
         "first_hit_blocks",
-        "last_end_s",
         "last_seen_s",
-        "last_step",
-        "last_tool",
         "pid",
         "pin",
         "steps_done",
@@ -362,9 +360,9 @@ class _Program:
         self.tool_s = 0.0
         self.steps_done = 0
         self.calls = 0
-        self.last_end_s: float | None = None
-        self.last_tool: str | None = None
-        self.last_step = -1
+        self.ended: dict[int, tuple[float, str | None]] = {}
+        """Steps that finished and whose tool no later call has waited for yet: when they
+        finished, and their tool."""
         self.last_seen_s = arrival_s
         self.pin: _Pin | None = None
         self.first_hit_blocks = -1
@@ -405,8 +403,8 @@ class _Call:
 
     @property
     def parents(self) -> tuple[int, ...]:
-        # a program's calls come one after another: each waited for the one before
-        return (self.step - 1,) if self.step > 0 else ()
+        # what the client said (sagacore_parents), else a chain: the call before
+        return self.meta.parents_of(self.step)
 
     @property
     def prompt_tokens(self) -> int:
@@ -701,23 +699,26 @@ class SagaMixin:
             self.sagacore_policy.observe_task_future(task, now)
             if self.sagacore_predictor is not None:
                 self.sagacore_predictor.observe_task_start(TaskId(prog.pid), prog.agent_type)
-        elif prog.last_end_s is not None:
-            # the tool of the previous call ran from its end until this call
-            gap = max(now - prog.last_end_s, 0.0)
+        step = meta.step if meta.step is not None else prog.calls
+        for parent in meta.parents_of(step):
+            ended = prog.ended.pop(parent, None)
+            if ended is None:
+                continue  # not finished here (or its tool already heard of)
+            # the parent's tool ran from its end until this call (in a join, until the
+            # last parent's tool ended: the gap is an upper bound of each tool)
+            gap = max(now - ended[0], 0.0)
             prog.tool_s += gap
-            tool = prog.last_tool
+            tool = ended[1]
             if tool is not None:
                 if self._tool_end_hook:
                     self.sagacore_cache.observe_tool_end(TaskId(prog.pid), tool, gap, now)
                 if self.sagacore_predictor is not None:
                     try:
                         self.sagacore_predictor.observe_tool_call(TaskId(prog.pid),
-                                                                  prog.last_step, gap)
+                                                                  parent, gap)
                     except Exception as exc:  # a step the predictor never saw
                         _log.warning("sagacore: predictor ignored a tool of %s: %s",
                                      prog.pid, exc)
-            prog.last_end_s = None
-        step = meta.step if meta.step is not None else prog.calls
         prog.calls += 1
         prog.last_seen_s = now
         self._seq += 1
@@ -742,9 +743,7 @@ class SagaMixin:
                 )
             except Exception as exc:  # a step seen twice: a client error, not ours
                 _log.warning("sagacore: predictor ignored call %s: %s", request.request_id, exc)
-        prog.last_end_s = now
-        prog.last_tool = tool
-        prog.last_step = call.step
+        prog.ended[call.step] = (now, tool)
         prog.last_seen_s = now
         if tool is None or not self._retains or not self.kv_cache_manager.enable_caching:
             return None, []

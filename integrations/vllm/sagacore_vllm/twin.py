@@ -2,8 +2,9 @@
 
 Several :class:`~sagacore_vllm.engine.VllmEngine` instances (each a real vLLM V1
 scheduler with its own KV cache) sit behind a router. Agent tasks arrive over time; a
-task is a chain of LLM calls, each issued when the previous one finished plus a tool
-delay. Time is simulated: every instance steps on its own clock, and a step lasts what a
+task is a graph of LLM calls (a chain by default: each call depends on the previous
+one), each issued when the calls it depends on have finished, their tools included
+(:class:`LLMCall`), as sagacore's simulator issues a step. Time is simulated: every instance steps on its own clock, and a step lasts what a
 caller-supplied ``step_seconds(prefill_tokens, prefill_context_tokens, decode_seqs,
 decode_context_tokens)`` says (for example ``sagacore.engine.CostModel.step_seconds``),
 or what a ``price(record)`` callable says of the whole :class:`StepRecord`.
@@ -12,7 +13,8 @@ How an event flows: a call becomes ready -> the router picks an instance -> the 
 is added to that instance's vLLM scheduler -> whenever an instance is idle with work it
 runs one vLLM step (schedule + synthetic model output), priced by ``step_seconds`` ->
 at the step's end its sampled tokens and finished calls take effect -> a finished call
-makes the task's next call ready after its tool delay.
+makes the calls that depend on it ready once all their parents and the parents' tools
+have ended (:class:`sagacore.workload.progress.TaskProgress` counts the parents down).
 
 Routers are either the twin's plain callables (:class:`TwinRouter`: ``router(call,
 instances, now) -> index``) or sagacore's engine-agnostic
@@ -51,6 +53,7 @@ from sagacore.errors import ConfigError, InvariantError, WorkloadError
 from sagacore.policy import CallView, WorkerView
 from sagacore.policy import Router as PolicyRouter
 from sagacore.workload.model import DEFAULT_TENANT, TaskId, TenantId
+from sagacore.workload.progress import TaskProgress
 from sagacore_vllm.client import ProgramMetadata
 from sagacore_vllm.engine import StepRecord, VllmEngine, VllmEngineConfig
 
@@ -98,8 +101,11 @@ class LLMCall:
     output_tokens
         Tokens the call generates (exactly).
     tool_delay_s
-        Seconds between the previous call's completion (the task's arrival for the
-        first call) and this call becoming ready: the tool's run time.
+        Seconds between the moment the call's parents have all finished, their tools
+        included (the task's arrival for a call without parents), and this call becoming
+        ready. A chain written call by call puts the previous call's tool here; a task
+        converted from a sagacore workload (:func:`sagacore_vllm.bridge.twin_tasks`) puts
+        each tool on the call that invokes it (``tool_seconds``) and leaves this 0.
     output_token_ids
         The tokens the call "samples", in order (``output_tokens`` of them), so that a
         later prompt that repeats them hits their KV; None: the engine's
@@ -107,6 +113,15 @@ class LLMCall:
     tool
         The tool the call's answer invokes (None: none), sent as program metadata
         (:class:`sagacore_vllm.client.ProgramMetadata`) for the plug-in's retention.
+    deps
+        The calls of its task this call depends on (their indices, all below its own):
+        it becomes ready when the last of them has finished, its tool included (what
+        sagacore's simulator does with a step's ``deps``). None: the previous call (none
+        for the first call), a chain.
+    tool_seconds
+        Run time of the tool the call's answer invokes: the calls that depend on it
+        become ready no earlier than its finish plus this, and its task ends no
+        earlier (sagacore's ``Step.tool_seconds``).
     """
 
     prompt_token_ids: Sequence[int]
@@ -114,6 +129,8 @@ class LLMCall:
     tool_delay_s: float = 0.0
     output_token_ids: Sequence[int] | None = None
     tool: str | None = None
+    deps: tuple[int, ...] | None = None
+    tool_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not len(self.prompt_token_ids):
@@ -122,6 +139,8 @@ class LLMCall:
             raise WorkloadError(f"output_tokens must be >= 1, got {self.output_tokens}")
         if not (math.isfinite(self.tool_delay_s) and self.tool_delay_s >= 0):
             raise WorkloadError(f"tool_delay_s must be finite and >= 0, got {self.tool_delay_s}")
+        if not (math.isfinite(self.tool_seconds) and self.tool_seconds >= 0):
+            raise WorkloadError(f"tool_seconds must be finite and >= 0, got {self.tool_seconds}")
         if self.output_token_ids is not None and len(self.output_token_ids) != self.output_tokens:
             raise WorkloadError(
                 f"output_token_ids holds {len(self.output_token_ids)} ids for "
@@ -131,7 +150,8 @@ class LLMCall:
 
 @dataclass(frozen=True)
 class AgentTask:
-    """An agent task: a chain of LLM calls, each depending on the previous one.
+    """An agent task: LLM calls, each depending on the previous one (a chain) unless
+    its ``deps`` say otherwise (a DAG: :meth:`graph`).
 
     Attributes
     ----------
@@ -140,11 +160,12 @@ class AgentTask:
     arrival_s
         When the task arrives.
     calls
-        The calls, in order.
+        The calls, in order (a call depends on earlier calls only).
     priority
         vLLM request priority of every call (lower first under the priority policy).
     final_tool_s
-        A tool that runs after the last call; the task completes when it ends.
+        A tool that runs after the task's calls (and their tools) have all ended; the
+        task completes when it ends.
     tenant, agent_type
         What a sagacore router sees of the task (:class:`sagacore.policy.CallView`).
     """
@@ -170,6 +191,30 @@ class AgentTask:
             raise WorkloadError(
                 f"task {self.task_id!r}: final_tool_s must be >= 0, got {self.final_tool_s}"
             )
+        for i, call in enumerate(self.calls):
+            deps = call.deps
+            if deps is None:
+                continue
+            if (not isinstance(deps, tuple) or len(set(deps)) != len(deps)
+                    or not all(isinstance(d, int) and 0 <= d < i for d in deps)):
+                raise WorkloadError(
+                    f"task {self.task_id!r} call {i}: deps must be distinct indices of "
+                    f"earlier calls, got {deps!r}"
+                )
+
+    def graph(self) -> tuple[tuple[int, ...], ...]:
+        """Each call's dependencies, by index (a call without ``deps``: the previous one).
+
+        Examples
+        --------
+        >>> c = LLMCall((1, 2), 1)
+        >>> AgentTask("t", 0.0, (c, c, LLMCall((1,), 1, deps=(0,)))).graph()
+        ((), (0,), (0,))
+        """
+        return tuple(
+            c.deps if c.deps is not None else ((i - 1,) if i else ())
+            for i, c in enumerate(self.calls)
+        )
 
 
 def chain_task(
@@ -243,7 +288,8 @@ class ReadyCall:
     prompt_token_ids: Sequence[int]
     output_tokens: int
     previous_instance: int | None
-    """Instance that served the task's previous call (None for the first call)."""
+    """Instance that served the call of the task issued last before this one (None for
+    the task's first call); in a chain, its previous call."""
 
 
 class InstanceView(Protocol):
@@ -352,6 +398,8 @@ class CallResult:
         Prompt tokens hit in the prefix cache at its first admission.
     preemptions
         Times it was preempted.
+    tool_seconds
+        Its tool's run time after ``finish_s`` (:attr:`LLMCall.tool_seconds`).
     """
 
     task_id: str
@@ -365,11 +413,12 @@ class CallResult:
     output_tokens: int
     cached_tokens: int
     preemptions: int
+    tool_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """A task's calls and completion."""
+    """A task's calls (by index) and completion."""
 
     task_id: str
     arrival_s: float
@@ -378,8 +427,9 @@ class TaskResult:
 
     @property
     def finish_s(self) -> float:
-        """When the task completed: its last call's finish plus its final tool."""
-        return self.calls[-1].finish_s + self.final_tool_s
+        """When the task completed: the last end of a call's tool (of a call without
+        one, of the call), plus its final tool."""
+        return max(c.finish_s + c.tool_seconds for c in self.calls) + self.final_tool_s
 
     @property
     def completion_s(self) -> float:
@@ -623,6 +673,10 @@ class WorkerAdapter:
         return self._inst.engine.cached_prefix_tokens(tokens)
 
 
+def _by_index(c: CallResult) -> int:
+    return c.index
+
+
 # Event kinds; at equal times a step's end is handled before calls becoming ready.
 _STEP_END = 0
 _CALL_READY = 1
@@ -706,6 +760,8 @@ class Twin:
         self._keep_steps = keep_steps
         self._used = False
         self._events = 0
+        self._progress: list[TaskProgress] = []
+        self._ends: list[list[float]] = []
 
     @property
     def engines(self) -> tuple[VllmEngine, ...]:
@@ -756,8 +812,13 @@ class Twin:
         calls: dict[str, _CallState] = {}
         results: list[list[CallResult]] = [[] for _ in tasks]
         previous_instance: list[int | None] = [None] * len(tasks)
+        # each task's graph, counted down as its calls finish (the simulator's mechanism)
+        self._progress = [TaskProgress(t.graph(), t.task_id) for t in tasks]
+        # when each finished call's tool ends (its finish when it has none)
+        self._ends = [[math.nan] * len(t.calls) for t in tasks]
         for ti, task in enumerate(tasks):
-            push(task.arrival_s + task.calls[0].tool_delay_s, _CALL_READY, (ti, 0))
+            for ci in self._progress[ti].roots():
+                push(task.arrival_s + task.calls[ci].tool_delay_s, _CALL_READY, (ti, ci))
 
         now = 0.0
         while events:
@@ -782,7 +843,7 @@ class Twin:
                     self._start_step(inst, now, calls, push)
 
         unfinished = [
-            t.task_id for t, r in zip(tasks, results, strict=True) if len(r) != len(t.calls)
+            t.task_id for t, p in zip(tasks, self._progress, strict=True) if not p.complete
         ]
         if unfinished:
             raise InvariantError(f"tasks left unfinished: {unfinished[:5]}")
@@ -790,7 +851,8 @@ class Twin:
             inst.hold(now, 0)
         return TwinResult(
             tasks=tuple(
-                TaskResult(t.task_id, t.arrival_s, tuple(r), t.final_tool_s)
+                TaskResult(t.task_id, t.arrival_s, tuple(sorted(r, key=_by_index)),
+                           t.final_tool_s)
                 for t, r in zip(tasks, results, strict=True)
             ),
             steps=tuple(tuple(inst.steps) for inst in self._instances),
@@ -807,6 +869,7 @@ class Twin:
         now: float,
         previous: int | None,
         results: list[CallResult],
+        parents: tuple[int, ...],
     ) -> int:
         call = task.calls[ci]
         router = self._router
@@ -821,7 +884,7 @@ class Twin:
                 ready_s=now,
                 steps_done=len(results),
                 prompt_token_ids=call.prompt_token_ids,
-                parents=(ci - 1,) if ci > 0 else (),
+                parents=parents,
             )
             workers: Sequence[WorkerView] = self._views
             wid = router.route(view, workers, now)
@@ -847,7 +910,9 @@ class Twin:
     ) -> None:
         task = tasks[ti]
         call = task.calls[ci]
-        index = self._route(task, ci, now, previous_instance[ti], results[ti])
+        progress = self._progress[ti]
+        parents = tuple(progress.deps[ci])
+        index = self._route(task, ci, now, previous_instance[ti], results[ti], parents)
         inst = self._instances[index]
         rid = f"{task.task_id}#{ci}"
         meta = ProgramMetadata(
@@ -856,7 +921,10 @@ class Twin:
             tenant=task.tenant,
             agent_type=task.agent_type,
             tool=call.tool if call.tool is not None else "",
-            last=ci == len(task.calls) - 1,
+            # the task ends with this call when every other call has finished (in a
+            # chain, its last call; of parallel sinks in flight together, none is flagged)
+            last=progress.finished_steps == len(task.calls) - 1,
+            parents=parents,
         )
         try:
             inst.engine.add_request(
@@ -971,10 +1039,19 @@ class Twin:
                     output_tokens=call.output_tokens,
                     cached_tokens=state.cached_tokens or 0,
                     preemptions=state.preemptions,
+                    tool_seconds=call.tool_seconds,
                 )
             )
-            if state.index + 1 < len(task.calls):
-                nxt = task.calls[state.index + 1]
-                push(now + nxt.tool_delay_s, _CALL_READY, (state.task_index, state.index + 1))
-            elif isinstance(self._router, PolicyRouter):
-                self._router.observe_task_end(TaskId(task.task_id), now + task.final_tool_s)
+            ti = state.task_index
+            ends = self._ends[ti]
+            # the call's step ends with its tool; a call is ready when its last parent's
+            # step has ended (sagacore.workload.progress.ready_time), plus its own delay
+            ends[state.index] = now + call.tool_seconds
+            progress = self._progress[ti]
+            graph = progress.deps
+            for ci in progress.finish(state.index):
+                deps = graph[ci]
+                ready = ends[deps[0]] if len(deps) == 1 else max([ends[d] for d in deps])
+                push(ready + task.calls[ci].tool_delay_s, _CALL_READY, (ti, ci))
+            if progress.complete and isinstance(self._router, PolicyRouter):
+                self._router.observe_task_end(TaskId(task.task_id), max(ends) + task.final_tool_s)

@@ -1,4 +1,4 @@
-"""Tests of the bridge: sagacore segments as token ids, tasks as twin chains.
+"""Tests of the bridge: sagacore segments as token ids, tasks as twin tasks (chains, DAGs).
 
 Pure Python except the last test, which needs vLLM (and skips without it).
 """
@@ -78,10 +78,11 @@ def test_twin_tasks_map_tools_arrivals_and_priorities() -> None:
     for src, tt in zip(w.tasks, tasks, strict=True):
         assert tt.arrival_s == src.arrival_s
         assert [c.output_tokens for c in tt.calls] == [s.output_tokens for s in src.steps]
-        assert tt.calls[0].tool_delay_s == 0.0
-        for k in range(1, len(src.steps)):
-            assert tt.calls[k].tool_delay_s == src.steps[k - 1].tool_seconds
-        assert tt.final_tool_s == src.steps[-1].tool_seconds
+        # each step's tool on its own call, no delay before a call nor after the task
+        assert [c.tool_seconds for c in tt.calls] == [s.tool_seconds for s in src.steps]
+        assert [c.tool for c in tt.calls] == [s.tool for s in src.steps]
+        assert all(c.tool_delay_s == 0.0 for c in tt.calls) and tt.final_tool_s == 0.0
+        assert tt.graph() == tuple((k - 1,) if k else () for k in range(len(src.steps)))
         for c, s in zip(tt.calls, src.steps, strict=True):
             assert len(c.prompt_token_ids) == s.prompt_tokens
             assert c.output_token_ids is not None
@@ -90,11 +91,18 @@ def test_twin_tasks_map_tools_arrivals_and_priorities() -> None:
     assert longest == max(s.prompt_tokens + s.output_tokens for t in w for s in t.steps)
 
 
-def test_dags_are_rejected() -> None:
-    w = GENERATORS["task-parallel"](tasks=3, seed=0)
+def test_dags_convert_with_their_graph_and_each_steps_tool() -> None:
+    w = GENERATORS["task-parallel"](tasks=4, seed=0)
     assert not all(t.is_chain() for t in w.tasks)
-    with pytest.raises(WorkloadError, match="chains of calls only"):
-        twin_tasks(w)
+    table = SegmentTokens.for_workload(w)
+    for src, tt in zip(w.tasks, twin_tasks(w, table), strict=True):
+        assert tt.graph() == tuple(s.deps for s in src.steps)
+        assert [c.deps for c in tt.calls] == [s.deps for s in src.steps]
+        assert [c.tool_seconds for c in tt.calls] == [s.tool_seconds for s in src.steps]
+        joins = [k for k, s in enumerate(src.steps) if len(s.deps) > 1]
+        assert joins  # a join waits for several branches
+        for k, s in enumerate(src.steps):
+            assert list(tt.calls[k].prompt_token_ids) == table.concat(s.prompt)
 
 
 def test_module_examples() -> None:

@@ -45,10 +45,23 @@ def _through_vllm(meta: ProgramMetadata, *, headers: bool, body: bool) -> tuple[
 @pytest.mark.parametrize(("headers", "body"), [(True, True), (True, False), (False, True)])
 def test_metadata_reaches_the_scheduler_through_vllms_protocol(headers: bool, body: bool) -> None:
     meta = ProgramMetadata("task-7", step=4, tenant="acme", agent_type="swe",
-                           tool="bash", last=False)
+                           tool="bash", last=False, parents=(3, 1))
     session, extra = _through_vllm(meta, headers=headers, body=body)
     assert session == "task-7"
     assert ProgramMetadata.parse("req-1", session, extra) == meta
+
+
+def test_parents_are_the_clients_or_the_previous_step() -> None:
+    join = ProgramMetadata.parse("r", "p", {"sagacore_step": 3, "sagacore_parents": [2, 0]})
+    assert join.parents == (2, 0) and join.parents_of(3) == (2, 0)
+    chain = ProgramMetadata.parse("r", "p", {"sagacore_step": 3})
+    assert chain.parents is None and chain.parents_of(3) == (2,) and chain.parents_of(0) == ()
+    root = ProgramMetadata.parse("r", "p", {"sagacore_step": 2, "sagacore_parents": []})
+    assert root.parents_of(2) == ()
+    # not earlier steps, repeated, negative, not integers, not a list: the chain default
+    for bad in ([3], [1, 1], [-1], ["0"], [True], 1, "0,1"):
+        meta = ProgramMetadata.parse("r", "p", {"sagacore_step": 3, "sagacore_parents": bad})
+        assert meta.parents is None and meta.parents_of(3) == (2,)
 
 
 def test_a_request_without_metadata_is_a_program_of_one_call() -> None:
@@ -79,7 +92,8 @@ _values = st.one_of(st.none(), st.integers(-5, 5), st.text(max_size=5), st.boole
     session=st.one_of(st.none(), st.text(max_size=8)),
     extra=st.one_of(st.none(), st.dictionaries(
         st.sampled_from(["session_id", "sagacore_step", "sagacore_tenant",
-                         "sagacore_agent_type", "sagacore_tool", "sagacore_last", "x"]),
+                         "sagacore_agent_type", "sagacore_tool", "sagacore_last",
+                         "sagacore_parents", "x"]),
         _values, max_size=7)),
 )
 def test_parsing_never_raises(session: str | None, extra: dict[str, Any] | None) -> None:
@@ -89,3 +103,6 @@ def test_parsing_never_raises(session: str | None, extra: dict[str, Any] | None)
     assert isinstance(meta.tenant, str) and meta.tenant
     if not meta.explicit:
         assert meta.program_id == "req" and meta.last
+    if meta.parents is not None:
+        assert all(0 <= p < (meta.step if meta.step is not None else 1 << 62)
+                   for p in meta.parents)

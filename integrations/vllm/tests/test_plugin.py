@@ -120,11 +120,11 @@ def _engine(scheduler: Scheduler, cache: CachePolicy | None = None, *, blocks: i
 
 def _add(engine: VllmEngine, rid: str, prompt: Sequence[int], out: int, *, at: float = 0.0,
          program: str | None = None, step: int | None = None, tool: str | None = None,
-         last: bool = False) -> None:
+         last: bool = False, parents: tuple[int, ...] | None = None) -> None:
     meta = None
     if program is not None:
         meta = ProgramMetadata(program, step=step, tool=tool if tool is not None else "",
-                               last=last).xargs()
+                               last=last, parents=parents).xargs()
     engine.add_request(rid, list(prompt), out, arrival_time=at, session_id=program,
                        extra_args=meta)
 
@@ -477,3 +477,92 @@ def test_the_hooks_see_a_program_across_its_calls() -> None:
     assert rec.seconds == pytest.approx(0.5 * 5)  # 3 + 2 steps of 0.5 s, one request each
     # the second call sees one finished call, the tool's 2 s and the first call's tokens
     assert rec.views[1] == (1, pytest.approx(2.0), 100 + 2)
+
+
+class ParentsRecorder(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parents: dict[str, tuple[int, ...]] = {}
+        self.tool_s: dict[str, float] = {}
+
+    def observe_call_start(self, call: CallView, now: float) -> None:
+        super().observe_call_start(call, now)
+        self.parents[f"{call.task_id}#{call.step}"] = tuple(call.parents)
+        self.tool_s[f"{call.task_id}#{call.step}"] = call.task_tool_s
+
+
+def test_a_dags_parents_reach_the_policy_and_each_parents_tool_counts_once() -> None:
+    """A diamond sent with its parents: the join's CallView lists both branches, and the
+    program's tool time counts each finished parent's tool once (the planner's tool once,
+    not once per branch); a program without parents metadata is a chain."""
+    rec = ParentsRecorder()
+    engine = _engine(rec)
+    ends: dict[str, float] = {}
+
+    def price(record: Any) -> float:
+        return 0.5
+
+    def run(t: float) -> float:
+        while engine.has_unfinished_requests():
+            record = engine.step(t, price)
+            t += 0.5
+            for rid in record.finished:
+                ends[rid] = t
+        return t
+
+    _add(engine, "p#0", _prompt(1, 100), 3, program="p", step=0, tool="plan", parents=())
+    _add(engine, "q#0", _prompt(5, 40), 2, program="q", step=0, tool="bash")
+    t = run(0.0)
+    t0 = t + 1.0
+    head = _prompt(1, 100) + [7] * 3
+    _add(engine, "p#1", head + _prompt(2, 10), 2, at=t0, program="p", step=1, tool="search",
+         parents=(0,))
+    _add(engine, "p#2", head + _prompt(3, 10), 6, at=t0, program="p", step=2, tool="search",
+         parents=(0,))
+    _add(engine, "q#1", _prompt(5, 40) + [7] * 2 + _prompt(6, 5), 2, at=t0, program="q",
+         step=1, last=True)
+    t = run(t0)
+    assert ends["p#1"] < ends["p#2"]
+    t3 = t + 1.0
+    _add(engine, "p#3", head + _prompt(4, 10), 2, at=t3, program="p", step=3, last=True,
+         parents=(1, 2))
+    run(t3)
+    assert rec.parents == {"p#0": (), "q#0": (), "p#1": (0,), "p#2": (0,), "q#1": (0,),
+                           "p#3": (1, 2)}
+    assert rec.tool_s["p#1"] == rec.tool_s["p#2"] == pytest.approx(t0 - ends["p#0"])
+    assert rec.tool_s["p#3"] == pytest.approx(
+        (t0 - ends["p#0"]) + (t3 - ends["p#1"]) + (t3 - ends["p#2"]))
+    assert ("task_end", "p") in rec.events and ("task_end", "q") in rec.events
+
+
+def test_the_twin_sends_a_dags_parents_to_the_plugin() -> None:
+    """The twin's request metadata carries each call's parents: the policy inside vLLM
+    sees a join's branches, and the program ends with its join."""
+    from sagacore.cache.lru import LRU
+    from sagacore_vllm.twin import AgentTask, LLMCall, Twin
+
+    rec = ParentsRecorder()
+    plan = tuple(range(100, 164))
+    head = plan + (7,) * 4
+    task = AgentTask("d", 0.0, (
+        LLMCall(plan, 4, tool="plan", tool_seconds=0.2),
+        LLMCall(head + tuple(range(300, 332)), 2, tool="search", deps=(0,), tool_seconds=0.5),
+        LLMCall(head + tuple(range(400, 432)), 8, tool="search", deps=(0,), tool_seconds=0.1),
+        LLMCall(head + tuple(range(500, 540)), 2, deps=(1, 2)),
+    ))
+    config = VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
+                              additional_config={"sagacore": {"stack": "vllm-apc"}})
+    twin = Twin([config], lambda p, cp, d, cd: 0.01 + 1e-5 * p + 1e-3 * d)
+    stack = Stack("test", router="session-affinity", scheduler=lambda ctx: rec,
+                  cache=lambda ctx: LRU())
+    cost = CostModel.from_presets("llama-3-8b", "a100-80gb")
+    (engine,) = twin.engines
+    engine.scheduler.sagacore_use(stack, BuildContext(cost, 1, 63 * 16))
+    (res,) = twin.run([task]).tasks
+    assert rec.parents == {"d#0": (), "d#1": (0,), "d#2": (0,), "d#3": (1, 2)}
+    c0, c1, c2, c3 = res.calls
+    # the join's view: the planner's tool once, then each branch's gap until the join
+    assert rec.tool_s["d#3"] == pytest.approx(
+        (c1.ready_s - c0.finish_s) + 2 * c3.ready_s - c1.finish_s - c2.finish_s)
+    assert rec.events[-1] == ("task_end", "d")
+    assert [e for e in rec.events if e[0] == "arrive"] == [("arrive", "d")]

@@ -5,8 +5,10 @@ They skip only when vLLM is not importable.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
@@ -15,6 +17,9 @@ pytest.importorskip("vllm")
 import itertools
 
 from sagacore.errors import ConfigError, InvariantError, WorkloadError
+from sagacore.policy import CallView, WorkerView
+from sagacore.policy import Router as PolicyRouter
+from sagacore.workload.model import TaskId
 from sagacore_vllm.engine import StepRecord, VllmEngineConfig
 from sagacore_vllm.twin import (
     AgentTask,
@@ -243,3 +248,110 @@ def test_sagacore_routers_plug_in_and_see_worker_views() -> None:
     ]
     spread = Twin([CONFIG] * 3, linear_step, router=LeastLoaded()).run(workload)
     assert [t.calls[0].instance for t in spread.tasks] == [0, 1, 2]
+
+
+# --- DAG tasks -----------------------------------------------------------------------------
+
+
+def diamond(task_id: str = "d", arrival_s: float = 0.0, final_tool_s: float = 0.0) -> AgentTask:
+    """A planner (0), two branches (1, 2) and a join (3). Branch 1 is short with a long
+    tool, branch 2 long with a short tool: the join waits for branch 1's tool although
+    branch 2 finishes last."""
+    plan = tuple(range(100, 164))
+    head = plan + (7,) * 4
+    return AgentTask(task_id, arrival_s, (
+        LLMCall(plan, 4, tool="plan", tool_seconds=0.2),
+        LLMCall(head + tuple(range(300, 332)), 2, tool="search", deps=(0,), tool_seconds=0.5),
+        LLMCall(head + tuple(range(400, 432)), 24, tool="search", deps=(0,), tool_seconds=0.01),
+        LLMCall(head + tuple(range(500, 540)), 2, deps=(1, 2), tool_seconds=0.3),
+    ), final_tool_s=final_tool_s)
+
+
+class RecordingRouter(PolicyRouter):
+    """Everything on instance 0; records what each call's view says and task ends."""
+
+    name: ClassVar[str] = "recording"
+
+    def __init__(self) -> None:
+        self.parents: dict[tuple[str, int], tuple[int, ...]] = {}
+        self.ended: dict[str, float] = {}
+
+    def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
+        self.parents[(call.task_id, call.step)] = tuple(call.parents)
+        return 0
+
+    def observe_task_end(self, task_id: TaskId, now: float) -> None:
+        self.ended[task_id] = now
+
+
+def test_a_join_is_ready_when_the_last_parents_tool_ends() -> None:
+    router = RecordingRouter()
+    task = diamond(final_tool_s=0.25)
+    result = Twin([CONFIG], linear_step, router=router).run([task])
+    (res,) = result.tasks
+    c0, c1, c2, c3 = res.calls
+    assert [c.index for c in res.calls] == [0, 1, 2, 3]
+    # both branches are ready when the planner's tool ends, and run together
+    assert c1.ready_s == c2.ready_s == c0.finish_s + 0.2
+    assert c2.admitted_s < c1.finish_s
+    # branch 2 finishes last, but branch 1's tool ends later: the join waits for it
+    assert c2.finish_s > c1.finish_s
+    assert c1.finish_s + 0.5 > c2.finish_s + 0.01
+    assert c3.ready_s == c1.finish_s + 0.5
+    # the task ends with the join's tool and its final tool
+    assert res.finish_s == c3.finish_s + 0.3 + 0.25
+    assert [c.tool_seconds for c in res.calls] == [0.2, 0.5, 0.01, 0.3]
+    # a sagacore router sees each call's parents, and the task's end
+    assert router.parents == {("d", 0): (), ("d", 1): (0,), ("d", 2): (0,), ("d", 3): (1, 2)}
+    assert router.ended == {"d": res.finish_s}
+
+
+def test_a_join_without_tools_waits_for_its_last_parent() -> None:
+    plan = tuple(range(100, 164))
+    task = AgentTask("j", 0.0, (
+        LLMCall(plan, 2),
+        LLMCall(plan + (7,) * 2 + (1,) * 20, 30, deps=(0,)),
+        LLMCall(plan + (7,) * 2 + (2,) * 20, 2, deps=(0,)),
+        LLMCall(plan + (3,) * 10, 2, deps=(2, 1), tool_delay_s=0.125),
+    ))
+    (res,) = Twin([CONFIG], linear_step).run([task]).tasks
+    assert res.calls[3].ready_s == max(res.calls[1].finish_s, res.calls[2].finish_s) + 0.125
+    assert res.calls[1].finish_s > res.calls[2].finish_s
+
+
+def test_a_tool_on_the_call_that_invokes_it_replays_a_chain_identically() -> None:
+    """A chain written with each tool before the next call (``tool_delay_s``, ``final_tool_s``)
+    and the same chain with each tool on its call (``tool_seconds``) replay to the bit."""
+    before = tasks()
+    after = [
+        AgentTask(t.task_id, t.arrival_s, tuple(
+            LLMCall(c.prompt_token_ids, c.output_tokens,
+                    tool_seconds=t.calls[k + 1].tool_delay_s if k + 1 < len(t.calls) else 0.4)
+            for k, c in enumerate(t.calls)
+        ))
+        for t in before
+    ]
+    before = [AgentTask(t.task_id, t.arrival_s, t.calls, final_tool_s=0.4) for t in before]
+    a = run(workload=before)
+    b = run(workload=after)
+    for ta, tb in zip(a.tasks, b.tasks, strict=True):
+        assert ta.finish_s == tb.finish_s
+        assert [dataclasses.replace(c, tool_seconds=0.0) for c in ta.calls] == [
+            dataclasses.replace(c, tool_seconds=0.0) for c in tb.calls]
+    assert a.steps == b.steps
+
+
+def test_dags_mix_with_chains_and_bad_deps_are_refused() -> None:
+    workload = [*tasks(3), diamond("d0", 0.02), diamond("d1", 0.07)]
+    result = run(workload=workload)
+    for task, res in zip(workload, result.tasks, strict=True):
+        graph = task.graph()
+        for c in res.calls:
+            for d in graph[c.index]:
+                assert c.ready_s >= res.calls[d].finish_s + task.calls[d].tool_seconds
+    call = LLMCall((1, 2, 3), 1)
+    for bad in [(1,), (0, 0), (-1,), [0]]:
+        with pytest.raises(WorkloadError, match="deps must be distinct indices"):
+            AgentTask("x", 0.0, (call, LLMCall((1,), 1, deps=bad)))  # type: ignore[arg-type]
+    with pytest.raises(WorkloadError, match="tool_seconds"):
+        LLMCall((1,), 1, tool_seconds=-1.0)
