@@ -12,6 +12,7 @@ helper             accepts                                     says
 ``positive_int``   an integer > 0 (>= 0 with ``zero_ok``)       a positive integer
 ``int_at_least``   an integer >= ``minimum``                    an integer >= 2
 ``finite_number``  a finite number in ``[lo, hi]``              a finite number in [0, 1]
+``at_least``       a number >= ``minimum``, ``math.inf`` too    a number >= 1
 ``nonempty_str``   a non-empty string                           a non-empty string
 ``check``          any condition the caller computed            what the caller says
 =================  ==========================================  =========================
@@ -46,6 +47,12 @@ sagacore.errors.ConfigError: LongContextConfig.min_calls must be an integer >= 2
 Traceback (most recent call last):
 ...
 sagacore.errors.ConfigError: q must be a finite number in [0, 1], got 1.5
+>>> at_least("Preble.rebalance_ratio", math.inf, 1)
+inf
+>>> at_least("Preble.rebalance_ratio", 0.5, 1)
+Traceback (most recent call last):
+...
+sagacore.errors.ConfigError: Preble.rebalance_ratio must be a number >= 1, got 0.5
 >>> check(False, "times_s", (), "non-empty")
 Traceback (most recent call last):
 ...
@@ -58,7 +65,15 @@ import math
 
 from sagacore.errors import ConfigError
 
-__all__ = ["check", "finite_number", "int_at_least", "nonempty_str", "positive", "positive_int"]
+__all__ = [
+    "at_least",
+    "check",
+    "finite_number",
+    "int_at_least",
+    "nonempty_str",
+    "positive",
+    "positive_int",
+]
 
 
 def check(ok: bool, name: str, value: object, what: str) -> None:
@@ -114,6 +129,15 @@ def _range(lo: float, hi: float) -> str:
     if lo == -math.inf:
         return f"a finite number <= {hi:g}"
     return f"a finite number in [{lo:g}, {hi:g}]"
+
+
+def at_least(name: str, value: float, minimum: float) -> float:
+    """``float(value)`` when it is a number >= ``minimum`` (``math.inf`` included: a
+    ratio or factor that is never reached), else ``ConfigError`` naming ``name`` and
+    showing the value (NaN and bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
+        raise ConfigError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
 
 
 def nonempty_str(name: str, value: str) -> str:

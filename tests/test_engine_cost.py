@@ -133,8 +133,8 @@ def test_instance_that_does_not_fit_is_rejected() -> None:
         ({"step_overhead_s": -1e-3}, "step_overhead_s must be a finite number >= 0, got -0.001"),
         ({"allreduce_latency_s": math.inf}, "got inf"),
         ({"block_size": 0}, "block_size must be a positive integer, got 0"),
-        ({"migration_bandwidth": 0.0}, "migration_bandwidth must be > 0, got 0.0"),
-        ({"roofline_exponent": 0.5}, "roofline_exponent must be >= 1, got 0.5"),
+        ({"migration_bandwidth": 0.0}, "migration_bandwidth must be a finite number > 0, got 0.0"),
+        ({"roofline_exponent": 0.5}, "roofline_exponent must be a number >= 1, got 0.5"),
         ({"model": "llama-3-8b"}, "CostModel.model must be a ModelSpec, got 'llama-3-8b'"),
     ],
 )

@@ -49,8 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sagacore.errors import ConfigError
-from sagacore.validate import positive_int
+from sagacore.validate import at_least, check, positive_int
 
 __all__ = ["Duel"]
 
@@ -74,9 +73,8 @@ class Duel:
     __slots__ = ("_by_key", "_decay", "_duels", "_next", "decided", "max_open", "wins")
 
     def __init__(self, half_life: float, max_open: int = 65_536) -> None:
-        if not (isinstance(half_life, int | float) and not isinstance(half_life, bool)
-                and half_life > 0):
-            raise ConfigError(f"half_life must be > 0 (math.inf: never forget), got {half_life!r}")
+        check(at_least("half_life", half_life, 0) > 0, "half_life", half_life,
+              "a number > 0 (math.inf: never forget)")  # fmt: skip
         positive_int("max_open", max_open)
         self._decay = 0.5 ** (1.0 / half_life)
         self.max_open = max_open

@@ -195,8 +195,7 @@ class ReuseModel:
     """
 
     def __init__(self, config: NextUseConfig, size_classes: int = 1) -> None:
-        if size_classes < 1:
-            raise ConfigError(f"size_classes must be >= 1, got {size_classes!r}")
+        positive_int("size_classes", size_classes)
         self.config = config
         n = config.bins
         self._log_lo = math.log(config.min_time_s)

@@ -92,7 +92,7 @@ from sagacore.policy import (
     RetentionDecision,
     SessionView,
 )
-from sagacore.validate import positive
+from sagacore.validate import at_least, check, positive
 from sagacore.workload.model import TaskId
 from sagacore.workload.predictor import LogNormalFit
 
@@ -207,9 +207,8 @@ class SagacoreCacheConfig:
         positive("recompute_s_per_token", self.recompute_s_per_token)
         positive("swap_s_per_token", self.swap_s_per_token)
         positive("max_ttl_s", self.max_ttl_s)
-        h = self.half_life
-        if not (isinstance(h, int | float) and not isinstance(h, bool) and h > 0):
-            raise ConfigError(f"half_life must be > 0 (math.inf: never forget), got {h!r}")
+        check(at_least("half_life", self.half_life, 0) > 0, "half_life", self.half_life,
+              "a number > 0 (math.inf: never forget)")  # fmt: skip
         if self.pressure not in ("occupied", "in-use"):
             raise ConfigError(f"pressure must be 'occupied' or 'in-use', got {self.pressure!r}")
 

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from sagacore.engine.specs import GPUSpec, ModelSpec, get_gpu, get_model
 from sagacore.errors import ConfigError
-from sagacore.validate import positive, positive_int
+from sagacore.validate import at_least, positive, positive_int
 
 __all__ = [
     "DEFAULT_ALLREDUCE_LATENCY_S",
@@ -295,13 +295,8 @@ class CostModel:
             "migration_latency_s",
         ):
             _amount(f"CostModel.{name}", getattr(self, name))
-        r = self.roofline_exponent
-        if isinstance(r, bool) or not isinstance(r, int | float) or math.isnan(r) or r < 1:
-            raise ConfigError(f"CostModel.roofline_exponent must be >= 1, got {r!r}")
-        if _amount("CostModel.migration_bandwidth", self.migration_bandwidth) == 0:
-            raise ConfigError(
-                f"CostModel.migration_bandwidth must be > 0, got {self.migration_bandwidth!r}"
-            )
+        at_least("CostModel.roofline_exponent", self.roofline_exponent, 1)
+        positive("CostModel.migration_bandwidth", self.migration_bandwidth)
         m = self.model
         if m.num_heads % self.tp:
             raise ConfigError(

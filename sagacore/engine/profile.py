@@ -47,6 +47,7 @@ from typing import Any
 from sagacore.engine.cost import CostModel, StepBreakdown, _amount, attention_pairs
 from sagacore.engine.specs import ModelSpec
 from sagacore.errors import ConfigError
+from sagacore.validate import nonempty_str, positive_int
 
 __all__ = [
     "GEMM_OPERATORS",
@@ -164,8 +165,7 @@ def layer_shapes(model: ModelSpec, tp: int) -> LayerShapes:
     >>> s.heads, s.kv_heads, s.intermediate
     (16, 2, 7168)
     """
-    if isinstance(tp, bool) or not isinstance(tp, int) or tp <= 0:
-        raise ConfigError(f"tp must be a positive integer, got {tp!r}")
+    positive_int("tp", tp)
     if model.num_heads % tp or (model.num_kv_heads % tp and tp % model.num_kv_heads):
         raise ConfigError(
             f"tp={tp} does not split the {model.num_heads} heads / {model.num_kv_heads} KV "
@@ -233,10 +233,8 @@ class Profile:
 
     def __post_init__(self) -> None:
         g = self.grid
-        if not isinstance(self.model, str) or not self.model:
-            raise ConfigError(f"profile model must be a non-empty string, got {self.model!r}")
-        if isinstance(self.tp, bool) or not isinstance(self.tp, int) or self.tp <= 0:
-            raise ConfigError(f"profile tp must be a positive integer, got {self.tp!r}")
+        nonempty_str("profile model", self.model)
+        positive_int("profile tp", self.tp)
         missing = [op for op in OPERATORS if op not in self.operators]
         extra = [op for op in self.operators if op not in OPERATORS]
         if missing or extra:
@@ -326,8 +324,7 @@ class Profile:
                 raise ConfigError("profile timing, shapes, grid and operators must be objects")
             sh = {k: shapes[k] for k in LayerShapes.__dataclass_fields__}
             for k, v in sh.items():
-                if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                    raise ConfigError(f"profile shapes.{k} must be a positive integer, got {v!r}")
+                positive_int(f"profile shapes.{k}", v)
             g = ProfileGrid(
                 tuple(grid["batch_sizes"]), tuple(grid["new_tokens"]),
                 tuple(grid["context_lengths"]),
@@ -865,9 +862,8 @@ def run_profile(
     ConfigError
         If torch is not installed, `tp` does not split the model, or an argument is bad.
     """
-    for name, v, low in (("warmup", warmup, 0), ("repeats", repeats, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
+    positive_int("warmup", warmup, zero_ok=True)
+    positive_int("repeats", repeats)
     s = layer_shapes(model, tp)
     try:
         import torch  # type: ignore[import-not-found, unused-ignore]

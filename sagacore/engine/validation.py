@@ -38,6 +38,7 @@ from sagacore.engine.cost import (
     attention_pairs,
 )
 from sagacore.errors import ConfigError, SolverError
+from sagacore.validate import positive_int
 
 __all__ = [
     "LATENCY_ERROR_BOUND",
@@ -112,11 +113,7 @@ class PublishedLatency:
 
     def __post_init__(self) -> None:
         for name in ("tp", "batch_size", "input_tokens", "output_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(
-                    f"PublishedLatency.{name} must be a positive integer, got {value!r}"
-                )
+            positive_int(f"PublishedLatency.{name}", getattr(self, name))
         if self.kind == "first_token" and (self.batch_size, self.output_tokens) != (1, 1):
             raise ConfigError(
                 f"a first_token point has batch_size 1 and output_tokens 1, got "

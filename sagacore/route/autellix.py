@@ -37,13 +37,12 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Router, WorkerView
 from sagacore.route.basic import least_loaded
+from sagacore.validate import at_least, positive_int
 from sagacore.workload.model import TaskId
 
 __all__ = ["AutellixLB"]
@@ -65,10 +64,8 @@ class AutellixLB(Router):
     name: ClassVar[str] = "autellix"
 
     def __init__(self, short_tokens: int = 2048, imbalance: float = 0.5) -> None:
-        if short_tokens < 0:
-            raise ConfigError(f"AutellixLB.short_tokens must be >= 0, got {short_tokens}")
-        if math.isnan(imbalance) or imbalance < 0:
-            raise ConfigError(f"AutellixLB.imbalance must be >= 0, got {imbalance}")
+        positive_int("AutellixLB.short_tokens", short_tokens, zero_ok=True)
+        at_least("AutellixLB.imbalance", imbalance, 0)
         self.short_tokens = short_tokens
         self.imbalance = imbalance
         self.homes: dict[TaskId, int] = {}

@@ -49,12 +49,12 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import ClassVar
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Router, WorkerView
+from sagacore.validate import at_least
 
 __all__ = ["Preble"]
 
@@ -81,10 +81,8 @@ class Preble(Router):
     ) -> None:
         if not 0 <= exploit_ratio <= 1:
             raise ConfigError(f"Preble.exploit_ratio must be in [0, 1], got {exploit_ratio}")
-        if math.isnan(rebalance_ratio) or rebalance_ratio < 1:
-            raise ConfigError(f"Preble.rebalance_ratio must be >= 1, got {rebalance_ratio}")
-        if math.isnan(rebalance_slack) or rebalance_slack < 0:
-            raise ConfigError(f"Preble.rebalance_slack must be >= 0, got {rebalance_slack}")
+        at_least("Preble.rebalance_ratio", rebalance_ratio, 1)
+        at_least("Preble.rebalance_slack", rebalance_slack, 0)
         self.exploit_ratio = exploit_ratio
         self.rebalance_ratio = rebalance_ratio
         self.rebalance_slack = rebalance_slack

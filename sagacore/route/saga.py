@@ -62,16 +62,14 @@ once its queue has been empty for 100 ms, or at once when the loads differ over 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
 
-from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Router, WorkerView
 from sagacore.route.basic import least_loaded
-from sagacore.validate import positive
+from sagacore.validate import at_least, positive
 from sagacore.workload.model import TaskId
 
 __all__ = ["SagaAffinity"]
@@ -109,11 +107,9 @@ class SagaAffinity(Router):
         steal_ratio: float = 2.0,
         seed: int = 0,
     ) -> None:
-        if math.isnan(load_threshold) or load_threshold < 0:
-            raise ConfigError(f"SagaAffinity.load_threshold must be >= 0, got {load_threshold}")
+        at_least("SagaAffinity.load_threshold", load_threshold, 0)
         positive("SagaAffinity.idle_s", idle_s)
-        if math.isnan(steal_ratio) or steal_ratio < 1:
-            raise ConfigError(f"SagaAffinity.steal_ratio must be >= 1, got {steal_ratio}")
+        at_least("SagaAffinity.steal_ratio", steal_ratio, 1)
         self.load_threshold = load_threshold
         self.steal = steal
         self.idle_s = idle_s

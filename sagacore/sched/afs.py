@@ -58,7 +58,7 @@ from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import BookEntry, TaskBook
 from sagacore.sched.fluid import waterfill
-from sagacore.validate import positive
+from sagacore.validate import at_least, positive
 from sagacore.workload.model import TaskId, TenantId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -115,8 +115,7 @@ class AFSConfig:
         ):
             for t, x in d.items():
                 positive(f"{name}[{t!r}]", x)
-        if not self.slo_factor >= 1:
-            raise ConfigError(f"slo_factor must be >= 1, got {self.slo_factor!r}")
+        at_least("slo_factor", self.slo_factor, 1)
 
 
 def afs_shares(

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Self
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler, TaskArrivalView
 from sagacore.sched._base import TaskBook
-from sagacore.validate import positive
+from sagacore.validate import at_least, positive, positive_int
 from sagacore.workload.model import TaskId
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,16 +87,14 @@ class AstraeaConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.io_threshold <= 1:
             raise ConfigError(f"io_threshold must be in [0, 1], got {self.io_threshold!r}")
-        if self.min_history_calls < 0:
-            raise ConfigError(f"min_history_calls must be >= 0, got {self.min_history_calls!r}")
+        positive_int("min_history_calls", self.min_history_calls, zero_ok=True)
         for name, val, ok in (("cold_class", self.cold_class, ("io", "compute")),
                               ("favour", self.favour, ("io", "compute")),
                               ("class_mode", self.class_mode, ("boost", "strict", "off")),
                               ("service", self.service, ("remaining", "total"))):
             if val not in ok:
                 raise ConfigError(f"{name} must be one of {ok}, got {val!r}")
-        if not self.boost >= 1:
-            raise ConfigError(f"boost must be >= 1, got {self.boost!r}")
+        at_least("boost", self.boost, 1)
         positive("seconds_per_prompt_token", self.seconds_per_prompt_token, zero_ok=True)
         positive("seconds_per_output_token", self.seconds_per_output_token, zero_ok=True)
         positive("min_service_s", self.min_service_s)

@@ -40,7 +40,7 @@ from typing import ClassVar, Literal
 
 from sagacore.errors import ConfigError
 from sagacore.policy import CallView, Scheduler
-from sagacore.validate import positive
+from sagacore.validate import at_least, check, positive, positive_int
 from sagacore.workload.model import TaskId
 
 __all__ = ["Autellix", "AutellixConfig"]
@@ -67,10 +67,9 @@ class AutellixConfig:
         if self.program_service not in ("atlas", "plas"):
             raise ConfigError(f"program_service must be 'atlas' or 'plas', got {self.program_service!r}")
         positive("first_quantum_s", self.first_quantum_s)
-        if not self.quantum_growth > 1:
-            raise ConfigError(f"quantum_growth must be > 1, got {self.quantum_growth!r}")
-        if self.levels < 1:
-            raise ConfigError(f"levels must be >= 1, got {self.levels!r}")
+        check(at_least("quantum_growth", self.quantum_growth, 1) > 1, "quantum_growth",
+              self.quantum_growth, "a number > 1")  # fmt: skip
+        positive_int("levels", self.levels)
         positive("starvation_ratio", self.starvation_ratio)
         positive("min_starvation_s", self.min_starvation_s, zero_ok=True)
 

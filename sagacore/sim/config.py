@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sagacore.engine import CostModel
 from sagacore.errors import ConfigError, UnknownNameError
-from sagacore.validate import positive_int
+from sagacore.validate import positive, positive_int
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -328,7 +328,5 @@ class SimConfig:
             v = getattr(self, name)
             if not isinstance(v, bool):
                 raise ConfigError(f"SimConfig.{name} must be True or False, got {v!r}")
-        if self.max_sim_seconds is not None and not self.max_sim_seconds > 0:
-            raise ConfigError(
-                f"SimConfig.max_sim_seconds must be > 0 or None, got {self.max_sim_seconds!r}"
-            )
+        if self.max_sim_seconds is not None:
+            positive("SimConfig.max_sim_seconds", self.max_sim_seconds)

@@ -48,6 +48,7 @@ from itertools import pairwise
 from typing import Any
 
 from sagacore.errors import ConfigError
+from sagacore.validate import positive_int
 
 __all__ = [
     "FaultSchedule",
@@ -64,9 +65,8 @@ def _num(x: float) -> str:
     return f"{x:g}" if float(f"{x:g}") == x else repr(x)
 
 
-def _check_instance(owner: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{owner}.instance must be an integer >= 0, got {value!r}")
+def _check_instance(owner: str, value: int) -> None:
+    positive_int(f"{owner}.instance", value, zero_ok=True)
 
 
 def _check_time(owner: str, name: str, value: object) -> None:
@@ -193,8 +193,7 @@ class FaultSchedule:
                 f"FaultSchedule.migration must be a MigrationFailure or None, got "
                 f"{self.migration!r}"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"FaultSchedule.seed must be an integer >= 0, got {self.seed!r}")
+        positive_int("FaultSchedule.seed", self.seed, zero_ok=True)
         seen: set[int] = set()
         for loss in self.losses:
             if loss.instance in seen:

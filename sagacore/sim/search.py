@@ -32,6 +32,7 @@ from sagacore.errors import ConfigError
 from sagacore.sim import simulate
 from sagacore.sim.config import ClusterConfig
 from sagacore.stacks import Stack
+from sagacore.validate import positive
 from sagacore.workload.generators import with_poisson_arrivals
 from sagacore.workload.model import Workload
 
@@ -74,10 +75,8 @@ def peak_sustainable_rate(
     """
     if not 0 < slo_target <= 1:
         raise ConfigError(f"slo_target must be in (0, 1], got {slo_target!r}")
-    if not (math.isfinite(lo) and lo > 0):
-        raise ConfigError(f"lo must be a positive rate, got {lo!r}")
-    if not rel_tol > 0:
-        raise ConfigError(f"rel_tol must be > 0, got {rel_tol!r}")
+    positive("lo", lo)
+    positive("rel_tol", rel_tol)
     tried: list[tuple[float, float]] = []
     best: tuple[float, float, float] | None = None
 

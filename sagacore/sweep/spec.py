@@ -29,6 +29,7 @@ from typing import Literal
 
 from sagacore.errors import ConfigError, UnknownNameError
 from sagacore.sim.config import ClusterConfig, get_cluster
+from sagacore.validate import positive, positive_int
 
 __all__ = [
     "IDEALS",
@@ -158,12 +159,10 @@ class RunSpec:
     rel_to: str | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.rate_per_min) and self.rate_per_min > 0):
-            raise ConfigError(f"RunSpec.rate_per_min must be positive, got {self.rate_per_min!r}")
-        if self.seed < 0:
-            raise ConfigError(f"RunSpec.seed must be >= 0, got {self.seed!r}")
-        if self.tasks is not None and self.tasks < 1:
-            raise ConfigError(f"RunSpec.tasks must be >= 1, got {self.tasks!r}")
+        positive("RunSpec.rate_per_min", self.rate_per_min)
+        positive_int("RunSpec.seed", self.seed, zero_ok=True)
+        if self.tasks is not None:
+            positive_int("RunSpec.tasks", self.tasks)
 
     def key(self) -> tuple[str, str, str, float, int, int | None]:
         """Identity of the run: two runs with the same key give the same row."""

@@ -65,6 +65,7 @@ from typing import Any, Final, Literal, TypeAlias
 import networkx as nx
 
 from sagacore.errors import ConfigError, WorkloadError
+from sagacore.validate import positive_int
 from sagacore.workload.model import Task
 
 __all__ = [
@@ -384,12 +385,7 @@ class AEGConfig:
         p = self.min_edge_probability
         if not (isinstance(p, int | float) and 0 <= p <= 1):
             raise ConfigError(f"min_edge_probability must be in [0, 1], got {p!r}")
-        if (
-            isinstance(self.min_tasks, bool)
-            or not isinstance(self.min_tasks, int)
-            or self.min_tasks < 0
-        ):
-            raise ConfigError(f"min_tasks must be an int >= 0, got {self.min_tasks!r}")
+        positive_int("min_tasks", self.min_tasks, zero_ok=True)
 
 
 class AEGInference:
