@@ -97,9 +97,10 @@ def test_a_call_moves_only_once_it_has_waited_its_copy() -> None:
     copy = cost.migration_seconds(50_000)
     thief = NS(worker_id=1, free_tokens=300_000, pool_tokens=400_000)
     call = NS(task_id="t", prompt_tokens=50_000, cached_tokens=50_000, ready_s=10.0)
-    r.rebalance([], 10.0 + 0.5 * copy)
+    busy = [NS(worker_id=0, queued_calls=1, load=0.9)]  # ticks that find a queue
+    r.rebalance(busy, 10.0 + 0.5 * copy)
     assert not r.stealable(call, thief)
-    r.rebalance([], 10.0 + 1.01 * copy)
+    r.rebalance(busy, 10.0 + 1.01 * copy)
     assert r.stealable(call, thief)
     assert IdleSteal().stealable(NS(**{**vars(call), "ready_s": 1e9}), thief)
 

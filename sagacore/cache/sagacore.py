@@ -75,7 +75,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, ClassVar, Self
 
@@ -138,38 +137,56 @@ def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: floa
     if p0 >= 1.0 or benefit_s <= 0:
         return 0.0
     cost = hold_cost_per_s * (1.0 - p0)  # the same product as c * pos * emin, evaluated left first
+    hit = _TABLES.get(id(fit))
+    if hit is not None and hit[0] is fit and hit[1] == max_ttl_s:
+        table = hit[2]
+    else:
+        table = _ttl_table(fit, max_ttl_s)
     best, best_u = 0.0, 0.0
-    for tau, f_all, emin in _ttl_table(fit, max_ttl_s):
+    for tau, f_all, emin in table:
         u = f_all * benefit_s - cost * emin
         if u > best_u + 1e-12:
             best, best_u = tau, u
     return best
 
 
-@lru_cache(maxsize=256)
+_TABLES: dict[int, tuple[LogNormalFit, float, tuple[tuple[float, float, float], ...]]] = {}
+"""The latest tables by the identity of their fit (the fit held, so its id stays its
+own): the predictor's fit of a tool is one object until the tool's next sample, and
+hashing a fit's four fields costs more than the lookup."""
+
+
 def _ttl_table(fit: LogNormalFit, max_ttl_s: float) -> tuple[tuple[float, float, float], ...]:
     """``(tau, F(tau), E[min(D, tau) | D > 0])`` for each TTL :func:`break_even_ttl`
     weighs: they depend on the fit and the cap alone, so they are computed once per fit
-    (the predictor's fit of a tool stays the same object until the tool's next sample),
-    with the same operations as when they were computed per call."""
+    (kept in :data:`_TABLES`), with the same operations as when they were computed per
+    call."""
     p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
     pos = 1.0 - p0
     mean_pos = math.exp(mu + sigma * sigma / 2.0)
     out = []
-    exp, log, erfc = math.exp, math.log, math.erfc
-    for z in _Z if sigma > 0 else (0.0,):
-        tau = min(exp(mu + sigma * z), max_ttl_s)
-        if tau <= 0:
-            continue
-        if sigma > 0:
+    if sigma > 0:
+        exp, log, erfc = math.exp, math.log, math.erfc
+        for z in _Z:
+            tau = exp(mu + sigma * z)
+            if max_ttl_s < tau:
+                tau = max_ttl_s  # min(tau, max_ttl_s)
+            if tau <= 0:
+                continue
             zt = (log(tau) - mu) / sigma
             f = 0.5 * erfc(-zt / _SQRT2)  # _phi, inlined
-            emin = mean_pos * (0.5 * erfc(-(zt - sigma) / _SQRT2)) + tau * (1.0 - f)
-        else:
+            out.append((tau, p0 + pos * f,
+                        mean_pos * (0.5 * erfc(-(zt - sigma) / _SQRT2)) + tau * (1.0 - f)))
+    else:
+        tau = min(math.exp(mu), max_ttl_s)
+        if tau > 0:
             f = 1.0 if tau >= math.exp(mu) else 0.0
-            emin = min(math.exp(mu), tau)
-        out.append((tau, p0 + pos * f, emin))
-    return tuple(out)
+            out.append((tau, p0 + pos * f, min(math.exp(mu), tau)))
+    table = tuple(out)
+    if len(_TABLES) >= 256:
+        _TABLES.clear()
+    _TABLES[id(fit)] = (fit, max_ttl_s, table)
+    return table
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ Without faults none of this runs (results are bit-identical).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time as _time
@@ -334,6 +335,11 @@ class Simulation:
         call_finished = self._call_finished
         inf = math.inf
         item: tuple[float, int, int, int, int, object, int] | None
+        # the loop makes little cyclic garbage (about a thousand objects on the default
+        # run) and many long-lived objects, whose count sets off full collections that
+        # walk every object: the collector waits for the end of the run
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             while True:
                 if heap:
@@ -390,6 +396,8 @@ class Simulation:
                     progress(len(self.records), total)
         finally:
             self.events = events
+            if collecting:
+                gc.enable()
         if progress is not None:
             progress(len(self.records), total)
         if limit is None and len(self.records) != total:
