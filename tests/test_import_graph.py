@@ -3,7 +3,9 @@
 Read from the source with :mod:`ast`, not by importing. An edge is an ``import`` of a
 ``sagacore`` module, at a module's top level or inside a function (a deferred import
 still ties the two modules together: it only hides the loop until the function runs).
-Imports under ``if TYPE_CHECKING:`` are left out: they never run, which is how a module
+``importlib.import_module`` of a literal name counts as an import (registries that
+name ``"module:Class"`` strings are looked up by the registry, not here). Imports under
+``if TYPE_CHECKING:`` are left out: they never run, which is how a module
 names a type of a module that imports it. Each edge records where it is written
 (``line``), whether it is ``deferred`` (inside a function) and whether that function
 warns ``DeprecationWarning`` (a ``deprecated`` redirect of a moved name to its new home).
@@ -38,6 +40,13 @@ def _warns_deprecation(fn: ast.AST) -> bool:
         "DeprecationWarning") for n in ast.walk(fn))
 
 
+def _is_import_module(node: ast.AST) -> bool:
+    """``importlib.import_module("sagacore.x")`` with a literal name: an import too."""
+    return (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module")
+            and bool(node.args) and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str))
+
+
 def import_graph(*, deferred: bool = True) -> nx.DiGraph:
     """Module -> the sagacore modules it imports (only at its top level unless
     ``deferred``), each edge with ``line``, ``deferred`` and ``deprecated``."""
@@ -65,11 +74,14 @@ def import_graph(*, deferred: bool = True) -> nx.DiGraph:
                 if deferred:
                     stack.extend((n, node) for n in ast.iter_child_nodes(node))
                 continue
-            if not isinstance(node, ast.Import | ast.ImportFrom):
+            names: list[str] = []
+            if _is_import_module(node):
+                assert isinstance(node, ast.Call)
+                names = [node.args[0].value]  # type: ignore[attr-defined]
+            elif not isinstance(node, ast.Import | ast.ImportFrom):
                 stack.extend((n, fn) for n in ast.iter_child_nodes(node))
                 continue
-            names: list[str] = []
-            if isinstance(node, ast.Import):
+            elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             else:
                 base = node.module or ""
@@ -159,7 +171,9 @@ def test_the_graph_reads_imports_as_python_runs_them() -> None:
     full = import_graph()
     assert full.edges["sagacore.sim", "sagacore.sim.cluster"]["deferred"]
     assert not full.edges["sagacore.sim.cluster", "sagacore.sim.worker"]["deferred"]
-    # the predictor's deprecated SAGA-TTL names redirect to the policy module
+    # the predictor's deprecated SAGA-TTL names redirect to the policy module, and the
+    # old path of the proof models to sagacore.theory (an importlib call)
+    assert full.edges["sagacore.sched.models", "sagacore.theory.models"]["deprecated"]
     assert full.edges["sagacore.workload.predictor", "sagacore.cache.saga_ttl"]["deprecated"]
 
 
