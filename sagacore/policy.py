@@ -237,8 +237,11 @@ class TaskArrivalView(Protocol):
     """What an online system knows of a task when it arrives: who sent it, of which
     type, when, and its first call's prompt; nothing of the calls that follow.
 
-    A :class:`~sagacore.workload.model.Task` is one (the simulator passes the task itself;
-    the protocol is what a policy may read of it).
+    The simulator and :func:`sagacore.testing.fairness.run_servers` pass
+    :meth:`Task.arrival() <sagacore.workload.model.Task.arrival>`, which carries these
+    fields alone, so a policy cannot read the future even by going around the type (a
+    :class:`~sagacore.workload.model.Task` answers the protocol too, for callers that have
+    one: doctests, sagacore's vLLM plug-in passes its own first-call view).
     """
 
     @property
@@ -304,8 +307,9 @@ class Scheduler(Policy):
         tools and dependencies), right after :meth:`observe_task_arrival`.
 
         Only reference policies, which no engine can deploy, override it, and their
-        names say so (``srpt-oracle``; Justitia with ``cost_source="oracle"``); Autellix's
-        ATLAS mode takes the program's dependency graph from it. The simulator and
+        names say so (``srpt-oracle``; Justitia with ``cost_source="oracle"``). Autellix's
+        ATLAS mode does not: it reads each call's parents (:attr:`CallView.parents`) as
+        the program issues it. The simulator and
         :func:`sagacore.testing.fairness.run_servers` call it; sagacore's vLLM plug-in
         passes what it has, the first call alone.
         """

@@ -71,3 +71,35 @@ def test_stacks_build_the_predictive_policies_with_the_shared_predictor(
         assert s.config.capacity == 4.0 * cluster.instances  # type: ignore[attr-defined]
     if policy == "saga-afs":  # proportional shares keep the configured capacity
         assert s.config.capacity == 64.0  # type: ignore[attr-defined]
+
+
+def test_a_scheduler_learns_of_an_arrival_without_the_task_s_future(
+        workloads: dict[str, Workload]) -> None:
+    """The simulator hands ``observe_task_arrival`` what an online system knows (the
+    task's id, tenant, type, arrival and first prompt), not the task and its calls; only
+    ``observe_task_future`` (the oracle's hook) gets the task."""
+    from sagacore.policy import TaskArrivalView
+    from sagacore.sched.fcfs import FCFS
+    from sagacore.sim.config import ClusterConfig
+    from sagacore.workload.model import Task
+
+    seen: list[TaskArrivalView] = []
+    futures: list[Task] = []
+
+    class Watch(FCFS):
+        def observe_task_arrival(self, task: TaskArrivalView, now: float) -> None:
+            seen.append(task)
+
+        def observe_task_future(self, task: Task, now: float) -> None:
+            futures.append(task)
+
+    w = workloads["swe-bench"]
+    stack = stacks.Stack("test-watch", router="session-affinity", scheduler=Watch, cache="lru")
+    sim.simulate(w, stack, ClusterConfig.from_gpus(1, tp=1, model="llama-3-8b"))
+    assert len(seen) == len(w) and not any(hasattr(t, "steps") for t in seen)
+    by_id = {t.id: t for t in w.tasks}
+    for a in seen:
+        t = by_id[a.id]
+        assert (a.tenant, a.agent_type, a.arrival_s, a.first_prompt_tokens) == (
+            t.tenant, t.agent_type, t.arrival_s, t.steps[0].prompt_tokens)
+    assert [t.id for t in futures] == [a.id for a in seen]

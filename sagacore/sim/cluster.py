@@ -481,7 +481,7 @@ class Simulation:
         if self._rebalance_s is not None and self._tick_at == math.inf:
             self._tick_at = now + self._rebalance_s
             self._tick_seq = self._seq
-        self.scheduler.observe_task_arrival(task, now)
+        self.scheduler.observe_task_arrival(task.arrival(), now)
         if self._sched_future:
             self.scheduler.observe_task_future(task, now)
         if self.predictor is not None:

@@ -167,7 +167,7 @@ def run_servers(
                 task = next(t for t in workload.tasks if t.id == tid)
                 ts = _TaskState(task, TaskProgress.for_task(task))
                 states[tid] = ts
-                scheduler.observe_task_arrival(task, now)
+                scheduler.observe_task_arrival(task.arrival(), now)
                 scheduler.observe_task_future(task, now)
                 release(ts, ts.progress.roots(), now)
             elif kind == "end":

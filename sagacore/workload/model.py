@@ -41,6 +41,7 @@ __all__ = [
     "Segment",
     "Step",
     "Task",
+    "TaskArrival",
     "TaskId",
     "Tenant",
     "TenantId",
@@ -181,6 +182,24 @@ DEFAULT_TENANT = TenantId("default")
 
 
 @dataclass(frozen=True, slots=True)
+class TaskArrival:
+    """A task as an online system knows it when it arrives (:meth:`Task.arrival`): who
+    sent it, of which type, when, and its first call's prompt; none of the calls that
+    follow. It answers :class:`sagacore.policy.TaskArrivalView`."""
+
+    id: TaskId
+    """The task."""
+    tenant: TenantId
+    """Its tenant."""
+    agent_type: str
+    """Its agent type."""
+    arrival_s: float
+    """When it arrived, seconds."""
+    first_prompt_tokens: int
+    """Tokens of its first call's prompt."""
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
     """An agent task: a DAG of steps arriving at ``arrival_s`` for a tenant."""
 
@@ -215,6 +234,21 @@ class Task:
         """Tokens of the first call's prompt: what an engine sees of the task when it
         arrives (:class:`~sagacore.policy.TaskArrivalView`)."""
         return self.steps[0].prompt_tokens
+
+    def arrival(self) -> TaskArrival:
+        """What an online system knows of this task when it arrives, and nothing more:
+        the object the simulator hands a scheduler's ``observe_task_arrival``.
+
+        Examples
+        --------
+        >>> t = Task(TaskId("t"), (Step(0, (Segment(1, 7),), 1, 3),), arrival_s=2.0)
+        >>> t.arrival()
+        TaskArrival(id='t', tenant='default', agent_type='agent', arrival_s=2.0, first_prompt_tokens=7)
+        >>> hasattr(t.arrival(), "steps")
+        False
+        """
+        return TaskArrival(self.id, self.tenant, self.agent_type, self.arrival_s,
+                           self.steps[0].prompt_tokens)
 
     @property
     def llm_calls(self) -> int:
