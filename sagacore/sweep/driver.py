@@ -36,6 +36,7 @@ from sagacore.stacks import get_stack
 from sagacore.sweep.run import isolated_cached, load_cached, run_one
 from sagacore.sweep.spec import RelRate, RunSpec, ideal_kind, parse_cluster
 from sagacore.sweep.table import ResultTable
+from sagacore.validate import positive_int
 
 __all__ = ["PeakSpec", "SweepResult", "run_sweep"]
 
@@ -199,10 +200,9 @@ def _validate(workloads: Sequence[str], clusters: Sequence[str], stacks: Sequenc
     for c in clusters:
         parse_cluster(c)
     for sd in seeds:
-        if sd < 0:
-            raise ConfigError(f"--seeds: a seed must be >= 0, got {sd}")
-    if tasks is not None and tasks < 1:
-        raise ConfigError(f"--tasks must be >= 1, got {tasks}")
+        positive_int("--seeds: a seed", sd, zero_ok=True)
+    if tasks is not None:
+        positive_int("--tasks", tasks)
     if not 0 < target <= 1:
         raise ConfigError(f"--peak-target must be in (0, 1], got {target!r}")
 
@@ -258,9 +258,7 @@ def run_sweep(
     _validate(workloads, clusters, stacks, seeds, tasks, peak_target)
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; known: local, ray")
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {workers}")
+    workers = positive_int("--jobs", jobs if jobs is not None else (os.cpu_count() or 1))
     if not rates:
         raise ConfigError("a sweep needs at least one rate")
     rel = any(isinstance(r, RelRate) for r in rates)

@@ -65,7 +65,7 @@ from numpy.typing import ArrayLike
 from scipy.special import log_ndtr, ndtr, ndtri
 
 from sagacore.errors import ConfigError, WorkloadError
-from sagacore.validate import finite_number
+from sagacore.validate import finite_number, positive, positive_int
 from sagacore.workload.aeg import (
     END,
     START,
@@ -139,10 +139,7 @@ class LogNormalFit:
     @classmethod
     def prior(cls, median_s: float, sigma: float) -> LogNormalFit:
         """A prior with this median and log standard deviation (``n = 0``)."""
-        m = finite_number("median_s", median_s, lo=0.0)
-        if m <= 0:
-            raise ConfigError(f"prior median must be > 0, got {median_s!r}")
-        return cls(math.log(m), sigma, 0.0, 0, "prior")
+        return cls(math.log(positive("median_s", median_s)), sigma, 0.0, 0, "prior")
 
     def mean(self) -> float:
         """Expected duration ``(1 - p_zero) exp(mu + sigma^2 / 2)``."""
@@ -323,15 +320,12 @@ class PredictorConfig:
             "prior_output_tokens",
             "prior_prompt_growth_tokens",
         ):
-            finite_number(name, getattr(self, name), lo=0.0)
+            positive(name, getattr(self, name), zero_ok=True)
         for name in ("prior_tool_median_s", "prior_task_steps"):
-            if not finite_number(name, getattr(self, name), lo=0.0) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+            positive(name, getattr(self, name))
         for name in ("prior_continue_after_tool", "prior_continue_without_tool"):
             finite_number(name, getattr(self, name), lo=0.0, hi=1.0)
-        n = self.min_tool_samples
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"min_tool_samples must be an int >= 1, got {n!r}")
+        positive_int("min_tool_samples", self.min_tool_samples)
         if self.remaining_estimator not in ("survival", "markov"):
             raise ConfigError(
                 f"remaining_estimator must be 'survival' or 'markov', got {self.remaining_estimator!r}"

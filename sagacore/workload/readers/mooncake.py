@@ -49,7 +49,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sagacore.errors import ConfigError, TraceFormatError
+from sagacore.errors import TraceFormatError
+from sagacore.validate import positive_int
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 from sagacore.workload.readers._common import (
     BadLines,
@@ -101,8 +102,7 @@ def read_mooncake(
         Naming the file, the line and the field of the first problem.
     """
     p = Path(path)
-    if block_size < 1:
-        raise ConfigError(f"block_size must be >= 1, got {block_size}")
+    positive_int("block_size", block_size)
     next_id = 1
     blocks: dict[int, tuple[Segment, int]] = {}  # hash id -> (segment, first line)
     raw: list[tuple[float, tuple[Segment, ...], int, int]] = []

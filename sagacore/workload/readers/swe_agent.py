@@ -78,7 +78,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from sagacore.errors import ConfigError, TraceFormatError
+from sagacore.errors import TraceFormatError
+from sagacore.validate import positive
 from sagacore.workload.model import Segment, Step, Task, TaskId, Workload
 from sagacore.workload.readers._common import BadLines, OnBadLines, as_bad_lines, read_text
 
@@ -439,8 +440,7 @@ def read_swe_agent(
     TraceFormatError
         Naming the file, the line and the JSON path of the first problem.
     """
-    if not (math.isfinite(chars_per_token) and chars_per_token > 0):
-        raise ConfigError(f"chars_per_token must be positive, got {chars_per_token}")
+    positive("chars_per_token", chars_per_token)
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.name.endswith(".traj") and f.is_file())
