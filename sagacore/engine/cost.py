@@ -61,11 +61,6 @@ DEFAULT_ALLREDUCE_LATENCY_S = 24e-6
 DEFAULT_ROOFLINE_EXPONENT = 1.2
 
 
-def _amount(name: str, value: object) -> float:
-    """Check a token count or time: a finite number >= 0 (ints and floats; no bools)."""
-    return positive(name, value, zero_ok=True)  # type: ignore[arg-type]
-
-
 def roofline(compute_s: float, memory_s: float, exponent: float) -> float:
     """Time of a kernel that needs `compute_s` of compute and `memory_s` of memory traffic.
 
@@ -112,8 +107,8 @@ def attention_pairs(new_tokens: float, cached_tokens: float = 0) -> float:
     >>> attention_pairs(4, cached_tokens=100)
     410.0
     """
-    n = _amount("new_tokens", new_tokens)
-    c = _amount("cached_tokens", cached_tokens)
+    n = positive("new_tokens", new_tokens, zero_ok=True)
+    c = positive("cached_tokens", cached_tokens, zero_ok=True)
     return n * c + n * (n + 1) / 2
 
 
@@ -294,7 +289,7 @@ class CostModel:
             "tp_reserved_memory_bytes",
             "migration_latency_s",
         ):
-            _amount(f"CostModel.{name}", getattr(self, name))
+            positive(f"CostModel.{name}", getattr(self, name), zero_ok=True)
         at_least("CostModel.roofline_exponent", self.roofline_exponent, 1)
         positive("CostModel.migration_bandwidth", self.migration_bandwidth)
         m = self.model
@@ -443,8 +438,8 @@ class CostModel:
         >>> cost.kernel_seconds(2e12, 0) == 2e12 / (cost.gpu.peak_flops * cost.compute_efficiency)
         True
         """
-        c = _amount("flops_per_gpu", flops_per_gpu)
-        m = _amount("bytes_per_gpu", bytes_per_gpu)
+        c = positive("flops_per_gpu", flops_per_gpu, zero_ok=True)
+        m = positive("bytes_per_gpu", bytes_per_gpu, zero_ok=True)
         return roofline(
             c / (self.gpu.peak_flops * self.compute_efficiency),
             m / (self.gpu.hbm_bandwidth * self.bandwidth_efficiency),
@@ -469,15 +464,15 @@ class CostModel:
         >>> b.linear_s > b.attention_s > b.communication_s == 0.0
         True
         """
-        p = _amount("prefill_tokens", prefill_tokens)
-        cp = _amount("prefill_context_tokens", prefill_context_tokens)
-        d = _amount("decode_seqs", decode_seqs)
-        cd = _amount("decode_context_tokens", decode_context_tokens)
+        p = positive("prefill_tokens", prefill_tokens, zero_ok=True)
+        cp = positive("prefill_context_tokens", prefill_context_tokens, zero_ok=True)
+        d = positive("decode_seqs", decode_seqs, zero_ok=True)
+        cd = positive("decode_context_tokens", decode_context_tokens, zero_ok=True)
         single_chunk = p * cp + p * (p + 1) / 2
         if prefill_attention_pairs is None:
             q = single_chunk
         else:
-            q = _amount("prefill_attention_pairs", prefill_attention_pairs)
+            q = positive("prefill_attention_pairs", prefill_attention_pairs, zero_ok=True)
             if not p * (1 - 1e-12) <= q <= single_chunk * (1 + 1e-12):
                 raise ConfigError(
                     f"prefill_attention_pairs must lie in [prefill_tokens, prefill_tokens * "
@@ -655,7 +650,7 @@ class CostModel:
         >>> abs(a + s * 5000 - cost.decode_step_seconds(8, 5000)) < 1e-15
         True
         """
-        d = _amount("batch_size", batch_size)
+        d = positive("batch_size", batch_size, zero_ok=True)
         if d == 0:
             return 0.0, 0.0
         lin, lm, weights, pair, kv, comm_fixed, comm_tok = self._coefficients
@@ -686,9 +681,9 @@ class CostModel:
         >>> abs(cost.decode_steps_seconds(8, 256, 127) - stepwise) < 1e-12
         True
         """
-        d = _amount("batch_size", batch_size)
-        c = _amount("context_tokens", context_tokens)
-        n = _amount("steps", steps)
+        d = positive("batch_size", batch_size, zero_ok=True)
+        c = positive("context_tokens", context_tokens, zero_ok=True)
+        n = positive("steps", steps, zero_ok=True)
         if d == 0 and c > 0:
             raise ConfigError(f"context_tokens must be 0 without a batch, got {c:g}")
         intercept, slope = self.decode_cost_coefficients(d)
@@ -714,9 +709,9 @@ class CostModel:
         >>> cost.decode_steps_seconds(8, 256, n) <= 0.5 < cost.decode_steps_seconds(8, 256, n + 1)
         True
         """
-        d = _amount("batch_size", batch_size)
-        c = _amount("context_tokens", context_tokens)
-        budget = _amount("seconds", seconds)
+        d = positive("batch_size", batch_size, zero_ok=True)
+        c = positive("context_tokens", context_tokens, zero_ok=True)
+        budget = positive("seconds", seconds, zero_ok=True)
         if d == 0:
             raise ConfigError("batch_size must be > 0 to count decode steps, got 0")
         intercept, slope = self.decode_cost_coefficients(d)
@@ -749,7 +744,7 @@ class CostModel:
         >>> round(cost.swap_seconds(10_000), 4)  # 1.31 GB at 25.6 GB/s
         0.0512
         """
-        n = _amount("tokens", tokens)
+        n = positive("tokens", tokens, zero_ok=True)
         return (
             n * self.kv_bytes_per_token_per_gpu / (self.gpu.pcie_bandwidth * self.pcie_efficiency)
         )
@@ -767,7 +762,7 @@ class CostModel:
         >>> round(cost.migration_seconds(10_000), 4)
         0.0338
         """
-        n = _amount("tokens", tokens)
+        n = positive("tokens", tokens, zero_ok=True)
         if n == 0:
             return 0.0
         return (

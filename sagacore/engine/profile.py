@@ -44,10 +44,10 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from sagacore.engine.cost import CostModel, StepBreakdown, _amount, attention_pairs
+from sagacore.engine.cost import CostModel, StepBreakdown, attention_pairs
 from sagacore.engine.specs import ModelSpec
 from sagacore.errors import ConfigError
-from sagacore.validate import nonempty_str, positive_int
+from sagacore.validate import nonempty_str, positive, positive_int
 
 __all__ = [
     "GEMM_OPERATORS",
@@ -708,7 +708,7 @@ class MeasuredCostModel(CostModel):
         roofline's; exact either way, so :meth:`decode_steps_seconds` and
         :meth:`decode_steps_within` sum and invert decode runs as for the roofline.
         """
-        d = _amount("batch_size", batch_size)
+        d = positive("batch_size", batch_size, zero_ok=True)
         got = self._measured(0.0, 0.0, d, 0.0, None) if d > 0 else None
         if got is None:
             return super().decode_cost_coefficients(d)
