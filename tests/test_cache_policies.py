@@ -537,3 +537,48 @@ def test_break_even_ttl_table_is_the_per_call_rule(mu: float, sigma: float, p_ze
     f = LogNormalFit(mu, sigma, p_zero, 5)
     got = break_even_ttl(f, benefit_s=benefit, hold_cost_per_s=cost, max_ttl_s=cap)
     assert got == _break_even_reference(f, benefit, cost, cap)
+
+
+@given(
+    mu=st.floats(-6.0, 7.0),
+    sigma=st.one_of(st.floats(1e-9, 1e-3), st.floats(1e-3, 3.0)),
+    p_zero=st.one_of(st.just(0.0), st.floats(0.0, 0.999)),
+    cap=st.sampled_from([300.0, 1.0, 1e-9]),
+    benefit=st.floats(1e-3, 1e3),
+    cost=st.one_of(st.floats(0.0, 1e-3), st.floats(0.0, 10.0)),
+)
+def test_break_even_ttl_shortcut(mu: float, sigma: float, p_zero: float, cap: float,
+                                 benefit: float, cost: float) -> None:
+    """break_even_ttl's shortcut: its last row is the table's, its bound is above every
+    other row's F(tau), and the TTL it returns is the per-call rule's (costs near zero,
+    where the shortcut answers, and up to 10, where the table does)."""
+    from sagacore.cache.sagacore import _last_row, _ttl_table, break_even_ttl
+
+    f = LogNormalFit(mu, sigma, p_zero, 5)
+    table = _ttl_table(f, cap)
+    last = _last_row(f, cap)
+    if last is None:
+        assert not table  # the 0.99 quantile's TTL is the largest: none, no row
+    else:
+        assert last[:3] == table[-1]
+        assert all(f_all <= last[3] for _, f_all, _ in table[:-1])
+    got = break_even_ttl(f, benefit_s=benefit, hold_cost_per_s=cost, max_ttl_s=cap)
+    assert got == _break_even_reference(f, benefit, cost, cap)
+
+
+def test_break_even_ttl_shortcut_near_ties() -> None:
+    """Where the last TTL is worth about what an earlier one is, the table decides: hold
+    costs around each crossing give the per-call rule's TTL."""
+    from sagacore.cache.sagacore import _ttl_table, break_even_ttl
+
+    f = LogNormalFit(1.0, 1.2, 0.1, 5)
+    table = _ttl_table(f, 300.0)
+    benefit = 10.0
+    pos = 1.0 - f.p_zero
+    _, f_n, e_n = table[-1]
+    for _, f_j, e_j in table[:-1]:
+        if e_n > e_j:
+            c = (f_n - f_j) * benefit / ((e_n - e_j) * pos)
+            for hold in (c * (1 - 1e-9), c, c * (1 + 1e-9), math.nextafter(c, 0.0)):
+                got = break_even_ttl(f, benefit_s=benefit, hold_cost_per_s=hold, max_ttl_s=300.0)
+                assert got == _break_even_reference(f, benefit, hold, 300.0)

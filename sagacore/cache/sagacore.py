@@ -137,6 +137,17 @@ def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: floa
     if p0 >= 1.0 or benefit_s <= 0:
         return 0.0
     cost = hold_cost_per_s * (1.0 - p0)  # the same product as c * pos * emin, evaluated left first
+    hit_last = _LAST.get(id(fit))
+    if hit_last is not None and hit_last[0] is fit and hit_last[1] == max_ttl_s:
+        last = hit_last[2]
+    else:
+        last = _last_row(fit, max_ttl_s)
+    if last is not None and cost >= 0 and benefit_s < math.inf:
+        # the loop's answer is the last TTL when its value beats every other row's by the
+        # rule's 1e-12: each is at most F(tau) b with F(tau) below the bound (module notes)
+        tau, f_all, emin, f_bound = last
+        if f_all * benefit_s - cost * emin > f_bound * benefit_s * (1.0 + 1e-9) + 1e-12:
+            return tau
     hit = _TABLES.get(id(fit))
     if hit is not None and hit[0] is fit and hit[1] == max_ttl_s:
         table = hit[2]
@@ -148,6 +159,42 @@ def break_even_ttl(fit: LogNormalFit, *, benefit_s: float, hold_cost_per_s: floa
         if u > best_u + 1e-12:
             best, best_u = tau, u
     return best
+
+
+_LAST: dict[int, tuple[LogNormalFit, float, tuple[float, float, float, float] | None]] = {}
+"""The last row of each fit's table and the bound of the others (:func:`_last_row`), by
+the identity of the fit, as :data:`_TABLES`."""
+
+
+def _last_row(fit: LogNormalFit, max_ttl_s: float) -> tuple[float, float, float, float] | None:
+    """The last row of :func:`_ttl_table` (the 0.99 quantile), computed as the table
+    computes it, and a bound above every other row's ``F(tau)`` (None: no such row).
+
+    The other rows' TTLs are at most the 0.975 quantile ``exp(mu + sigma z)``, whose
+    ``F`` is ``Phi(zt)`` with ``zt = (ln tau - mu) / sigma``: ``z`` up to the rounding of
+    ``exp``, ``log``, the sum and the quotient (at most ``(|mu| + 3 sigma + 1) 1e-14 /
+    sigma + 1e-14`` with ``|z| < 3``, generously), and ``Phi`` rises at most 0.4 per
+    unit: ``F <= 0.975 + 0.4 err + 1e-12`` (the last term for ``erfc``'s rounding and
+    the grid's ``z``). A capped row's TTL is smaller still.
+    """
+    p0, mu, sigma = fit.p_zero, fit.mu, fit.sigma
+    row: tuple[float, float, float, float] | None = None
+    if sigma > 0:
+        pos = 1.0 - p0
+        tau = math.exp(mu + sigma * _Z[-1])
+        if max_ttl_s < tau:
+            tau = max_ttl_s
+        if tau > 0:
+            mean_pos = math.exp(mu + sigma * sigma / 2.0)
+            zt = (math.log(tau) - mu) / sigma
+            f = 0.5 * math.erfc(-zt / _SQRT2)
+            emin = mean_pos * (0.5 * math.erfc(-(zt - sigma) / _SQRT2)) + tau * (1.0 - f)
+            err = (abs(mu) + 3.0 * sigma + 1.0) * 1e-14 / sigma + 1e-14
+            row = (tau, p0 + pos * f, emin, p0 + pos * (_GRID[-2] + 0.4 * err + 1e-12))
+    if len(_LAST) >= 256:
+        _LAST.clear()
+    _LAST[id(fit)] = (fit, max_ttl_s, row)
+    return row
 
 
 _TABLES: dict[int, tuple[LogNormalFit, float, tuple[tuple[float, float, float], ...]]] = {}

@@ -208,9 +208,11 @@ class WorkingSetAdmission(Scheduler):
         last = self._last_prompt.get(tid, 0)
         if shared <= 0 or last <= shared:
             return
+        t = call.agent_type
+        if self._reuse.get(t, 0.0) >= 1.0:
+            return  # the largest share there is: nothing to look up
         found = min(worker.cached_prefix_tokens(call), last)
         share = min(1.0, max(0.0, (found - shared) / (last - shared)))
-        t = call.agent_type
         self._reuse[t] = max(self._reuse.get(t, share), share)
 
     def peak_tokens(self, call: CallView) -> float:

@@ -283,6 +283,8 @@ class Simulation:
         it go before it, the later ones after."""
         self._skip_quiet = bool(self.router.quiet_ticks_idle)
         self._quiet_views: list[PolicyView] | None = None
+        self._queues = [w.waiting for w in self.live]
+        """The live workers' queues (a worker keeps its list until it is lost)."""
         """The views of the router's last ``rebalance`` call, when it was quiet."""
         self._tool_end_hook = [
             _overrides(p, CachePolicy, "observe_tool_end") for p in self.cache_policies
@@ -344,7 +346,8 @@ class Simulation:
             while True:
                 if heap:
                     item = pop(heap)
-                    if item[0] >= self._tick_at and self._tick_first(item):
+                    t = item[0]
+                    if t >= self._tick_at and (t > self._tick_at or self._tick_first(item)):
                         heapq.heappush(heap, item)
                         item = None
                 elif self._tick_at < inf:
@@ -649,6 +652,7 @@ class Simulation:
         at = self._tick_at
         if at != t:
             return at < t
+        # at the same time: timers before boundaries; among timers, by sequence number
         if prio != _PRIO_TIMER:
             return prio > _PRIO_TIMER
         return tie > 0 or (tie == 0 and seq > self._tick_seq)
@@ -675,18 +679,15 @@ class Simulation:
             self._tick_at = t
             if limit is not None and t > limit:
                 break
-            if nxt is not None and not self._tick_first(nxt):
-                break
+            if nxt is not None and (nxt[0] < t or (nxt[0] == t and not self._tick_first(nxt))):
+                break  # the heap's next event comes first
             n += 1
             self.now = t
         return n
 
     def _quiet(self) -> bool:
         """No live worker has a queued call."""
-        for w in self.live:
-            if w.waiting:
-                return False
-        return True
+        return not any(self._queues)
 
     def _rebalance(self, now: float) -> None:
         """A rebalancing tick: move the calls the router asks for; tick on while tasks live."""
@@ -817,6 +818,7 @@ class Simulation:
         stats.kv_tokens_lost += w.lost_kv
         self.live = [x for x in self.live if x is not w]
         self.live_views = [x.view for x in self.live]
+        self._queues = [x.waiting for x in self.live]
         for ts in self.tasks.values():  # its pins and its host memory are gone too
             if ts.hold is not None and ts.hold.worker is w:
                 ts.hold = None
