@@ -17,7 +17,7 @@ import pytest
 from sagacore.errors import ConfigError, UnknownNameError
 from sagacore.metrics import compare
 from sagacore.sweep import RelRate, RunSpec, parse_rates, read_rows, run_sweep
-from sagacore.sweep.analysis import load_points
+from sagacore.sweep.analysis import choose, load_points
 from sagacore.sweep.run import ROW_FIELDS, ideal_cluster
 from sagacore.sweep.spec import REGIMES, ideal_kind, parse_cluster
 from sagacore.sweep.table import ResultTable, row_key
@@ -165,6 +165,7 @@ def test_killed_sweep_resumes_and_loses_nothing(tmp_path: Path) -> None:
     assert 2 <= len(before) < 10, "the sweep was not killed midway"
     r = _cli(*args, "-o", str(out))
     assert r.returncode == 0, r.stderr
+    assert "\nWhich stack to run: " in r.stdout and "  overall " in r.stdout
     after = read_rows(out)
     assert len(after) == 10 and len({row_key(x) for x in after}) == 10
     assert after[: len(before)] == before
@@ -189,12 +190,47 @@ def test_analysis_ratio_and_headroom(tmp_path: Path) -> None:
         assert p.geomean_lo <= p.geomean <= p.geomean_hi
 
 
+def _row(stack: str, rate: float, tct: dict[str, float]) -> dict[str, object]:
+    return {"workload": "w", "cluster": "c", "stack": stack, "rate_per_min": rate,
+            "rel_rate": None, "seed": 0, "tasks": None, "tct_by_task": tct}
+
+
+def test_choose_ranks_by_ratio_and_says_tied_or_faster() -> None:
+    noise = {f"t{i}": 1.0 + 0.1 * (i % 3) for i in range(30)}
+    ref = {k: 10.0 * v for k, v in noise.items()}
+    rows = [
+        _row("vllm-apc", 1.0, ref),
+        # a: 0.5x everywhere; b: 0.5x on average, task by task either side of a
+        _row("a", 1.0, {k: v / 2 for k, v in ref.items()}),
+        _row("b", 1.0, {k: v / 2 * (1.2 if i % 2 else 1 / 1.2) for i, (k, v) in enumerate(ref.items())}),
+        _row("ideal:both", 1.0, {k: 1.0 for k in ref}),  # never chosen
+        _row("vllm-apc", 2.0, ref),
+        _row("a", 2.0, {k: v * 0.9 for k, v in ref.items()}),
+        _row("b", 2.0, {k: v * 0.6 for k, v in ref.items()}),
+        _row("c", 2.0, {k: v * 0.1 for k, v in ref.items()}),  # only at one load
+    ]
+    one, two, overall = choose(rows)
+    assert (one.load, one.verdict, {one.stack, one.runner_up}) == (1.0, "tied", {"a", "b"})
+    assert one.vs_lo < 1 < one.vs_hi
+    assert (two.stack, two.runner_up, two.verdict) == ("c", "b", "faster")
+    assert two.vs_runner_up == pytest.approx(0.1 / 0.6) and two.ratio == pytest.approx(0.1)
+    # over both loads: c was not swept at 1.0; b's ratios 0.5 and 0.6 beat a's 0.5 and 0.9
+    assert (overall.load, overall.stack, overall.runner_up) == (None, "b", "a")
+    assert overall.ratio == pytest.approx((0.5 * 0.6) ** 0.5, rel=1e-3)
+    assert (overall.fastest_at, overall.loads) == (0 + (one.stack == "b"), 2)
+    assert "fastest at" in overall.describe() and "tied" in one.describe()
+    assert choose([_row("vllm-apc", 1.0, ref)])[0].verdict == "alone"
+    assert choose([_row("a", 1.0, ref)]) == []  # no reference, no ratio
+
+
 def test_cli_json_is_json_alone_and_quiet_off_a_terminal(tmp_path: Path) -> None:
     r = _cli("sweep", "--workload", "swe-bench", "--cluster", "a100-8-llama8b", "--tasks", "3",
              "--stack", "vllm-apc", "--rates", "4", "-o", str(tmp_path), "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [p["stack"] for p in doc["points"]] == ["vllm-apc"]
+    assert [(c["stack"], c["verdict"]) for c in doc["choices"]] == [
+        ("vllm-apc", "alone"), ("vllm-apc", "overall")]
     assert r.stderr == ""
 
 

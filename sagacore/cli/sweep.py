@@ -25,7 +25,8 @@ from sagacore.errors import ConfigError
 from sagacore.stacks import STACKS
 from sagacore.sweep.spec import IDEAL_PREFIX, IDEALS, REGIMES, RelRate, parse_rates
 
-__all__ = ["DEFAULT_STACKS", "SweepProgress", "json_clean", "register", "summary_table"]
+__all__ = ["DEFAULT_STACKS", "SweepProgress", "choice_table", "json_clean", "register",
+           "summary_table"]
 
 DEFAULT_STACKS: tuple[str, ...] = tuple(
     s for s in ("vllm-apc", "sglang", "continuum", "sagacore") if s in STACKS)
@@ -138,8 +139,23 @@ def summary_table(points: list[Any], out: TextIO) -> None:
                       f"{p.goodput:>9.2f}{head:>10}\n")
 
 
+def choice_table(choices: list[Any], out: TextIO, reference: str) -> None:
+    """Write :func:`sagacore.sweep.analysis.choose`'s answer, per workload and cluster."""
+    if not choices:
+        return
+    out.write(f"\nWhich stack to run: at each load the lowest geometric-mean TCT ratio to "
+              f"{reference},\nand its ratio to the next best on the same tasks (95% CI); "
+              "ideal references left out.\n")
+    seen: set[tuple[str, str]] = set()
+    for ch in choices:
+        if (ch.workload, ch.cluster) not in seen:
+            seen.add((ch.workload, ch.cluster))
+            out.write(f"{ch.workload} on {ch.cluster}:\n")
+        out.write(ch.describe(reference) + "\n")
+
+
 def _run(args: argparse.Namespace) -> int:
-    from sagacore.sweep.analysis import load_points
+    from sagacore.sweep.analysis import choose, load_points
     from sagacore.sweep.driver import run_sweep
 
     stacks = list(dict.fromkeys(args.stack or DEFAULT_STACKS))
@@ -182,14 +198,17 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     points = load_points(rows, reference=args.reference)
+    choices = choose(rows, reference=args.reference)
     if args.json:
-        doc = {"out": args.out, "points": [asdict(p) for p in points], "peaks": peaks,
-               "failed": failed}
+        doc = {"out": args.out, "points": [asdict(p) for p in points],
+               "choices": [{**asdict(c), "verdict": c.verdict} for c in choices],
+               "peaks": peaks, "failed": failed}
         sys.stdout.write(json.dumps(json_clean(doc), indent=2, allow_nan=False) + "\n")
     else:
         sys.stdout.write(f"results: {args.out}/results.jsonl ({len(rows)} runs), "
                          f"{args.out}/results.csv\n")
         summary_table(points, sys.stdout)
+        choice_table(choices, sys.stdout, args.reference)
         if peaks:
             sys.stdout.write("\nSLO-peak rates (tasks/min):\n")
             for pk in peaks:

@@ -16,6 +16,10 @@ paired sample.
   that was possible, 0 none, negative a loss.
 - **Goodput**: tasks completed within their SLO per minute; and the SLO-peak rates
   searched (``peaks.jsonl``).
+- **Which stack to run** (:func:`choose`): at each load the stack with the lowest
+  ratio to the reference, compared task by task with the next best (its ratio to it
+  with a bootstrap interval: *faster* when the interval lies below 1, else *tied*); over
+  a workload's loads, the stack with the lowest geometric mean of its ratios.
 
 Examples
 --------
@@ -41,7 +45,7 @@ import numpy as np
 
 from sagacore.metrics import compare
 
-__all__ = ["Point", "load_label", "load_points"]
+__all__ = ["Choice", "Point", "choose", "load_label", "load_points"]
 
 IDEAL_ORDER = ("ideal:both", "ideal:infinite-kv", "ideal:zero-prefill")
 
@@ -180,3 +184,110 @@ def load_points(rows: Iterable[dict[str, Any]], *, reference: str = "vllm-apc") 
                 prefill_tokens_computed=_mean(r.get("prefill_tokens_computed") for r in rs),
             ))
     return points
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The stack to run at one load of one workload and cluster (:func:`choose`), or over
+    all of its loads (``load`` is None)."""
+
+    workload: str
+    cluster: str
+    load: float | None
+    """The load (as :attr:`Point.load`); None for the choice over every load."""
+    rel_to: str | None
+    stack: str
+    """The fastest stack: the lowest ratio to the reference (over every load: the lowest
+    geometric mean of its ratios, among the stacks swept at every load)."""
+    ratio: float
+    """Its ratio to the reference (over every load: the geometric mean of its ratios)."""
+    fastest_at: int
+    """At how many loads it is the fastest (1 or 0 for one load)."""
+    loads: int
+    """Loads considered."""
+    runner_up: str | None
+    """The next best stack (None when only one was swept)."""
+    vs_runner_up: float
+    """Geometric-mean TCT ratio of the chosen stack to the runner-up on the same tasks
+    (one load only; nan otherwise)."""
+    vs_lo: float
+    vs_hi: float
+    """95% bootstrap interval of :attr:`vs_runner_up`."""
+
+    @property
+    def verdict(self) -> str:
+        """``faster`` (the interval against the runner-up lies below 1), ``tied``, or
+        ``alone``; over every load, ``overall``."""
+        if self.load is None:
+            return "overall"
+        if self.runner_up is None:
+            return "alone"
+        return "faster" if self.vs_hi < 1 else "tied"
+
+    def describe(self, reference: str = "vllm-apc") -> str:
+        """One line, as ``sagacore sweep`` prints it."""
+        if self.load is None:
+            return (f"{'overall':>9} {self.stack:<16} fastest at {self.fastest_at} of "
+                    f"{self.loads} loads; geometric mean of its ratios to {reference} "
+                    f"{self.ratio:.3f}x")
+        head = f"{load_label(self.load, self.rel_to):>9} {self.stack:<16} {self.ratio:.3f}x {reference}"
+        if self.runner_up is None:
+            return head
+        return (f"{head}; {self.vs_runner_up:.3f}x [{self.vs_lo:.3f}, {self.vs_hi:.3f}] "
+                f"the next, {self.runner_up}: {self.verdict}")
+
+
+def choose(rows: Iterable[dict[str, Any]], *, reference: str = "vllm-apc") -> list[Choice]:
+    """Which stack to run: per workload and cluster, one :class:`Choice` per load, then
+    one over every load.
+
+    Ideal references (``ideal:*``) are left out; so are stacks without a ratio (the
+    reference missing at that load). A stack swept at only some loads is left out of
+    the choice over every load.
+
+    Examples
+    --------
+    >>> rows = [{"workload": "w", "cluster": "c", "stack": s, "rate_per_min": r,
+    ...          "rel_rate": None, "seed": 0, "tasks": None,
+    ...          "tct_by_task": {"a": a * r, "b": 2 * a * r, "c": 3 * a * r}}
+    ...         for r in (1.0, 2.0) for s, a in (("vllm-apc", 4.0), ("x", 2.0), ("y", 3.0))]
+    >>> [(c.load, c.stack, round(c.ratio, 2), c.runner_up, c.verdict) for c in choose(rows)]
+    [(1.0, 'x', 0.5, 'y', 'faster'), (2.0, 'x', 0.5, 'y', 'faster'), (None, 'x', 0.5, 'y', 'overall')]
+    """
+    rows = list(rows)
+    points = [p for p in load_points(rows, reference=reference)
+              if not p.stack.startswith("ideal:") and math.isfinite(p.ratio)]
+    tct: dict[tuple[str, str, float, str | None, str], dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        load, rel_to = _load(r)
+        tct[(r["workload"], r["cluster"], load, rel_to, r["stack"])].update(
+            _pooled([r], "tct_by_task"))
+    by_setting: dict[tuple[str, str], dict[tuple[float, str | None], list[Point]]] = (
+        defaultdict(lambda: defaultdict(list)))
+    for p in points:
+        by_setting[(p.workload, p.cluster)][(p.load, p.rel_to)].append(p)
+    out: list[Choice] = []
+    for (w, c), loads in by_setting.items():
+        wins: dict[str, int] = defaultdict(int)
+        for (load, rel_to), ps in loads.items():
+            ranked = sorted(ps, key=lambda p: (p.ratio, p.stack))
+            best = ranked[0]
+            wins[best.stack] += 1
+            nxt = ranked[1] if len(ranked) > 1 else None
+            vs = lo = hi = math.nan
+            if nxt is not None:
+                cmp = compare(tct[(w, c, load, rel_to, best.stack)],
+                              tct[(w, c, load, rel_to, nxt.stack)], seed=0)
+                vs, lo, hi = cmp.ratio, cmp.ci_low, cmp.ci_high
+            out.append(Choice(w, c, load, rel_to, best.stack, best.ratio, 1, 1,
+                              nxt.stack if nxt else None, vs, lo, hi))
+        everywhere = set.intersection(*({p.stack for p in ps} for ps in loads.values()))
+        overall = sorted(
+            (math.exp(sum(math.log(p.ratio) for ps in loads.values() for p in ps
+                          if p.stack == s) / len(loads)), s)
+            for s in everywhere)
+        if overall:
+            (g, s), nxt_s = overall[0], (overall[1][1] if len(overall) > 1 else None)
+            out.append(Choice(w, c, None, None, s, g, wins[s], len(loads), nxt_s,
+                              math.nan, math.nan, math.nan))
+    return out
