@@ -42,6 +42,11 @@ def test_reproduce_quick_writes_the_page_with_plots(tmp_path: Path) -> None:
                      r"2x \(2 seeds, mean [\d.]+/min\) \|", text)
     rows = (tmp_path / "results-files" / "sweep" / "swe-trace-16" / "results.csv").read_text()
     assert {ln.split(",")[7] for ln in rows.splitlines()[1:]} == {"0", "1"}
+    # which stack to run, at each of the three loads and over them
+    verdicts = re.findall(r"^\| (0\.5x|1x|2x) \| [\w-]+ \| [\w-]+ \| [\d.]+ \[[\d.]+, [\d.]+\] "
+                          r"\| (faster|tied) \|$", text, re.MULTILINE)
+    assert [ld for ld, _ in verdicts] == ["0.5x", "1x", "2x"]
+    assert re.search(r"^Over these loads: `[\w-]+` \(fastest at \d of 3;", text, re.MULTILINE)
     assert (tmp_path / "results-files" / "sweep" / "swe-trace-16" / "results.csv").exists()
     # a second run resumes: nothing is simulated again, the tables are the same
     again = subprocess.run([sys.executable, "-m", "sagacore", "reproduce", "--quick", "-o",

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from sagacore.errors import ConfigError
 from sagacore.stacks import STACKS
-from sagacore.sweep.analysis import Point, load_label, load_points
+from sagacore.sweep.analysis import Choice, Point, choose, load_label, load_points
 from sagacore.sweep.driver import SweepResult, run_sweep
 from sagacore.sweep.spec import REGIMES, RelRate
 
@@ -130,8 +130,31 @@ def _rate_label(p: Point) -> str:
     return f"{p.seeds} seeds, mean {p.rate_per_min:.2f}/min"
 
 
+def _choice_table(choices: Sequence[Choice], w: TextIO) -> None:
+    """Which stack to run at each load (:func:`~sagacore.sweep.analysis.choose`)."""
+    per_load = [c for c in choices if c.load is not None]
+    if not per_load:
+        return
+    w.write("\nWhich stack to run: the lowest ratio to `vllm-apc` at each load, and its "
+            "geometric-mean TCT ratio to the next best on the same tasks (95% bootstrap CI; "
+            "*faster* when the interval lies below 1):\n\n"
+            "| load | fastest | next best | fastest / next best | verdict |\n"
+            "|---|---|---|---|---|\n")
+    for c in per_load:
+        assert c.load is not None
+        vs = (f"{c.vs_runner_up:.3f} [{c.vs_lo:.3f}, {c.vs_hi:.3f}]"
+              if c.runner_up is not None else "-")
+        w.write(f"| {load_label(c.load, c.rel_to)} | {c.stack} | {c.runner_up or '-'} | "
+                f"{vs} | {c.verdict} |\n")
+    for c in choices:
+        if c.load is None:
+            w.write(f"\nOver these loads: `{c.stack}` (fastest at {c.fastest_at} of {c.loads}; "
+                    f"geometric mean of its ratios {c.ratio:.3f}x).\n")
+
+
 def _regime_section(name: str, points: Sequence[Point], peaks: list[dict[str, Any]],
-                    plots: list[Path], page_dir: Path, w: TextIO) -> list[str]:
+                    plots: list[Path], page_dir: Path, w: TextIO,
+                    choices: Sequence[Choice] = ()) -> list[str]:
     rg = REGIMES[name]
     w.write(f"\n### {name}: {rg.workload} on {rg.cluster}\n\n{rg.why}\n\n")
     loads = sorted({p.load for p in points})
@@ -162,6 +185,7 @@ def _regime_section(name: str, points: Sequence[Point], peaks: list[dict[str, An
             p = at.get((s, ld))
             cells.append(f"{p.slo_attainment:.0%} / {p.goodput:.2f}" if p else "-")
         w.write(f"| {s} | " + " | ".join(cells) + " |\n")
+    _choice_table(choices, w)
     if peaks:
         w.write("\nSLO-peak rates (highest Poisson rate with >= 90% of tasks within SLO):\n\n")
         w.write("| stack | peak (tasks/min) | vs vllm-apc |\n|---|---|---|\n")
@@ -368,7 +392,7 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
     all_points: list[Point] = []
     sim_seconds = 0.0
     peaks_by_regime: dict[str, list[dict[str, Any]]] = {}
-    sections: list[tuple[str, list[Point], list[dict[str, Any]], list[Path]]] = []
+    sections: list[tuple[str, list[Point], list[dict[str, Any]], list[Path], list[Choice]]] = []
     for name, loads in plan.regimes:
         rg = REGIMES[name]
         tasks = (plan.tasks or {}).get(name, rg.tasks)
@@ -402,7 +426,7 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
         peaks = [p for p in res.peaks if p["stack"] in peaks_for and p["stack"] in stacks
                  and p["seed"] == 0]
         peaks_by_regime[name] = peaks
-        sections.append((name, points, peaks, plots))
+        sections.append((name, points, peaks, plots, choose(rows)))
     trace = bundled_trace()
     policies = [p for p in plan.cache_policies if _known_cache_policy(p)]
     from sagacore.cache.replay import ReplayConfig
@@ -435,9 +459,9 @@ def reproduce(out: str | Path, plan: Plan, *, jobs: int | None = None,
         buf: list[tuple[str, str]] = []
         import io
 
-        for name, points, peaks, plots in sections:
+        for name, points, peaks, plots, choices in sections:
             s = io.StringIO()
-            sentences += _regime_section(name, points, peaks, plots, page.parent, s)
+            sentences += _regime_section(name, points, peaks, plots, page.parent, s, choices)
             buf.append((name, s.getvalue()))
         w.write("\n## Where agent-aware scheduling can win\n\nThe headroom at each load is "
                 "vllm-apc's geometric-mean TCT over the ideal reference's (vllm-apc with "
