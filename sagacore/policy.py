@@ -320,6 +320,15 @@ class Scheduler(Policy):
     def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:
         """``call`` was served ``tokens`` tokens in a batch step lasting ``seconds``."""
 
+    def observe_service_run(self, calls: Sequence[CallView], tokens: int, seconds: float,
+                            now: float) -> None:
+        """Each of ``calls`` was served ``tokens`` tokens over ``seconds`` (the steps of a
+        decode run since the last scheduling point): :meth:`observe_service` of each, in
+        order. A scheduler that overrides this gets a run's calls in one call (the
+        simulator's, after it has counted their attained service)."""
+        for call in calls:
+            self.observe_service(call, tokens, seconds, now)
+
     def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
         """``call`` finished having generated ``output_tokens``."""
 

@@ -48,7 +48,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
@@ -384,11 +384,17 @@ class SagaAFS(Scheduler):
 
     def observe_service(self, call: CallView, tokens: int, seconds: float, now: float) -> None:
         """Charge the task's service in this epoch."""
+        self.observe_service_run((call,), tokens, seconds, now)
+
+    def observe_service_run(self, calls: Sequence[CallView], tokens: int, seconds: float,
+                            now: float) -> None:
+        """Charge each call's task its service in this epoch, in order."""
         if now // self._epoch_s != self.epoch:  # the test of _refresh, without a call
             self._refresh(now)
         served = self.served
-        tid = call.task_id
-        served[tid] = served.get(tid, 0.0) + tokens
+        for call in calls:
+            tid = call.task_id
+            served[tid] = served.get(tid, 0.0) + tokens
 
     def observe_call_end(self, call: CallView, output_tokens: int, now: float) -> None:
         """Record the finished call (remaining work shrinks)."""

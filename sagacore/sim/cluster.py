@@ -257,6 +257,9 @@ class Simulation:
         self.observe_service = (
             sched.observe_service if _overrides(sched, Scheduler, "observe_service") else None
         )
+        self.observe_service_run = (sched.observe_service_run
+                                    if _overrides(sched, Scheduler, "observe_service_run")
+                                    else None)
         self._coef: dict[int, tuple[float, float]] = {}
         self._sched_future = _overrides(sched, Scheduler, "observe_task_future")
         """The scheduler reads a task's future (an oracle: ``observe_task_future``)."""

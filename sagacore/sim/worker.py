@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, Protocol
 
@@ -230,6 +230,8 @@ class WorkerHost(Protocol):
     """Its tie-break among simultaneous events of its priority (a boundary: the instance)."""
     observe_service: Callable[[CallView, int, float, float], None] | None
     """The scheduler's ``observe_service`` hook, None when it does not observe service."""
+    observe_service_run: Callable[[Sequence[CallView], int, float, float], None] | None
+    """Its ``observe_service_run`` hook, None when it does not override it."""
 
     def schedule_boundary(self, worker: Worker, t: float) -> None:
         """Schedule ``worker``'s next step boundary at ``t`` (supersedes earlier ones)."""
@@ -742,12 +744,17 @@ class Worker:
                 run_seconds(icpt, slope, n, c0, x) - run_seconds(icpt, slope, n, c0, fx)
             ) / n
             observe = self.sim.observe_service
+            observe_run = self.sim.observe_service_run
+            if observe_run is not None:
+                observe = None  # the run's calls are reported together, after the loop
             for call in calls:
                 t = call.task
                 t.attained_s += secs
                 t.attained_tokens += dx
                 if observe is not None:
                     observe(call, dx, secs, now)
+            if observe_run is not None:
+                observe_run(calls, dx, secs, now)
         self.flush_x = x
 
     def _keys(self, calls: list[Call], now: float) -> None:

@@ -765,7 +765,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         "afs-policy-per-request-charge", "afs",
         "Service counted one per call instead of per token: a task of long calls is "
         "charged as little as one of short calls.",
-        (_e(f"{_A}:SagaAFS.observe_service", "served.get(tid, 0.0) + tokens",
+        (_e(f"{_A}:SagaAFS.observe_service_run", "served.get(tid, 0.0) + tokens",
             "served.get(tid, 0.0) + 1.0"),),
         ("saga-afs-policy-rule",),
         ("saga-afs-policy-rule", _pi(((4, 4, 4), (8, 8), "A"), wf=False)),

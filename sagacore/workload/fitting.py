@@ -82,6 +82,11 @@ __all__ = ["LogNormalFit", "PredictorConfig", "WorkflowStats", "finite_number"]
 # -- tool durations -----------------------------------------------------------------------------
 
 
+_NDTRI: dict[float, float] = {}
+"""``ndtri`` of the quantiles asked for (SAGA's TTL asks for the 0.95 quantile of every
+tool's fit, one scalar ufunc call each otherwise)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogNormalFit:
     """Tool-duration model: 0 with probability ``p_zero``, else ``LogNormal(mu, sigma)``.
@@ -173,7 +178,12 @@ class LogNormalFit:
             return math.exp(self.mu)
         if r >= 1.0:
             return math.inf
-        return math.exp(self.mu + self.sigma * float(ndtri(r)))
+        z = _NDTRI.get(r)
+        if z is None:
+            if len(_NDTRI) >= 1024:
+                _NDTRI.clear()
+            z = _NDTRI[r] = float(ndtri(r))
+        return math.exp(self.mu + self.sigma * z)
 
     def expected_residual(self, elapsed_s: float) -> float:
         """Expected remaining duration of a tool that has run ``elapsed_s`` seconds.
