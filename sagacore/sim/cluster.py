@@ -348,11 +348,12 @@ class Simulation:
         try:
             while True:
                 if heap:
-                    item = pop(heap)
+                    item = heap[0]
                     t = item[0]
                     if t >= self._tick_at and (t > self._tick_at or self._tick_first(item)):
-                        heapq.heappush(heap, item)
                         item = None
+                    else:
+                        pop(heap)
                 elif self._tick_at < inf:
                     item = None
                 else:
