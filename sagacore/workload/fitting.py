@@ -543,12 +543,20 @@ class WorkflowStats:
     def observe_observation(self, tool: str | None, tokens: float) -> None:
         """One observation of ``tokens`` tokens returned by ``tool`` (EMA update)."""
         x = finite_number("observation tokens", tokens, lo=0.0)
-        self._obs.setdefault(state_of(tool), _Ema()).add(x, self.config.observation_ema_alpha)
+        state = state_of(tool)
+        e = self._obs.get(state)
+        if e is None:
+            e = self._obs[state] = _Ema()
+        e.add(x, self.config.observation_ema_alpha)
 
     def observe_tool_duration(self, tool: str, seconds: float) -> None:
         """One duration sample of ``tool``."""
         s = finite_number("tool seconds", seconds, lo=0.0)
-        self._durations.setdefault(state_of(tool), _Durations()).add(s, self.config.zero_duration_s)
+        state = state_of(tool)
+        d = self._durations.get(state)
+        if d is None:
+            d = self._durations[state] = _Durations()
+        d.add(s, self.config.zero_duration_s)
 
     def provide_graph(self, graph: AgentExecutionGraph) -> None:
         """Use a framework-given AEG for ``graph.agent_type`` (kind ``"inferred"``: states)."""
