@@ -210,6 +210,10 @@ class ReuseModel:
         self.samples = 0
         self._pending = 0
         self._wait = np.full((size_classes, n + 1), math.inf)
+        # the histograms of a refresh not yet computed: a refresh is computed when its
+        # waits are first read (most are not: the next one comes first), from the
+        # histograms as they were at its time
+        self._due: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
 
     def bin(self, seconds: float) -> int:
         """Time bin of ``seconds`` (``bins`` for beyond the horizon)."""
@@ -229,24 +233,38 @@ class ReuseModel:
         self.samples += 1
         self._pending += 1
         if self._pending >= self.config.refresh_every:
-            self.refresh()
+            self._pending = 0
+            self._due = (self.reused.copy(), self.censored.copy())  # refreshed when read
 
     def refresh(self) -> None:
         """Recompute the expected waits from the histograms."""
         self._pending = 0
+        self._due = None
+        self._refresh(self.reused, self.censored)
+
+    def _waits(self) -> npt.NDArray[np.float64]:
+        """The expected waits of the latest refresh."""
+        due = self._due
+        if due is not None:
+            self._due = None
+            self._refresh(*due)
+        return self._wait
+
+    def _refresh(self, hist_reused: npt.NDArray[np.float64],
+                 hist_censored: npt.NDArray[np.float64]) -> None:
         n = self.config.bins
-        reused = self.reused.sum(axis=0)
-        seen = reused + self.censored.sum(axis=0)
+        reused = hist_reused.sum(axis=0)
+        seen = reused + hist_censored.sum(axis=0)
         at_risk = np.cumsum(seen[::-1])[::-1][:n]
         with np.errstate(invalid="ignore", divide="ignore"):
             hazard = np.where(at_risk > 0, reused[:n] / at_risk, 0.0)
         surv = np.cumprod(1.0 - hazard)  # S after bin j
-        if self.reused.shape[0] > 1:
+        if hist_reused.shape[0] > 1:
             # proportional hazards: observed over expected reuses of each size class
             cum = np.cumsum(hazard)  # Nelson-Aalen, through bin j
             at_obs = np.concatenate([cum, cum[-1:]])
-            obs = self.reused[:, :n].sum(axis=1)
-            expected = (self.reused + self.censored) @ at_obs
+            obs = hist_reused[:, :n].sum(axis=1)
+            expected = (hist_reused + hist_censored) @ at_obs
             prior = self.config.size_prior
             rate = (obs + prior) / (expected + prior)
             with np.errstate(divide="ignore"):
@@ -280,11 +298,11 @@ class ReuseModel:
         b[idle_s <= c.min_time_s] = 0
         b[idle_s >= c.horizon_s] = c.bins
         rows = np.zeros_like(b) if size_class is None else size_class
-        return np.asarray(self._wait[rows, b], dtype=np.float64)
+        return np.asarray(self._waits()[rows, b], dtype=np.float64)
 
     def expected_wait(self, idle_s: float, size_class: int = 0) -> float:
         """``T`` for an entry idle for ``idle_s`` seconds (``inf`` when reuse is unseen)."""
-        return float(self._wait[size_class, self.bin(idle_s)])
+        return float(self._waits()[size_class, self.bin(idle_s)])
 
 
 class GapModel:
@@ -323,8 +341,26 @@ class GapModel:
         self._yty = 0.0
         self.samples = 0
         self._pending = 0
-        self.theta: npt.NDArray[np.float64] | None = None
-        self.sigma = 1.0
+        self._theta: npt.NDArray[np.float64] | None = None
+        self._sigma = 1.0
+        self._fitted = False
+        # the sums of a refit not yet computed (computed when theta or sigma is first
+        # read: most refits are not, the next one comes first), as they were at its time
+        self._due: tuple[list[float], list[float], float, int] | None = None
+
+    @property
+    def theta(self) -> npt.NDArray[np.float64] | None:
+        """The fitted coefficients (None before the first fit)."""
+        if self._due is not None:
+            self._refit(*self._due)
+        return self._theta
+
+    @property
+    def sigma(self) -> float:
+        """The residual standard deviation of the fit (1 before the first)."""
+        if self._due is not None:
+            self._refit(*self._due)
+        return self._sigma
 
     @staticmethod
     def features(output: float, prompt: float, mean_gap: float) -> npt.NDArray[np.float64]:
@@ -372,25 +408,34 @@ class GapModel:
         self.samples += 1
         self._pending += 1
         if self.samples >= self.config.min_gap_samples and (
-            self.theta is None or self._pending >= self.config.refresh_every
+            not self._fitted or self._pending >= self.config.refresh_every
         ):
-            self.refresh()
+            self._pending = 0
+            self._fitted = True
+            self._due = (list(self._xtx), list(self._xty), self._yty, self.samples)
 
     def refresh(self) -> None:
         """Refit ``theta`` and ``sigma`` from the running sums."""
         self._pending = 0
-        k = self.FEATURES
-        xtx = np.array(self._gram(), dtype=np.float64).reshape(k, k)
-        xty = np.array(self._xty, dtype=np.float64)
-        th = np.asarray(np.linalg.solve(xtx, xty), dtype=np.float64)
-        sse = self._yty - 2.0 * float(th @ xty) + float(th @ xtx @ th)
-        self.theta = th
-        self.sigma = math.sqrt(max(sse / max(self.samples, 1), 1e-4))
+        self._fitted = True
+        self._refit(self._xtx, self._xty, self._yty, self.samples)
 
-    def _gram(self) -> list[float]:
-        """X'X (with the ridge), row-major: the upper triangle kept, mirrored."""
+    def _refit(self, up: list[float], sums_xy: list[float], yty: float, samples: int) -> None:
+        self._due = None
         k = self.FEATURES
-        up = self._xtx
+        xtx = np.array(self._gram(up), dtype=np.float64).reshape(k, k)
+        xty = np.array(sums_xy, dtype=np.float64)
+        th = np.asarray(np.linalg.solve(xtx, xty), dtype=np.float64)
+        sse = yty - 2.0 * float(th @ xty) + float(th @ xtx @ th)
+        self._theta = th
+        self._sigma = math.sqrt(max(sse / max(samples, 1), 1e-4))
+
+    def _gram(self, up: list[float] | None = None) -> list[float]:
+        """X'X (with the ridge), row-major: the upper triangle ``up`` (default: the sums
+        so far) kept, mirrored."""
+        k = self.FEATURES
+        if up is None:
+            up = self._xtx
         row = [0] * k  # where row i's entries (j >= i) start in up
         for i in range(1, k):
             row[i] = row[i - 1] + k - (i - 1)
@@ -399,9 +444,11 @@ class GapModel:
 
     def fit(self, x: npt.NDArray[np.float64]) -> LogNormalFit | None:
         """The predicted gap distribution for features ``x`` (None before enough samples)."""
-        if self.theta is None or self.samples < self.config.min_gap_samples:
+        if not self._fitted or self.samples < self.config.min_gap_samples:
             return None
-        return LogNormalFit(float(self.theta @ x), self.sigma)
+        theta = self.theta
+        assert theta is not None
+        return LogNormalFit(float(theta @ x), self.sigma)
 
 
 class NextUse(CachePolicy):
