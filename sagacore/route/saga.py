@@ -124,11 +124,13 @@ class SagaAffinity(Router):
         """The session's worker while its load is below the threshold, else the least loaded."""
         home = self.homes.get(call.task_id)
         if home is not None:
-            for w in workers:
-                if w.worker_id == home:
-                    if w.load < self.load_threshold:
-                        return home
-                    break
+            # the home's view: where its id puts it, unless an instance was lost
+            w: WorkerView | None = workers[home] if 0 <= home < len(workers) else None
+            if w is None or w.worker_id != home:
+                w = next((v for v in workers if v.worker_id == home), None)
+            if w is not None:
+                if w.load < self.load_threshold:
+                    return home
         target = least_loaded(workers)
         self.homes[call.task_id] = target
         return target
