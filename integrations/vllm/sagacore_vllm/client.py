@@ -26,6 +26,10 @@ key                     type       meaning
 ``sagacore_parents``    list[int]  the steps this call waited for (a DAG: a join
                                    lists each branch); default: the previous step
                                    (a chain)
+``sagacore_tool_s``     list[num]  how long each parent's tool ran, seconds (as the
+                                   agent measured it; one per parent, with
+                                   ``sagacore_parents``); default: from the parent's
+                                   end to this call's arrival
 ======================  =========  ===================================================
 
 Absent metadata is never an error: a request without a program id is a program of one
@@ -34,19 +38,20 @@ call (its id the request id, ``last`` implied), and a value of the wrong type is
 
 Examples
 --------
->>> meta = ProgramMetadata("task-17", step=3, tenant="acme", tool="bash", parents=(1, 2))
+>>> meta = ProgramMetadata("task-17", step=3, tenant="acme", tool="bash", parents=(1, 2),
+...                        parent_tool_s=(0.5, 2.0))
 >>> meta.headers()
 {'X-Session-ID': 'task-17'}
 >>> meta.xargs()
 {'session_id': 'task-17', 'sagacore_step': 3, 'sagacore_tenant': 'acme', \
 'sagacore_agent_type': 'agent', 'sagacore_tool': 'bash', 'sagacore_last': 0, \
-'sagacore_parents': [1, 2]}
+'sagacore_parents': [1, 2], 'sagacore_tool_s': [0.5, 2.0]}
 >>> kwargs = meta.openai_kwargs()           # client.chat.completions.create(..., **kwargs)
 >>> sorted(kwargs), sorted(kwargs["extra_body"])
 (['extra_body', 'extra_headers'], ['session_id', 'vllm_xargs'])
 >>> ProgramMetadata.parse("req-1", None, None)     # no metadata: a program of one call
 ProgramMetadata(program_id='req-1', step=None, tenant='default', agent_type='agent', \
-tool=None, last=True, explicit=False, parents=None)
+tool=None, last=True, explicit=False, parents=None, parent_tool_s=None)
 >>> ProgramMetadata.parse("req-2", "task-17", meta.xargs()) == meta
 True
 """
@@ -54,6 +59,7 @@ True
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +73,7 @@ __all__ = [
     "XARG_STEP",
     "XARG_TENANT",
     "XARG_TOOL",
+    "XARG_TOOL_S",
     "ProgramMetadata",
 ]
 
@@ -80,6 +87,7 @@ XARG_AGENT_TYPE = "sagacore_agent_type"
 XARG_TOOL = "sagacore_tool"
 XARG_LAST = "sagacore_last"
 XARG_PARENTS = "sagacore_parents"
+XARG_TOOL_S = "sagacore_tool_s"
 DEFAULT_TOOL = "tool"
 """Tool name of a call that is not its program's last when the client names none."""
 _DEFAULT_TENANT = "default"
@@ -120,6 +128,15 @@ class ProgramMetadata:
     """Whether the client named the program (False: the request is its own program)."""
     parents: tuple[int, ...] | None = None
     """The steps this call depends on (None: not said; the previous step, a chain)."""
+    parent_tool_s: tuple[float, ...] | None = None
+    """How long each of :attr:`parents`' tools ran, seconds (None: not measured; the
+    plug-in takes the time from a parent's end to this call's arrival, which in a join
+    is the last branch's tool for every branch)."""
+
+    def __post_init__(self) -> None:
+        if self.parent_tool_s is not None and (
+                self.parents is None or len(self.parent_tool_s) != len(self.parents)):
+            raise ValueError("parent_tool_s needs parents, one duration per parent")
 
     def parents_of(self, step: int) -> tuple[int, ...]:
         """The call's parents as step ``step`` of its program: :attr:`parents`, or the
@@ -148,6 +165,8 @@ class ProgramMetadata:
         out[XARG_LAST] = int(self.last)
         if self.parents is not None:
             out[XARG_PARENTS] = list(self.parents)
+        if self.parent_tool_s is not None:
+            out[XARG_TOOL_S] = list(self.parent_tool_s)
         return out
 
     def headers(self) -> dict[str, str]:
@@ -219,13 +238,23 @@ class ProgramMetadata:
                 parents = tuple(raw_parents)
             else:
                 _warn(XARG_PARENTS, raw_parents)
+        tool_s: tuple[float, ...] | None = None
+        raw_tool_s = xa.get(XARG_TOOL_S)
+        if raw_tool_s is not None:
+            if (parents is not None and isinstance(raw_tool_s, list | tuple)
+                    and len(raw_tool_s) == len(parents)
+                    and all(isinstance(s, int | float) and not isinstance(s, bool)
+                            and math.isfinite(s) and s >= 0 for s in raw_tool_s)):
+                tool_s = tuple(float(s) for s in raw_tool_s)
+            else:
+                _warn(XARG_TOOL_S, raw_tool_s)
         if not explicit:
             return cls(request_id, step, tenant, agent, tool, True, explicit=False,
-                       parents=parents)
+                       parents=parents, parent_tool_s=tool_s)
         assert isinstance(pid, str)
         if not isinstance(raw_tool, str) and not last:
             tool = DEFAULT_TOOL  # not given (or unusable): a tool of unknown type
-        return cls(pid, step, tenant, agent, tool, last, parents=parents)
+        return cls(pid, step, tenant, agent, tool, last, parents=parents, parent_tool_s=tool_s)
 
 
 def _string(xa: Mapping[str, Any], key: str, default: str) -> str:

@@ -700,13 +700,15 @@ class SagaMixin:
             if self.sagacore_predictor is not None:
                 self.sagacore_predictor.observe_task_start(TaskId(prog.pid), prog.agent_type)
         step = meta.step if meta.step is not None else prog.calls
-        for parent in meta.parents_of(step):
+        measured = meta.parent_tool_s
+        for k, parent in enumerate(meta.parents_of(step)):
             ended = prog.ended.pop(parent, None)
             if ended is None:
                 continue  # not finished here (or its tool already heard of)
-            # the parent's tool ran from its end until this call (in a join, until the
-            # last parent's tool ended: the gap is an upper bound of each tool)
-            gap = max(now - ended[0], 0.0)
+            # the parent's tool ran for what the agent measured, else from the parent's
+            # end until this call (in a join, until the last parent's tool ended: an
+            # upper bound of each branch's tool)
+            gap = measured[k] if measured is not None else max(now - ended[0], 0.0)
             prog.tool_s += gap
             tool = ended[1]
             if tool is not None:
@@ -968,6 +970,7 @@ class SagaMixin:
                if self.kv_cache_manager.enable_caching and not head.num_computed_tokens
                else set())
         victims: list[Request] = []
+        holds: dict[int, int] = {}  # holds per block (victims of this pass)
         while cands and need > avail:
             victim = cands.pop()
             if not self._request_blocks_can_be_freed(victim):  # type: ignore[attr-defined]
@@ -976,8 +979,11 @@ class SagaMixin:
                       if not b.is_null]
             for b in blocks:  # held: vLLM's free below leaves them referenced
                 b.ref_cnt += 1
+                holds[id(b)] = holds.get(id(b), 0) + 1
             self._held.append(blocks)
-            freed = [b for b in blocks if b.ref_cnt == 2]  # the victim's alone
+            # the blocks no request references once the victim is gone: its own, and
+            # those it shared only with earlier victims (a program's parallel calls)
+            freed = [b for b in blocks if b.ref_cnt == 1 + holds[id(b)]]
             avail += taken.pop(victim.request_id, 0) + len(freed)
             need += sum(1 for b in freed if id(b) in hit)  # the head takes them back from the queue
             self.running.remove(victim)

@@ -925,6 +925,10 @@ class Twin:
             # chain, its last call; of parallel sinks in flight together, none is flagged)
             last=progress.finished_steps == len(task.calls) - 1,
             parents=parents,
+            # each parent's tool as the agent measured it (with this call's own delay,
+            # where a chain written call by call puts its parent's tool)
+            parent_tool_s=tuple(task.calls[d].tool_seconds + call.tool_delay_s
+                                for d in parents),
         )
         try:
             inst.engine.add_request(

@@ -45,7 +45,7 @@ def _through_vllm(meta: ProgramMetadata, *, headers: bool, body: bool) -> tuple[
 @pytest.mark.parametrize(("headers", "body"), [(True, True), (True, False), (False, True)])
 def test_metadata_reaches_the_scheduler_through_vllms_protocol(headers: bool, body: bool) -> None:
     meta = ProgramMetadata("task-7", step=4, tenant="acme", agent_type="swe",
-                           tool="bash", last=False, parents=(3, 1))
+                           tool="bash", last=False, parents=(3, 1), parent_tool_s=(0.25, 3.0))
     session, extra = _through_vllm(meta, headers=headers, body=body)
     assert session == "task-7"
     assert ProgramMetadata.parse("req-1", session, extra) == meta
@@ -58,6 +58,17 @@ def test_parents_are_the_clients_or_the_previous_step() -> None:
     assert chain.parents is None and chain.parents_of(3) == (2,) and chain.parents_of(0) == ()
     root = ProgramMetadata.parse("r", "p", {"sagacore_step": 2, "sagacore_parents": []})
     assert root.parents_of(2) == ()
+    timed = ProgramMetadata.parse("r", "p", {"sagacore_step": 3, "sagacore_parents": [2, 0],
+                                             "sagacore_tool_s": [1.5, 0]})
+    assert timed.parent_tool_s == (1.5, 0.0)
+    # one duration per parent, finite and >= 0, and only with parents: else not measured
+    for bad_s in ([1.0], [1.0, -1.0], [1.0, float("inf")], [1.0, "2"], 3.0):
+        meta = ProgramMetadata.parse("r", "p", {"sagacore_step": 3, "sagacore_parents": [2, 0],
+                                                "sagacore_tool_s": bad_s})
+        assert meta.parents == (2, 0) and meta.parent_tool_s is None
+    assert ProgramMetadata.parse("r", "p", {"sagacore_tool_s": [1.0]}).parent_tool_s is None
+    with pytest.raises(ValueError, match="one duration per parent"):
+        ProgramMetadata("p", parents=(0,), parent_tool_s=(1.0, 2.0))
     # not earlier steps, repeated, negative, not integers, not a list: the chain default
     for bad in ([3], [1, 1], [-1], ["0"], [True], 1, "0,1"):
         meta = ProgramMetadata.parse("r", "p", {"sagacore_step": 3, "sagacore_parents": bad})
@@ -93,7 +104,7 @@ _values = st.one_of(st.none(), st.integers(-5, 5), st.text(max_size=5), st.boole
     extra=st.one_of(st.none(), st.dictionaries(
         st.sampled_from(["session_id", "sagacore_step", "sagacore_tenant",
                          "sagacore_agent_type", "sagacore_tool", "sagacore_last",
-                         "sagacore_parents", "x"]),
+                         "sagacore_parents", "sagacore_tool_s", "x"]),
         _values, max_size=7)),
 )
 def test_parsing_never_raises(session: str | None, extra: dict[str, Any] | None) -> None:
