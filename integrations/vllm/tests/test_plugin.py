@@ -562,7 +562,7 @@ def test_the_twin_sends_a_dags_parents_to_the_plugin() -> None:
     engine.scheduler.sagacore_use(stack, BuildContext(cost, 1, 63 * 16))
     (res,) = twin.run([task]).tasks
     assert rec.parents == {"d#0": (), "d#1": (0,), "d#2": (0,), "d#3": (1, 2)}
-    c0, c1, c2, c3 = res.calls
+    _, _, c2, c3 = res.calls
     assert c3.ready_s - c2.finish_s > 0.1  # the join waited longer than branch 2's tool
     # the join's view: the planner's tool, then each branch's own tool
     assert rec.tool_s["d#1"] == rec.tool_s["d#2"] == 0.2
