@@ -4,7 +4,8 @@ Runs the sweeps of every named regime (each stack and the ideal references from 
 to 3x of vllm-apc's SLO-peak rate, with SLO-peak searches), the cache table and the bound
 table, and writes OUT (default docs/results.md) with its plots and data in OUT's
 "-files" folder beside it: the load curves, where agent-aware scheduling can win and by
-at most how much, and a verdict for each published claim. --quick runs a small plan
+at most how much, which stack to run in each regime, and a verdict for each published
+claim. --quick runs a small plan
 (one regime, three loads, four stacks, a small cache table) in a few minutes on 2 cores;
 CI runs it as a smoke test. Interrupted, it resumes where it stopped.
 """

@@ -56,7 +56,7 @@ from sagacore.sim.config import (
 from sagacore.sim.faults import FaultSchedule, FaultStats, parse_faults
 from sagacore.sim.result import SimResult
 from sagacore.stacks import BASELINES, STACKS, Stack, get_stack
-from sagacore.workload.generators import DEFAULT_RATE_PER_MIN
+from sagacore.workload.generators import DEFAULT_RATE_PER_MIN, GENERATORS
 from sagacore.workload.load import DEFAULT_WORKLOAD, load_workload
 from sagacore.workload.model import Workload
 
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=DEFAULT_WORKLOAD,
         metavar="NAME|PATH",
         help=f"{DEFAULT_WORKLOAD} (bundled real trace), a generator name "
-        "(swe-bench, webarena, task-parallel, multi-tenant) or a trace file",
+        f"({', '.join(GENERATORS)}) or a trace file",
     )
     p.add_argument(
         "--stack",

@@ -8,7 +8,9 @@ workload, cluster and seed). A regime (--regime) fills in the workload, cluster,
 count and loads of a named setting (docs/results.md). At the end a table per workload
 and cluster gives, at each load, every stack's geometric-mean TCT, its ratio to
 vllm-apc with a 95% bootstrap interval, SLO attainment, goodput and the share of the
-headroom it captures.
+headroom it captures; then which stack to run: at each load the one with the lowest
+ratio and its ratio to the next best on the same tasks (95% interval: faster or tied),
+and over the loads the one with the lowest geometric mean of its ratios.
 """
 
 from __future__ import annotations
