@@ -172,3 +172,22 @@ def test_python_blocks_run(where: str, code: str, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                        text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, f"{where}:\n{r.stderr[-2000:]}"
+
+
+def test_every_flag_shown_with_a_benchmark_script_is_one_it_defines() -> None:
+    bad, seen = [], 0
+    for path in DOCS:
+        text = path.read_text()
+        for m in re.finditer(r"benchmarks/(\w+\.py)((?:[^\n`|;)]|\\\n)*)", text):
+            script = ROOT / "benchmarks" / m.group(1)
+            if str(script.relative_to(ROOT)) in ABSENT_ON_PURPOSE:
+                continue
+            assert script.exists(), f"{_where(path, text, m.start())}: {script}"
+            defined = set(re.findall(r"[\"'](--[\w-]+)[\"']", script.read_text()))
+            for flag in _FLAG.findall(m.group(2).split("#")[0]):
+                if flag.startswith("--"):
+                    seen += 1
+                    if flag not in defined:
+                        bad.append(f"{_where(path, text, m.start())}: {m.group(1)} {flag}")
+    assert seen > 20
+    assert not bad, "flags the scripts do not define:\n" + "\n".join(bad)
