@@ -191,3 +191,20 @@ def test_every_flag_shown_with_a_benchmark_script_is_one_it_defines() -> None:
                         bad.append(f"{_where(path, text, m.start())}: {m.group(1)} {flag}")
     assert seen > 20
     assert not bad, "flags the scripts do not define:\n" + "\n".join(bad)
+
+
+def test_every_test_named_in_the_docs_exists() -> None:
+    sources = [*(ROOT / "tests").glob("*.py"), *(ROOT / "integrations/vllm/tests").glob("*.py"),
+               *(ROOT / "proofs").rglob("*.py")]
+    defined = set(re.findall(r"def (test_\w+)", " ".join(p.read_text() for p in sources)))
+    defined |= {p.stem for p in sources}  # a test module named by its path
+    bad = []
+    for path in DOCS:
+        text = path.read_text()
+        for m in re.finditer(r"\b(test_[a-z0-9_]+)\b(?!\.py)", text):
+            name = m.group(1)
+            if name == "test_my_scheduler_keeps_fair_share":  # the reader's own test
+                continue
+            if not any(d.startswith(name) for d in defined):  # a prefix names a family
+                bad.append(f"{_where(path, text, m.start())}: {name}")
+    assert not bad, "tests the docs name that do not exist:\n" + "\n".join(bad)
