@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -208,3 +209,40 @@ def test_every_test_named_in_the_docs_exists() -> None:
             if not any(d.startswith(name) for d in defined):  # a prefix names a family
                 bad.append(f"{_where(path, text, m.start())}: {name}")
     assert not bad, "tests the docs name that do not exist:\n" + "\n".join(bad)
+
+
+_VLLM_FLAGS = """
+import argparse, json, sys
+from sagacore_vllm.cli import build_parser
+def subs(p):
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return a.choices
+    return {}
+print(json.dumps({name: sorted(o for a in p._actions for o in a.option_strings)
+                  for name, p in subs(build_parser()).items()}))
+"""
+
+
+def test_every_flag_shown_with_sagacore_vllm_is_one_its_parser_knows() -> None:
+    # the vLLM integration's parser, read in a child process (its package is not installed
+    # in the core environment; building the parser imports no vllm)
+    r = subprocess.run([sys.executable, "-c", _VLLM_FLAGS], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                           [str(ROOT / "integrations/vllm"), str(ROOT)])})
+    if r.returncode != 0:
+        pytest.skip(f"sagacore_vllm.cli does not import here: {r.stderr.strip()[-200:]}")
+    known: dict[str, list[str]] = json.loads(r.stdout)
+    bad, seen = [], 0
+    for path in [*DOCS, *sorted((ROOT / "integrations/vllm").glob("*.md"))]:
+        text = path.read_text()
+        for m in re.finditer(r"sagacore-vllm ([a-z][\w-]*)((?:[^\n`|]|\\\n)*)", text):
+            if m.group(1) not in known:
+                bad.append(f"{_where(path, text, m.start())}: no command {m.group(1)}")
+                continue
+            for flag in _FLAG.findall(m.group(2).split("#")[0]):
+                seen += 1
+                if flag not in known[m.group(1)]:
+                    bad.append(f"{_where(path, text, m.start())}: {m.group(1)} {flag}")
+    assert seen > 20
+    assert not bad, "flags sagacore-vllm does not know:\n" + "\n".join(bad)
