@@ -246,3 +246,42 @@ def test_every_flag_shown_with_sagacore_vllm_is_one_its_parser_knows() -> None:
                     bad.append(f"{_where(path, text, m.start())}: {m.group(1)} {flag}")
     assert seen > 20
     assert not bad, "flags sagacore-vllm does not know:\n" + "\n".join(bad)
+
+
+def test_every_name_given_to_a_flag_is_known() -> None:
+    """Stacks, regimes, cache policies, workloads and clusters named on command lines."""
+    from sagacore.cache import CACHE_POLICIES
+    from sagacore.errors import SagacoreError
+    from sagacore.stacks import STACKS
+    from sagacore.workload.load import DEFAULT_WORKLOAD
+
+    def known(flag: str, value: str) -> bool:
+        if flag in ("--stack", "--reference", "--peak-of"):
+            return value in STACKS or value.startswith("ideal:")
+        if flag == "--regime":
+            return value in REGIMES
+        if flag in ("--policy", "--policies"):
+            return value in CACHE_POLICIES
+        if flag == "--workload":  # else a path
+            return value in GENERATORS or value == DEFAULT_WORKLOAD or "/" in value or "." in value
+        try:
+            get_cluster(value)
+        except SagacoreError:
+            return False
+        return True
+
+    bad, seen = [], 0
+    flags = r"(--stack|--reference|--peak-of|--regime|--policy|--policies|--workload|--cluster)"
+    for path in DOCS:
+        text = path.read_text()
+        for m in _COMMAND.finditer(text):
+            rest = m.group(2).split("#")[0]
+            for flag, value in re.findall(flags + r"[ =]([^\s\[\]()`'\"]+)", rest):
+                for v in value.split(",") if flag == "--policies" else [value]:
+                    if "$" in v or "..." in v or re.fullmatch(r"[a-z]|[A-Z][\w|:]*(\|.*)?", v):
+                        continue  # a placeholder: NAME, P1, a, $w
+                    seen += 1
+                    if not known(flag, v):
+                        bad.append(f"{_where(path, text, m.start())}: {flag} {v}")
+    assert seen > 50
+    assert not bad, "names the CLI does not know:\n" + "\n".join(bad)
