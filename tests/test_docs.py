@@ -27,7 +27,8 @@ from sagacore.workload.generators import GENERATORS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md",
-        *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "results.md")]
+        *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "results.md"),
+        *sorted((ROOT / "docs/proofs").glob("*.md")), ROOT / "proofs/README.md"]
 
 #: Paths that docs name on purpose although they are not in this repository.
 ABSENT_ON_PURPOSE = {
@@ -159,6 +160,8 @@ def _python_blocks() -> list[tuple[str, str]]:
         text = path.read_text()
         for m in re.finditer(r"```python\n(.*?)```", text, re.S):
             code = m.group(1)
+            if not re.search(r"^\s*(from|import) ", code, re.M):
+                continue  # a signature shown, not a program (proofs/README.md)
             if re.search(r"^\s*(from|import) (openai|sagacore_vllm)\b", code, re.M):
                 continue  # the vLLM plug-in's examples: its own environment and tests
             blocks.append((_where(path, text, m.start()), code))
@@ -285,3 +288,24 @@ def test_every_name_given_to_a_flag_is_known() -> None:
                         bad.append(f"{_where(path, text, m.start())}: {flag} {v}")
     assert seen > 50
     assert not bad, "names the CLI does not know:\n" + "\n".join(bad)
+
+
+def test_every_theorem_given_to_verify_exists() -> None:
+    from sagacore.cli.verify import load_theorems
+
+    theorems = {th.name for _, th in load_theorems(ROOT / "proofs")}
+    folders = {p.name for p in (ROOT / "proofs").iterdir() if p.is_dir()}
+    bad = []
+    for path in DOCS:
+        text = path.read_text()
+        for m in re.finditer(r"sagacore verify ([a-z][\w-]*)", text):
+            if m.group(1) not in theorems | folders:
+                bad.append(f"{_where(path, text, m.start())}: {m.group(1)}")
+    assert not bad, "no such theorem or proofs/ folder:\n" + "\n".join(bad)
+
+
+def test_the_mutant_count_is_the_catalogue_s() -> None:
+    from sagacore.testing.mutants import CATALOGUE
+
+    m = re.search(r"CATALOGUE` \((\d+) today", (ROOT / "proofs/README.md").read_text())
+    assert m is not None and int(m.group(1)) == len(CATALOGUE)
