@@ -28,7 +28,8 @@ from sagacore.workload.generators import GENERATORS
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md",
         *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "results.md"),
-        *sorted((ROOT / "docs/proofs").glob("*.md")), ROOT / "proofs/README.md"]
+        *sorted((ROOT / "docs/proofs").glob("*.md")), ROOT / "proofs/README.md",
+        ROOT / "integrations/vllm/README.md"]
 
 #: Paths that docs name on purpose although they are not in this repository.
 ABSENT_ON_PURPOSE = {
@@ -237,7 +238,7 @@ def test_every_flag_shown_with_sagacore_vllm_is_one_its_parser_knows() -> None:
         pytest.skip(f"sagacore_vllm.cli does not import here: {r.stderr.strip()[-200:]}")
     known: dict[str, list[str]] = json.loads(r.stdout)
     bad, seen = [], 0
-    for path in [*DOCS, *sorted((ROOT / "integrations/vllm").glob("*.md"))]:
+    for path in dict.fromkeys([*DOCS, *sorted((ROOT / "integrations/vllm").glob("*.md"))]):
         text = path.read_text()
         for m in re.finditer(r"sagacore-vllm ([a-z][\w-]*)((?:[^\n`|]|\\\n)*)", text):
             if m.group(1) not in known:
