@@ -310,3 +310,20 @@ def test_the_mutant_count_is_the_catalogue_s() -> None:
 
     m = re.search(r"CATALOGUE` \((\d+) today", (ROOT / "proofs/README.md").read_text())
     assert m is not None and int(m.group(1)) == len(CATALOGUE)
+
+
+def test_every_registered_name_is_documented() -> None:
+    """A router, scheduler, cache policy, stack, generator or reader a user can name."""
+    from sagacore.cache import CACHE_POLICIES
+    from sagacore.route import ROUTERS
+    from sagacore.sched import SCHEDULERS
+    from sagacore.stacks import STACKS
+    from sagacore.workload.readers import READERS
+
+    text = "\n".join(p.read_text() for p in DOCS)
+    registries = {"ROUTERS": ROUTERS, "SCHEDULERS": SCHEDULERS, "CACHE_POLICIES": CACHE_POLICIES,
+                  "STACKS": STACKS, "GENERATORS": GENERATORS, "READERS": READERS,
+                  "REGIMES": REGIMES}
+    missing = [f"{reg} {name}" for reg, names in registries.items() for name in names
+               if f"`{name}`" not in text]
+    assert not missing, "registered but in no doc:\n" + "\n".join(missing)
