@@ -365,21 +365,24 @@ class GapModel:
     @staticmethod
     def features(output: float, prompt: float, mean_gap: float) -> npt.NDArray[np.float64]:
         """The feature vector of a session (negative token counts count as 0)."""
-        return np.array(
-            [
-                1.0,
-                math.log1p(max(output, 0.0)),
-                math.log1p(max(prompt, 0.0)),
-                math.log(max(mean_gap, 1e-6)),
-            ]
-        )
+        return np.array(GapModel.feature_list(output, prompt, mean_gap))
 
-    def add(self, x: npt.NDArray[np.float64], seconds: float) -> None:
+    @staticmethod
+    def feature_list(output: float, prompt: float, mean_gap: float) -> list[float]:
+        """:meth:`features` as a list (what :meth:`add` reads)."""
+        return [
+            1.0,
+            math.log1p(max(output, 0.0)),
+            math.log1p(max(prompt, 0.0)),
+            math.log(max(mean_gap, 1e-6)),
+        ]
+
+    def add(self, x: npt.NDArray[np.float64] | list[float], seconds: float) -> None:
         """One observed gap of a session whose features were ``x``."""
         if not seconds > 0 or not math.isfinite(seconds):
             return
         y = math.log(seconds)
-        xs = x.tolist()
+        xs = x if isinstance(x, list) else x.tolist()
         xtx, xty = self._xtx, self._xty
         if len(xs) == 4:  # FEATURES, written out
             x0, x1, x2, x3 = xs
@@ -477,7 +480,7 @@ class NextUse(CachePolicy):
         self._gap: dict[TaskId, float] = {}
         self.gaps = GapModel(self.config)
         self._context: dict[TaskId, int] = {}
-        self._features: dict[TaskId, tuple[int, npt.NDArray[np.float64]]] = {}
+        self._features: dict[TaskId, tuple[int, list[float]]] = {}
         self._predictor: Predictor | None = None
 
     def _model(self, shared: bool, hits: int) -> ReuseModel:
@@ -533,7 +536,7 @@ class NextUse(CachePolicy):
             mean_gap = p.tool_duration(session.tool).mean() if p is not None else 0.0
             if not mean_gap > 0:
                 mean_gap = self.config.default_gap_s
-        self._features[task] = (session.step, GapModel.features(output, prompt, mean_gap))
+        self._features[task] = (session.step, GapModel.feature_list(output, prompt, mean_gap))
         return CACHE_ONLY
 
     def observe_tool_end(self, task_id: TaskId, tool: str, seconds: float, now: float) -> None:
@@ -583,7 +586,7 @@ class NextUse(CachePolicy):
         feats = self._features.get(entry.task_id)
         if feats is None or feats[0] != entry.step:
             return None
-        return self.gaps.fit(feats[1])
+        return self.gaps.fit(np.array(feats[1]))
 
     def victim(self, candidates: Sequence[CacheEntryView], ctx: CacheContext) -> int:
         """Index of the candidate predicted to be used last; records it as censored
