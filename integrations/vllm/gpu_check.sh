@@ -13,7 +13,9 @@
 #   STACKS="saga" TASKS=8 integrations/vllm/gpu_check.sh  # fewer runs
 #
 # Settings (environment): PYTHON (python3), PORT (8011), STACKS ("saga continuum
-# sagacore"), WORKLOAD (swe-bench, sagacore's generator), MAX_STEPS (12 calls per task),
+# sagacore"), WORKLOAD (swe-bench, sagacore's generator; a DAG workload such as
+# task-parallel replays its graphs: branches in parallel, joins after all their
+# branches), MAX_STEPS (12 calls per task),
 # TASKS (16), RATE (30 tasks/min), TIME_SCALE (0.25: arrivals and tools run 4x faster),
 # BLOCKS (4096 KV blocks of 16 tokens, 65,536 tokens: memory pressure), OUT (a new
 # directory under /tmp), START_TIMEOUT (600 s), DRY_RUN (0).

@@ -1,20 +1,29 @@
 """Replay a slice of an agent workload against a running ``vllm serve`` (GPU check driver).
 
-Each task of a sagacore workload (chains of LLM calls and tool calls, with Poisson
-arrivals) becomes an agent that sends its calls to the server's OpenAI-compatible
-``/v1/completions`` endpoint, one after the other, sleeping through each tool:
+Each task of a sagacore workload (graphs of LLM calls and tool calls, most often chains,
+with Poisson arrivals) becomes an agent that sends its calls to the server's
+OpenAI-compatible ``/v1/completions`` endpoint as they become ready, sleeping through
+each call's tool: a call is sent when every call it depends on (its step's ``deps``) has
+returned and that call's tool has ended, so a planner's branches run in parallel and a
+join waits for all of them and their tools (as sagacore's simulator and the twin run a
+task, ``sagacore.workload.progress.TaskProgress``):
 
 - prompts are token ids (the server runs with ``--skip-tokenizer-init``): the workload's
-  content segments become tokens (``sagacore_vllm.bridge.SegmentTokens``), and call
-  ``k + 1`` repeats call ``k``'s prompt and the tokens the model *actually* returned
-  (``return_token_ids``), then the new observation, as a ReAct agent's history does; so
-  prefix-cache hits are the server's own;
+  content segments become tokens (``sagacore_vllm.bridge.SegmentTokens``), except that
+  an earlier call's output, where a prompt repeats it, is the tokens the model
+  *actually* returned (``return_token_ids``), as an agent's history holds them (call
+  ``k + 1`` of a ReAct chain repeats call ``k``'s prompt and answer, then the new
+  observation; a join repeats each branch's answer); so prefix-cache hits are the
+  server's own;
 - every call carries its program metadata (``sagacore_vllm.client.ProgramMetadata``):
-  the ``X-Session-ID`` header and ``session_id`` / ``vllm_xargs`` in the body;
+  the ``X-Session-ID`` header and ``session_id`` / ``vllm_xargs`` in the body, with its
+  parents (``sagacore_parents``), the time each parent's tool ran as the agent measured
+  it (``sagacore_tool_s``), and ``sagacore_last`` on the task's last call to be sent (no
+  call of the task follows it; of parallel last calls, the one sent last);
 - outputs have exactly the trace's length (``ignore_eos``).
 
 It prints and writes (``--out``) per-task completion times (TCT: arrival to the end of
-the last call plus its tool), and prefix-cache figures: the prompt tokens served from
+the last tool of the task), and prefix-cache figures: the prompt tokens served from
 the cache as the server reports them per request (``usage.prompt_tokens_details.
 cached_tokens``, with ``--enable-prompt-tokens-details``) and the deltas of its
 ``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits`` counters (``/metrics``).
@@ -72,8 +81,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         w = Workload(tuple(replace(t, steps=t.steps[: args.max_steps]) for t in w.tasks),
                      w.tenants, w.name, w.source)
     table = SegmentTokens.for_workload(w, vocab_size=args.vocab_size)
-    tasks = [t for t in w.tasks if t.is_chain()
-             and max(s.prompt_tokens + s.output_tokens for s in t.steps) < args.max_model_len]
+    tasks = [t for t in w.tasks
+             if max(s.prompt_tokens + s.output_tokens for s in t.steps) < args.max_model_len]
     scale = args.time_scale
     url = args.url.rstrip("/")
     results: list[dict[str, Any]] = []
@@ -86,24 +95,30 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         async def agent(task: Any) -> None:
             await asyncio.sleep(max(task.arrival_s * scale - (time.monotonic() - t0), 0.0))
             start = time.monotonic()
-            calls: list[dict[str, Any]] = []
-            prev_prompt: list[int] = []
-            prev_out: list[int] = []
-            prev_step = None
-            for k, step in enumerate(task.steps):
-                segs = list(step.prompt)
-                if prev_step is not None and tuple(segs[:len(prev_step.prompt) + 1]) == (
-                        *prev_step.prompt, prev_step.output_segment):
-                    # the history with the model's real answer, then the new observation
-                    prompt = prev_prompt + prev_out + table.concat(
-                        segs[len(prev_step.prompt) + 1:])
-                else:
-                    prompt = table.concat(segs)
-                last = k == len(task.steps) - 1
+            steps = task.steps
+            calls: list[dict[str, Any]] = [{} for _ in steps]
+            answers: dict[int, list[int]] = {}  # output segment id -> tokens returned
+            tool_s = [0.0] * len(steps)  # each call's tool as measured
+            ended = [asyncio.Event() for _ in steps]  # a call returned and its tool ended
+            ends = [start] * len(steps)
+            sent = 0
+
+            async def call(k: int) -> None:
+                nonlocal sent
+                step = steps[k]
+                for d in step.deps:
+                    await ended[d].wait()
+                prompt: list[int] = []
+                for seg in step.prompt:
+                    real = answers.get(seg.id)
+                    prompt += real if real is not None else table.concat([seg])
+                sent += 1
                 meta = ProgramMetadata(str(task.id), step=k, tenant=str(task.tenant),
                                        agent_type=task.agent_type,
                                        tool=step.tool if step.tool is not None else "",
-                                       last=last)
+                                       last=sent == len(steps),
+                                       parents=tuple(step.deps),
+                                       parent_tool_s=tuple(tool_s[d] for d in step.deps))
                 body = {
                     "model": args.model,
                     "prompt": prompt,
@@ -114,7 +129,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     "return_token_ids": True,
                     **meta.extra_body(),
                 }
-                sent = time.monotonic()
+                t_sent = time.monotonic()
                 async with http.post(f"{url}/v1/completions", json=body,
                                      headers=meta.headers()) as r:
                     doc = await r.json()
@@ -124,16 +139,24 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 choice = doc["choices"][0]
                 usage = doc.get("usage") or {}
                 details = usage.get("prompt_tokens_details") or {}
-                calls.append({
+                out = list(choice.get("token_ids") or [])
+                calls[k] = {
+                    "step": k,
+                    "parents": list(step.deps),
                     "prompt_tokens": len(prompt),
-                    "output_tokens": len(choice.get("token_ids") or []),
+                    "output_tokens": len(out),
                     "cached_tokens": details.get("cached_tokens"),
-                    "latency_s": done - sent,
-                })
-                prev_prompt, prev_out, prev_step = prompt, list(choice.get("token_ids") or []), step
+                    "latency_s": done - t_sent,
+                }
+                answers[step.output_id] = out
                 await asyncio.sleep(step.tool_seconds * scale)
+                ends[k] = time.monotonic()
+                tool_s[k] = ends[k] - done
+                ended[k].set()
+
+            await asyncio.gather(*(call(k) for k in range(len(steps))))
             results.append({"task": str(task.id), "arrival_s": task.arrival_s * scale,
-                            "tct_s": time.monotonic() - start, "calls": calls})
+                            "tct_s": max(ends) - start, "calls": calls})
 
         await asyncio.gather(*(agent(t) for t in tasks))
         wall = time.monotonic() - t0

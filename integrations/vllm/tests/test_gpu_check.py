@@ -165,3 +165,58 @@ def test_the_standin_refuses_what_vllm_would_not_read() -> None:
     meta = ProgramMetadata("t-1", step=0)
     params, session = standin.check({**body, **meta.extra_body()}, meta.headers())
     assert session == "t-1" and params.extra_args["sagacore_step"] == 0
+
+
+def test_the_driver_replays_task_parallel_graphs(tmp_path: Path) -> None:
+    """DAG tasks (a planner, parallel branches with their tools, a join): each call is
+    sent once every call it depends on has returned and that call's tool has ended, with
+    its parents and each parent's measured tool time; a join's prompt repeats each
+    branch's real answer; the task's last call sent, and only it, is flagged last."""
+    from sagacore.workload.load import load_workload
+
+    server = _standin().StandIn()
+    port, loop = _serve(server)
+    out = tmp_path / "run.json"
+    scale = 0.001
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(REPLAY), "--url", f"http://127.0.0.1:{port}", "--model", "m",
+             "--label", "dag", "--workload", "task-parallel", "--max-steps", "64",
+             "--max-model-len", "65536",
+             "--tasks", "3", "--rate", "600", "--time-scale", str(scale), "--out", str(out)],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+    assert proc.returncode == 0, proc.stderr
+    w = load_workload("task-parallel", tasks=3, rate=600, seed=0)
+    graphs = {str(t.id): t for t in w.tasks}
+    assert any(not t.is_chain() for t in w.tasks)
+    doc = json.loads(out.read_text())
+    assert doc["tasks"] == 3 and doc["calls"] == len(server.requests) == sum(
+        len(t.steps) for t in w.tasks)
+    seen: dict[str, dict[int, tuple[int, list[int], list[int]]]] = {}
+    lasts: dict[str, list[int]] = {}
+    for order, (_, body, answer) in enumerate(server.requests):
+        meta = ProgramMetadata.parse("r", body["session_id"], body["vllm_xargs"])
+        task = graphs[meta.program_id]
+        assert meta.step is not None
+        step = task.steps[meta.step]
+        assert meta.parents == step.deps
+        assert meta.parent_tool_s is not None and len(meta.parent_tool_s) == len(step.deps)
+        done = seen.setdefault(meta.program_id, {})
+        for d, measured in zip(step.deps, meta.parent_tool_s, strict=True):
+            assert d in done  # every parent returned before this call was sent
+            assert measured >= task.steps[d].tool_seconds * scale * 0.99
+            parent_answer = done[d][2]
+            p = body["prompt"]
+            assert any(p[i:i + len(parent_answer)] == parent_answer
+                       for i in range(len(p) - len(parent_answer) + 1))
+        done[meta.step] = (order, body["prompt"], answer)
+        if meta.last:
+            lasts.setdefault(meta.program_id, []).append(order)
+    for pid, task in graphs.items():
+        assert sorted(seen[pid]) == list(range(len(task.steps)))
+        assert lasts[pid] == [max(o for o, _, _ in seen[pid].values())]
+    joins = [t for t in w.tasks if len(t.steps[-1].deps) > 1]
+    assert joins  # some task joins parallel branches
