@@ -21,8 +21,10 @@ key                     type       meaning
 ``sagacore_tool``       str        the tool this call's answer will invoke, when the
                                    agent knows it (a declared graph); ``""``: no tool.
                                    Default: ``tool`` for a call that is not the last
-``sagacore_last``       int 0/1    1 when this is the program's last LLM call (the
-                                   program ends when it finishes)
+``sagacore_last``       int 0/1    1 when no call of the program follows this one
+                                   (a chain's last call; of a DAG's parallel last
+                                   calls, the one sent last). The program ends when
+                                   it and every call sent before it have finished
 ``sagacore_parents``    list[int]  the steps this call waited for (a DAG: a join
                                    lists each branch); default: the previous step
                                    (a chain)
@@ -123,7 +125,8 @@ class ProgramMetadata:
     tool: str | None = None
     """The tool the call's answer invokes (None: unknown, or no tool when ``last``)."""
     last: bool = False
-    """Whether this is the program's last LLM call."""
+    """Whether no call of the program follows this one (of parallel last calls, the one
+    sent last)."""
     explicit: bool = True
     """Whether the client named the program (False: the request is its own program)."""
     parents: tuple[int, ...] | None = None

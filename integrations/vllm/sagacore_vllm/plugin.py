@@ -26,7 +26,8 @@ drives the stack's engine-agnostic policies:
 - **its hooks** see programs: ``observe_task_arrival`` at a program's first call,
   ``observe_call_start`` at each admission, ``observe_service`` after each step (tokens
   and the step's share of time, by tokens), ``observe_call_end``, ``observe_task_end``
-  when the call flagged last finishes (or after ``program_idle_s`` without a call);
+  when the call flagged last and every call of its program received before it have
+  finished (or after ``program_idle_s`` without a call);
 - **the CachePolicy's retention** when a call ends before a tool: ``KEEP`` with a TTL pins
   the call's blocks (``BlockPool.touch``: they leave the free queue, so nothing evicts
   them) until the TTL ends, the program's next call is admitted (within vLLM's
@@ -340,7 +341,9 @@ class _Program:
         "calls",
         "ended",
         "first_hit_blocks",
+        "in_flight",
         "last_seen_s",
+        "last_sent",
         "pid",
         "pin",
         "steps_done",
@@ -364,6 +367,10 @@ class _Program:
         """Steps that finished and whose tool no later call has waited for yet: when they
         finished, and their tool."""
         self.last_seen_s = arrival_s
+        self.in_flight = 0
+        """Its calls received here that have not finished."""
+        self.last_sent = False
+        """Whether its call flagged last has been received: no call follows it."""
         self.pin: _Pin | None = None
         self.first_hit_blocks = -1
 
@@ -668,8 +675,12 @@ class SagaMixin:
                 self.sagacore_stats.swaps_kept += 1
             else:
                 self._drop(call.program, blocks)
-        if call.meta.last:
-            self._sagacore_program_end(call.program, now)
+        prog = call.program
+        prog.in_flight -= 1
+        if prog.last_sent and prog.in_flight == 0:
+            # its last call and every call sent before it have finished (a DAG's
+            # parallel last calls may finish in any order)
+            self._sagacore_program_end(prog, now)
 
     # -- program bookkeeping -------------------------------------------------------------
 
@@ -722,6 +733,8 @@ class SagaMixin:
                         _log.warning("sagacore: predictor ignored a tool of %s: %s",
                                      prog.pid, exc)
         prog.calls += 1
+        prog.in_flight += 1
+        prog.last_sent = prog.last_sent or meta.last
         prog.last_seen_s = now
         self._seq += 1
         self._calls[request.request_id] = _Call(self, request, prog, meta, step, self._seq)

@@ -762,6 +762,7 @@ class Twin:
         self._events = 0
         self._progress: list[TaskProgress] = []
         self._ends: list[list[float]] = []
+        self._sent: list[int] = []
 
     @property
     def engines(self) -> tuple[VllmEngine, ...]:
@@ -816,6 +817,8 @@ class Twin:
         self._progress = [TaskProgress(t.graph(), t.task_id) for t in tasks]
         # when each finished call's tool ends (its finish when it has none)
         self._ends = [[math.nan] * len(t.calls) for t in tasks]
+        # how many of each task's calls have been sent (the last one sent is flagged)
+        self._sent = [0] * len(tasks)
         for ti, task in enumerate(tasks):
             for ci in self._progress[ti].roots():
                 push(task.arrival_s + task.calls[ci].tool_delay_s, _CALL_READY, (ti, ci))
@@ -915,15 +918,17 @@ class Twin:
         index = self._route(task, ci, now, previous_instance[ti], results[ti], parents)
         inst = self._instances[index]
         rid = f"{task.task_id}#{ci}"
+        self._sent[ti] += 1
         meta = ProgramMetadata(
             task.task_id,
             step=ci,
             tenant=task.tenant,
             agent_type=task.agent_type,
             tool=call.tool if call.tool is not None else "",
-            # the task ends with this call when every other call has finished (in a
-            # chain, its last call; of parallel sinks in flight together, none is flagged)
-            last=progress.finished_steps == len(task.calls) - 1,
+            # no call of the task follows this one: in a chain its last call; of
+            # parallel last calls, the one sent last (the plug-in ends the program when
+            # this call and every call of it sent before have finished)
+            last=self._sent[ti] == len(task.calls),
             parents=parents,
             # each parent's tool as the agent measured it (with this call's own delay,
             # where a chain written call by call puts its parent's tool)

@@ -569,3 +569,70 @@ def test_the_twin_sends_a_dags_parents_to_the_plugin() -> None:
     assert rec.tool_s["d#3"] == pytest.approx(0.2 + 0.5 + 0.1)
     assert rec.events[-1] == ("task_end", "d")
     assert [e for e in rec.events if e[0] == "arrive"] == [("arrive", "d")]
+
+
+class EndRecorder(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended_at: dict[str, float] = {}
+
+    def observe_task_end(self, task_id: str, now: float) -> None:
+        super().observe_task_end(task_id, now)
+        self.ended_at[str(task_id)] = now
+
+
+def test_a_dag_that_ends_with_parallel_calls_ends_when_both_have_finished() -> None:
+    """A planner and two parallel last calls, no join: the twin flags the one sent last
+    (``sagacore_last``); it finishes first, and the plug-in ends the program when the
+    other, sent before it, finishes too, not after ``program_idle_s``."""
+    from sagacore.cache.lru import LRU
+    from sagacore_vllm.twin import AgentTask, LLMCall, Twin
+
+    rec = EndRecorder()
+    plan = tuple(range(100, 164))
+    head = plan + (7,) * 4
+    task = AgentTask("s", 0.0, (
+        LLMCall(plan, 4, tool="plan", tool_seconds=0.2),
+        LLMCall(head + tuple(range(300, 332)), 24, deps=(0,)),
+        LLMCall(head + tuple(range(400, 432)), 2, deps=(0,)),
+    ))
+    config = VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
+                              additional_config={"sagacore": {"stack": "vllm-apc"}})
+    twin = Twin([config], lambda p, cp, d, cd: 0.01 + 1e-5 * p + 1e-3 * d)
+    stack = Stack("test", router="session-affinity", scheduler=lambda ctx: rec,
+                  cache=lambda ctx: LRU())
+    cost = CostModel.from_presets("llama-3-8b", "a100-80gb")
+    (engine,) = twin.engines
+    engine.scheduler.sagacore_use(stack, BuildContext(cost, 1, 63 * 16))
+    (res,) = twin.run([task]).tasks
+    _, c1, c2 = res.calls
+    assert c2.finish_s < c1.finish_s  # the call flagged last finished first
+    ends = [e for e in rec.events if e[0] in ("end", "task_end")]
+    assert ends == [("end", "s#0"), ("end", "s#2"), ("end", "s#1"), ("task_end", "s")]
+    assert rec.ended_at["s"] == pytest.approx(c1.finish_s)
+    assert not engine.scheduler._programs
+
+
+def test_the_program_ends_only_when_its_calls_sent_before_the_last_have_finished() -> None:
+    """Sent directly: a call flagged last that finishes while an earlier call of its
+    program still runs does not end the program; the earlier call's end does."""
+    rec = Recorder()
+    engine = _engine(rec)
+
+    def price(record: Any) -> float:
+        return 0.5
+
+    _add(engine, "p#0", _prompt(1, 40), 12, program="p", step=0, tool="", parents=())
+    _add(engine, "p#1", _prompt(2, 40), 2, program="p", step=1, last=True, parents=())
+    t = 0.0
+    ended: list[str] = []
+    while engine.has_unfinished_requests():
+        record = engine.step(t, price)
+        t += 0.5
+        ended += record.finished
+        if ended == ["p#1"]:
+            assert ("task_end", "p") not in rec.events
+            assert list(engine.scheduler._programs) == ["p"]
+    assert ended == ["p#1", "p#0"]
+    assert rec.events[-2:] == [("end", "p#0"), ("task_end", "p")]
+    assert not engine.scheduler._programs
