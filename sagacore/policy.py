@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
+from sagacore._values import quick_init
 from sagacore.errors import ConfigError
 from sagacore.workload.model import Task, TaskId, TenantId
 
@@ -408,6 +409,7 @@ class SessionView(Protocol):
         """Whether the task has a later step that will reuse this context."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CacheContext:
     """What a cache policy may read besides the entries: time, memory, the predictor."""
@@ -449,6 +451,7 @@ class Retention(enum.Enum):
     """Free it; the next call recomputes what is no longer cached."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     """A :class:`SessionView` as a plain value: what a mechanism hands a cache policy
@@ -469,6 +472,7 @@ class SessionInfo:
     """Whether a later step will reuse this context."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RetentionDecision:
     """A retention choice with an optional pin time."""

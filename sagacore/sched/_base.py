@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sagacore._values import quick_init
 from sagacore.policy import CallView, TaskArrivalView
 from sagacore.workload.model import TaskId, TenantId
 
@@ -51,6 +52,7 @@ class BookEntry:
     """Steps with a call in a running batch."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RemainingEstimate:
     """Expected work after the calls finished so far."""

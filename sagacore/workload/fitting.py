@@ -64,6 +64,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import log_ndtr, ndtr, ndtri
 
+from sagacore._values import quick_init
 from sagacore.errors import ConfigError, WorkloadError
 from sagacore.validate import finite_number, positive, positive_int
 from sagacore.workload.aeg import (
@@ -87,6 +88,7 @@ _NDTRI: dict[float, float] = {}
 tool's fit, one scalar ufunc call each otherwise)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LogNormalFit:
     """Tool-duration model: 0 with probability ``p_zero``, else ``LogNormal(mu, sigma)``.

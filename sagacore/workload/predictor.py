@@ -58,6 +58,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
+from sagacore._values import quick_init
 from sagacore.errors import ConfigError
 from sagacore.validate import finite_number
 from sagacore.workload.aeg import END, START, state_of, task_graph
@@ -114,6 +115,7 @@ class NextStepForecast:
     """Source of ``probability`` (the duration's is ``tool_duration(tool).source``)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RemainingWork:
     """Expected work of a task after the LLM calls observed so far.
