@@ -19,10 +19,11 @@ drives the stack's engine-agnostic policies:
   before every ``schedule()``, so vLLM's ``max(running, key=(priority, arrival))`` is the
   largest key. Otherwise vLLM's FCFS victim (the request admitted last) stays. A
   ``preemptive`` scheduler (SAGA's AFS) also preempts running requests of larger key
-  when the head of the queue does not fit in what vLLM's running pass will leave: vLLM
-  0.33 never does that on its own, so the subclass does it (with vLLM's
-  ``_preempt_request``) in the simulator's order (running requests grow first, then the
-  head is admitted with the victims' blocks; the victims wait behind the queue);
+  when a waiting request that vLLM's admission loop will reach does not fit in what
+  vLLM's running pass and the admissions before it will leave: vLLM 0.33 never does
+  that on its own, so the subclass does it (with vLLM's ``_preempt_request``) in the
+  simulator's order (running requests grow first, then the queue is admitted in key
+  order, each request with the victims it took; the victims wait behind the queue);
 - **its hooks** see programs: ``observe_task_arrival`` at a program's first call,
   ``observe_call_start`` at each admission, ``observe_service`` after each step (tokens
   and the step's share of time, by tokens), ``observe_call_end``, ``observe_task_end``
@@ -954,55 +955,115 @@ class SagaMixin:
             self._preempt_for_head(order)
 
     def _preempt_for_head(self, order: Callable[[Request], tuple[tuple[float, ...], int]]) -> None:
-        """A preemptive scheduler: running requests of larger key than the head waiting
-        request are preempted (largest first) until the head fits (what vLLM 0.33's
-        scheduler never does on its own; the simulator's ``Worker._preempt_for``).
+        """A preemptive scheduler: for each waiting request vLLM's admission loop will
+        reach, in queue order, running requests of larger key are preempted (largest
+        first) until it fits (what vLLM 0.33's scheduler never does on its own; the
+        simulator's ``Worker._admit`` and ``_preempt_for``, which go on down the queue
+        after a call is admitted, so that a fan-out's branches preempt in one pass).
 
-        As in the simulator, the head is admitted with what vLLM's running pass leaves:
-        the blocks the running requests take this step are counted first
-        (:meth:`_running_pass_blocks`), nothing is preempted when the running pass will
-        itself preempt (vLLM then admits nothing in the step), and a victim's blocks stay
-        held until vLLM's admission loop starts (:meth:`_release_held`), so that the
-        running requests' new blocks come from the free queue as if the victim still
-        ran, and the victim's blocks return to it in vLLM's order just before the head
-        is admitted. The victims wait at the back of the queue for the rest of the pass.
+        As in the simulator, the waiting requests are admitted with what vLLM's running
+        pass leaves: the blocks and tokens the running requests take this step are
+        counted first (:meth:`_running_pass_blocks`), nothing is preempted when the
+        running pass will itself preempt (vLLM then admits nothing in the step), and a
+        victim's blocks stay held until vLLM's admission loop starts
+        (:meth:`_release_held`), so that the running requests' new blocks come from the
+        free queue as if the victim still ran, and the victim's blocks return to it in
+        vLLM's order just before the first waiting request is admitted. The victims wait
+        at the back of the queue for the rest of the pass. Each admission that would
+        follow takes its blocks, its prefix hit (blocks cached now, or by a request
+        admitted before it in the pass), its first chunk of the token budget and a
+        running slot; the pass stops where vLLM's loop would: no budget or slot left, or
+        a request that does not fit even with the victims it may take. Under admission
+        control (``admit``) only the head is considered (the gate decides the rest).
         """
-        head = self.waiting.peek_request()
         pool = self.kv_cache_manager.block_pool
-        need = self._blocks_needed(head)
         free = int(pool.get_num_free_blocks())
-        taken = self._running_pass_blocks(free)
-        if taken is None:
-            return  # vLLM's running pass preempts, and admits nothing in this step
+        passed = self._running_pass_blocks(free)
+        if passed is None:
+            return  # vLLM's running pass preempts, or no budget is left for admission
+        taken, tokens, budget = passed
         avail = free - sum(taken.values())
-        if need <= avail:
-            return
-        head_key = order(head)
-        cands = sorted((r for r in self.running if order(r) > head_key), key=order)
-        hit = ({id(b) for b in self._hit(head)[0]}
-               if self.kv_cache_manager.enable_caching and not head.num_computed_tokens
-               else set())
+        slots = int(getattr(self, "max_num_active_reqs",
+                            getattr(self, "max_num_running_reqs", 1 << 30)))
+        seqs = len(self.running)
+        bs = self.block_size
+        caching = self.kv_cache_manager.enable_caching
+        threshold = 0
+        if len(self.running) + len(self.waiting) > 1:
+            threshold = int(getattr(self.vllm_config.scheduler_config,
+                                    "long_prefill_token_threshold", 0) or 0)
+        chunked = bool(getattr(self.vllm_config.scheduler_config,
+                               "enable_chunked_prefill", True))
         victims: list[Request] = []
         holds: dict[int, int] = {}  # holds per block (victims of this pass)
-        while cands and need > avail:
-            victim = cands.pop()
-            if not self._request_blocks_can_be_freed(victim):  # type: ignore[attr-defined]
-                continue
-            blocks = [b for b in self.kv_cache_manager.get_blocks(victim.request_id).blocks[0]
-                      if not b.is_null]
-            for b in blocks:  # held: vLLM's free below leaves them referenced
-                b.ref_cnt += 1
-                holds[id(b)] = holds.get(id(b), 0) + 1
-            self._held.append(blocks)
-            # the blocks no request references once the victim is gone: its own, and
-            # those it shared only with earlier victims (a program's parallel calls)
-            freed = [b for b in blocks if b.ref_cnt == 1 + holds[id(b)]]
-            avail += taken.pop(victim.request_id, 0) + len(freed)
-            need += sum(1 for b in freed if id(b) in hit)  # the head takes them back from the queue
-            self.running.remove(victim)
-            self._preempt_request(victim, time.monotonic())  # type: ignore[attr-defined]
-            self.sagacore_stats.preemptions_for_waiting += 1
-            victims.append(victim)
+        claimed: set[int] = set()  # free hit blocks taken by the admissions before
+        scheduled: set[Any] = set()  # block hashes cached by the admissions before
+        queue = list(self.waiting)
+        for n_seen, req in enumerate(queue):
+            if budget <= 0 or seqs >= slots or (n_seen and self._gated):
+                break
+            total = -(-int(req.num_tokens) // bs)
+            hit_blocks: list[Any] = []
+            hit_tokens = 0
+            if caching and not req.num_computed_tokens:
+                hit_blocks, hit_tokens = self._hit(req)
+                # blocks a request admitted before it in the pass caches when scheduled
+                hashes = req.block_hashes
+                cap = (int(req.num_tokens) - 1) // bs
+                j = len(hit_blocks)
+                while j < min(len(hashes), cap) and hashes[j] in scheduled:
+                    j += 1
+                hit_tokens = max(hit_tokens, j * bs)
+                extra = j - len(hit_blocks)
+            else:
+                extra = 0
+                hit_tokens = int(req.num_computed_tokens)
+            hit_ids = {id(b) for b in hit_blocks}
+            base = total - len(hit_blocks) - extra
+            need = base + _loose(hit_blocks, holds, claimed)
+            if need > avail:
+                key = order(req)
+                cands = sorted((r for r in self.running if order(r) > key), key=order)
+                while cands and need > avail:
+                    victim = cands.pop()
+                    if not self._request_blocks_can_be_freed(victim):  # type: ignore[attr-defined]
+                        continue
+                    blocks = [b for b in
+                              self.kv_cache_manager.get_blocks(victim.request_id).blocks[0]
+                              if not b.is_null]
+                    for b in blocks:  # held: vLLM's free below leaves them referenced
+                        b.ref_cnt += 1
+                        holds[id(b)] = holds.get(id(b), 0) + 1
+                    self._held.append(blocks)
+                    # the blocks no request references once the victim is gone: its own,
+                    # and those it shared only with earlier victims (a program's parallel
+                    # calls); those the request hits it takes back from the queue
+                    freed = [b for b in blocks if b.ref_cnt == 1 + holds[id(b)]
+                             and id(b) not in claimed]
+                    avail += taken.pop(victim.request_id, 0) + len(freed)
+                    budget += tokens.pop(victim.request_id, 0)
+                    self.running.remove(victim)
+                    seqs -= 1
+                    self._preempt_request(victim, time.monotonic())  # type: ignore[attr-defined]
+                    # hit blocks only the victim referenced are loose now
+                    need = base + _loose(hit_blocks, holds, claimed)
+                    self.sagacore_stats.preemptions_for_waiting += 1
+                    victims.append(victim)
+                if need > avail:
+                    break  # vLLM's admission loop stops here
+            # it is admitted: its blocks, its hit, its first chunk and a slot
+            avail -= need
+            claimed |= hit_ids
+            seqs += 1
+            n = int(req.num_tokens) - hit_tokens
+            if 0 < threshold < n:
+                n = threshold
+            if not chunked and n > budget:
+                break
+            n = min(n, budget)
+            budget -= n
+            if caching:
+                scheduled.update(req.block_hashes[:(hit_tokens + n) // bs])
         # vLLM put the victims at the front; they wait behind the queue until the next
         # schedule() sorts it (as in the simulator, whose admission pass goes on with the
         # calls after the head)
@@ -1010,10 +1071,13 @@ class SagaMixin:
             self.waiting.remove_request(victim)
             self.waiting.add_request(victim)
 
-    def _running_pass_blocks(self, free: int) -> dict[str, int] | None:
-        """Blocks each running request takes from the free queue in vLLM's running pass
-        this step (its order, token budget and chunking); None when they exceed ``free``
-        (vLLM will preempt) or leave no token budget (vLLM admits nothing)."""
+    def _running_pass_blocks(
+        self, free: int
+    ) -> tuple[dict[str, int], dict[str, int], int] | None:
+        """Blocks and tokens each running request takes in vLLM's running pass this step
+        (its order, token budget and chunking), and the token budget left for admission;
+        None when the blocks exceed ``free`` (vLLM will preempt) or no budget is left
+        (vLLM admits nothing)."""
         bs = self.block_size
         budget = int(getattr(self, "max_num_scheduled_tokens", 0)) or 1 << 62
         max_len = int(getattr(self, "max_model_len", 1 << 62))
@@ -1024,6 +1088,7 @@ class SagaMixin:
             threshold = int(getattr(self.vllm_config.scheduler_config,
                                     "long_prefill_token_threshold", 0) or 0)
         taken: dict[str, int] = {}
+        tokens: dict[str, int] = {}
         total = 0
         manager = self.kv_cache_manager
         for r in self.running:
@@ -1039,11 +1104,12 @@ class SagaMixin:
             have = len(manager.get_blocks(r.request_id).blocks[0])
             k = max(-(-(computed + n + lookahead) // bs) - have, 0)
             taken[r.request_id] = k
+            tokens[r.request_id] = n
             total += k
             budget -= n
         if total > free or budget <= 0:
             return None
-        return taken
+        return taken, tokens, budget
 
     def _release_held(self) -> None:
         """Return the blocks of requests preempted for the head to the free queue, tail
@@ -1124,3 +1190,9 @@ class SagaAsyncScheduler(SagaMixin, AsyncScheduler):
     """
 
     plugin_name: ClassVar[str] = "sagacore"
+
+
+def _loose(hit: list[Any], holds: Mapping[int, int], claimed: set[int]) -> int:
+    """Hit blocks that no request references (beyond this pass's holds, and not taken by
+    an admission before): an admission takes them out of the free queue too."""
+    return sum(1 for b in hit if b.ref_cnt - holds.get(id(b), 0) == 0 and id(b) not in claimed)

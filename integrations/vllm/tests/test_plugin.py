@@ -424,6 +424,47 @@ def test_a_request_preempted_for_the_head_waits_behind_the_queue_for_the_rest_of
     assert sorted(finished) == ["big", "mid", "small"]
 
 
+
+def test_a_preemptive_scheduler_preempts_for_each_waiting_call_in_one_step() -> None:
+    # 20 usable blocks; "x" (rank 3) and "y" (rank 4) run, 7 blocks each, and each takes
+    # an 8th in the running pass: 4 are left. A fan-out makes "a" (rank 0, 9 blocks) and
+    # "b" (rank 1, 5 blocks) ready together. As the simulator's admission pass does, the
+    # plug-in preempts y for a, then x for b, in the same step (before, it preempted for
+    # the head only: b waited for the next step)
+    engine = _engine(Ranked({"a": 0, "b": 1, "x": 3, "y": 4}), blocks=21)
+    _add(engine, "x", _prompt(1, 112), 20)
+    _add(engine, "y", _prompt(2, 112), 20)
+    engine.step(0.0)
+    sched = engine.scheduler
+    assert sched.kv_cache_manager.block_pool.get_num_free_blocks() == 6
+    _add(engine, "a", _prompt(3, 144), 2, at=0.1)
+    _add(engine, "b", _prompt(4, 80), 2, at=0.1)
+    record = engine.step(0.1)
+    assert sorted(record.preempted) == ["x", "y"]
+    assert [a.request_id for a in record.admissions] == ["a", "b"]
+    assert sched.sagacore_stats.preemptions_for_waiting == 2
+    assert not sched._held
+    finished = [rid for r in engine.run_until_idle() for rid in r.finished]
+    assert sorted(finished) == ["a", "b", "x", "y"]
+
+
+def test_the_preemption_pass_stops_where_vllms_admission_loop_stops() -> None:
+    # the same, with a token budget that a's prompt exhausts (145 tokens: x's decode
+    # and a's 144; y, preempted before vLLM schedules, takes none): vLLM's admission
+    # loop stops after a, so nothing is preempted for b
+    engine = _engine(Ranked({"a": 0, "b": 1, "x": 3, "y": 4}), blocks=21, budget=145, seqs=8)
+    _add(engine, "x", _prompt(1, 112), 20)
+    engine.step(0.0)
+    _add(engine, "y", _prompt(2, 112), 20)
+    engine.step(0.05)
+    engine.step(0.06)
+    _add(engine, "a", _prompt(3, 144), 2, at=0.1)
+    _add(engine, "b", _prompt(4, 80), 2, at=0.1)
+    record = engine.step(0.1)
+    assert record.preempted == ("y",)
+    assert [a.request_id for a in record.admissions] == ["a"]
+    assert engine.scheduler.sagacore_stats.preemptions_for_waiting == 1
+
 # --- what the policies observe ------------------------------------------------------------
 
 
