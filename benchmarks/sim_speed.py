@@ -9,8 +9,10 @@ fresh process after a two-task warm-up (imports, lazily built tables). The two c
 processes alternate, and ``--repeat K`` runs K rounds, each with one process per stack
 and core, keeping each one's least CPU time: both cores, and every stack against
 vllm-apc (the ratios' reference), see the same machine load, even one that drifts over
-the run (on the shared 2-core development machine, one process's CPU time moves by up
-to 5% from the next one's: take the least of several, ``--repeat 3``). It prints, per
+the run. On the shared 2-core development machine one process's CPU time moves by up
+to 5% from the next one's, and the least of three still does: two runs of
+``--baseline HEAD --repeat 3`` (the same code on both sides) read speed-ups of 0.95x to
+1.05x, and sagacore at 2.05x and 2.10x vllm-apc's time. It prints, per
 stack, simulated LLM calls per CPU-second of the ``simulate`` call under each core and
 their ratio, the stack's CPU time over vllm-apc's, and whether the two cores' results
 are identical (every field of ``SimResult.summary()`` but the wall time, and every
