@@ -45,8 +45,9 @@ def quick_init(cls: type[T]) -> type[T]:
     args: list[str] = []
     body: list[str] = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init or f.default_factory is not _MISSING:
-            raise TypeError(f"{cls.__name__}.{f.name}: quick_init takes plain fields only")
+        if not f.init or f.default_factory is not _MISSING or f.kw_only:
+            raise TypeError(f"{cls.__name__}.{f.name}: quick_init takes plain fields only "
+                            "(no init=False, default_factory or kw_only)")
         if f.default is _MISSING:
             args.append(f.name)
         else:
