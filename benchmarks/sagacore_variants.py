@@ -24,6 +24,18 @@ registered stack name:
   calls still holds cached KV (nothing to protect elsewhere: admit).
 - ``saga-router``: the stack with SAGA's router (session affinity while the load is
   below 0.8, stealing between busy instances) instead of idle stealing.
+- ``calm-saga-T`` (``T`` a number, e.g. ``calm-saga-0.8``): SAGA's router (routing and
+  stealing) while every instance's load (KV in use and queued over capacity) is below
+  ``T``, the stack's idle stealing otherwise (both keep the same session homes);
+- ``gate-cluster-S`` (``S`` a share, e.g. ``gate-cluster-0.25``): the admission gate
+  asked only while the reservations of the programs paused between calls, over the
+  whole cluster, exceed ``S`` of the cluster's KV capacity; below that, admit;
+- ``gate-free-K`` (``K`` a number, e.g. ``gate-free-1``): the gate defers a new program
+  only when the reservations overflow *and* the worker's free (or evictable) KV is below
+  ``K`` times what the program would reserve;
+- ``gate-load-L`` (``L`` a number, e.g. ``gate-load-1``): the gate defers a new program
+  only when the reservations overflow *and* the worker's load (KV in use and queued)
+  plus what the program would reserve exceeds ``L`` of its capacity.
 
 docs/stacks.md ("Where it stands against the goals") reports what these gave. Usage::
 
@@ -39,13 +51,14 @@ import argparse
 import dataclasses
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sagacore.build import BuildContext
 from sagacore.errors import ConfigError, SagacoreError, UnknownNameError
 from sagacore.metrics import compare
 from sagacore.policy import CallView, Router, Scheduler, WorkerView
 from sagacore.route.idle_steal import IdleSteal
+from sagacore.route.saga import SagaAffinity
 from sagacore.sched.admission import SagacoreScheduler, WorkingSetAdmission
 from sagacore.sched.srpt_aging import SRPTAging, SRPTAgingConfig
 from sagacore.sim import isolated_tcts, simulate
@@ -53,6 +66,7 @@ from sagacore.sim.config import ClusterConfig, get_cluster
 from sagacore.stacks import Stack, get_stack
 from sagacore.sweep.spec import REGIMES
 from sagacore.workload.load import load_workload
+from sagacore.workload.model import TaskId
 
 
 def _eager(ctx: BuildContext) -> Router:
@@ -94,6 +108,106 @@ def _gate_if_paused(ctx: BuildContext) -> Scheduler:
     return _GateIfPaused(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
 
 
+class _CalmSaga(IdleSteal):
+    """SAGA's routing and stealing while every load is below ``calm``, else idle stealing."""
+
+    def __init__(self, calm: float, copy_seconds: Callable[[float], float]) -> None:
+        super().__init__(copy_seconds=copy_seconds)
+        self.calm = calm
+        self.saga = SagaAffinity()
+        self.saga.homes = self._home  # one set of session homes
+        self._calm_tick = False
+
+    def _is_calm(self, workers: Sequence[WorkerView]) -> bool:
+        return max(w.load for w in workers) < self.calm
+
+    def route(self, call: CallView, workers: Sequence[WorkerView], now: float) -> int:
+        if self._is_calm(workers):
+            return self.saga.route(call, workers, now)
+        return super().route(call, workers, now)
+
+    def rebalance(self, workers: Sequence[WorkerView], now: float) -> list[tuple[int, int]]:
+        mine = super().rebalance(workers, now)  # both keep their idle clocks
+        theirs = self.saga.rebalance(workers, now)
+        self._calm_tick = self._is_calm(workers)
+        return theirs if self._calm_tick else mine
+
+    def stealable(self, call: CallView, dst: WorkerView) -> bool:
+        return self._calm_tick or super().stealable(call, dst)
+
+
+def _calm_saga(calm: float) -> Callable[[BuildContext], Router]:
+    return lambda ctx: _CalmSaga(calm, ctx.cost.migration_seconds)
+
+
+class _GateIfClusterPaused(SagacoreScheduler):
+    """Admit a new program outright while the cluster's paused reservations are below
+    ``share`` of its KV capacity."""
+
+    def __init__(self, share: float, ctx: BuildContext) -> None:
+        p, o = ctx.token_prices()
+        super().__init__(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
+        self.share = share
+        self._pools: dict[int, int] = {}
+
+    def _paused_tokens(self) -> float:
+        need: dict[TaskId, float] = self._need
+        return sum(need[t] for p in self._paused.values() for t in p)
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        tid, w = call.task_id, worker.worker_id
+        self._pools[w] = worker.pool_tokens
+        if (tid not in self._where and self._deferred_at != (now, w)
+                and self._paused_tokens() < self.share * sum(self._pools.values())):
+            self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
+            self._place(tid, w, self.peak_tokens(call))
+            return True
+        return super().admit(call, worker, now)
+
+
+class _GateIfShort(SagacoreScheduler):
+    """Defer a new program only where free KV is also below ``k`` times its reservation."""
+
+    def __init__(self, k: float, ctx: BuildContext) -> None:
+        p, o = ctx.token_prices()
+        super().__init__(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
+        self.k = k
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        tid, w = call.task_id, worker.worker_id
+        if tid not in self._where and self._deferred_at != (now, w):
+            self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
+            need = self.peak_tokens(call)
+            if worker.free_tokens >= self.k * need:
+                self._place(tid, w, need)
+                return True
+        return super().admit(call, worker, now)
+
+
+class _GateIfLoaded(SagacoreScheduler):
+    """Defer a new program only where the load plus its reservation also exceeds ``cap``."""
+
+    def __init__(self, cap: float, ctx: BuildContext) -> None:
+        p, o = ctx.token_prices()
+        super().__init__(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
+        self.cap = cap
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        tid, w = call.task_id, worker.worker_id
+        if tid not in self._where and self._deferred_at != (now, w):
+            self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
+            need = self.peak_tokens(call)
+            if worker.load * worker.pool_tokens + need <= self.cap * worker.pool_tokens:
+                self._place(tid, w, need)
+                return True
+        return super().admit(call, worker, now)
+
+
+def _gate(cls: type[_GateIfClusterPaused | _GateIfShort | _GateIfLoaded],
+          x: float) -> Callable[[BuildContext], Scheduler]:
+    return lambda ctx: cls(x, ctx)
+
+
 def _ordered(cls: type[SRPTAging], aging: float) -> Callable[[BuildContext], Scheduler]:
     def make(ctx: BuildContext) -> Scheduler:
         p, o = ctx.token_prices()
@@ -108,11 +222,16 @@ def variant(name: str) -> Stack:
     s = get_stack("sagacore")
     r = dataclasses.replace
     if name.startswith("aging-"):
-        try:
-            rate = float(name[len("aging-"):])
-        except ValueError:
-            raise ConfigError(f"variant {name!r}: aging-R needs a number R") from None
-        return r(s, name=name, scheduler=_ordered(SRPTAging, rate))
+        return r(s, name=name, scheduler=_ordered(SRPTAging, _suffix(name, "aging-", "R")))
+    if name.startswith("calm-saga-"):
+        return r(s, name=name, router=_calm_saga(_suffix(name, "calm-saga-", "T")))
+    if name.startswith("gate-cluster-"):
+        x = _suffix(name, "gate-cluster-", "S")
+        return r(s, name=name, scheduler=_gate(_GateIfClusterPaused, x))
+    if name.startswith("gate-load-"):
+        return r(s, name=name, scheduler=_gate(_GateIfLoaded, _suffix(name, "gate-load-", "L")))
+    if name.startswith("gate-free-"):
+        return r(s, name=name, scheduler=_gate(_GateIfShort, _suffix(name, "gate-free-", "K")))
     made = {
         "eager": lambda: r(s, name="eager", router=_eager),
         "arrival": lambda: r(s, name="arrival", scheduler=_arrival),
@@ -123,6 +242,16 @@ def variant(name: str) -> Stack:
         "saga-router": lambda: r(s, name="saga-router", router="saga-affinity"),
     }
     return made[name]() if name in made else get_stack(name)
+
+
+def _suffix(name: str, prefix: str, letter: str) -> float:
+    try:
+        x = float(name[len(prefix):])
+    except ValueError:
+        raise ConfigError(f"variant {name!r}: {prefix}{letter} needs a number {letter}") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise ConfigError(f"variant {name!r}: {letter} must be a number >= 0")
+    return x
 
 
 def _numbers(text: str, option: str, kind: Callable[[str], float]) -> list[float]:
@@ -182,7 +311,7 @@ def _run(workload: str, cluster: ClusterConfig, tasks: int | None, names: list[s
                 res = simulate(w, variant(n), cluster, isolated=iso)
                 c = compare(res.tct_by_task(), base.tct_by_task(), seed=0)
                 ratios[n].append(c.ratio)
-                out.append(f"{n} {c.ratio:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}] "
+                out.append(f"{n} {c.ratio:.4f} [{c.ci_low:.3f}, {c.ci_high:.3f}] "
                            f"SLO {res.slo_attainment:.0%} moved {res.migrations}")
             print(" | ".join(out), flush=True)
         print(f"geometric mean over the seeds, {rate:g}/min: " + ", ".join(
