@@ -35,7 +35,10 @@ registered stack name:
   ``K`` times what the program would reserve;
 - ``gate-load-L`` (``L`` a number, e.g. ``gate-load-1``): the gate defers a new program
   only when the reservations overflow *and* the worker's load (KV in use and queued)
-  plus what the program would reserve exceeds ``L`` of its capacity.
+  plus what the program would reserve exceeds ``L`` of its capacity;
+- ``gate-queue-Q`` (``Q`` a number, e.g. ``gate-queue-4``): the gate asked only on a
+  worker with at least ``Q`` calls waiting (a deferred program waits there too, so once
+  on, the gate stays on while the queue lasts); with fewer, admit.
 
 docs/stacks.md ("Where it stands against the goals") reports what these gave. Usage::
 
@@ -203,8 +206,28 @@ class _GateIfLoaded(SagacoreScheduler):
         return super().admit(call, worker, now)
 
 
-def _gate(cls: type[_GateIfClusterPaused | _GateIfShort | _GateIfLoaded],
-          x: float) -> Callable[[BuildContext], Scheduler]:
+class _GateIfQueued(SagacoreScheduler):
+    """Ask the gate only on a worker with at least ``q`` calls waiting."""
+
+    def __init__(self, q: float, ctx: BuildContext) -> None:
+        p, o = ctx.token_prices()
+        super().__init__(ctx.predictor, seconds_per_prompt_token=p, seconds_per_output_token=o)
+        self.q = q
+
+    def admit(self, call: CallView, worker: WorkerView, now: float) -> bool:
+        tid, w = call.task_id, worker.worker_id
+        if (tid not in self._where and self._deferred_at != (now, w)
+                and worker.queued_calls < self.q):
+            self._shared[tid] = min(worker.cached_prefix_tokens(call), call.prompt_tokens)
+            self._place(tid, w, self.peak_tokens(call))
+            return True
+        return super().admit(call, worker, now)
+
+
+_Gate = _GateIfClusterPaused | _GateIfShort | _GateIfLoaded | _GateIfQueued
+
+
+def _gate(cls: type[_Gate], x: float) -> Callable[[BuildContext], Scheduler]:
     return lambda ctx: cls(x, ctx)
 
 
@@ -230,6 +253,8 @@ def variant(name: str) -> Stack:
         return r(s, name=name, scheduler=_gate(_GateIfClusterPaused, x))
     if name.startswith("gate-load-"):
         return r(s, name=name, scheduler=_gate(_GateIfLoaded, _suffix(name, "gate-load-", "L")))
+    if name.startswith("gate-queue-"):
+        return r(s, name=name, scheduler=_gate(_GateIfQueued, _suffix(name, "gate-queue-", "Q")))
     if name.startswith("gate-free-"):
         return r(s, name=name, scheduler=_gate(_GateIfShort, _suffix(name, "gate-free-", "K")))
     made = {
