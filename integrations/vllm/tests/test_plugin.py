@@ -576,13 +576,30 @@ def test_a_dags_parents_reach_the_policy_and_each_parents_tool_counts_once() -> 
     assert ("task_end", "p") in rec.events and ("task_end", "q") in rec.events
 
 
+def _twin_with_plugin(task: Any, rec: Recorder) -> tuple[Any, Any]:
+    """Run ``task`` on a one-instance twin whose vLLM runs the plug-in with ``rec`` as
+    its scheduler (LRU cache, session affinity); returns the engine and the task's result."""
+    from sagacore.cache.lru import LRU
+    from sagacore_vllm.twin import Twin
+
+    config = VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
+                              additional_config={"sagacore": {"stack": "vllm-apc"}})
+    twin = Twin([config], lambda p, cp, d, cd: 0.01 + 1e-5 * p + 1e-3 * d)
+    stack = Stack("test", router="session-affinity", scheduler=lambda ctx: rec,
+                  cache=lambda ctx: LRU())
+    cost = CostModel.from_presets("llama-3-8b", "a100-80gb")
+    (engine,) = twin.engines
+    engine.scheduler.sagacore_use(stack, BuildContext(cost, 1, 63 * 16))
+    (res,) = twin.run([task]).tasks
+    return engine, res
+
+
 def test_the_twin_sends_a_dags_parents_to_the_plugin() -> None:
     """The twin's request metadata carries each call's parents and their tools' run
     times: the policy inside vLLM sees a join's branches and the tools the simulator
     sees (each branch's own, not the time until the join), and the program ends with
     its join."""
-    from sagacore.cache.lru import LRU
-    from sagacore_vllm.twin import AgentTask, LLMCall, Twin
+    from sagacore_vllm.twin import AgentTask, LLMCall
 
     rec = ParentsRecorder()
     plan = tuple(range(100, 164))
@@ -593,15 +610,7 @@ def test_the_twin_sends_a_dags_parents_to_the_plugin() -> None:
         LLMCall(head + tuple(range(400, 432)), 8, tool="search", deps=(0,), tool_seconds=0.1),
         LLMCall(head + tuple(range(500, 540)), 2, deps=(1, 2)),
     ))
-    config = VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
-                              additional_config={"sagacore": {"stack": "vllm-apc"}})
-    twin = Twin([config], lambda p, cp, d, cd: 0.01 + 1e-5 * p + 1e-3 * d)
-    stack = Stack("test", router="session-affinity", scheduler=lambda ctx: rec,
-                  cache=lambda ctx: LRU())
-    cost = CostModel.from_presets("llama-3-8b", "a100-80gb")
-    (engine,) = twin.engines
-    engine.scheduler.sagacore_use(stack, BuildContext(cost, 1, 63 * 16))
-    (res,) = twin.run([task]).tasks
+    _, res = _twin_with_plugin(task, rec)
     assert rec.parents == {"d#0": (), "d#1": (0,), "d#2": (0,), "d#3": (1, 2)}
     _, _, c2, c3 = res.calls
     assert c3.ready_s - c2.finish_s > 0.1  # the join waited longer than branch 2's tool
@@ -626,8 +635,7 @@ def test_a_dag_that_ends_with_parallel_calls_ends_when_both_have_finished() -> N
     """A planner and two parallel last calls, no join: the twin flags the one sent last
     (``sagacore_last``); it finishes first, and the plug-in ends the program when the
     other, sent before it, finishes too, not after ``program_idle_s``."""
-    from sagacore.cache.lru import LRU
-    from sagacore_vllm.twin import AgentTask, LLMCall, Twin
+    from sagacore_vllm.twin import AgentTask, LLMCall
 
     rec = EndRecorder()
     plan = tuple(range(100, 164))
@@ -637,15 +645,7 @@ def test_a_dag_that_ends_with_parallel_calls_ends_when_both_have_finished() -> N
         LLMCall(head + tuple(range(300, 332)), 24, deps=(0,)),
         LLMCall(head + tuple(range(400, 432)), 2, deps=(0,)),
     ))
-    config = VllmEngineConfig(num_gpu_blocks=64, scheduler_cls=PLUGIN,
-                              additional_config={"sagacore": {"stack": "vllm-apc"}})
-    twin = Twin([config], lambda p, cp, d, cd: 0.01 + 1e-5 * p + 1e-3 * d)
-    stack = Stack("test", router="session-affinity", scheduler=lambda ctx: rec,
-                  cache=lambda ctx: LRU())
-    cost = CostModel.from_presets("llama-3-8b", "a100-80gb")
-    (engine,) = twin.engines
-    engine.scheduler.sagacore_use(stack, BuildContext(cost, 1, 63 * 16))
-    (res,) = twin.run([task]).tasks
+    engine, res = _twin_with_plugin(task, rec)
     _, c1, c2 = res.calls
     assert c2.finish_s < c1.finish_s  # the call flagged last finished first
     ends = [e for e in rec.events if e[0] in ("end", "task_end")]
